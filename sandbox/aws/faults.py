@@ -1,0 +1,80 @@
+"""A fault plan: rules that make the sandbox refuse, fail or pause calls, so tests can reach every
+failure branch of the engine over real HTTP.
+
+A rule matches a service and action (``*`` for any) and optionally a substring of the request
+body. It can answer an error (``error`` + ``status``), make an asynchronous operation end FAILED
+(``failure_reason``), or hold an operation in progress until released (``hold``). ``times``
+bounds how often it fires; ``probability`` makes it random (seeded, so runs repeat).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class FaultRule:
+    service: str
+    action: str = "*"
+    error: str | None = None
+    status: int = 400
+    message: str = "injected by the sandbox fault plan"
+    failure_reason: str | None = None
+    hold: bool = False
+    match: str | None = None
+    times: int | None = None
+    probability: float = 1.0
+    fired: int = 0
+
+    def matches(self, service: str, action: str, body: str) -> bool:
+        return (
+            self.service in ("*", service)
+            and self.action in ("*", action)
+            and (self.match is None or self.match in body)
+            and (self.times is None or self.fired < self.times)
+        )
+
+
+@dataclass
+class FaultPlan:
+    rules: list[FaultRule] = field(default_factory=list)
+    seed: int = 7
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._random = random.Random(self.seed)
+
+    def add(self, **spec: Any) -> FaultRule:
+        rule = FaultRule(**spec)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def record_call(self, service: str, action: str) -> None:
+        with self._lock:
+            self.calls[f"{service}:{action}"] += 1
+
+    def take(self, service: str, action: str, body: str, kind: str) -> FaultRule | None:
+        """The first live rule of ``kind`` (error, failure_reason or hold) for this call."""
+        with self._lock:
+            for rule in self.rules:
+                if getattr(rule, kind) in (None, False) or not rule.matches(service, action, body):
+                    continue
+                if self._random.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                return rule
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {"rules": [asdict(r) for r in self.rules], "calls": dict(self.calls)}

@@ -1,0 +1,192 @@
+"""Where moto is kinder than AWS, make it behave like AWS.
+
+moto answers CreateAccount SUCCEEDED at once, accepts duplicate emails and lets MoveAccount move
+an account from a parent it is not in. Real AWS creates accounts asynchronously, fails duplicates
+with EMAIL_ALREADY_EXISTS and checks the source parent. The engine's idempotency only means
+something against the second behaviour, so the sandbox patches moto's Organizations backend.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+from moto.organizations.exceptions import OrganizationsClientError as RESTError
+from moto.organizations.exceptions import AWSOrganizationsNotInUseException
+from moto.organizations.models import OrganizationsBackend
+
+from sandbox.aws.faults import FaultPlan
+
+
+@dataclass
+class Creation:
+    id: str
+    backend: OrganizationsBackend
+    kwargs: dict[str, Any]
+    requested_at: float
+    ready_at: float
+    failure_reason: str | None = None
+    held: bool = False
+    account_id: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.failure_reason and time.time() >= self.ready_at:
+            return "FAILED"
+        if self.account_id:
+            return "SUCCEEDED"
+        return "IN_PROGRESS"
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Id": self.id,
+            "AccountName": self.kwargs["AccountName"],
+            "State": self.state,
+            "RequestedTimestamp": self.requested_at,
+        }
+        if out["State"] != "IN_PROGRESS":
+            out["CompletedTimestamp"] = self.ready_at
+        if self.account_id:
+            out["AccountId"] = self.account_id
+        if out["State"] == "FAILED":
+            out["FailureReason"] = self.failure_reason
+        return out
+
+
+@dataclass
+class OrganizationsRealism:
+    faults: FaultPlan
+    create_account_seconds: float = 2.0
+    creations: dict[str, Creation] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+
+    # --------------------------------------------------------------- lifecycle
+    def tick(self) -> None:
+        """Turn creations whose time has come into real (moto) accounts."""
+        with self._lock:
+            now = time.time()
+            for c in self.creations.values():
+                if c.account_id or c.failure_reason or c.held or now < c.ready_at:
+                    continue
+                _ORIGINAL_CREATE(c.backend, **c.kwargs)
+                account = c.backend.accounts[-1]
+                account.create_account_status_id = c.id
+                c.account_id = account.id
+
+    def release_holds(self) -> int:
+        with self._lock:
+            held = [c for c in self.creations.values() if c.held]
+            for c in held:
+                c.held = False
+                c.ready_at = min(c.ready_at, time.time())
+        self.tick()
+        return len(held)
+
+    # --------------------------------------------------------------- patched calls
+    def create_account(self, backend: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:
+        if backend.org is None:
+            raise AWSOrganizationsNotInUseException
+        body = repr(kwargs)
+        email = str(kwargs["Email"]).lower()
+        with self._lock:
+            now = time.time()
+            creation = Creation(
+                id="car-" + secrets.token_hex(12),
+                backend=backend,
+                kwargs=kwargs,
+                requested_at=now,
+                ready_at=now + self.create_account_seconds,
+            )
+            if any(a.email.lower() == email for a in backend.accounts):
+                creation.failure_reason = "EMAIL_ALREADY_EXISTS"
+            elif any(
+                c.kwargs["Email"].lower() == email and c.state == "IN_PROGRESS"
+                for c in self.creations.values()
+            ):
+                creation.failure_reason = "CONCURRENT_ACCOUNT_MODIFICATION"
+            elif rule := self.faults.take("organizations", "CreateAccount", body, "failure_reason"):
+                creation.failure_reason = rule.failure_reason
+            if self.faults.take("organizations", "CreateAccount", body, "hold"):
+                creation.held = True
+            self.creations[creation.id] = creation
+            return {"CreateAccountStatus": creation.describe()}
+
+    def describe_create_account_status(
+        self, backend: OrganizationsBackend, **kwargs: Any
+    ) -> dict[str, Any]:
+        self.tick()
+        creation = self.creations.get(kwargs["CreateAccountRequestId"])
+        if creation is None:
+            raise JsonRESTError(
+                "CreateAccountStatusNotFoundException",
+                "We can't find an create account request with the CreateAccountRequestId that "
+                "you specified.",
+            )
+        return {"CreateAccountStatus": creation.describe()}
+
+    def list_create_account_status(
+        self, backend: OrganizationsBackend, **kwargs: Any
+    ) -> dict[str, Any]:
+        self.tick()
+        states = kwargs.get("States") or ["IN_PROGRESS", "SUCCEEDED", "FAILED"]
+        statuses = [
+            c.describe()
+            for c in self.creations.values()
+            if c.backend is backend and c.state in states
+        ]
+        start = int(kwargs.get("NextToken") or 0)
+        size = int(kwargs.get("MaxResults") or 20)
+        page = statuses[start : start + size]
+        token = str(start + size) if start + size < len(statuses) else None
+        return {"CreateAccountStatuses": page, "NextToken": token}
+
+    def move_account(self, backend: OrganizationsBackend, **kwargs: Any) -> None:
+        account = backend.get_account_by_id(kwargs["AccountId"])
+        source, dest = kwargs["SourceParentId"], kwargs["DestinationParentId"]
+        for parent, code in ((dest, "Destination"), (source, "Source")):
+            try:
+                backend.validate_parent_id(parent)
+            except RESTError as err:
+                raise JsonRESTError(
+                    f"{code}ParentNotFoundException", f"We can't find the {code.lower()} parent"
+                ) from err
+        if account.parent_id == dest:
+            raise JsonRESTError(
+                "DuplicateAccountException", "That account is already present in the destination"
+            )
+        if account.parent_id != source:
+            raise JsonRESTError(
+                "SourceParentNotFoundException",
+                "We can't find a source root or OU with the ParentId that you specified.",
+            )
+        account.parent_id = dest
+
+
+_ORIGINAL_CREATE = OrganizationsBackend.create_account
+
+
+def install(realism: OrganizationsRealism) -> None:
+    """Patch moto's backend class (the sandbox server is its own process)."""
+
+    def create_account(self: OrganizationsBackend, **kw: Any) -> dict[str, Any]:
+        return realism.create_account(self, **kw)
+
+    def describe(self: OrganizationsBackend, **kw: Any) -> dict[str, Any]:
+        return realism.describe_create_account_status(self, **kw)
+
+    def list_status(self: OrganizationsBackend, **kw: Any) -> dict[str, Any]:
+        return realism.list_create_account_status(self, **kw)
+
+    def move_account(self: OrganizationsBackend, **kw: Any) -> None:
+        realism.move_account(self, **kw)
+
+    OrganizationsBackend.create_account = create_account
+    OrganizationsBackend.describe_create_account_status = describe
+    OrganizationsBackend.list_create_account_status = list_status
+    OrganizationsBackend.move_account = move_account

@@ -1,0 +1,132 @@
+"""The sandbox AWS server: moto's WSGI app behind a thin layer of realism and fault injection.
+
+Control endpoints (not AWS; for tests and the embedded stack):
+- ``GET /_sandbox/state``: fault rules, call counts, creations.
+- ``POST /_sandbox/faults`` (a rule as JSON) / ``DELETE /_sandbox/faults``.
+- ``POST /_sandbox/config`` (``{"create_account_seconds": 0.5}``).
+- ``POST /_sandbox/release``: let held operations finish.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sandbox.aws import realism as realism_mod
+from sandbox.aws.faults import FaultPlan
+
+StartResponse = Callable[..., Any]
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+class SandboxAws:
+    def __init__(self, create_account_seconds: float = 2.0) -> None:
+        self.faults = FaultPlan()
+        self.organizations = realism_mod.OrganizationsRealism(
+            self.faults, create_account_seconds=create_account_seconds
+        )
+        realism_mod.install(self.organizations)
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self.seeded = False
+
+    # ------------------------------------------------------------------ WSGI
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox/"):
+            return self._control(environ, start_response)
+        body = _read_body(environ)
+        service, action = _identify(environ, body)
+        self.faults.record_call(service, action)
+        if service == "organizations":
+            self.organizations.tick()
+        text = body.decode("utf-8", "replace")
+        rule = self.faults.take(service, action, text, "error")
+        if rule is not None:
+            return _error(environ, start_response, rule.status, rule.error or "InternalFailure",
+                          rule.message)
+        return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        body = _read_body(environ)
+        payload: Any = json.loads(body) if body.strip() else {}
+        result: Any
+        if path == "/_sandbox/state" and method == "GET":
+            result = {
+                **self.faults.describe(),
+                "creations": [c.describe() for c in self.organizations.creations.values()],
+                "create_account_seconds": self.organizations.create_account_seconds,
+                "seeded": self.seeded,
+            }
+        elif path == "/_sandbox/faults" and method == "POST":
+            result = {"added": self.faults.add(**payload).__dict__}
+        elif path == "/_sandbox/faults" and method == "DELETE":
+            self.faults.clear()
+            result = {"cleared": True}
+        elif path == "/_sandbox/config" and method == "POST":
+            if "create_account_seconds" in payload:
+                self.organizations.create_account_seconds = float(
+                    payload["create_account_seconds"]
+                )
+            result = {"create_account_seconds": self.organizations.create_account_seconds}
+        elif path == "/_sandbox/release" and method == "POST":
+            result = {"released": self.organizations.release_holds()}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "unknown sandbox control endpoint"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(result, default=str).encode()]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = scope.group(1) if scope else "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return service, target.rsplit(".", 1)[-1]
+    actions = parse_qs(body.decode("utf-8", "replace")).get("Action") or parse_qs(
+        environ.get("QUERY_STRING", "")
+    ).get("Action")
+    return service, actions[0] if actions else environ.get("REQUEST_METHOD", "?")
+
+
+def _error(
+    environ: dict[str, Any], start_response: StartResponse, status: int, code: str, message: str
+) -> Iterable[bytes]:
+    reason = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error",
+              503: "Service Unavailable"}.get(status, "Error")
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": code, "message": message}).encode()
+        ctype = "application/x-amz-json-1.1"
+    else:
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
+            "</ErrorResponse>"
+        ).encode()
+        ctype = "text/xml"
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", ctype), ("x-amzn-ErrorType", code), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def serve(app: SandboxAws, host: str, port: int) -> BaseWSGIServer:
+    server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+    return server

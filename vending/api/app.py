@@ -1,0 +1,39 @@
+"""The app factory: one Temporal client per process, opened in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vending.api import errors
+from vending.api.routers import health, requests
+from vending.auth import TokenVerifier
+from vending.landing_zone import load_landing_zone
+from vending.settings import Settings, get_settings
+from vending.temporal_client import connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
+        app.state.temporal = await connect(settings.temporal, lazy=True)
+        yield
+
+    app = FastAPI(
+        title="Account vending",
+        version="0.1.0",
+        description="Request, approve and track AWS accounts. Errors are RFC 9457 problem details.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
+    app.state.verifier = TokenVerifier(settings.auth)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(requests.router)
+    return app

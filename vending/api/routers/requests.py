@@ -1,0 +1,315 @@
+"""``/v1/account-requests``: thin handlers; the workflow holds the state and enforces the rules."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecution, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from vending import search_attributes as sa
+from vending.api.deps import (
+    Approver,
+    ClientDep,
+    CurrentUser,
+    LandingZoneDep,
+    Operator,
+    Requester,
+    SettingsDep,
+)
+from vending.api.errors import Problem, UPDATE_ERROR_STATUS
+from vending.api.intake import body_fingerprint, check_against_landing_zone
+from vending.api.schemas import (
+    AccountRequestPage,
+    AccountRequestSummary,
+    AccountRequestView,
+    ApproveBody,
+    CancelBody,
+    EventsView,
+    PublicStatus,
+    RejectBody,
+    RetryBody,
+)
+from vending.models import (
+    AccountRequest,
+    ApproveInput,
+    CancelInput,
+    Principal,
+    RejectInput,
+    RequestState,
+    RequestStatus,
+    RetryInput,
+    Role,
+    StepPolicy,
+    SubmitInput,
+    VendingInput,
+)
+from vending.settings import Settings
+from vending.temporal_client import WORKFLOW_ID_PREFIX, workflow_id
+from vending.workflows.vending import AccountVending
+
+router = APIRouter(prefix="/v1/account-requests", tags=["account-requests"])
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1b7c1e-3f0a-4e52-9a56-4f3c2b8d9e10")
+NOT_FOUND = Problem(404, "Not found", "no such account request")
+
+
+def _ui_url(settings: Settings, request_id: str) -> str:
+    return (
+        f"{settings.temporal.ui_url.rstrip('/')}/namespaces/{settings.temporal.namespace}"
+        f"/workflows/{workflow_id(request_id)}"
+    )
+
+
+def _view(state: RequestState, settings: Settings) -> AccountRequestView:
+    return AccountRequestView.of(state, _ui_url(settings, state.id))
+
+
+def _parse_id(request_id: str) -> str:
+    try:
+        return str(uuid.UUID(request_id))
+    except ValueError as err:
+        raise NOT_FOUND from err
+
+
+async def _visible_state(handle: WorkflowHandle[Any, Any], user: Principal) -> RequestState:
+    """The request's state if this user may see it; 404 otherwise (no existence leak)."""
+    state: RequestState = await handle.query(AccountVending.get_state)
+    if state.status in (RequestStatus.invalid, RequestStatus.validating):
+        raise NOT_FOUND
+    if state.requested_by != user.sub and not user.has(Role.approver, Role.operator, Role.admin):
+        raise NOT_FOUND
+    return state
+
+
+def _refusal_problem(state: RequestState) -> Problem:
+    assert state.refusal is not None
+    code = UPDATE_ERROR_STATUS.get(state.refusal.type, 409)
+    return Problem(code, "Conflict" if code == 409 else "Unavailable", state.refusal.message,
+                   kind=state.refusal.type.lower())
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountRequestView,
+    responses={409: {"description": "name or email already in use"}, 422: {}},
+)
+async def create_account_request(
+    body: AccountRequest,
+    user: Requester,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> AccountRequestView:
+    ou = check_against_landing_zone(body, lz)
+    fingerprint = body_fingerprint(body)
+    request_id = (
+        str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user.sub}\n{idempotency_key}"))
+        if idempotency_key
+        else str(uuid.uuid4())
+    )
+    created_at = datetime.now(UTC)
+    steps = settings.steps
+    inp = VendingInput(
+        request_id=request_id,
+        request=body,
+        requested_by=user,
+        created_at=created_at,
+        body_sha256=fingerprint,
+        ou=ou,
+        step_policy=StepPolicy(**steps.model_dump()),
+    )
+    start = WithStartWorkflowOperation(
+        AccountVending.run,
+        inp,
+        id=workflow_id(request_id),
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.STATUS, RequestStatus.validating.value),
+                SearchAttributePair(sa.REQUESTER, user.sub),
+                SearchAttributePair(sa.OU, ou.path),
+            ]
+        ),
+        memo={
+            "account_name": body.account_name,
+            "organizational_unit": ou.path,
+            "environment": body.environment.value,
+            "requested_by": user.sub,
+        },
+        static_summary=f"{body.account_name} → {ou.path} ({user.sub})",
+    )
+    try:
+        state: RequestState = await client.execute_update_with_start_workflow(
+            AccountVending.submit,
+            SubmitInput(body_sha256=fingerprint),
+            start_workflow_operation=start,
+            rpc_timeout=_update_timeout(settings),
+        )
+    except WorkflowAlreadyStartedError:
+        # Only an Idempotency-Key replay of a request whose workflow has closed lands here.
+        state = await client.get_workflow_handle(workflow_id(request_id)).query(
+            AccountVending.get_state
+        )
+        if body_fingerprint(state.request) != fingerprint:
+            raise Problem(
+                422, "Invalid request",
+                "this Idempotency-Key was already used with a different request body",
+                kind="idempotencykeyreused",
+            ) from None
+        if state.refusal is not None:
+            raise _refusal_problem(state) from None
+    response.headers["Location"] = f"/v1/account-requests/{request_id}"
+    return _view(state, settings)
+
+
+def _update_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.temporal.update_timeout_seconds)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def _summary(wf: WorkflowExecution) -> AccountRequestSummary:
+    memo = await wf.memo()
+    attrs = wf.typed_search_attributes
+    return AccountRequestSummary(
+        id=wf.id.removeprefix(WORKFLOW_ID_PREFIX),
+        status=attrs.get(sa.STATUS) or "unknown",
+        account_name=memo.get("account_name"),
+        organizational_unit=memo.get("organizational_unit"),
+        environment=memo.get("environment"),
+        requested_by=memo.get("requested_by"),
+        created_at=wf.start_time,
+        account_id=attrs.get(sa.ACCOUNT_ID),
+        current_step=attrs.get(sa.STEP),
+    )
+
+
+@router.get("", response_model=AccountRequestPage)
+async def list_account_requests(
+    user: CurrentUser,
+    client: ClientDep,
+    status_filter: Annotated[PublicStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> AccountRequestPage:
+    """Newest first. Requesters see their own requests; everyone else sees all."""
+    clauses = [
+        f"WorkflowType = {_quote(AccountVending.__name__)}",
+        f"{sa.STATUS.name} != {_quote(RequestStatus.invalid.value)}",
+        f"{sa.STATUS.name} != {_quote(RequestStatus.validating.value)}",
+    ]
+    if status_filter is not None:
+        clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
+    if not user.has(Role.approver, Role.operator, Role.admin):
+        clauses.append(f"{sa.REQUESTER.name} = {_quote(user.sub)}")
+    token: bytes | None = None
+    if cursor:
+        try:
+            token = base64.urlsafe_b64decode(cursor.encode())
+        except (binascii.Error, ValueError) as err:
+            raise Problem(422, "Invalid request", "cursor is not valid", kind="validation") from err
+    it = client.list_workflows(" AND ".join(clauses), page_size=limit, next_page_token=token)
+    await it.fetch_next_page(page_size=limit)
+    items = [await _summary(wf) for wf in it.current_page or []]
+    items.sort(key=lambda s: s.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    nxt = it.next_page_token
+    return AccountRequestPage(
+        items=items, next_cursor=base64.urlsafe_b64encode(nxt).decode() if nxt else None
+    )
+
+
+@router.get("/{request_id}", response_model=AccountRequestView)
+async def get_account_request(
+    request_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
+) -> AccountRequestView:
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    return _view(await _visible_state(handle, user), settings)
+
+
+@router.get("/{request_id}/events", response_model=EventsView)
+async def get_account_request_events(
+    request_id: str, user: CurrentUser, client: ClientDep
+) -> EventsView:
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    await _visible_state(handle, user)
+    return EventsView(items=await handle.query(AccountVending.get_events))
+
+
+@router.post("/{request_id}/approve", response_model=AccountRequestView)
+async def approve_account_request(
+    request_id: str, body: ApproveBody, user: Approver, client: ClientDep, settings: SettingsDep
+) -> AccountRequestView:
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    await _visible_state(handle, user)
+    state = await handle.execute_update(
+        AccountVending.approve,
+        ApproveInput(by=user.sub, comment=body.comment),
+        rpc_timeout=_update_timeout(settings),
+    )
+    return _view(state, settings)
+
+
+@router.post("/{request_id}/reject", response_model=AccountRequestView)
+async def reject_account_request(
+    request_id: str, body: RejectBody, user: Approver, client: ClientDep, settings: SettingsDep
+) -> AccountRequestView:
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    await _visible_state(handle, user)
+    state = await handle.execute_update(
+        AccountVending.reject,
+        RejectInput(by=user.sub, reason=body.reason),
+        rpc_timeout=_update_timeout(settings),
+    )
+    return _view(state, settings)
+
+
+@router.post("/{request_id}/cancel", response_model=AccountRequestView)
+async def cancel_account_request(
+    request_id: str, body: CancelBody, user: CurrentUser, client: ClientDep, settings: SettingsDep
+) -> AccountRequestView:
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    state = await _visible_state(handle, user)
+    if state.requested_by != user.sub and not user.has(Role.operator, Role.admin):
+        raise Problem(403, "Forbidden", "only the requester or an operator may cancel a request")
+    state = await handle.execute_update(
+        AccountVending.cancel,
+        CancelInput(by=user.sub, reason=body.reason),
+        rpc_timeout=_update_timeout(settings),
+    )
+    return _view(state, settings)
+
+
+@router.post(
+    "/{request_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AccountRequestView,
+)
+async def retry_account_request_step(
+    request_id: str, body: RetryBody, user: Operator, client: ClientDep, settings: SettingsDep
+) -> AccountRequestView:
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    await _visible_state(handle, user)
+    state = await handle.execute_update(
+        AccountVending.retry,
+        RetryInput(by=user.sub, step=str(body.step.value), reason=body.reason),
+        rpc_timeout=_update_timeout(settings),
+    )
+    return _view(state, settings)

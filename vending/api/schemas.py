@@ -1,0 +1,97 @@
+"""HTTP request and response bodies that are not domain models themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from vending.models import (
+    STEP_NAMES,
+    AccountRequest,
+    ApprovalRecord,
+    AuditEvent,
+    RequestState,
+    RequestStatus,
+    StepState,
+)
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+StepName = StrEnum("StepName", {name: name for name in STEP_NAMES})  # type: ignore[misc]
+
+
+class PublicStatus(StrEnum):
+    pending_approval = "pending_approval"
+    rejected = "rejected"
+    provisioning = "provisioning"
+    waiting_for_operator = "waiting_for_operator"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class RetryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: StepName  # type: ignore[valid-type]
+    reason: Reason | None = None
+
+
+class AccountRequestView(BaseModel):
+    id: str
+    status: RequestStatus
+    request: AccountRequest
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    account_id: str | None
+    organizational_unit_id: str | None
+    approvals: list[ApprovalRecord]
+    approvals_required: int
+    approvals_remaining: int
+    approval_expires_at: datetime | None
+    steps: list[StepState]
+    workflow_url: str | None = Field(default=None, description="The request in the Temporal UI")
+
+    @classmethod
+    def of(cls, state: RequestState, workflow_url: str | None) -> AccountRequestView:
+        data = state.model_dump(exclude={"refusal"})
+        return cls(**data, workflow_url=workflow_url)
+
+
+class AccountRequestSummary(BaseModel):
+    id: str
+    status: str
+    account_name: str | None
+    organizational_unit: str | None
+    environment: str | None
+    requested_by: str | None
+    created_at: datetime | None
+    account_id: str | None
+    current_step: str | None
+
+
+class AccountRequestPage(BaseModel):
+    items: list[AccountRequestSummary]
+    next_cursor: str | None
+
+
+class EventsView(BaseModel):
+    items: list[AuditEvent]

@@ -1,0 +1,31 @@
+"""boto3 clients, built once per process and shared by activity threads (clients are thread-safe).
+
+Endpoints come from botocore's own ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables:
+unset, the same code talks to real AWS with the default credential chain.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from vending.settings import AwsSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_organizations import OrganizationsClient
+
+
+def client_config(settings: AwsSettings) -> Config:
+    return Config(
+        region_name=settings.region,
+        retries={"mode": "standard", "max_attempts": settings.max_boto_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=64,
+    )
+
+
+def organizations_client(settings: AwsSettings) -> OrganizationsClient:
+    return boto3.session.Session().client("organizations", config=client_config(settings))

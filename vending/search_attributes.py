@@ -1,0 +1,25 @@
+"""Custom search attributes: what lets anyone list requests by status without a database.
+
+They must be registered on the namespace (``temporal server start-dev --search-attribute`` in the
+embedded stack, ``temporal operator search-attribute create`` on a cluster).
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+STATUS = SearchAttributeKey.for_keyword("VendingStatus")
+STEP = SearchAttributeKey.for_keyword("VendingStep")
+REQUESTER = SearchAttributeKey.for_keyword("VendingRequester")
+OU = SearchAttributeKey.for_keyword("VendingOU")
+ACCOUNT_ID = SearchAttributeKey.for_keyword("VendingAccountId")
+
+ALL = (STATUS, STEP, REQUESTER, OU, ACCOUNT_ID)
+
+
+def cli_flags() -> list[str]:
+    """``--search-attribute Name=Keyword`` flags for ``temporal server start-dev``."""
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}=Keyword"]
+    return flags

@@ -1,0 +1,93 @@
+"""Settings shared by the API, the worker and the sandbox.
+
+Everything comes from environment variables prefixed ``VEND_`` (nested with ``__``) so the same
+image runs anywhere; the landing zone, which is policy rather than plumbing, lives in a YAML file.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_LANDING_ZONE = Path(__file__).parent / "config" / "landing_zone.yaml"
+
+
+class TemporalSettings(BaseModel):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "account-vending"
+    ui_url: str = "http://127.0.0.1:8233"
+    # How long the API waits for a worker to take an update before it answers 503.
+    update_timeout_seconds: float = 30.0
+
+
+class AuthSettings(BaseModel):
+    """Bearer-token verification.
+
+    ``dev`` signs and verifies HS256 tokens with a local secret (the embedded stack); ``oidc``
+    verifies the organization's issuer against its JWKS.
+    """
+
+    mode: str = "dev"
+    dev_secret: SecretStr | None = None
+    dev_secret_file: Path = Path(".data/dev-secret")
+    issuer: str = "vend-dev"
+    audience: str = "account-vending"
+    jwks_url: str | None = None
+    leeway_seconds: int = 30
+
+
+class AwsSettings(BaseModel):
+    """How the worker talks to AWS.
+
+    Endpoints are not here on purpose: botocore reads ``AWS_ENDPOINT_URL`` and
+    ``AWS_ENDPOINT_URL_<SERVICE>`` itself, so pointing at the sandbox or at real AWS is a matter of
+    environment, never of code.
+    """
+
+    region: str = "us-east-1"
+    member_role_name: str = "OrganizationAccountAccessRole"
+    poll_interval_seconds: float = 10.0
+    max_boto_attempts: int = 5
+
+
+class StepSettings(BaseModel):
+    """Timeouts and retry budget handed to each new request (snapshotted into its workflow)."""
+
+    start_to_close_seconds: float = 3600.0
+    heartbeat_timeout_seconds: float = 60.0
+    retry_initial_seconds: float = 1.0
+    retry_maximum_seconds: float = 60.0
+    maximum_attempts: int = 10
+
+
+class WorkerSettings(BaseModel):
+    max_concurrent_activities: int = 50
+    graceful_shutdown_seconds: float = 30.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VEND_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    landing_zone_file: Path = DEFAULT_LANDING_ZONE
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    steps: StepSettings = Field(default_factory=StepSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    log_level: str = "INFO"
+
+    @property
+    def heartbeat_timeout(self) -> timedelta:
+        return timedelta(seconds=self.steps.heartbeat_timeout_seconds)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

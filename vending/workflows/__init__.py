@@ -1,0 +1,1 @@
+"""Durable workflows: deterministic code only; all I/O happens in activities."""

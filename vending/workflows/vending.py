@@ -1,0 +1,351 @@
+"""AccountVending: one workflow per request, readable top to bottom.
+
+validate (claims + Organizations check, answered synchronously through the ``submit`` update)
+→ wait for approvals (quorum from the OU, or auto-approved; expires) → the ordered steps, each
+parked for an operator when it fails for good. State is exposed by queries; decisions arrive as
+updates whose validators refuse bad ones before anything is written to history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    WorkflowAlreadyStartedError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from vending import search_attributes as sa
+    from vending.activities.organizations import AvailabilityInput, OrganizationsActivities
+    from vending.models import (
+        STEP_NAMES,
+        ApprovalRecord,
+        ApproveInput,
+        AuditEvent,
+        CancelInput,
+        RejectInput,
+        RequestState,
+        RequestStatus,
+        RetryInput,
+        StepError,
+        StepState,
+        StepStatus,
+        SubmitInput,
+        VendingInput,
+    )
+    from vending.workflows.claim import AccountClaim, claim_id
+    from vending.workflows.steps import STEPS, StepSpec
+
+SYSTEM = "system"
+
+
+@workflow.defn
+class AccountVending:
+    @workflow.init
+    def __init__(self, inp: VendingInput) -> None:
+        self._input = inp
+        self._state = RequestState(
+            id=inp.request_id,
+            status=RequestStatus.validating,
+            request=inp.request,
+            requested_by=inp.requested_by.sub,
+            created_at=inp.created_at,
+            updated_at=inp.created_at,
+            approvals_required=inp.ou.approvals_required,
+            approvals_remaining=inp.ou.approvals_required,
+            steps=[StepState(name=name) for name in STEP_NAMES],
+        )
+        self._events: list[AuditEvent] = []
+        self._submitted = False
+        self._submit_lock = asyncio.Lock()
+        self._retry: RetryInput | None = None
+        self._cancel: CancelInput | None = None
+
+    # ------------------------------------------------------------------ the process
+    @workflow.run
+    async def run(self, inp: VendingInput) -> RequestState:
+        await workflow.wait_condition(lambda: self._submitted)
+        if self._state.status == RequestStatus.invalid:
+            return await self._finish()
+
+        if self._state.status == RequestStatus.pending_approval:
+            expires_at = self._state.approval_expires_at
+            assert expires_at is not None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._state.status != RequestStatus.pending_approval,
+                    timeout=max(expires_at - workflow.now(), timedelta(seconds=1)),
+                )
+            except asyncio.TimeoutError:
+                self._event(SYSTEM, "expire", "expired", f"no decision by {expires_at.isoformat()}")
+                self._set_status(RequestStatus.expired)
+                return await self._finish()
+        if self._state.status != RequestStatus.provisioning:
+            return await self._finish()  # rejected or cancelled
+
+        for name in STEP_NAMES:
+            spec = STEPS.get(name)
+            if spec is None:
+                continue  # not wired in this version: stays pending
+            if not await self._run_step(name, spec):
+                return await self._finish()  # cancelled while parked
+
+        self._event(SYSTEM, "complete", "completed", f"account {self._state.account_id}")
+        self._set_status(RequestStatus.completed)
+        return await self._finish()
+
+    async def _finish(self) -> RequestState:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    # ------------------------------------------------------------------ validation
+    @workflow.update
+    async def submit(self, inp: SubmitInput) -> RequestState:
+        """Validate once, however many times the API retries (Idempotency-Key replays)."""
+        if inp.body_sha256 != self._input.body_sha256:
+            raise ApplicationError(
+                "this Idempotency-Key was already used with a different request body",
+                type="IdempotencyKeyReused",
+            )
+        async with self._submit_lock:
+            if not self._submitted:
+                await self._validate()
+                self._submitted = True
+        refusal = self._state.refusal
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.type)
+        return self._state
+
+    async def _validate(self) -> None:
+        req = self._input.request
+        for kind, field, value in (
+            ("name", "account_name", req.account_name),
+            ("email", "account_email", req.account_email),
+        ):
+            try:
+                await workflow.start_child_workflow(
+                    AccountClaim.run,
+                    self._input.request_id,
+                    id=claim_id(kind, value),
+                    parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
+                )
+            except WorkflowAlreadyStartedError:
+                return self._refuse("Conflict", f"{field}: a live request already uses {value!r}")
+        try:
+            result = await workflow.execute_activity_method(
+                OrganizationsActivities.check_account_available,
+                AvailabilityInput(account_name=req.account_name, account_email=req.account_email),
+                start_to_close_timeout=timedelta(seconds=20),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as err:
+            return self._refuse(
+                "OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}"
+            )
+        if not result.available:
+            return self._refuse("Conflict", f"{result.field}: {result.detail}")
+        self._event(self._state.requested_by, "create", "accepted", f"OU {self._input.ou.path}")
+        ou = self._input.ou
+        if ou.approvals_required == 0:
+            self._event(SYSTEM, "approve", "auto-approved", f"OU {ou.path} needs no approval")
+            self._set_status(RequestStatus.provisioning)
+        else:
+            window = timedelta(seconds=ou.approval_window_seconds)
+            self._state.approval_expires_at = workflow.now() + window
+            self._set_status(RequestStatus.pending_approval)
+
+    def _refuse(self, kind: str, message: str) -> None:
+        self._state.refusal = StepError(type=kind, message=message)
+        self._event(self._state.requested_by, "create", "refused", message)
+        self._set_status(RequestStatus.invalid)
+
+    # ------------------------------------------------------------------ approvals
+    @workflow.update
+    def approve(self, inp: ApproveInput) -> RequestState:
+        self._state.approvals.append(
+            ApprovalRecord(by=inp.by, decision="approved", comment=inp.comment, at=workflow.now())
+        )
+        self._state.approvals_remaining = max(0, self._state.approvals_remaining - 1)
+        self._event(inp.by, "approve", "approved", inp.comment)
+        if self._state.approvals_remaining == 0:
+            self._set_status(RequestStatus.provisioning)
+        else:
+            self._touch()
+        return self._state
+
+    @approve.validator
+    def _validate_approve(self, inp: ApproveInput) -> None:
+        self._check_decidable(inp.by)
+        if any(a.by == inp.by for a in self._state.approvals):
+            raise ApplicationError(f"{inp.by} has already approved this request", type="Duplicate")
+
+    @workflow.update
+    def reject(self, inp: RejectInput) -> RequestState:
+        self._state.approvals.append(
+            ApprovalRecord(by=inp.by, decision="rejected", comment=inp.reason, at=workflow.now())
+        )
+        self._event(inp.by, "reject", "rejected", inp.reason)
+        self._set_status(RequestStatus.rejected)
+        return self._state
+
+    @reject.validator
+    def _validate_reject(self, inp: RejectInput) -> None:
+        self._check_decidable(inp.by)
+
+    def _check_decidable(self, by: str) -> None:
+        if self._state.status != RequestStatus.pending_approval:
+            raise ApplicationError(
+                f"the request is {self._state.status.value}, not waiting for approval",
+                type="InvalidState",
+            )
+        if by == self._state.requested_by:
+            raise ApplicationError(
+                "nobody may approve or reject a request they made", type="SelfApproval"
+            )
+
+    # ------------------------------------------------------------------ operator actions
+    @workflow.update
+    def cancel(self, inp: CancelInput) -> RequestState:
+        self._cancel = inp
+        self._event(inp.by, "cancel", "cancelled", inp.reason)
+        self._set_status(RequestStatus.cancelled)
+        return self._state
+
+    @cancel.validator
+    def _validate_cancel(self, inp: CancelInput) -> None:
+        status = self._state.status
+        if status == RequestStatus.pending_approval:
+            return
+        if status == RequestStatus.waiting_for_operator and self._state.account_id is None:
+            return
+        if self._state.account_id is not None:
+            raise ApplicationError(
+                f"account {self._state.account_id} already exists; this version cancels only "
+                "before the account is created",
+                type="InvalidState",
+            )
+        raise ApplicationError(
+            f"the request is {status.value}; it can be cancelled only while waiting for "
+            "approval or for an operator",
+            type="InvalidState",
+        )
+
+    @workflow.update
+    def retry(self, inp: RetryInput) -> RequestState:
+        self._retry = inp
+        self._event(inp.by, "retry", "accepted", f"step {inp.step}: {inp.reason or ''}".strip())
+        self._set_status(RequestStatus.provisioning)
+        return self._state
+
+    @retry.validator
+    def _validate_retry(self, inp: RetryInput) -> None:
+        failed = next((s for s in self._state.steps if s.status == StepStatus.failed), None)
+        if self._state.status != RequestStatus.waiting_for_operator or failed is None:
+            raise ApplicationError(
+                f"the request is {self._state.status.value}; only a request waiting for an "
+                "operator can be retried",
+                type="InvalidState",
+            )
+        if failed.name != inp.step:
+            raise ApplicationError(
+                f"step {inp.step} has not failed; the failed step is {failed.name}",
+                type="InvalidState",
+            )
+
+    # ------------------------------------------------------------------ queries
+    @workflow.query
+    def get_state(self) -> RequestState:
+        return self._state
+
+    @workflow.query
+    def get_events(self) -> list[AuditEvent]:
+        return self._events
+
+    # ------------------------------------------------------------------ step runner
+    async def _run_step(self, name: str, spec: StepSpec) -> bool:
+        """Run one step until it succeeds; park for an operator each time it fails for good.
+
+        Returns False when the request was cancelled while parked.
+        """
+        step = self._step(name)
+        policy = self._input.step_policy
+        while True:
+            step.status, step.error = StepStatus.running, None
+            step.started_at, step.finished_at = workflow.now(), None
+            self._touch(step=name)
+            try:
+                result = await workflow.execute_activity_method(
+                    spec.activity,
+                    spec.make_input(self._input, self._state),
+                    start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
+                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=policy.retry_initial_seconds),
+                        maximum_interval=timedelta(seconds=policy.retry_maximum_seconds),
+                        maximum_attempts=policy.maximum_attempts,
+                    ),
+                )
+            except ActivityError as err:
+                step.attempts += _attempts_of(err)
+                step.status, step.error = StepStatus.failed, _error_of(err)
+                step.finished_at = workflow.now()
+                self._event(SYSTEM, f"step:{name}", "failed", f"{step.error.type}: {step.error.message}")
+                self._set_status(RequestStatus.waiting_for_operator)
+                await workflow.wait_condition(lambda: self._retry is not None or self._cancel is not None)
+                if self._cancel is not None:
+                    return False
+                self._retry = None
+                continue
+            step.attempts += int(getattr(result, "attempt", 1))
+            spec.record(self._state, result)
+            step.status, step.finished_at = StepStatus.succeeded, workflow.now()
+            self._event(SYSTEM, f"step:{name}", "succeeded", None)
+            self._touch(step=name)
+            return True
+
+    def _step(self, name: str) -> StepState:
+        return next(s for s in self._state.steps if s.name == name)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _event(self, actor: str, action: str, outcome: str, detail: str | None) -> None:
+        self._events.append(
+            AuditEvent(at=workflow.now(), actor=actor, action=action, outcome=outcome, detail=detail)
+        )
+
+    def _set_status(self, status: RequestStatus) -> None:
+        self._state.status = status
+        self._touch()
+
+    def _touch(self, step: str | None = None) -> None:
+        self._state.updated_at = workflow.now()
+        updates = [sa.STATUS.value_set(self._state.status.value)]
+        if step is not None:
+            updates.append(sa.STEP.value_set(step))
+        if self._state.account_id:
+            updates.append(sa.ACCOUNT_ID.value_set(self._state.account_id))
+        workflow.upsert_search_attributes(updates)
+
+
+def _error_of(err: ActivityError) -> StepError:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return StepError(type=cause.type or "ApplicationError", message=cause.message)
+    if isinstance(cause, TimeoutError):
+        return StepError(type=f"Timeout.{cause.type.name if cause.type else 'UNKNOWN'}", message=str(cause))
+    return StepError(type=type(cause).__name__ if cause else "ActivityError", message=str(cause or err))
+
+
+def _attempts_of(err: ActivityError) -> int:
+    """The attempt number the failing activity reported (see ``vending.worker_interceptors``)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
+            return int(detail["attempt"])
+    return 1
