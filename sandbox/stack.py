@@ -162,13 +162,21 @@ class EmbeddedStack:
     def start_temporal(self) -> Process:
         c = self.config
         argv = [
-            temporal_binary(), "server", "start-dev",
-            "--ip", c.host,
-            "--port", str(c.temporal_port),
-            "--ui-port", str(c.ui_port),
-            "--db-filename", str(c.data_dir / "temporal.db"),
-            "--log-level", "error",
-            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            c.host,
+            "--port",
+            str(c.temporal_port),
+            "--ui-port",
+            str(c.ui_port),
+            "--db-filename",
+            str(c.data_dir / "temporal.db"),
+            "--log-level",
+            "error",
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
             *search_attributes.cli_flags(),
         ]
         proc = self._spawn("temporal", argv)
@@ -179,16 +187,25 @@ class EmbeddedStack:
     def start_sandbox_aws(self) -> Process:
         c = self.config
         argv = [
-            sys.executable, "-m", "sandbox.aws",
-            "--host", c.host, "--port", str(c.aws_port),
-            "--landing-zone", str(c.landing_zone),
-            "--create-account-seconds", str(c.create_account_seconds),
+            sys.executable,
+            "-m",
+            "sandbox.aws",
+            "--host",
+            c.host,
+            "--port",
+            str(c.aws_port),
+            "--landing-zone",
+            str(c.landing_zone),
+            "--create-account-seconds",
+            str(c.create_account_seconds),
         ]
         proc = self._spawn("sandbox-aws", argv)
 
         def seeded() -> bool:
             try:
-                return bool(httpx.get(f"{c.aws_endpoint}/_sandbox/state", timeout=2).json()["seeded"])
+                return bool(
+                    httpx.get(f"{c.aws_endpoint}/_sandbox/state", timeout=2).json()["seeded"]
+                )
             except (httpx.HTTPError, ValueError, KeyError):
                 return False
 
@@ -200,7 +217,16 @@ class EmbeddedStack:
 
     def start_api(self) -> Process:
         c = self.config
-        argv = [sys.executable, "-m", "vending.cli", "api", "--host", c.host, "--port", str(c.api_port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "vending.cli",
+            "api",
+            "--host",
+            c.host,
+            "--port",
+            str(c.api_port),
+        ]
         proc = self._spawn("api", argv)
         _wait_for(lambda: _http_ok(f"{c.api_url}/readyz"), proc, 60, "API")
         return proc

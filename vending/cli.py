@@ -49,7 +49,11 @@ def api(
     settings = get_settings()
     logging_setup.configure(settings.log_level, "api")
     uvicorn.run(
-        "vending.api.app:create_app", factory=True, host=host, port=port, log_config=None,
+        "vending.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
         access_log=False,
     )
 

@@ -74,7 +74,9 @@ class WorkloadSecurityOptions(BaseModel):
 
 class BillingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    customer_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
     plan: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
@@ -92,7 +94,9 @@ class AccountRequest(BaseModel):
     )
     environment: Environment
     owner_email: EmailStr
-    cost_center: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    cost_center: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
     justification: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     tags: dict[str, str] = Field(default_factory=dict)
     workload_security: WorkloadSecurityOptions = Field(default_factory=WorkloadSecurityOptions)

@@ -6,7 +6,7 @@ image runs anywhere; the landing zone, which is policy rather than plumbing, liv
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,9 +71,7 @@ class WorkerSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="VEND_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="VEND_", env_nested_delimiter="__", extra="ignore")
 
     landing_zone_file: Path = DEFAULT_LANDING_ZONE
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
@@ -82,10 +80,8 @@ class Settings(BaseSettings):
     steps: StepSettings = Field(default_factory=StepSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     log_level: str = "INFO"
-
-    @property
-    def heartbeat_timeout(self) -> timedelta:
-        return timedelta(seconds=self.steps.heartbeat_timeout_seconds)
+    # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
+    cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
 
 
 @lru_cache

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from vending import logging_setup
 from vending.activities.organizations import OrganizationsActivities
@@ -33,6 +34,13 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=settings.temporal.task_queue,
         workflows=[AccountVending, AccountClaim],
+        workflow_runner=SandboxedWorkflowRunner(
+            # pydantic validates emails with email_validator, imported lazily: pass it through
+            # so the sandbox does not re-import it for every workflow run.
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "email_validator", "idna"
+            )
+        ),
         activities=[org.check_account_available, org.create_account, org.move_to_ou],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
@@ -49,9 +57,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=settings.worker.max_concurrent_activities) as executor:
         worker = build_worker(client, settings, executor)
-        log.info(
-            "worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address
-        )
+        log.info("worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address)
         async with worker:
             await stop.wait()
             log.info("draining: finishing in-flight activities")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
-from moto.organizations.exceptions import OrganizationsClientError as RESTError
 from moto.organizations.exceptions import AWSOrganizationsNotInUseException
+from moto.organizations.exceptions import OrganizationsClientError as RESTError
 from moto.organizations.models import OrganizationsBackend
 
 from sandbox.aws.faults import FaultPlan
@@ -186,7 +186,11 @@ def install(realism: OrganizationsRealism) -> None:
     def move_account(self: OrganizationsBackend, **kw: Any) -> None:
         realism.move_account(self, **kw)
 
-    OrganizationsBackend.create_account = create_account
-    OrganizationsBackend.describe_create_account_status = describe
-    OrganizationsBackend.list_create_account_status = list_status
-    OrganizationsBackend.move_account = move_account
+    patches = {
+        "create_account": create_account,
+        "describe_create_account_status": describe,
+        "list_create_account_status": list_status,
+        "move_account": move_account,
+    }
+    for name, fn in patches.items():
+        setattr(OrganizationsBackend, name, fn)

@@ -33,7 +33,10 @@ def seed_organization(endpoint: str, lz: LandingZone, region: str = "us-east-1")
             )
             for ou in page["OrganizationalUnits"]
         }
-        ids[path] = existing.get(name) or org.create_organizational_unit(
-            ParentId=parent, Name=name
-        )["OrganizationalUnit"]["Id"]
+        ids[path] = (
+            existing.get(name)
+            or org.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"][
+                "Id"
+            ]
+        )
     return ids

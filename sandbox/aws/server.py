@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.aws import realism as realism_mod
@@ -50,8 +50,9 @@ class SandboxAws:
         text = body.decode("utf-8", "replace")
         rule = self.faults.take(service, action, text, "error")
         if rule is not None:
-            return _error(environ, start_response, rule.status, rule.error or "InternalFailure",
-                          rule.message)
+            return _error(
+                environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
+            )
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -73,9 +74,7 @@ class SandboxAws:
             result = {"cleared": True}
         elif path == "/_sandbox/config" and method == "POST":
             if "create_account_seconds" in payload:
-                self.organizations.create_account_seconds = float(
-                    payload["create_account_seconds"]
-                )
+                self.organizations.create_account_seconds = float(payload["create_account_seconds"])
             result = {"create_account_seconds": self.organizations.create_account_seconds}
         elif path == "/_sandbox/release" and method == "POST":
             result = {"released": self.organizations.release_holds()}
@@ -108,8 +107,12 @@ def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
 def _error(
     environ: dict[str, Any], start_response: StartResponse, status: int, code: str, message: str
 ) -> Iterable[bytes]:
-    reason = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error",
-              503: "Service Unavailable"}.get(status, "Error")
+    reason = {
+        400: "Bad Request",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }.get(status, "Error")
     if environ.get("HTTP_X_AMZ_TARGET"):
         body = json.dumps({"__type": code, "message": message}).encode()
         ctype = "application/x-amz-json-1.1"

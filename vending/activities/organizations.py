@@ -158,8 +158,14 @@ class OrganizationsActivities:
         """
         info = activity.info()
         if info.heartbeat_details:
-            # A previous attempt heartbeated its CreateAccount request id: resume polling it.
-            return str(info.heartbeat_details[0])
+            # A previous attempt heartbeated its CreateAccount request id: resume polling it,
+            # unless it ended in a failure that a new CreateAccount may cure.
+            status_id = str(info.heartbeat_details[0])
+            previous = self.client.describe_create_account_status(CreateAccountRequestId=status_id)[
+                "CreateAccountStatus"
+            ]
+            if previous.get("FailureReason") not in RETRYABLE_FAILURES:
+                return status_id
         for account in self._accounts():
             if str(account.get("Email", "")).lower() != inp.account_email.lower():
                 continue
@@ -172,20 +178,18 @@ class OrganizationsActivities:
                     non_retryable=True,
                 )
             activity.logger.info("adopting account %s created earlier", account["Id"])
-            return CreateAccountResult(
-                account_id=account["Id"], adopted=True, attempt=info.attempt
-            )
-        for status in self._in_progress():
-            if status.get("AccountName") == inp.account_name:
-                activity.logger.info("adopting in-progress creation %s", status["Id"])
-                return str(status["Id"])
+            return CreateAccountResult(account_id=account["Id"], adopted=True, attempt=info.attempt)
+        for creation in self._in_progress():
+            if creation.get("AccountName") == inp.account_name:
+                activity.logger.info("adopting in-progress creation %s", creation["Id"])
+                return str(creation["Id"])
         return None
 
     def _wait_for_creation(self, status_id: str) -> str:
         while True:
-            status = self.client.describe_create_account_status(
-                CreateAccountRequestId=status_id
-            )["CreateAccountStatus"]
+            status = self.client.describe_create_account_status(CreateAccountRequestId=status_id)[
+                "CreateAccountStatus"
+            ]
             state = status["State"]
             if state == "SUCCEEDED":
                 return str(status["AccountId"])

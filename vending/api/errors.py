@@ -55,7 +55,9 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors is not None:
             body["errors"] = self.errors
-        return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
+        return JSONResponse(
+            body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers
+        )
 
 
 def validation_problem(errors: list[dict[str, Any]], detail: str | None = None) -> Problem:
@@ -81,6 +83,7 @@ def from_update_failure(err: WorkflowUpdateFailedError) -> Problem:
 
 def from_rpc_error(err: RPCError) -> Problem:
     if err.status == RPCStatusCode.NOT_FOUND:
+        log.info("temporal: not found: %s", err.message)
         return Problem(404, "Not found", "no such account request")
     if err.status == RPCStatusCode.INVALID_ARGUMENT:
         return Problem(422, "Invalid request", err.message, kind="validation")
@@ -116,7 +119,9 @@ def install(app: FastAPI) -> None:
         return from_update_failure(exc).response(request.url.path)
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
-    async def _timeout(request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+    async def _timeout(
+        request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError
+    ) -> JSONResponse:
         return Problem(
             503, "Unavailable", "no worker answered in time; the request is unchanged, try again"
         ).response(request.url.path)

@@ -50,7 +50,7 @@ class CancelBody(BaseModel):
 
 class RetryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    step: StepName  # type: ignore[valid-type]
+    step: StepName
     reason: Reason | None = None
 
 

@@ -16,8 +16,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    TimeoutError,
     WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeoutError,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -82,7 +84,7 @@ class AccountVending:
                     lambda: self._state.status != RequestStatus.pending_approval,
                     timeout=max(expires_at - workflow.now(), timedelta(seconds=1)),
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._event(SYSTEM, "expire", "expired", f"no decision by {expires_at.isoformat()}")
                 self._set_status(RequestStatus.expired)
                 return await self._finish()
@@ -136,7 +138,8 @@ class AccountVending:
                     parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
                 )
             except WorkflowAlreadyStartedError:
-                return self._refuse("Conflict", f"{field}: a live request already uses {value!r}")
+                self._refuse("Conflict", f"{field}: a live request already uses {value!r}")
+                return
         try:
             result = await workflow.execute_activity_method(
                 OrganizationsActivities.check_account_available,
@@ -145,11 +148,13 @@ class AccountVending:
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
         except ActivityError as err:
-            return self._refuse(
+            self._refuse(
                 "OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}"
             )
+            return
         if not result.available:
-            return self._refuse("Conflict", f"{result.field}: {result.detail}")
+            self._refuse("Conflict", f"{result.field}: {result.detail}")
+            return
         self._event(self._state.requested_by, "create", "accepted", f"OU {self._input.ou.path}")
         ou = self._input.ou
         if ou.approvals_required == 0:
@@ -295,9 +300,13 @@ class AccountVending:
                 step.attempts += _attempts_of(err)
                 step.status, step.error = StepStatus.failed, _error_of(err)
                 step.finished_at = workflow.now()
-                self._event(SYSTEM, f"step:{name}", "failed", f"{step.error.type}: {step.error.message}")
+                self._event(
+                    SYSTEM, f"step:{name}", "failed", f"{step.error.type}: {step.error.message}"
+                )
                 self._set_status(RequestStatus.waiting_for_operator)
-                await workflow.wait_condition(lambda: self._retry is not None or self._cancel is not None)
+                await workflow.wait_condition(
+                    lambda: self._retry is not None or self._cancel is not None
+                )
                 if self._cancel is not None:
                     return False
                 self._retry = None
@@ -315,7 +324,9 @@ class AccountVending:
     # ------------------------------------------------------------------ bookkeeping
     def _event(self, actor: str, action: str, outcome: str, detail: str | None) -> None:
         self._events.append(
-            AuditEvent(at=workflow.now(), actor=actor, action=action, outcome=outcome, detail=detail)
+            AuditEvent(
+                at=workflow.now(), actor=actor, action=action, outcome=outcome, detail=detail
+            )
         )
 
     def _set_status(self, status: RequestStatus) -> None:
@@ -336,9 +347,13 @@ def _error_of(err: ActivityError) -> StepError:
     cause = err.cause
     if isinstance(cause, ApplicationError):
         return StepError(type=cause.type or "ApplicationError", message=cause.message)
-    if isinstance(cause, TimeoutError):
-        return StepError(type=f"Timeout.{cause.type.name if cause.type else 'UNKNOWN'}", message=str(cause))
-    return StepError(type=type(cause).__name__ if cause else "ActivityError", message=str(cause or err))
+    if isinstance(cause, TemporalTimeoutError):
+        return StepError(
+            type=f"Timeout.{cause.type.name if cause.type else 'UNKNOWN'}", message=str(cause)
+        )
+    return StepError(
+        type=type(cause).__name__ if cause else "ActivityError", message=str(cause or err)
+    )
 
 
 def _attempts_of(err: ActivityError) -> int:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
-from temporalio.client import WithStartWorkflowOperation, WorkflowExecution, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecution,
+    WorkflowHandle,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -17,8 +20,10 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from vending import search_attributes as sa
+from vending.api import cursor as cursors
 from vending.api.deps import (
     Approver,
     ClientDep,
@@ -28,7 +33,7 @@ from vending.api.deps import (
     Requester,
     SettingsDep,
 )
-from vending.api.errors import Problem, UPDATE_ERROR_STATUS
+from vending.api.errors import UPDATE_ERROR_STATUS, Problem
 from vending.api.intake import body_fingerprint, check_against_landing_zone
 from vending.api.schemas import (
     AccountRequestPage,
@@ -95,8 +100,12 @@ async def _visible_state(handle: WorkflowHandle[Any, Any], user: Principal) -> R
 def _refusal_problem(state: RequestState) -> Problem:
     assert state.refusal is not None
     code = UPDATE_ERROR_STATUS.get(state.refusal.type, 409)
-    return Problem(code, "Conflict" if code == 409 else "Unavailable", state.refusal.message,
-                   kind=state.refusal.type.lower())
+    return Problem(
+        code,
+        "Conflict" if code == 409 else "Unavailable",
+        state.refusal.message,
+        kind=state.refusal.type.lower(),
+    )
 
 
 @router.post(
@@ -168,7 +177,8 @@ async def create_account_request(
         )
         if body_fingerprint(state.request) != fingerprint:
             raise Problem(
-                422, "Invalid request",
+                422,
+                "Invalid request",
                 "this Idempotency-Key was already used with a different request body",
                 kind="idempotencykeyreused",
             ) from None
@@ -206,11 +216,16 @@ async def _summary(wf: WorkflowExecution) -> AccountRequestSummary:
 async def list_account_requests(
     user: CurrentUser,
     client: ClientDep,
+    settings: SettingsDep,
     status_filter: Annotated[PublicStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> AccountRequestPage:
-    """Newest first. Requesters see their own requests; everyone else sees all."""
+    """Open requests newest first, then closed ones by when they closed (Temporal's visibility
+    order: SQL visibility stores have no ORDER BY). Requesters see only their own requests.
+
+    Visibility is eventually consistent: a request created a moment ago may appear a moment later.
+    """
     clauses = [
         f"WorkflowType = {_quote(AccountVending.__name__)}",
         f"{sa.STATUS.name} != {_quote(RequestStatus.invalid.value)}",
@@ -220,20 +235,23 @@ async def list_account_requests(
         clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
     if not user.has(Role.approver, Role.operator, Role.admin):
         clauses.append(f"{sa.REQUESTER.name} = {_quote(user.sub)}")
+    key = settings.cursor_secret.get_secret_value().encode()
     token: bytes | None = None
     if cursor:
         try:
-            token = base64.urlsafe_b64decode(cursor.encode())
-        except (binascii.Error, ValueError) as err:
-            raise Problem(422, "Invalid request", "cursor is not valid", kind="validation") from err
-    it = client.list_workflows(" AND ".join(clauses), page_size=limit, next_page_token=token)
+            token = cursors.decode(cursor, key)
+        except cursors.InvalidCursor as err:
+            raise Problem(422, "Invalid request", str(err), kind="validation") from err
+    it = client.list_workflows(
+        " AND ".join(clauses),
+        page_size=limit,
+        next_page_token=token,
+        rpc_timeout=_update_timeout(settings),
+    )
     await it.fetch_next_page(page_size=limit)
     items = [await _summary(wf) for wf in it.current_page or []]
-    items.sort(key=lambda s: s.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
     nxt = it.next_page_token
-    return AccountRequestPage(
-        items=items, next_cursor=base64.urlsafe_b64encode(nxt).decode() if nxt else None
-    )
+    return AccountRequestPage(items=items, next_cursor=cursors.encode(nxt, key) if nxt else None)
 
 
 @router.get("/{request_id}", response_model=AccountRequestView)
@@ -253,48 +271,83 @@ async def get_account_request_events(
     return EventsView(items=await handle.query(AccountVending.get_events))
 
 
+async def _decide(
+    request_id: str,
+    user: Principal,
+    client: Client,
+    settings: Settings,
+    update: Any,
+    arg: Any,
+    *,
+    requester_may: bool = False,
+) -> AccountRequestView:
+    """Send one decision (an update) to a request the user may see.
+
+    The workflow's validators own the rules (state, self-approval, wrong step); an update that
+    reaches a request which has already closed is a conflict, not a missing request.
+    """
+    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
+    state = await _visible_state(handle, user)
+    is_owner = state.requested_by == user.sub
+    if requester_may and not is_owner and not user.has(Role.operator, Role.admin):
+        raise Problem(403, "Forbidden", "only the requester or an operator may do this")
+    try:
+        new_state: RequestState = await handle.execute_update(
+            update, arg, rpc_timeout=_update_timeout(settings)
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise Problem(
+            409, "Conflict", f"the request is {state.status.value} and can no longer change"
+        ) from err
+    return _view(new_state, settings)
+
+
 @router.post("/{request_id}/approve", response_model=AccountRequestView)
 async def approve_account_request(
     request_id: str, body: ApproveBody, user: Approver, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
-    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    await _visible_state(handle, user)
-    state = await handle.execute_update(
+    """Approve (approvers). Nobody approves their own request; each approver counts once."""
+    return await _decide(
+        request_id,
+        user,
+        client,
+        settings,
         AccountVending.approve,
         ApproveInput(by=user.sub, comment=body.comment),
-        rpc_timeout=_update_timeout(settings),
     )
-    return _view(state, settings)
 
 
 @router.post("/{request_id}/reject", response_model=AccountRequestView)
 async def reject_account_request(
     request_id: str, body: RejectBody, user: Approver, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
-    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    await _visible_state(handle, user)
-    state = await handle.execute_update(
+    """Reject with a reason (approvers)."""
+    return await _decide(
+        request_id,
+        user,
+        client,
+        settings,
         AccountVending.reject,
         RejectInput(by=user.sub, reason=body.reason),
-        rpc_timeout=_update_timeout(settings),
     )
-    return _view(state, settings)
 
 
 @router.post("/{request_id}/cancel", response_model=AccountRequestView)
 async def cancel_account_request(
     request_id: str, body: CancelBody, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
-    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    state = await _visible_state(handle, user)
-    if state.requested_by != user.sub and not user.has(Role.operator, Role.admin):
-        raise Problem(403, "Forbidden", "only the requester or an operator may cancel a request")
-    state = await handle.execute_update(
+    """Cancel (its requester, or an operator) before the account is created."""
+    return await _decide(
+        request_id,
+        user,
+        client,
+        settings,
         AccountVending.cancel,
         CancelInput(by=user.sub, reason=body.reason),
-        rpc_timeout=_update_timeout(settings),
+        requester_may=True,
     )
-    return _view(state, settings)
 
 
 @router.post(
@@ -305,11 +358,12 @@ async def cancel_account_request(
 async def retry_account_request_step(
     request_id: str, body: RetryBody, user: Operator, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
-    handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    await _visible_state(handle, user)
-    state = await handle.execute_update(
+    """Run a failed step again (operators); the request must be waiting for an operator."""
+    return await _decide(
+        request_id,
+        user,
+        client,
+        settings,
         AccountVending.retry,
         RetryInput(by=user.sub, step=str(body.step.value), reason=body.reason),
-        rpc_timeout=_update_timeout(settings),
     )
-    return _view(state, settings)

@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-resilience lint fmt clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the embedded stack in the foreground (Temporal dev server, sandbox AWS, worker, API).
+run: $(STAMP)
+	$(BIN)/vend dev
+
+## Lint, type-check and run the whole test suite (starts every server it needs).
+test: lint
+	$(BIN)/pytest
+
+## Only the heavier crash/restart tests.
+test-resilience: $(STAMP)
+	$(BIN)/pytest -m resilience
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .data test-artifacts .mypy_cache .ruff_cache .pytest_cache

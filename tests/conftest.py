@@ -1,0 +1,222 @@
+"""One embedded stack for the whole session: real Temporal dev server, sandbox AWS, worker, API.
+
+Tests drive the API over HTTP as a user would and check what the sandbox AWS holds. Every test
+uses its own account names and emails, so tests never see each other's requests.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from sandbox.stack import EmbeddedStack, StackConfig, free_port
+from vending.auth import mint_dev_token
+from vending.models import Role
+from vending.settings import AuthSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+USERS: dict[str, list[Role]] = {
+    "alice": [Role.requester],
+    "mallory": [Role.requester],
+    "bob": [Role.approver],
+    "dave": [Role.approver],
+    "erin": [Role.requester, Role.approver],
+    "carol": [Role.operator],
+    "frank": [Role.admin],
+}
+
+FAST = {
+    "VEND_AWS__POLL_INTERVAL_SECONDS": "0.2",
+    "VEND_AWS__MAX_BOTO_ATTEMPTS": "2",
+    "VEND_STEPS__HEARTBEAT_TIMEOUT_SECONDS": "3",
+    "VEND_STEPS__RETRY_INITIAL_SECONDS": "0.2",
+    "VEND_STEPS__RETRY_MAXIMUM_SECONDS": "1",
+    "VEND_STEPS__MAXIMUM_ATTEMPTS": "4",
+    "VEND_LOG_LEVEL": "INFO",
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    data = tmp_path_factory.mktemp("stack")
+    config = StackConfig(
+        data_dir=data,
+        temporal_port=free_port(),
+        ui_port=free_port(),
+        aws_port=free_port(),
+        api_port=free_port(),
+        landing_zone=ROOT / "tests" / "landing_zone.yaml",
+        create_account_seconds=0.5,
+        extra_env=FAST,
+        log_dir=ARTIFACTS / "logs",
+    )
+    stack = EmbeddedStack(config)
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def tokens(stack: EmbeddedStack) -> dict[str, str]:
+    auth = AuthSettings(dev_secret_file=stack.config.data_dir / "dev-secret")
+    return {user: mint_dev_token(auth, user, roles) for user, roles in USERS.items()}
+
+
+class Api:
+    """The HTTP API as a user sees it, with a helper per role."""
+
+    def __init__(self, base_url: str, tokens: dict[str, str]) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+        self.tokens = tokens
+
+    def call(self, method: str, path: str, user: str | None, **kw: Any) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}))
+        if user is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        return self.http.request(method, path, headers=headers, **kw)
+
+    def create(self, user: str, body: dict[str, Any], **kw: Any) -> httpx.Response:
+        return self.call("POST", "/v1/account-requests", user, json=body, **kw)
+
+    def get(self, user: str, request_id: str) -> httpx.Response:
+        return self.call("GET", f"/v1/account-requests/{request_id}", user)
+
+    def act(self, user: str, request_id: str, action: str, body: dict[str, Any]) -> httpx.Response:
+        return self.call("POST", f"/v1/account-requests/{request_id}/{action}", user, json=body)
+
+    def wait_listed(
+        self, user: str, ids: set[str], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """List until ``ids`` show up: visibility is eventually consistent, as for any client."""
+        deadline = time.monotonic() + 15
+        page: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            query = {"limit": 100, **(params or {})}
+            page = self.call("GET", "/v1/account-requests", user, params=query).json()
+            if ids <= {i["id"] for i in page["items"]}:
+                return page
+            time.sleep(0.1)
+        raise AssertionError(f"{ids} never listed for {user} with {params}; last page: {page}")
+
+    def wait_for(
+        self, request_id: str, statuses: set[str], user: str = "carol", timeout: float = 60
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.get(user, request_id).json()
+            if last.get("status") in statuses:
+                return last
+            time.sleep(0.2)
+        raise AssertionError(f"request never reached {statuses}; last seen: {last}")
+
+
+@pytest.fixture(scope="session")
+def api(stack: EmbeddedStack, tokens: dict[str, str]) -> Api:
+    return Api(stack.config.api_url, tokens)
+
+
+class Sandbox:
+    """The sandbox AWS's control endpoints and an Organizations client to check its state."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.http = httpx.Client(base_url=endpoint, timeout=30)
+        self.org: Any = boto3.client(
+            "organizations",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",
+        )
+
+    def fault(self, **rule: Any) -> None:
+        self.http.post("/_sandbox/faults", json=rule).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.http.delete("/_sandbox/faults").raise_for_status()
+
+    def release(self) -> int:
+        return int(self.http.post("/_sandbox/release").json()["released"])
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.http.get("/_sandbox/state").json())
+
+    def calls(self, action: str) -> int:
+        return int(self.state()["calls"].get(f"organizations:{action}", 0))
+
+    def creations_for(self, name: str) -> list[dict[str, Any]]:
+        return [c for c in self.state()["creations"] if c["AccountName"] == name]
+
+    def accounts_with_email(self, email: str) -> list[dict[str, Any]]:
+        out = []
+        for page in self.org.get_paginator("list_accounts").paginate():
+            out += [a for a in page["Accounts"] if a["Email"].lower() == email.lower()]
+        return out
+
+    def ou_path_of(self, account_id: str) -> str:
+        names: list[str] = []
+        child = account_id
+        while True:
+            parent = self.org.list_parents(ChildId=child)["Parents"][0]
+            if parent["Type"] == "ROOT":
+                return "/".join(reversed(names))
+            names.append(
+                self.org.describe_organizational_unit(OrganizationalUnitId=parent["Id"])[
+                    "OrganizationalUnit"
+                ]["Name"]
+            )
+            child = parent["Id"]
+
+    def tags_of(self, account_id: str) -> dict[str, str]:
+        tags = self.org.list_tags_for_resource(ResourceId=account_id)["Tags"]
+        return {t["Key"]: t["Value"] for t in tags}
+
+
+@pytest.fixture(scope="session")
+def sandbox(stack: EmbeddedStack) -> Iterator[Sandbox]:
+    yield Sandbox(stack.config.aws_endpoint)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sandbox" in request.fixturenames:
+        sb: Sandbox = request.getfixturevalue("sandbox")
+        sb.clear_faults()
+        sb.release()
+
+
+@pytest.fixture
+def new_body() -> Callable[..., dict[str, Any]]:
+    """A valid request body with a unique name and email; keyword arguments override fields."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        suffix = uuid.uuid4().hex[:10]
+        body: dict[str, Any] = {
+            "account_name": f"t-{suffix}",
+            "account_email": f"aws+{suffix}@example.com",
+            "organizational_unit": "Workloads/SDLC",
+            "environment": "dev",
+            "owner_email": "alice@example.com",
+            "cost_center": "CC-1234",
+            "justification": "integration test",
+            "tags": {"team": "platform"},
+            "workload_security": {"enabled": True, "policy": None},
+            "billing": {"customer_id": "cust-001", "plan": None},
+        }
+        body.update(overrides)
+        return body
+
+    return make
