@@ -198,6 +198,8 @@ class EmbeddedStack:
             str(c.landing_zone),
             "--create-account-seconds",
             str(c.create_account_seconds),
+            "--state-file",
+            str(c.data_dir / "sandbox-aws.pickle"),
         ]
         proc = self._spawn("sandbox-aws", argv)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 from pathlib import Path
 
+from sandbox.aws import persistence
 from sandbox.aws.seed import seed_organization
 from sandbox.aws.server import SandboxAws, serve
 from vending.landing_zone import load_landing_zone
@@ -19,11 +21,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--landing-zone", type=Path, default=DEFAULT_LANDING_ZONE)
     parser.add_argument("--create-account-seconds", type=float, default=2.0)
+    parser.add_argument("--state-file", type=Path, help="keep the sandbox's state across restarts")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s sandbox %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     app = SandboxAws(create_account_seconds=args.create_account_seconds)
+    if args.state_file is not None:
+        restored = persistence.load(args.state_file)
+        if restored is not None:
+            app.organizations.creations.update(restored.get("creations", {}))
+            print(f"sandbox-aws restored its state from {args.state_file}", flush=True)
     server = serve(app, args.host, args.port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -31,10 +39,13 @@ def main() -> None:
     ids = seed_organization(endpoint, load_landing_zone(args.landing_zone))
     app.seeded = True
     print(f"sandbox-aws ready on {endpoint} with {len(ids) - 1} OUs", flush=True)
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        server.shutdown()
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    server.shutdown()
+    if args.state_file is not None:
+        persistence.save(args.state_file, {"creations": app.organizations.creations})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""The sandbox AWS keeps its organization across restarts (a second ``make run`` reuses state)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+
+from sandbox.stack import Process, free_port
+from vending.settings import DEFAULT_LANDING_ZONE
+
+
+def _start(port: int, state: Path, log: Path) -> Process:
+    argv = [
+        sys.executable,
+        "-m",
+        "sandbox.aws",
+        "--port",
+        str(port),
+        "--landing-zone",
+        str(DEFAULT_LANDING_ZONE),
+        "--create-account-seconds",
+        "0.1",
+        "--state-file",
+        str(state),
+    ]
+    proc = Process("sandbox-aws", argv, dict(os.environ), log.open("a")).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1).json()["seeded"]:
+                return proc
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(log.read_text())
+
+
+def test_accounts_and_ous_survive_a_restart(tmp_path: Path) -> None:
+    port, state, log = free_port(), tmp_path / "aws.pickle", tmp_path / "aws.log"
+    org = boto3.client(
+        "organizations",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+    )
+    proc = _start(port, state, log)
+    try:
+        created = org.create_account(Email="keep@example.com", AccountName="keep")
+        time.sleep(0.3)
+        status = org.describe_create_account_status(
+            CreateAccountRequestId=created["CreateAccountStatus"]["Id"]
+        )["CreateAccountStatus"]
+        account_id = status["AccountId"]
+        roots_before = org.list_roots()["Roots"][0]["Id"]
+    finally:
+        proc.stop()
+    assert state.exists()
+
+    proc = _start(port, state, log)
+    try:
+        emails = [a["Email"] for a in org.list_accounts()["Accounts"]]
+        assert emails.count("keep@example.com") == 1
+        assert org.list_roots()["Roots"][0]["Id"] == roots_before
+        again = org.describe_create_account_status(
+            CreateAccountRequestId=created["CreateAccountStatus"]["Id"]
+        )["CreateAccountStatus"]
+        assert again["AccountId"] == account_id
+        ous = org.list_organizational_units_for_parent(ParentId=roots_before)
+        assert len([o for o in ous["OrganizationalUnits"] if o["Name"] == "Workloads"]) == 1
+    finally:
+        proc.stop()
