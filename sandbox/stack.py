@@ -97,6 +97,9 @@ class StackConfig:
     api_port: int = 8000
     landing_zone: Path = DEFAULT_LANDING_ZONE
     create_account_seconds: float = 2.0
+    control_tower_seconds: float = 3.0
+    stack_set_seconds: float = 1.0
+    unregistered_ous: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: processes share the launcher's terminal
 
@@ -200,7 +203,13 @@ class EmbeddedStack:
             str(c.create_account_seconds),
             "--state-file",
             str(c.data_dir / "sandbox-aws.pickle"),
+            "--control-tower-seconds",
+            str(c.control_tower_seconds),
+            "--stack-set-seconds",
+            str(c.stack_set_seconds),
         ]
+        for path in c.unregistered_ous:
+            argv += ["--unregistered-ou", path]
         proc = self._spawn("sandbox-aws", argv)
 
         def seeded() -> bool:

@@ -56,6 +56,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         api_port=free_port(),
         landing_zone=ROOT / "tests" / "landing_zone.yaml",
         create_account_seconds=0.5,
+        control_tower_seconds=1.0,
+        stack_set_seconds=0.5,
+        unregistered_ous=["Experiments/Unregistered"],
         extra_env=FAST,
         log_dir=ARTIFACTS / "logs",
     )

@@ -6,7 +6,7 @@ unset, the same code talks to real AWS with the default credential chain.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -29,3 +29,9 @@ def client_config(settings: AwsSettings) -> Config:
 
 def organizations_client(settings: AwsSettings) -> OrganizationsClient:
     return boto3.session.Session().client("organizations", config=client_config(settings))
+
+
+def client(service: str, settings: AwsSettings) -> Any:
+    """Any other service's client, with the same retry and pool settings."""
+    make: Any = boto3.session.Session().client
+    return make(service, config=client_config(settings))

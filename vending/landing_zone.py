@@ -28,6 +28,45 @@ class WorkloadSecurityRequirement(StrEnum):
     off = "off"
 
 
+class EnrollmentStrategy(StrEnum):
+    """How an account joins Control Tower (see README, "Control Tower enrollment")."""
+
+    account_factory = "account_factory"  # Service Catalog ProvisionProduct, one account at a time
+    baseline_reset = "baseline_reset"  # ResetEnabledBaseline on the OU: an OU operation
+    auto_enroll = "auto_enroll"  # the landing zone enrolls accounts moved into a registered OU
+    none = "none"  # not governed by Control Tower
+
+
+class PermissionModel(StrEnum):
+    SELF_MANAGED = "SELF_MANAGED"
+    SERVICE_MANAGED = "SERVICE_MANAGED"
+
+
+class StackSetBaseline(BaseModel):
+    """A baseline StackSet that accounts of some OUs get (it must exist in the organization)."""
+
+    stack_set_name: str
+    regions: list[str] = Field(min_length=1)
+    permission_model: PermissionModel = PermissionModel.SELF_MANAGED
+    call_as: str = "SELF"  # SELF or DELEGATED_ADMIN
+    parameters: dict[str, str] = Field(default_factory=dict)
+    # The template the sandbox uses to create the StackSet (relative to the landing-zone file).
+    template: str | None = None
+
+
+class StackSetPreferences(BaseModel):
+    failure_tolerance_count: int = Field(default=0, ge=0)
+    max_concurrent_count: int = Field(default=1, ge=1)
+    region_concurrency_type: str = "PARALLEL"  # or SEQUENTIAL
+    max_parallel_stack_sets: int = Field(default=3, ge=1, le=20)
+
+
+class ControlTowerSettings(BaseModel):
+    enrollment: EnrollmentStrategy = EnrollmentStrategy.baseline_reset
+    enrollment_timeout: timedelta = timedelta(hours=2)
+    account_factory_product: str = "AWS Control Tower Account Factory"
+
+
 class OrganizationalUnitPolicy(BaseModel):
     path: str
     open_for_vending: bool = True
@@ -35,6 +74,8 @@ class OrganizationalUnitPolicy(BaseModel):
     approvals_required: int = Field(default=1, ge=0, le=10)
     approval_window: timedelta = timedelta(days=7)
     baselines: list[str] = Field(default_factory=list)
+    baseline_parameters: dict[str, dict[str, str]] = Field(default_factory=dict)
+    control_tower_enrollment: EnrollmentStrategy | None = None  # overrides the landing zone's
     workload_security: WorkloadSecurityRequirement = WorkloadSecurityRequirement.optional
 
     @field_validator("path")
@@ -49,14 +90,35 @@ class OrganizationalUnitPolicy(BaseModel):
 class LandingZone(BaseModel):
     allowed_email_domains: list[str] = Field(min_length=1)
     organizational_units: list[OrganizationalUnitPolicy]
+    control_tower: ControlTowerSettings = Field(default_factory=ControlTowerSettings)
+    baselines: dict[str, StackSetBaseline] = Field(default_factory=dict)
+    stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
 
     @model_validator(mode="after")
-    def _unique_paths(self) -> LandingZone:
+    def _consistent(self) -> LandingZone:
         paths = [ou.path for ou in self.organizational_units]
         dupes = {p for p in paths if paths.count(p) > 1}
         if dupes:
             raise ValueError(f"OU paths listed twice: {sorted(dupes)}")
+        for ou in self.organizational_units:
+            unknown = [
+                b for b in [*ou.baselines, *ou.baseline_parameters] if b not in self.baselines
+            ]
+            if unknown:
+                raise ValueError(f"OU {ou.path} names baselines not in the catalog: {unknown}")
         return self
+
+    def enrollment_for(self, ou: OrganizationalUnitPolicy) -> EnrollmentStrategy:
+        return ou.control_tower_enrollment or self.control_tower.enrollment
+
+    def baselines_for(self, ou: OrganizationalUnitPolicy) -> list[StackSetBaseline]:
+        """The OU's baselines with its parameter overrides applied."""
+        out = []
+        for name in ou.baselines:
+            spec = self.baselines[name]
+            params = {**spec.parameters, **ou.baseline_parameters.get(name, {})}
+            out.append(spec.model_copy(update={"parameters": params}))
+        return out
 
     def find(self, path: str) -> OrganizationalUnitPolicy | None:
         wanted = path.strip().strip("/")
@@ -84,3 +146,9 @@ class LandingZone(BaseModel):
 def load_landing_zone(path: Path) -> LandingZone:
     with path.open(encoding="utf-8") as fh:
         return LandingZone.model_validate(yaml.safe_load(fh))
+
+
+def template_path(landing_zone_file: Path, baseline: StackSetBaseline) -> Path | None:
+    if baseline.template is None:
+        return None
+    return (landing_zone_file.parent / baseline.template).resolve()

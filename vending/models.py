@@ -13,7 +13,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from vending.landing_zone import Environment, WorkloadSecurityRequirement
+from vending.landing_zone import (
+    EnrollmentStrategy,
+    Environment,
+    StackSetBaseline,
+    StackSetPreferences,
+    WorkloadSecurityRequirement,
+)
 
 ACCOUNT_NAME_PATTERN = r"^[a-z0-9-]{3,50}$"
 RESERVED_TAG_PREFIXES = ("aws:", "vending:")
@@ -148,6 +154,11 @@ class OuSnapshot(BaseModel):
     approval_window_seconds: float
     baselines: list[str] = Field(default_factory=list)
     workload_security: WorkloadSecurityRequirement = WorkloadSecurityRequirement.optional
+    enrollment: EnrollmentStrategy = EnrollmentStrategy.none
+    enrollment_timeout_seconds: float = 7200.0
+    account_factory_product: str = "AWS Control Tower Account Factory"
+    baseline_stack_sets: list[StackSetBaseline] = Field(default_factory=list)
+    stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
 
 
 class StepPolicy(BaseModel):
@@ -205,6 +216,9 @@ class StepState(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: StepError | None = None
+    # What the step is doing right now, e.g. "queued for a Control Tower slot (position 3)".
+    detail: str | None = None
+    queue_position: int | None = None
 
 
 class ApprovalRecord(BaseModel):

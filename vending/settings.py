@@ -65,6 +65,13 @@ class StepSettings(BaseModel):
     maximum_attempts: int = 10
 
 
+class ControlTowerLimits(BaseModel):
+    """Organization-wide limits, enforced by the coordinator workflow across all workers."""
+
+    account_operation_limit: int = Field(default=5, ge=1, le=10)  # AWS: 5, 10 on request
+    ou_operation_timeout_seconds: float = 7200.0
+
+
 class WorkerSettings(BaseModel):
     max_concurrent_activities: int = 50
     graceful_shutdown_seconds: float = 30.0
@@ -79,6 +86,7 @@ class Settings(BaseSettings):
     aws: AwsSettings = Field(default_factory=AwsSettings)
     steps: StepSettings = Field(default_factory=StepSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    control_tower: ControlTowerLimits = Field(default_factory=ControlTowerLimits)
     log_level: str = "INFO"
     # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))

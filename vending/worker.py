@@ -9,31 +9,58 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from vending import logging_setup
+from vending.activities.control_tower import ControlTowerActivities
+from vending.activities.member_accounts import MemberAccountAccess
 from vending.activities.organizations import OrganizationsActivities
-from vending.aws import organizations_client
+from vending.activities.stack_sets import StackSetActivities
+from vending.activities.temporal_checks import TemporalChecks
+from vending.aws import client as aws_client
+from vending.aws import client_config, organizations_client
 from vending.settings import Settings, get_settings
 from vending.temporal_client import connect
 from vending.worker_interceptors import AttemptReportingInterceptor
 from vending.workflows.claim import AccountClaim
+from vending.workflows.coordinator import (
+    COORDINATOR_ID,
+    Configure,
+    ControlTowerCoordinator,
+    CoordinatorState,
+)
 from vending.workflows.vending import AccountVending
 
 log = logging.getLogger("vending.worker")
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    aws = settings.aws
+    organizations = organizations_client(aws)
     org = OrganizationsActivities(
-        client=organizations_client(settings.aws),
-        poll_interval_seconds=settings.aws.poll_interval_seconds,
-        member_role_name=settings.aws.member_role_name,
+        client=organizations,
+        poll_interval_seconds=aws.poll_interval_seconds,
+        member_role_name=aws.member_role_name,
     )
+    members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
+    ct = ControlTowerActivities(
+        controltower=aws_client("controltower", aws),
+        servicecatalog=aws_client("servicecatalog", aws),
+        organizations=organizations,
+        members=members,
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
+    stack_sets = StackSetActivities(
+        cloudformation=aws_client("cloudformation", aws),
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
+    checks = TemporalChecks(client)
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[AccountVending, AccountClaim],
+        workflows=[AccountVending, AccountClaim, ControlTowerCoordinator],
         workflow_runner=SandboxedWorkflowRunner(
             # pydantic validates emails with email_validator, imported lazily: pass it through
             # so the sandbox does not re-import it for every workflow run.
@@ -41,7 +68,19 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
                 "email_validator", "idna"
             )
         ),
-        activities=[org.check_account_available, org.create_account, org.move_to_ou],
+        activities=[
+            org.check_account_available,
+            org.create_account,
+            org.move_to_ou,
+            ct.find_ou_baseline,
+            ct.account_enrollment,
+            ct.wait_for_enrollment,
+            ct.reset_ou_baseline,
+            ct.ensure_execution_role,
+            ct.provision_account_factory,
+            stack_sets.deploy_baseline,
+            checks.running_workflows,
+        ],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         interceptors=[AttemptReportingInterceptor()],
@@ -49,8 +88,33 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
+async def ensure_coordinator(client: Client, settings: Settings) -> None:
+    """Start the Control Tower coordinator if no worker has yet, and apply this worker's limits."""
+    limits = settings.control_tower
+    handle = await client.start_workflow(
+        ControlTowerCoordinator.run,
+        CoordinatorState(
+            account_limit=limits.account_operation_limit,
+            ou_operation_timeout_seconds=limits.ou_operation_timeout_seconds,
+            heartbeat_timeout_seconds=settings.steps.heartbeat_timeout_seconds,
+        ),
+        id=COORDINATOR_ID,
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await handle.signal(
+        ControlTowerCoordinator.configure,
+        Configure(
+            account_limit=limits.account_operation_limit,
+            ou_operation_timeout_seconds=limits.ou_operation_timeout_seconds,
+            heartbeat_timeout_seconds=settings.steps.heartbeat_timeout_seconds,
+        ),
+    )
+
+
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings.temporal)
+    await ensure_coordinator(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from sandbox.aws import persistence
-from sandbox.aws.seed import seed_organization
+from sandbox.aws.seed import seed_control_tower, seed_organization, seed_stack_sets
 from sandbox.aws.server import SandboxAws, serve
 from vending.landing_zone import load_landing_zone
 from vending.settings import DEFAULT_LANDING_ZONE
@@ -22,21 +22,35 @@ def main() -> None:
     parser.add_argument("--landing-zone", type=Path, default=DEFAULT_LANDING_ZONE)
     parser.add_argument("--create-account-seconds", type=float, default=2.0)
     parser.add_argument("--state-file", type=Path, help="keep the sandbox's state across restarts")
+    parser.add_argument("--control-tower-seconds", type=float, default=3.0)
+    parser.add_argument("--stack-set-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--unregistered-ou", action="append", default=[], help="leave this OU path unregistered"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s sandbox %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    app = SandboxAws(create_account_seconds=args.create_account_seconds)
+    app = SandboxAws(
+        create_account_seconds=args.create_account_seconds,
+        control_tower_seconds=args.control_tower_seconds,
+        stack_set_seconds=args.stack_set_seconds,
+    )
     if args.state_file is not None:
         restored = persistence.load(args.state_file)
         if restored is not None:
             app.organizations.creations.update(restored.get("creations", {}))
+            for name, value in restored.get("controltower", {}).items():
+                getattr(app.controltower, name).update(value)
             print(f"sandbox-aws restored its state from {args.state_file}", flush=True)
     server = serve(app, args.host, args.port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://{args.host}:{args.port}"
-    ids = seed_organization(endpoint, load_landing_zone(args.landing_zone))
+    lz = load_landing_zone(args.landing_zone)
+    ids = seed_organization(endpoint, lz)
+    seed_control_tower(app.controltower, lz, ids, set(args.unregistered_ou))
+    seed_stack_sets(endpoint, lz, args.landing_zone)
     app.seeded = True
     print(f"sandbox-aws ready on {endpoint} with {len(ids) - 1} OUs", flush=True)
     stopping = threading.Event()
@@ -45,7 +59,22 @@ def main() -> None:
     stopping.wait()
     server.shutdown()
     if args.state_file is not None:
-        persistence.save(args.state_file, {"creations": app.organizations.creations})
+        ct = app.controltower
+        ct.tick()
+        for op in ct.operations.values():
+            op.on_done = None  # callbacks do not pickle; finished operations no longer need them
+        persistence.save(
+            args.state_file,
+            {
+                "creations": app.organizations.creations,
+                "controltower": {
+                    "baselines": ct.baselines,
+                    "records": ct.records,
+                    "operations": ct.operations,
+                    "auto_enroll_ous": ct.auto_enroll_ous,
+                },
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,7 @@ class OrganizationsRealism:
     faults: FaultPlan
     create_account_seconds: float = 2.0
     creations: dict[str, Creation] = field(default_factory=dict)
+    on_move: Callable[[str, str], None] | None = None  # (account id, destination OU id)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -166,6 +168,8 @@ class OrganizationsRealism:
                 "We can't find a source root or OU with the ParentId that you specified.",
             )
         account.parent_id = dest
+        if self.on_move is not None:
+            self.on_move(account.id, dest)
 
 
 _ORIGINAL_CREATE = OrganizationsBackend.create_account

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
 
-from vending.landing_zone import LandingZone
+from sandbox.aws.controltower import ControlTowerEmulator
+from vending.landing_zone import EnrollmentStrategy, LandingZone, template_path
 
 
-def seed_organization(endpoint: str, lz: LandingZone, region: str = "us-east-1") -> dict[str, str]:
-    org: Any = boto3.client(
-        "organizations",
+def _client(service: str, endpoint: str, region: str) -> Any:
+    make: Any = boto3.client
+    return make(
+        service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id="sandbox",
         aws_secret_access_key="sandbox",
     )
+
+
+def seed_organization(endpoint: str, lz: LandingZone, region: str = "us-east-1") -> dict[str, str]:
+    org = _client("organizations", endpoint, region)
     try:
         org.describe_organization()
     except org.exceptions.AWSOrganizationsNotInUseException:
@@ -40,3 +47,41 @@ def seed_organization(endpoint: str, lz: LandingZone, region: str = "us-east-1")
             ]
         )
     return ids
+
+
+def seed_control_tower(
+    ct: ControlTowerEmulator, lz: LandingZone, ou_ids: dict[str, str], unregistered: set[str]
+) -> None:
+    """Register the landing zone's OUs (the landing zone a real organization already has)."""
+    for ou in lz.organizational_units:
+        strategy = lz.enrollment_for(ou)
+        if strategy == EnrollmentStrategy.none or ou.path in unregistered:
+            continue
+        ct.register_ou(ou_ids[ou.path])
+        if strategy == EnrollmentStrategy.auto_enroll:
+            ct.auto_enroll_ous.add(ou_ids[ou.path])
+
+
+def seed_stack_sets(
+    endpoint: str, lz: LandingZone, lz_file: Path, region: str = "us-east-1"
+) -> None:
+    """Create the baseline StackSets from their templates, as a platform team would have."""
+    cfn = _client("cloudformation", endpoint, region)
+    for baseline in lz.baselines.values():
+        path = template_path(lz_file, baseline)
+        if path is None:
+            continue
+        try:
+            cfn.describe_stack_set(StackSetName=baseline.stack_set_name)
+            continue
+        except cfn.exceptions.StackSetNotFoundException:
+            pass
+        cfn.create_stack_set(
+            StackSetName=baseline.stack_set_name,
+            TemplateBody=path.read_text(encoding="utf-8"),
+            Parameters=[
+                {"ParameterKey": k, "ParameterValue": v} for k, v in baseline.parameters.items()
+            ],
+            PermissionModel=baseline.permission_model.value,
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )

@@ -14,26 +14,56 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from sandbox.aws import protocols
 from sandbox.aws import realism as realism_mod
+from sandbox.aws import stacksets as stacksets_mod
+from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.faults import FaultPlan
 
 StartResponse = Callable[..., Any]
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_RPC_V2 = re.compile(r"^/service/[^/]+/operation/(\w+)$")
+# Service Catalog operations the emulator answers (moto has no provisioning); the rest go to moto.
+_EMULATED_SC = frozenset(
+    {
+        "ProvisionProduct",
+        "DescribeRecord",
+        "SearchProducts",
+        "SearchProductsAsAdmin",
+        "ListProvisioningArtifacts",
+        "SearchProvisionedProducts",
+    }
+)
 
 
 class SandboxAws:
-    def __init__(self, create_account_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        create_account_seconds: float = 2.0,
+        control_tower_seconds: float = 3.0,
+        stack_set_seconds: float = 1.0,
+    ) -> None:
         self.faults = FaultPlan()
+        self.controltower = ControlTowerEmulator(
+            self.faults,
+            account_operation_seconds=control_tower_seconds,
+            ou_operation_seconds=control_tower_seconds,
+        )
         self.organizations = realism_mod.OrganizationsRealism(
-            self.faults, create_account_seconds=create_account_seconds
+            self.faults,
+            create_account_seconds=create_account_seconds,
+            on_move=self.controltower.on_account_moved,
         )
         realism_mod.install(self.organizations)
+        self.stacksets = stacksets_mod.StackSetRealism(self.faults, stack_set_seconds)
+        stacksets_mod.install(self.stacksets)
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.seeded = False
 
@@ -53,7 +83,63 @@ class SandboxAws:
             return _error(
                 environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
             )
+        if service == "controltower":
+            return self._rest_json(start_response, action, body)
+        if service == "servicecatalog" and action in _EMULATED_SC:
+            return self._service_catalog(environ, start_response, action, body)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _rest_json(
+        self, start_response: StartResponse, action: str, body: bytes
+    ) -> Iterable[bytes]:
+        try:
+            result = self.controltower.controltower(action, protocols.json_body(body))
+        except EmulatorError as err:
+            status = protocols.rest_json_error_status("controltower", err.code)
+            payload = json.dumps({"message": err.message}).encode()
+            start_response(
+                f"{status} Error",
+                [("Content-Type", "application/json"), ("x-amzn-ErrorType", err.code)],
+            )
+            return [payload]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(result, default=str).encode()]
+
+    def _service_catalog(
+        self, environ: dict[str, Any], start_response: StartResponse, action: str, body: bytes
+    ) -> Iterable[bytes]:
+        """botocore speaks JSON 1.1 or RPC v2 CBOR to Service Catalog; answer in kind."""
+        cbor = "cbor" in environ.get("CONTENT_TYPE", "") or bool(
+            _RPC_V2.match(environ["PATH_INFO"])
+        )
+        if cbor:
+            headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+        else:
+            headers = [("Content-Type", "application/x-amz-json-1.1")]
+        try:
+            request = protocols.decode_cbor(body) if cbor else protocols.json_body(body)
+            result = self.controltower.servicecatalog(action, request)
+        except EmulatorError as err:
+            start_response("400 Bad Request", [*headers, ("x-amzn-ErrorType", err.code)])
+            if cbor:
+                return [protocols.encode_cbor_error(err.code, err.message)]
+            return [json.dumps({"__type": err.code, "message": err.message}).encode()]
+        start_response("200 OK", headers)
+        if cbor:
+            return [protocols.encode_cbor("servicecatalog", action, result)]
+        return [json.dumps(result, default=_json_default).encode()]
+
+    def configure(self, payload: dict[str, Any]) -> None:
+        if "create_account_seconds" in payload:
+            self.organizations.create_account_seconds = float(payload["create_account_seconds"])
+        if "control_tower_seconds" in payload:
+            seconds = float(payload["control_tower_seconds"])
+            self.controltower.account_operation_seconds = seconds
+            self.controltower.ou_operation_seconds = seconds
+        if "stack_set_seconds" in payload:
+            self.stacksets.operation_seconds = float(payload["stack_set_seconds"])
+        if "control_tower_account_limit" in payload:
+            self.controltower.account_limit = int(payload["control_tower_account_limit"])
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
@@ -67,6 +153,8 @@ class SandboxAws:
                 "create_account_seconds": self.organizations.create_account_seconds,
                 "seeded": self.seeded,
             }
+        elif path == "/_sandbox/controltower" and method == "GET":
+            result = self.controltower.record()
         elif path == "/_sandbox/faults" and method == "POST":
             result = {"added": self.faults.add(**payload).__dict__}
         elif path == "/_sandbox/faults" and method == "DELETE":
@@ -85,6 +173,13 @@ class SandboxAws:
         return [json.dumps(result, default=str).encode()]
 
 
+def _json_default(value: Any) -> Any:
+    """JSON protocols carry timestamps as epoch seconds."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return str(value)
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
@@ -98,6 +193,11 @@ def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return service, target.rsplit(".", 1)[-1]
+    path = environ.get("PATH_INFO", "")
+    if rpc := _RPC_V2.match(path):
+        return service, rpc.group(1)
+    if service == "controltower":
+        return service, protocols.rest_routes("controltower").get(path, path)
     actions = parse_qs(body.decode("utf-8", "replace")).get("Action") or parse_qs(
         environ.get("QUERY_STRING", "")
     ).get("Action")

@@ -54,6 +54,11 @@ def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnaps
         approval_window_seconds=ou.approval_window.total_seconds(),
         baselines=ou.baselines,
         workload_security=ou.workload_security,
+        enrollment=lz.enrollment_for(ou),
+        enrollment_timeout_seconds=lz.control_tower.enrollment_timeout.total_seconds(),
+        account_factory_product=lz.control_tower.account_factory_product,
+        baseline_stack_sets=lz.baselines_for(ou),
+        stack_set_preferences=lz.stack_set_preferences,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,8 +24,24 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from vending import search_attributes as sa
+    from vending.activities.control_tower import (
+        AccountFactoryInput,
+        AccountInput,
+        ControlTowerActivities,
+        EnrollResult,
+        OuBaselineInput,
+        WaitEnrollmentInput,
+    )
     from vending.activities.organizations import AvailabilityInput, OrganizationsActivities
+    from vending.activities.stack_sets import (
+        DeployBaselineInput,
+        DeployBaselineResult,
+        StackSetActivities,
+    )
+    from vending.landing_zone import EnrollmentStrategy, StackSetBaseline
     from vending.models import (
         STEP_NAMES,
         ApprovalRecord,
@@ -42,9 +59,23 @@ with workflow.unsafe.imports_passed_through():
         VendingInput,
     )
     from vending.workflows.claim import AccountClaim, claim_id
+    from vending.workflows.coordinator import (
+        COORDINATOR_ID,
+        NOTICE_SIGNAL,
+        ControlTowerCoordinator,
+        Notice,
+        OuEnrollmentRequest,
+        SlotRequest,
+    )
     from vending.workflows.steps import STEPS, StepSpec
 
 SYSTEM = "system"
+
+
+class BaselinesResult(BaseModel):
+    stack_sets: list[str]
+    detail: str
+    attempt: int = 1
 
 
 @workflow.defn
@@ -68,6 +99,10 @@ class AccountVending:
         self._submit_lock = asyncio.Lock()
         self._retry: RetryInput | None = None
         self._cancel: CancelInput | None = None
+        self._current_step: str | None = None
+        self._slot_held = False
+        self._slot_granted = False
+        self._ou_notice: Notice | None = None
 
     # ------------------------------------------------------------------ the process
     @workflow.run
@@ -103,6 +138,7 @@ class AccountVending:
         return await self._finish()
 
     async def _finish(self) -> RequestState:
+        await self._release_slot()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -279,27 +315,25 @@ class AccountVending:
         Returns False when the request was cancelled while parked.
         """
         step = self._step(name)
-        policy = self._input.step_policy
+        skip = spec.skip_reason(self._input)
+        if skip is not None:
+            step.status, step.detail = StepStatus.skipped, skip
+            self._event(SYSTEM, f"step:{name}", "skipped", skip)
+            return True
         while True:
-            step.status, step.error = StepStatus.running, None
+            step.status, step.error, step.detail = StepStatus.running, None, None
             step.started_at, step.finished_at = workflow.now(), None
+            self._current_step = name
             self._touch(step=name)
             try:
-                result = await workflow.execute_activity_method(
-                    spec.activity,
-                    spec.make_input(self._input, self._state),
-                    start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
-                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=policy.retry_initial_seconds),
-                        maximum_interval=timedelta(seconds=policy.retry_maximum_seconds),
-                        maximum_attempts=policy.maximum_attempts,
-                    ),
-                )
-            except ActivityError as err:
+                if spec.holds_control_tower_slot(self._input):
+                    await self._acquire_slot()
+                result = await self._execute(spec)
+            except (ActivityError, ApplicationError) as err:
                 step.attempts += _attempts_of(err)
                 step.status, step.error = StepStatus.failed, _error_of(err)
-                step.finished_at = workflow.now()
+                step.finished_at, step.queue_position = workflow.now(), None
+                await self._release_slot()  # a parked request must not block others
                 self._event(
                     SYSTEM, f"step:{name}", "failed", f"{step.error.type}: {step.error.message}"
                 )
@@ -314,9 +348,216 @@ class AccountVending:
             step.attempts += int(getattr(result, "attempt", 1))
             spec.record(self._state, result)
             step.status, step.finished_at = StepStatus.succeeded, workflow.now()
-            self._event(SYSTEM, f"step:{name}", "succeeded", None)
+            step.detail = getattr(result, "detail", None)
+            step.queue_position = None
+            self._event(SYSTEM, f"step:{name}", "succeeded", step.detail)
             self._touch(step=name)
             return True
+
+    async def _execute(self, spec: StepSpec) -> Any:
+        if spec.run is not None:
+            return await getattr(self, spec.run)()
+        assert spec.activity is not None and spec.make_input is not None
+        return await self._activity(spec.activity, spec.make_input(self._input, self._state))
+
+    async def _activity(self, method: Any, arg: Any, *, quick: bool = False) -> Any:
+        """Run one activity with the request's step policy (``quick``: a short lookup)."""
+        policy = self._input.step_policy
+        timeout = 60.0 if quick else policy.start_to_close_seconds
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            heartbeat_timeout=None
+            if quick
+            else timedelta(seconds=policy.heartbeat_timeout_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=policy.retry_initial_seconds),
+                maximum_interval=timedelta(seconds=policy.retry_maximum_seconds),
+                maximum_attempts=policy.maximum_attempts,
+            ),
+        )
+
+    # ------------------------------------------------------------------ Control Tower
+    async def _enroll_control_tower(self) -> EnrollResult:
+        inp, state = self._input, self._state
+        assert state.account_id and state.organizational_unit_id
+        ou = await self._activity(
+            ControlTowerActivities.find_ou_baseline,
+            OuBaselineInput(ou_id=state.organizational_unit_id),
+            quick=True,
+        )
+        current = await self._activity(
+            ControlTowerActivities.account_enrollment,
+            AccountInput(account_id=state.account_id),
+            quick=True,
+        )
+        strategy = inp.ou.enrollment
+        if current.status == "SUCCEEDED":
+            await self._release_slot()
+            return EnrollResult(strategy=strategy.value, detail="already enrolled")
+        if strategy == EnrollmentStrategy.baseline_reset:
+            return await self._enroll_via_ou(ou.enabled_baseline_arn)
+        if not self._slot_held:
+            await self._acquire_slot()
+        try:
+            if strategy == EnrollmentStrategy.account_factory:
+                await self._activity(
+                    ControlTowerActivities.ensure_execution_role,
+                    AccountInput(account_id=state.account_id),
+                )
+                self._detail("provisioning through Account Factory")
+                await self._activity(
+                    ControlTowerActivities.provision_account_factory,
+                    AccountFactoryInput(
+                        request_id=inp.request_id,
+                        account_id=state.account_id,
+                        account_name=inp.request.account_name,
+                        account_email=inp.request.account_email,
+                        ou_name=inp.ou.path.rsplit("/", 1)[-1],
+                        ou_id=state.organizational_unit_id,
+                        sso_user_email=inp.request.owner_email,
+                        product_name=inp.ou.account_factory_product,
+                    ),
+                )
+            self._detail("waiting for Control Tower to report the account enrolled")
+            result = await self._activity(
+                ControlTowerActivities.wait_for_enrollment,
+                WaitEnrollmentInput(
+                    account_id=state.account_id, timeout_seconds=inp.ou.enrollment_timeout_seconds
+                ),
+            )
+        finally:
+            await self._release_slot()
+        return EnrollResult(strategy=strategy.value, detail="enrolled", attempt=result.attempt)
+
+    async def _enroll_via_ou(self, enabled_baseline_arn: str) -> EnrollResult:
+        """Ask the coordinator for an OU reset; requests for the same OU share one reset."""
+        assert self._state.account_id
+        self._ou_notice = None
+        await self._coordinator().signal(
+            ControlTowerCoordinator.enroll_via_ou,
+            OuEnrollmentRequest(
+                workflow_id=workflow.info().workflow_id,
+                request_id=self._input.request_id,
+                account_id=self._state.account_id,
+                enabled_baseline_arn=enabled_baseline_arn,
+            ),
+        )
+        self._detail("queued for an OU baseline reset (one OU operation at a time)")
+        await workflow.wait_condition(lambda: self._ou_notice is not None)
+        notice = self._ou_notice
+        assert notice is not None
+        if notice.status != "SUCCEEDED":
+            raise ApplicationError(
+                f"ResetEnabledBaseline {notice.operation_id or ''} {notice.status}: "
+                f"{notice.message or 'no reason given'}",
+                type="EnrollmentFailed",
+            )
+        await self._activity(
+            ControlTowerActivities.wait_for_enrollment,
+            WaitEnrollmentInput(account_id=self._state.account_id, timeout_seconds=120),
+        )
+        return EnrollResult(
+            strategy=EnrollmentStrategy.baseline_reset.value,
+            detail=f"enrolled by OU operation {notice.operation_id}",
+        )
+
+    def _coordinator(self) -> workflow.ExternalWorkflowHandle[ControlTowerCoordinator]:
+        return workflow.get_external_workflow_handle_for(
+            ControlTowerCoordinator.run, COORDINATOR_ID
+        )
+
+    async def _acquire_slot(self) -> None:
+        if self._slot_held:
+            return
+        self._slot_granted = False
+        await self._coordinator().signal(
+            ControlTowerCoordinator.acquire,
+            SlotRequest(workflow_id=workflow.info().workflow_id, request_id=self._input.request_id),
+        )
+        self._detail("waiting for a Control Tower account-operation slot")
+        await workflow.wait_condition(lambda: self._slot_granted)
+        self._slot_held = True
+
+    async def _release_slot(self) -> None:
+        if not self._slot_held:
+            return
+        self._slot_held = False
+        await self._coordinator().signal(
+            ControlTowerCoordinator.release, workflow.info().workflow_id
+        )
+
+    @workflow.signal(name=NOTICE_SIGNAL)
+    def control_tower_notice(self, notice: Notice) -> None:
+        if notice.kind == "granted":
+            self._slot_granted = True
+            self._detail("running a Control Tower account operation", position=None)
+        elif notice.kind == "queued":
+            self._detail(
+                f"queued for a Control Tower slot (position {notice.position})",
+                position=notice.position,
+            )
+        elif notice.kind == "ou_started":
+            self._detail("OU baseline reset in progress", position=None)
+        elif notice.kind == "ou_done":
+            self._ou_notice = notice
+
+    def _detail(self, text: str, position: int | None = None) -> None:
+        if self._current_step is None:
+            return
+        step = self._step(self._current_step)
+        step.detail, step.queue_position = text, position
+        self._state.updated_at = workflow.now()
+
+    # ------------------------------------------------------------------ baselines
+    async def _apply_baselines(self) -> BaselinesResult:
+        inp, state = self._input, self._state
+        assert state.account_id and state.organizational_unit_id
+        limit = asyncio.Semaphore(inp.ou.stack_set_preferences.max_parallel_stack_sets)
+
+        async def deploy(baseline: StackSetBaseline) -> DeployBaselineResult:
+            async with limit:
+                result: DeployBaselineResult = await self._activity(
+                    StackSetActivities.deploy_baseline,
+                    DeployBaselineInput(
+                        request_id=inp.request_id,
+                        account_id=state.account_id or "",
+                        ou_id=state.organizational_unit_id or "",
+                        baseline=baseline,
+                        preferences=inp.ou.stack_set_preferences,
+                    ),
+                )
+                return result
+
+        outcomes = await asyncio.gather(
+            *(deploy(b) for b in inp.ou.baseline_stack_sets), return_exceptions=True
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            first = failures[0]
+            if len(failures) == 1 or not isinstance(first, ActivityError):
+                raise first
+            messages = "; ".join(
+                _error_of(f).message for f in failures if isinstance(f, ActivityError)
+            )
+            raise ApplicationError(messages, type=_error_of(first).type)
+        done = [o for o in outcomes if isinstance(o, DeployBaselineResult)]
+        deployed = [d.stack_set_name for d in done if not d.already_current]
+        current = [d.stack_set_name for d in done if d.already_current]
+        detail = ", ".join(
+            part
+            for part in (
+                f"deployed {', '.join(deployed)}" if deployed else "",
+                f"already current {', '.join(current)}" if current else "",
+            )
+            if part
+        )
+        return BaselinesResult(
+            stack_sets=[d.stack_set_name for d in done],
+            detail=detail,
+            attempt=max((d.attempt for d in done), default=1),
+        )
 
     def _step(self, name: str) -> StepState:
         return next(s for s in self._state.steps if s.name == name)
@@ -343,8 +584,8 @@ class AccountVending:
         workflow.upsert_search_attributes(updates)
 
 
-def _error_of(err: ActivityError) -> StepError:
-    cause = err.cause
+def _error_of(err: ActivityError | ApplicationError) -> StepError:
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         return StepError(type=cause.type or "ApplicationError", message=cause.message)
     if isinstance(cause, TemporalTimeoutError):
@@ -356,9 +597,9 @@ def _error_of(err: ActivityError) -> StepError:
     )
 
 
-def _attempts_of(err: ActivityError) -> int:
+def _attempts_of(err: ActivityError | ApplicationError) -> int:
     """The attempt number the failing activity reported (see ``vending.worker_interceptors``)."""
-    cause = err.cause
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
         if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):

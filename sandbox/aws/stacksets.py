@@ -1,0 +1,141 @@
+"""StackSet operations that take time, overlap like AWS's, and can fail per instance.
+
+moto finishes every StackSet operation at once and never refuses an overlapping one; AWS runs
+them for minutes, answers OperationInProgressException to a second operation on the same
+StackSet, and can leave individual instances OUTDATED with a reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation.exceptions import CloudFormationError
+
+from sandbox.aws.faults import FaultPlan
+
+
+class OperationInProgressException(CloudFormationError):
+    code = "OperationInProgressException"
+
+
+@dataclass
+class Pending:
+    stack_set: Any
+    operation_id: str
+    ready_at: float
+    failure: str | None
+    instances: list[tuple[str, str]]
+
+
+@dataclass
+class StackSetRealism:
+    faults: FaultPlan
+    operation_seconds: float = 1.0
+    pending: dict[str, Pending] = field(default_factory=dict)
+    # (stack set id, account, region) -> (status, detailed status, reason) while not CURRENT
+    instance_status: dict[tuple[str, str, str], tuple[str, str, str | None]] = field(
+        default_factory=dict
+    )
+    reasons: dict[str, str] = field(default_factory=dict)  # operation id -> failure reason
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def tick(self) -> None:
+        with self._lock:
+            now = time.time()
+            for op_id, p in list(self.pending.items()):
+                if now < p.ready_at:
+                    continue
+                operation = p.stack_set.get_operation(op_id)
+                operation["Status"] = "FAILED" if p.failure else "SUCCEEDED"
+                for account, region in p.instances:
+                    key = (p.stack_set.id, account, region)
+                    if p.failure:
+                        self.instance_status[key] = ("OUTDATED", "FAILED", p.failure)
+                    else:
+                        self.instance_status.pop(key, None)
+                del self.pending[op_id]
+
+    def create_stack_instances(self, original: Any, stack_set: Any, **kw: Any) -> str:
+        self.tick()
+        with self._lock:
+            if any(p.stack_set is stack_set for p in self.pending.values()):
+                raise OperationInProgressException(
+                    f"Another Operation on StackSet {stack_set.id} is in progress"
+                )
+            accounts, regions = list(kw.get("accounts") or []), list(kw.get("regions") or [])
+            body = f"{stack_set.name} {' '.join(accounts)}"
+            rule = self.faults.take(
+                "cloudformation", "CreateStackInstances", body, "failure_reason"
+            )
+            op_id: str = original(stack_set, **kw)
+            operation = stack_set.get_operation(op_id)
+            operation["Status"] = "RUNNING"
+            instances = [(a, r) for a in accounts for r in regions]
+            for account, region in instances:
+                self.instance_status[(stack_set.id, account, region)] = (
+                    "OUTDATED",
+                    "RUNNING",
+                    None,
+                )
+            failure = rule.failure_reason if rule else None
+            if failure:
+                self.reasons[op_id] = failure
+            self.pending[op_id] = Pending(
+                stack_set, op_id, time.time() + self.operation_seconds, failure, instances
+            )
+            return op_id
+
+    def instance_dict(self, original: Any, instance: Any) -> dict[str, Any]:
+        self.tick()
+        out: dict[str, Any] = original(instance)
+        override = self.instance_status.get(
+            (instance.stackset_id, instance.account_id, instance.region_name)
+        )
+        if override:
+            status, detailed, reason = override
+            out["Status"] = status
+            out["StackInstanceStatus"] = {"DetailedStatus": detailed}
+            if reason:
+                out["StatusReason"] = reason
+        return out
+
+
+def install(realism: StackSetRealism) -> None:
+    original_create = cfn_models.StackSet.create_stack_instances
+    original_to_dict = cfn_models.StackInstance.to_dict
+    original_results = cfn_responses.CloudFormationResponse.list_stack_set_operation_results
+    original_describe = cfn_models.CloudFormationBackend.describe_stack_set_operation
+
+    def create(self: Any, **kw: Any) -> str:
+        return realism.create_stack_instances(original_create, self, **kw)
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        return realism.instance_dict(original_to_dict, self)
+
+    def describe(self: Any, *args: Any, **kw: Any) -> Any:
+        realism.tick()
+        return original_describe(self, *args, **kw)
+
+    def results(self: Any) -> Any:
+        realism.tick()
+        result = original_results(self)
+        reason = realism.reasons.get(self._get_param("OperationId"))
+        if reason:
+            summaries: list[dict[str, Any]] = result.result["Summaries"]  # type: ignore[index]
+            for summary in summaries:
+                summary["StatusReason"] = reason
+        return result
+
+    setattr(cfn_models.StackSet, "create_stack_instances", create)  # noqa: B010
+    setattr(cfn_models.StackInstance, "to_dict", to_dict)  # noqa: B010
+    setattr(cfn_models.CloudFormationBackend, "describe_stack_set_operation", describe)  # noqa: B010
+    setattr(  # noqa: B010
+        cfn_responses.CloudFormationResponse, "list_stack_set_operation_results", results
+    )
