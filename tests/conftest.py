@@ -42,6 +42,7 @@ FAST = {
     "VEND_STEPS__RETRY_MAXIMUM_SECONDS": "1",
     "VEND_STEPS__MAXIMUM_ATTEMPTS": "4",
     "VEND_LOG_LEVEL": "INFO",
+    "VEND_WORKER__GRACEFUL_SHUTDOWN_SECONDS": "3",
 }
 
 
@@ -155,6 +156,26 @@ class Sandbox:
 
     def state(self) -> dict[str, Any]:
         return dict(self.http.get("/_sandbox/state").json())
+
+    def control_tower(self) -> dict[str, Any]:
+        return dict(self.http.get("/_sandbox/controltower").json())
+
+    def reset_control_tower_metrics(self) -> None:
+        self.http.post("/_sandbox/controltower/reset-metrics").raise_for_status()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",
+        )
+
+    def stack_instances(self, stack_set: str, account_id: str) -> list[dict[str, Any]]:
+        cfn = self.client("cloudformation")
+        found = cfn.list_stack_instances(StackSetName=stack_set)["Summaries"]
+        return [i for i in found if i["Account"] == account_id]
 
     def calls(self, action: str) -> int:
         return int(self.state()["calls"].get(f"organizations:{action}", 0))

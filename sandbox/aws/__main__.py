@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# AWS accounts come with AWS managed policies (AdministratorAccess, SecurityAudit, ...); moto
+# loads them only when asked, and must be asked before it is imported.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
 import argparse
 import logging
 import signal

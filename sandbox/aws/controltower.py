@@ -14,9 +14,9 @@ enforces, because the engine must cope with it in real AWS:
 from __future__ import annotations
 
 import secrets
-import uuid
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -376,7 +376,8 @@ class ControlTowerEmulator:
         for rec in self.records.values():
             if rec.token == token:
                 return {"RecordDetail": self._record_detail(rec)}  # idempotent replay
-            if rec.name == name and rec.status != "FAILED":
+            # Simplification: AWS keeps a failed product's name until it is terminated.
+            if rec.name == name and self._record_status(rec) != "FAILED":
                 raise EmulatorError(
                     "DuplicateResourceException", f"provisioned product {name} exists"
                 )
@@ -524,6 +525,13 @@ class ControlTowerEmulator:
         return {"ProvisionedProducts": items, "TotalResultsCount": len(items)}
 
     # ------------------------------------------------------------------ what tests read
+    def reset_metrics(self) -> None:
+        """Start a fresh measurement (operations still in progress keep counting)."""
+        with self._lock:
+            self.max_account_ops = len(self._in_progress("account"))
+            self.max_ou_ops = len(self._in_progress("ou"))
+            self.violations.clear()
+
     def record(self) -> dict[str, Any]:
         self.tick()
         with self._lock:

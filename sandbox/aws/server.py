@@ -155,6 +155,9 @@ class SandboxAws:
             }
         elif path == "/_sandbox/controltower" and method == "GET":
             result = self.controltower.record()
+        elif path == "/_sandbox/controltower/reset-metrics" and method == "POST":
+            self.controltower.reset_metrics()
+            result = {"reset": True}
         elif path == "/_sandbox/faults" and method == "POST":
             result = {"added": self.faults.add(**payload).__dict__}
         elif path == "/_sandbox/faults" and method == "DELETE":

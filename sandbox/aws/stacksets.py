@@ -62,34 +62,48 @@ class StackSetRealism:
                         self.instance_status.pop(key, None)
                 del self.pending[op_id]
 
-    def create_stack_instances(self, original: Any, stack_set: Any, **kw: Any) -> str:
-        self.tick()
+    def update_instances(self, original: Any, stack_set: Any, *args: Any, **kw: Any) -> Any:
+        """UpdateStackInstances: the same asynchronous life as a create."""
+        accounts, regions = (
+            (list(args[0]), list(args[1])) if args else (kw["accounts"], kw["regions"])
+        )
         with self._lock:
-            if any(p.stack_set is stack_set for p in self.pending.values()):
-                raise OperationInProgressException(
-                    f"Another Operation on StackSet {stack_set.id} is in progress"
-                )
-            accounts, regions = list(kw.get("accounts") or []), list(kw.get("regions") or [])
-            body = f"{stack_set.name} {' '.join(accounts)}"
-            rule = self.faults.take(
-                "cloudformation", "CreateStackInstances", body, "failure_reason"
+            self._refuse_overlap(stack_set)
+            operation: dict[str, Any] = original(stack_set, *args, **kw)
+            self._track(
+                stack_set, operation["OperationId"], accounts, regions, "UpdateStackInstances"
             )
+            return operation
+
+    def _refuse_overlap(self, stack_set: Any) -> None:
+        self.tick()
+        if any(p.stack_set is stack_set for p in self.pending.values()):
+            raise OperationInProgressException(
+                f"Another Operation on StackSet {stack_set.id} is in progress"
+            )
+
+    def _track(
+        self, stack_set: Any, op_id: str, accounts: list[str], regions: list[str], action: str
+    ) -> None:
+        body = f"{stack_set.name} {' '.join(accounts)}"
+        rule = self.faults.take("cloudformation", action, body, "failure_reason")
+        stack_set.get_operation(op_id)["Status"] = "RUNNING"
+        instances = [(a, r) for a in accounts for r in regions]
+        for account, region in instances:
+            self.instance_status[(stack_set.id, account, region)] = ("OUTDATED", "RUNNING", None)
+        failure = rule.failure_reason if rule else None
+        if failure:
+            self.reasons[op_id] = failure
+        self.pending[op_id] = Pending(
+            stack_set, op_id, time.time() + self.operation_seconds, failure, instances
+        )
+
+    def create_stack_instances(self, original: Any, stack_set: Any, **kw: Any) -> str:
+        with self._lock:
+            self._refuse_overlap(stack_set)
             op_id: str = original(stack_set, **kw)
-            operation = stack_set.get_operation(op_id)
-            operation["Status"] = "RUNNING"
-            instances = [(a, r) for a in accounts for r in regions]
-            for account, region in instances:
-                self.instance_status[(stack_set.id, account, region)] = (
-                    "OUTDATED",
-                    "RUNNING",
-                    None,
-                )
-            failure = rule.failure_reason if rule else None
-            if failure:
-                self.reasons[op_id] = failure
-            self.pending[op_id] = Pending(
-                stack_set, op_id, time.time() + self.operation_seconds, failure, instances
-            )
+            accounts, regions = list(kw.get("accounts") or []), list(kw.get("regions") or [])
+            self._track(stack_set, op_id, accounts, regions, "CreateStackInstances")
             return op_id
 
     def instance_dict(self, original: Any, instance: Any) -> dict[str, Any]:
@@ -109,12 +123,16 @@ class StackSetRealism:
 
 def install(realism: StackSetRealism) -> None:
     original_create = cfn_models.StackSet.create_stack_instances
+    original_update = cfn_models.StackSet.update_instances
     original_to_dict = cfn_models.StackInstance.to_dict
     original_results = cfn_responses.CloudFormationResponse.list_stack_set_operation_results
     original_describe = cfn_models.CloudFormationBackend.describe_stack_set_operation
 
     def create(self: Any, **kw: Any) -> str:
         return realism.create_stack_instances(original_create, self, **kw)
+
+    def update(self: Any, *args: Any, **kw: Any) -> Any:
+        return realism.update_instances(original_update, self, *args, **kw)
 
     def to_dict(self: Any) -> dict[str, Any]:
         return realism.instance_dict(original_to_dict, self)
@@ -134,6 +152,7 @@ def install(realism: StackSetRealism) -> None:
         return result
 
     setattr(cfn_models.StackSet, "create_stack_instances", create)  # noqa: B010
+    setattr(cfn_models.StackSet, "update_instances", update)  # noqa: B010
     setattr(cfn_models.StackInstance, "to_dict", to_dict)  # noqa: B010
     setattr(cfn_models.CloudFormationBackend, "describe_stack_set_operation", describe)  # noqa: B010
     setattr(  # noqa: B010

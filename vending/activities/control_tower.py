@@ -73,6 +73,7 @@ class AccountFactoryInput(BaseModel):
     ou_id: str
     sso_user_email: str
     product_name: str
+    run: int = 1  # which run of the step (operator retries): a new run may need a new token
 
 
 class AccountFactoryResult(BaseModel):
@@ -306,7 +307,7 @@ class ControlTowerActivities:
             ProvisioningArtifactId=artifact_id,
             ProvisionedProductName=name,
             # Same request and attempt, same token: a resent call cannot provision twice.
-            ProvisionToken=str(uuid.uuid5(_NAMESPACE, f"{inp.request_id}/{attempt}")),
+            ProvisionToken=str(uuid.uuid5(_NAMESPACE, f"{inp.request_id}/{inp.run}/{attempt}")),
             ProvisioningParameters=[{"Key": k, "Value": v} for k, v in params.items()],
         )["RecordDetail"]
         return str(record["RecordId"])

@@ -7,6 +7,7 @@ retry with backoff, not a failure.
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from vending.activities.aws_errors import to_application_error
+from vending.activities.aws_errors import error_code, to_application_error
 from vending.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
 _NAMESPACE = uuid.UUID("5c0b0b8e-9d52-4e0c-8f0e-2b4d1d7c3a90")
@@ -143,13 +144,24 @@ class StackSetActivities:
             }
         else:
             common["Accounts"] = [inp.account_id]
-        if missing:
-            return str(
-                self.cloudformation.create_stack_instances(Regions=missing, **common)["OperationId"]
-            )
-        return str(
-            self.cloudformation.update_stack_instances(Regions=stale, **common)["OperationId"]
-        )
+        while True:
+            try:
+                if missing:
+                    created = self.cloudformation.create_stack_instances(Regions=missing, **common)
+                else:
+                    created = self.cloudformation.update_stack_instances(Regions=stale, **common)
+                return str(created["OperationId"])
+            except ClientError as err:
+                if error_code(err) != "OperationInProgressException":
+                    raise
+            # Another request's operation holds the StackSet (AWS runs one at a time): wait for
+            # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
+            activity.heartbeat()
+            activity.wait_for_cancelled_sync(self.poll_interval_seconds * random.uniform(0.5, 1.5))
+            if activity.is_cancelled():
+                raise CancelledError(
+                    f"cancelled while waiting for StackSet {inp.baseline.stack_set_name}"
+                )
 
     def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
         name = inp.baseline.stack_set_name

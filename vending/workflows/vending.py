@@ -396,7 +396,12 @@ class AccountVending:
         if current.status == "SUCCEEDED":
             await self._release_slot()
             return EnrollResult(strategy=strategy.value, detail="already enrolled")
-        if strategy == EnrollmentStrategy.baseline_reset:
+        if strategy == EnrollmentStrategy.baseline_reset or (
+            current.status == "FAILED" and strategy == EnrollmentStrategy.auto_enroll
+        ):
+            # A failed auto-enrollment is remediated the way Control Tower documents it:
+            # by resetting the OU's baseline, which re-enrolls the accounts in it.
+            await self._release_slot()
             return await self._enroll_via_ou(ou.enabled_baseline_arn)
         if not self._slot_held:
             await self._acquire_slot()
@@ -418,6 +423,7 @@ class AccountVending:
                         ou_id=state.organizational_unit_id,
                         sso_user_email=inp.request.owner_email,
                         product_name=inp.ou.account_factory_product,
+                        run=self._step("enroll_control_tower").attempts + 1,
                     ),
                 )
             self._detail("waiting for Control Tower to report the account enrolled")

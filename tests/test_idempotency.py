@@ -1,0 +1,156 @@
+"""Every activity can run twice without creating anything twice: run each one again, directly,
+after its request has completed, and check that the sandbox did not change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from temporalio.testing import ActivityEnvironment
+
+from tests.conftest import Api, Sandbox
+from vending.activities.control_tower import (
+    AccountFactoryInput,
+    AccountInput,
+    ControlTowerActivities,
+    WaitEnrollmentInput,
+)
+from vending.activities.member_accounts import MemberAccountAccess
+from vending.activities.organizations import (
+    CreateAccountInput,
+    MoveToOuInput,
+    OrganizationsActivities,
+)
+from vending.activities.stack_sets import DeployBaselineInput, StackSetActivities
+from vending.landing_zone import StackSetPreferences, load_landing_zone
+
+Body = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def completed(api: Api, new_body_module: Body) -> dict[str, Any]:
+    body = new_body_module(organizational_unit="Experiments/Factory", environment="dev")
+    req = api.create("alice", body).json()
+    return api.wait_for(req["id"], {"completed"})
+
+
+@pytest.fixture(scope="module")
+def new_body_module() -> Body:
+    import uuid
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        suffix = uuid.uuid4().hex[:10]
+        body = {
+            "account_name": f"idem-{suffix}",
+            "account_email": f"idem+{suffix}@example.com",
+            "owner_email": "alice@example.com",
+            "cost_center": "CC-1",
+            "justification": "t",
+            "billing": {"customer_id": "cust-001"},
+        }
+        return {**body, **overrides}
+
+    return make
+
+
+def _env() -> ActivityEnvironment:
+    return ActivityEnvironment()
+
+
+def test_create_account_again_adopts(completed: dict[str, Any], sandbox: Sandbox) -> None:
+    acts = OrganizationsActivities(sandbox.org, poll_interval_seconds=0.1)
+    before = sandbox.calls("CreateAccount")
+    result = _env().run(
+        acts.create_account,
+        CreateAccountInput(
+            request_id=completed["id"],
+            account_name=completed["request"]["account_name"],
+            account_email=completed["request"]["account_email"],
+        ),
+    )
+    assert result.account_id == completed["account_id"] and result.adopted
+    assert sandbox.calls("CreateAccount") == before
+
+
+def test_move_to_ou_again_does_not_move(completed: dict[str, Any], sandbox: Sandbox) -> None:
+    acts = OrganizationsActivities(sandbox.org)
+    before = sandbox.calls("MoveAccount")
+    result = _env().run(
+        acts.move_to_ou,
+        MoveToOuInput(
+            request_id=completed["id"],
+            account_id=completed["account_id"],
+            ou_path="Experiments/Factory",
+            tags={"team": "platform"},
+        ),
+    )
+    assert not result.moved
+    assert sandbox.calls("MoveAccount") == before
+
+
+def _ct(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ControlTowerActivities:
+    members = MemberAccountAccess(
+        sandbox.client("sts"), "OrganizationAccountAccessRole", Config(region_name="us-east-1")
+    )
+    # Member-account clients take the endpoint from the environment, as in the worker.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint)
+    return ControlTowerActivities(
+        controltower=sandbox.client("controltower"),
+        servicecatalog=sandbox.client("servicecatalog"),
+        organizations=sandbox.org,
+        members=members,
+        poll_interval_seconds=0.1,
+    )
+
+
+def test_control_tower_steps_again_change_nothing(
+    completed: dict[str, Any], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ct = _ct(sandbox, monkeypatch)
+    operations = len(sandbox.control_tower()["operations"])
+    role = _env().run(ct.ensure_execution_role, AccountInput(account_id=completed["account_id"]))
+    assert role.created is False
+    req = completed["request"]
+    factory = _env().run(
+        ct.provision_account_factory,
+        AccountFactoryInput(
+            request_id=completed["id"],
+            account_id=completed["account_id"],
+            account_name=req["account_name"],
+            account_email=req["account_email"],
+            ou_name="Factory",
+            ou_id=completed["organizational_unit_id"],
+            sso_user_email=req["owner_email"],
+            product_name="AWS Control Tower Account Factory",
+        ),
+    )
+    assert factory.adopted
+    enrolled = _env().run(
+        ct.wait_for_enrollment,
+        WaitEnrollmentInput(account_id=completed["account_id"], timeout_seconds=5),
+    )
+    assert enrolled.detail == "enrolled"
+    assert len(sandbox.control_tower()["operations"]) == operations
+
+
+def test_baselines_again_change_nothing(completed: dict[str, Any], sandbox: Sandbox) -> None:
+    lz = load_landing_zone(Path(__file__).parent / "landing_zone.yaml")
+    cfn = sandbox.client("cloudformation")
+    name = "vend-workload-security-role"
+    ops_before = len(cfn.list_stack_set_operations(StackSetName=name)["Summaries"])
+    result = _env().run(
+        StackSetActivities(cfn, poll_interval_seconds=0.1).deploy_baseline,
+        DeployBaselineInput(
+            request_id=completed["id"],
+            account_id=completed["account_id"],
+            ou_id=completed["organizational_unit_id"],
+            baseline=lz.baselines["ws-role"],
+            preferences=StackSetPreferences(),
+        ),
+    )
+    assert result.already_current and result.operation_id is None
+    assert len(cfn.list_stack_set_operations(StackSetName=name)["Summaries"]) == ops_before
+    assert len(sandbox.stack_instances(name, completed["account_id"])) == 1
