@@ -7,7 +7,9 @@ processes on free ports, so what is tested is what a user runs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -100,6 +102,11 @@ class StackConfig:
     control_tower_seconds: float = 3.0
     stack_set_seconds: float = 1.0
     unregistered_ous: list[str] = field(default_factory=list)
+    ws_port: int = 5001
+    sunnypay_port: int = 5002
+    ws_sync_seconds: float = 2.0
+    ssm_run_seconds: float = 2.0
+    sunnypay_activation_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: processes share the launcher's terminal
 
@@ -119,12 +126,41 @@ class StackConfig:
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.ui_port}"
 
+    @property
+    def ws_url(self) -> str:
+        return f"http://{self.host}:{self.ws_port}"
+
+    @property
+    def sunnypay_url(self) -> str:
+        return f"http://{self.host}:{self.sunnypay_port}"
+
+
+def sandbox_secrets(data_dir: Path) -> dict[str, str]:
+    """The sandbox tenants' keys and tokens: random, made once, kept under .data/ (0600)."""
+    path = data_dir / "sandbox-secrets.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    values = {
+        name: secrets.token_urlsafe(24)
+        for name in (
+            "ws_api_key",
+            "ws_external_id",
+            "ws_tenant_id",
+            "ws_activation_token",
+            "sunnypay_api_key",
+        )
+    }
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
 
 class EmbeddedStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.processes: dict[str, Process] = {}
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.secrets = sandbox_secrets(config.data_dir)
         if config.log_dir is not None:
             config.log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -156,8 +192,8 @@ class EmbeddedStack:
             return None
         return (self.config.log_dir / f"{name}.log").open("a", encoding="utf-8")
 
-    def _spawn(self, name: str, argv: list[str]) -> Process:
-        proc = Process(name, argv, self.env(), self._log(name)).start()
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        proc = Process(name, argv, {**self.env(), **(env or {})}, self._log(name)).start()
         self.processes[name] = proc
         return proc
 
@@ -208,9 +244,21 @@ class EmbeddedStack:
             "--stack-set-seconds",
             str(c.stack_set_seconds),
         ]
+        argv += [
+            "--ws-port",
+            str(c.ws_port),
+            "--ws-sync-seconds",
+            str(c.ws_sync_seconds),
+            "--ssm-run-seconds",
+            str(c.ssm_run_seconds),
+        ]
         for path in c.unregistered_ous:
             argv += ["--unregistered-ou", path]
-        proc = self._spawn("sandbox-aws", argv)
+        env = {
+            f"WS_SANDBOX_{k.upper()}": self.secrets[f"ws_{k}"]
+            for k in ("api_key", "external_id", "tenant_id", "activation_token")
+        }
+        proc = self._spawn("sandbox-aws", argv, env)
 
         def seeded() -> bool:
             try:
@@ -223,8 +271,39 @@ class EmbeddedStack:
         _wait_for(seeded, proc, 60, "sandbox AWS")
         return proc
 
+    def start_sunnypay(self) -> Process:
+        c = self.config
+        argv = [
+            sys.executable,
+            "-m",
+            "sandbox.sunnypay",
+            "--host",
+            c.host,
+            "--port",
+            str(c.sunnypay_port),
+            "--state-file",
+            str(c.data_dir / "sunnypay.json"),
+            "--activation-seconds",
+            str(c.sunnypay_activation_seconds),
+        ]
+        env = {"SUNNYPAY_SANDBOX_API_KEY": self.secrets["sunnypay_api_key"]}
+        proc = self._spawn("sunnypay", argv, env)
+        _wait_for(lambda: _http_ok(f"{c.sunnypay_url}/_sandbox/state"), proc, 60, "Sunny Pay")
+        return proc
+
+    def worker_env(self) -> dict[str, str]:
+        """Only the worker holds the third-party keys (the API never needs them)."""
+        c = self.config
+        return {
+            "VEND_WORKLOAD_SECURITY__BASE_URL": f"{c.ws_url}/api",
+            "VEND_WORKLOAD_SECURITY__API_KEY": self.secrets["ws_api_key"],
+            "VEND_BILLING__BASE_URL": c.sunnypay_url,
+            "VEND_BILLING__API_KEY": self.secrets["sunnypay_api_key"],
+            "VEND_BILLING__POLL_INTERVAL_SECONDS": "1",
+        }
+
     def start_worker(self, name: str = "worker") -> Process:
-        return self._spawn(name, [sys.executable, "-m", "vending.worker"])
+        return self._spawn(name, [sys.executable, "-m", "vending.worker"], self.worker_env())
 
     def start_api(self) -> Process:
         c = self.config
@@ -245,6 +324,7 @@ class EmbeddedStack:
     def start_all(self) -> None:
         self.start_temporal()
         self.start_sandbox_aws()
+        self.start_sunnypay()
         self.start_worker()
         self.start_api()
 
@@ -337,6 +417,8 @@ def _print_banner(stack: EmbeddedStack) -> None:
         f"  Temporal UI    {c.ui_url}",
         f"  Temporal       {c.temporal_address}",
         f"  Sandbox AWS    {c.aws_endpoint}   (state: {c.aws_endpoint}/_sandbox/state)",
+        f"  Workload Sec.  {c.ws_url}/api   (sandbox tenant; state: {c.ws_url}/_sandbox/state)",
+        f"  Sunny Pay      {c.sunnypay_url}   (state: {c.sunnypay_url}/_sandbox/state)",
         f"  State          {c.data_dir.resolve()}",
         "",
         "Demo tokens (valid 7 days):",

@@ -60,6 +60,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         control_tower_seconds=1.0,
         stack_set_seconds=0.5,
         unregistered_ous=["Experiments/Unregistered"],
+        ws_port=free_port(),
+        sunnypay_port=free_port(),
+        ws_sync_seconds=0.5,
+        ssm_run_seconds=0.5,
+        sunnypay_activation_seconds=0.5,
         extra_env=FAST,
         log_dir=ARTIFACTS / "logs",
     )

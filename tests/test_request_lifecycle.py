@@ -54,7 +54,10 @@ def test_prod_request_needs_two_approvals_then_lands_in_its_ou(
     assert steps["create_account"]["attempts"] == 1
     assert steps["enroll_control_tower"]["status"] == "succeeded"
     assert steps["apply_baselines"]["status"] == "succeeded"
-    assert steps["enroll_workload_security"]["status"] == "pending"
+    assert steps["enroll_workload_security"]["status"] == "succeeded"
+    assert steps["register_billing"]["status"] == "succeeded"
+    assert done["workload_security_connector_id"] is not None
+    assert done["billing_registration_id"].startswith("reg_")
     assert [a["by"] for a in done["approvals"]] == ["bob", "dave"]
 
     events = api.call("GET", f"/v1/account-requests/{req['id']}/events", "alice").json()["items"]

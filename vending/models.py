@@ -20,6 +20,7 @@ from vending.landing_zone import (
     StackSetPreferences,
     WorkloadSecurityRequirement,
 )
+from vending.pricing import CostEstimate, InstanceCounts
 
 ACCOUNT_NAME_PATTERN = r"^[a-z0-9-]{3,50}$"
 RESERVED_TAG_PREFIXES = ("aws:", "vending:")
@@ -107,6 +108,9 @@ class AccountRequest(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     workload_security: WorkloadSecurityOptions = Field(default_factory=WorkloadSecurityOptions)
     billing: BillingOptions
+    expected_instances: InstanceCounts | None = Field(
+        default=None, description="for the cost estimate shown to approvers"
+    )
 
     @field_validator("account_email", "owner_email")
     @classmethod
@@ -177,6 +181,8 @@ class VendingInput(BaseModel):
     body_sha256: str
     ou: OuSnapshot
     step_policy: StepPolicy
+    protect_workload_security: bool = False
+    cost_estimate: CostEstimate | None = None
 
 
 class SubmitInput(BaseModel):
@@ -252,4 +258,7 @@ class RequestState(BaseModel):
     approvals_remaining: int = 0
     approval_expires_at: datetime | None = None
     steps: list[StepState] = Field(default_factory=list)
+    cost_estimate: CostEstimate | None = None
+    workload_security_connector_id: int | None = None
+    billing_registration_id: str | None = None
     refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)

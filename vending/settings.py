@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vending.pricing import PriceTable
+
 DEFAULT_LANDING_ZONE = Path(__file__).parent / "config" / "landing_zone.yaml"
 
 
@@ -72,6 +74,37 @@ class ControlTowerLimits(BaseModel):
     ou_operation_timeout_seconds: float = 7200.0
 
 
+class WorkloadSecuritySettings(BaseModel):
+    """Trend Micro Cloud One Workload Security. The key is a secret: it is read by the worker
+    only, and never enters a workflow input, result, history, log line or API response."""
+
+    base_url: str = "https://workload.us-1.cloudone.trendmicro.com/api"
+    api_key: SecretStr | None = None
+    auth_header: str = "ApiKey"  # "ApiKey" (Cloud One key) or "api-secret-key" (legacy)
+    trend_account_id: str = "147995105371"
+    role_name: str = "VendWorkloadSecurityConnector"
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+    default_policy: str = "Base Policy"
+    agent_install: str = "distributor"  # "distributor" (SSM Distributor package) or "script"
+    distributor_package: str = "TrendMicro-CloudOneWorkloadSecurity-Agent"
+    association_name: str = "vend-workload-security-agent"
+    # Where the agent's tenant id and activation token live (management account Parameter Store).
+    tenant_id_parameter: str = "/vend/workload-security/tenant-id"
+    activation_token_parameter: str = "/vend/workload-security/activation-token"
+    activation_url: str = "dsm://agents.workload.us-1.cloudone.trendmicro.com:443/"
+    manager_url: str = "https://workload.us-1.cloudone.trendmicro.com:443/"
+    timeout_seconds: float = 30.0
+
+
+class BillingSettings(BaseModel):
+    """Sunny Pay (the contract in shared/spec/sunny-pay.md); the key is a secret."""
+
+    base_url: str = "https://api.sunnypay.example/"
+    api_key: SecretStr | None = None
+    poll_interval_seconds: float = 10.0
+    timeout_seconds: float = 30.0
+
+
 class WorkerSettings(BaseModel):
     max_concurrent_activities: int = 50
     graceful_shutdown_seconds: float = 30.0
@@ -87,6 +120,9 @@ class Settings(BaseSettings):
     steps: StepSettings = Field(default_factory=StepSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     control_tower: ControlTowerLimits = Field(default_factory=ControlTowerLimits)
+    workload_security: WorkloadSecuritySettings = Field(default_factory=WorkloadSecuritySettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    pricing: PriceTable = Field(default_factory=PriceTable)
     log_level: str = "INFO"
     # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))

@@ -8,20 +8,26 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import httpx
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from vending import logging_setup
+from vending.activities.billing import BillingActivities
 from vending.activities.control_tower import ControlTowerActivities
 from vending.activities.member_accounts import MemberAccountAccess
 from vending.activities.organizations import OrganizationsActivities
 from vending.activities.stack_sets import StackSetActivities
 from vending.activities.temporal_checks import TemporalChecks
+from vending.activities.workload_security import (
+    WorkloadSecurityActivities,
+    WorkloadSecurityClient,
+)
 from vending.aws import client as aws_client
 from vending.aws import client_config, organizations_client
-from vending.settings import Settings, get_settings
+from vending.settings import BillingSettings, Settings, get_settings
 from vending.temporal_client import connect
 from vending.worker_interceptors import AttemptReportingInterceptor
 from vending.workflows.claim import AccountClaim
@@ -34,6 +40,18 @@ from vending.workflows.coordinator import (
 from vending.workflows.vending import AccountVending
 
 log = logging.getLogger("vending.worker")
+
+
+def billing_http(settings: BillingSettings) -> httpx.Client:
+    """The Sunny Pay client; its key sits in the client's headers and nowhere else."""
+    headers = {}
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    return httpx.Client(
+        base_url=settings.base_url.rstrip("/") + "/",
+        headers=headers,
+        timeout=settings.timeout_seconds,
+    )
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
@@ -57,6 +75,17 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         poll_interval_seconds=aws.poll_interval_seconds,
     )
     checks = TemporalChecks(client)
+    ws_settings = settings.workload_security
+    workload_security = WorkloadSecurityActivities(
+        ws=WorkloadSecurityClient(ws_settings),
+        members=members,
+        management_ssm=aws_client("ssm", aws),
+        settings=ws_settings,
+    )
+    billing = BillingActivities(
+        http=billing_http(settings.billing),
+        poll_interval_seconds=settings.billing.poll_interval_seconds,
+    )
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -80,6 +109,9 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             ct.provision_account_factory,
             stack_sets.deploy_baseline,
             checks.running_workflows,
+            workload_security.enroll_workload_security,
+            billing.check_billing_customer,
+            billing.register_billing,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,

@@ -10,13 +10,23 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 import argparse
 import logging
+import secrets
 import signal
 import threading
 from pathlib import Path
 
+from werkzeug.serving import make_server
+
 from sandbox.aws import persistence
-from sandbox.aws.seed import seed_control_tower, seed_organization, seed_stack_sets
+from sandbox.aws.faults import FaultPlan
+from sandbox.aws.seed import (
+    seed_control_tower,
+    seed_organization,
+    seed_stack_sets,
+    seed_workload_security_secrets,
+)
 from sandbox.aws.server import SandboxAws, serve
+from sandbox.workload_security import WorkloadSecurityEmulator
 from vending.landing_zone import load_landing_zone
 from vending.settings import DEFAULT_LANDING_ZONE
 
@@ -33,6 +43,9 @@ def main() -> None:
     parser.add_argument(
         "--unregistered-ou", action="append", default=[], help="leave this OU path unregistered"
     )
+    parser.add_argument("--ws-port", type=int, default=5001, help="Workload Security emulator")
+    parser.add_argument("--ws-sync-seconds", type=float, default=2.0)
+    parser.add_argument("--ssm-run-seconds", type=float, default=2.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s sandbox %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -42,9 +55,11 @@ def main() -> None:
         control_tower_seconds=args.control_tower_seconds,
         stack_set_seconds=args.stack_set_seconds,
     )
+    restored = None
     if args.state_file is not None:
         restored = persistence.load(args.state_file)
         if restored is not None:
+            app.ssm.associations.update(restored.get("ssm_associations", {}))
             app.organizations.creations.update(restored.get("creations", {}))
             for name, value in restored.get("controltower", {}).items():
                 getattr(app.controltower, name).update(value)
@@ -53,10 +68,34 @@ def main() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://{args.host}:{args.port}"
+    # Tenant secrets come from the environment (never argv, which `ps` shows).
+    ws_secrets = {
+        k: os.environ.get(f"WS_SANDBOX_{k.upper()}") or secrets.token_urlsafe(24)
+        for k in ("api_key", "external_id", "tenant_id", "activation_token")
+    }
+    app.ssm.run_seconds = args.ssm_run_seconds
+    ws = WorkloadSecurityEmulator(
+        FaultPlan(),
+        app.ssm,
+        api_key=ws_secrets["api_key"],
+        external_id=ws_secrets["external_id"],
+        tenant_id=ws_secrets["tenant_id"],
+        activation_token=ws_secrets["activation_token"],
+        sync_seconds=args.ws_sync_seconds,
+    )
+    if restored:
+        for name, value in restored.get("workload_security", {}).items():
+            getattr(ws, name).update(value)
+        ws.next_id = max(ws.connectors, default=0) + 1
+    ws_server = make_server(args.host, args.ws_port, ws, threaded=True)
+    threading.Thread(target=ws_server.serve_forever, daemon=True).start()
     lz = load_landing_zone(args.landing_zone)
     ids = seed_organization(endpoint, lz)
     seed_control_tower(app.controltower, lz, ids, set(args.unregistered_ou))
     seed_stack_sets(endpoint, lz, args.landing_zone)
+    seed_workload_security_secrets(
+        endpoint, ws_secrets["tenant_id"], ws_secrets["activation_token"]
+    )
     app.seeded = True
     print(f"sandbox-aws ready on {endpoint} with {len(ids) - 1} OUs", flush=True)
     stopping = threading.Event()
@@ -64,6 +103,7 @@ def main() -> None:
         signal.signal(sig, lambda *_: stopping.set())
     stopping.wait()
     server.shutdown()
+    ws_server.shutdown()
     if args.state_file is not None:
         ct = app.controltower
         ct.tick()
@@ -79,6 +119,8 @@ def main() -> None:
                     "operations": ct.operations,
                     "auto_enroll_ous": ct.auto_enroll_ous,
                 },
+                "ssm_associations": app.ssm.associations,
+                "workload_security": {"connectors": ws.connectors, "policy_of": ws.policy_of},
             },
         )
 

@@ -21,10 +21,20 @@ SERVICES = ("organizations", "iam", "sts", "cloudformation", "ssm", "ec2", "serv
 
 
 def save(path: Path, extra: dict[str, Any]) -> bool:
-    state = {"backends": {s: dict(get_backend(s)) for s in SERVICES}, "extra": extra}  # type: ignore[call-overload]
+    """Pickle each service's backends; one that cannot be pickled is left out, with a warning
+    (moto's SSM backend holds a lambda: its parameters are re-seeded on start)."""
+    backends: dict[str, Any] = {}
+    for service in SERVICES:
+        state = dict(get_backend(service))  # type: ignore[call-overload]
+        try:
+            pickle.dumps(state)
+        except Exception as err:
+            log.warning("sandbox %s state not saved: %s", service, err)
+            continue
+        backends[service] = state
     try:
-        blob = pickle.dumps(state)
-    except Exception as err:  # a backend holding an unpicklable object: keep running, warn
+        blob = pickle.dumps({"backends": backends, "extra": extra})
+    except Exception as err:  # shared references into a skipped service, say
         log.warning("sandbox state not saved: %s", err)
         return False
     tmp = path.with_suffix(".tmp")

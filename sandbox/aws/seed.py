@@ -85,3 +85,19 @@ def seed_stack_sets(
             PermissionModel=baseline.permission_model.value,
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
+
+
+TENANT_ID_PARAMETER = "/vend/workload-security/tenant-id"
+ACTIVATION_TOKEN_PARAMETER = "/vend/workload-security/activation-token"
+
+
+def seed_workload_security_secrets(
+    endpoint: str, tenant_id: str, activation_token: str, region: str = "us-east-1"
+) -> None:
+    """Where a platform team keeps the agent's tenant id and activation token: Parameter Store
+    of the management account (the worker reads them; workflows never see them)."""
+    ssm = _client("ssm", endpoint, region)
+    ssm.put_parameter(Name=TENANT_ID_PARAMETER, Value=tenant_id, Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=ACTIVATION_TOKEN_PARAMETER, Value=activation_token, Type="SecureString", Overwrite=True
+    )

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -26,9 +28,14 @@ from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
 from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.faults import FaultPlan
+from sandbox.aws.ssm_associations import SsmAssociations
 
 StartResponse = Callable[..., Any]
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/[^/]+/aws4_request")
+_EMULATED_SSM = frozenset(
+    {"CreateAssociation", "ListAssociations", "DescribeAssociation", "DeleteAssociation"}
+)
 _RPC_V2 = re.compile(r"^/service/[^/]+/operation/(\w+)$")
 # Service Catalog operations the emulator answers (moto has no provisioning); the rest go to moto.
 _EMULATED_SC = frozenset(
@@ -64,6 +71,7 @@ class SandboxAws:
         realism_mod.install(self.organizations)
         self.stacksets = stacksets_mod.StackSetRealism(self.faults, stack_set_seconds)
         stacksets_mod.install(self.stacksets)
+        self.ssm = SsmAssociations()
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.seeded = False
 
@@ -85,9 +93,27 @@ class SandboxAws:
             )
         if service == "controltower":
             return self._rest_json(start_response, action, body)
+        if service == "ssm" and action in _EMULATED_SSM:
+            return self._ssm(environ, start_response, action, body)
         if service == "servicecatalog" and action in _EMULATED_SC:
             return self._service_catalog(environ, start_response, action, body)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _ssm(
+        self, environ: dict[str, Any], start_response: StartResponse, action: str, body: bytes
+    ) -> Iterable[bytes]:
+        """SSM associations, in the account whose credentials signed the request."""
+        cred = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        account = get_account_id_from(cred.group(1)) if cred else DEFAULT_ACCOUNT_ID
+        region = cred.group(2) if cred else "us-east-1"
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+        try:
+            result = self.ssm.handle(action, account, region, protocols.json_body(body))
+        except EmulatorError as err:
+            start_response("400 Bad Request", [*headers, ("x-amzn-ErrorType", err.code)])
+            return [json.dumps({"__type": err.code, "message": err.message}).encode()]
+        start_response("200 OK", headers)
+        return [json.dumps(result, default=_json_default).encode()]
 
     def _rest_json(
         self, start_response: StartResponse, action: str, body: bytes

@@ -19,7 +19,13 @@ class MemberAccountAccess:
     role_name: str
     config: Config
 
-    def client(self, account_id: str, service: str, session_name: str = "account-vending") -> Any:
+    def client(
+        self,
+        account_id: str,
+        service: str,
+        session_name: str = "account-vending",
+        region: str | None = None,
+    ) -> Any:
         creds = self.sts.assume_role(
             RoleArn=f"arn:aws:iam::{account_id}:role/{self.role_name}",
             RoleSessionName=session_name[:64],
@@ -31,7 +37,8 @@ class MemberAccountAccess:
             aws_session_token=creds["SessionToken"],
         )
         make: Any = session.client
-        return make(service, config=self.config)
+        config = self.config.merge(Config(region_name=region)) if region else self.config
+        return make(service, config=config)
 
     def management_account_id(self) -> str:
         return str(self.sts.get_caller_identity()["Account"])

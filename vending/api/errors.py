@@ -24,6 +24,7 @@ UPDATE_ERROR_STATUS = {
     "Conflict": 409,
     "SelfApproval": 403,
     "IdempotencyKeyReused": 422,
+    "InvalidBillingCustomer": 422,
     "OrganizationsUnavailable": 503,
 }
 
@@ -70,8 +71,21 @@ def validation_problem(errors: list[dict[str, Any]], detail: str | None = None) 
     )
 
 
+def refusal_problem(kind: str, message: str) -> Problem:
+    """A refused submission: 409 conflicts, or 422 with the field the message starts with."""
+    status = UPDATE_ERROR_STATUS.get(kind, 409)
+    if status == 422 and ": " in message:
+        field, _, msg = message.partition(": ")
+        errors = [{"loc": ["body", *field.split(".")], "msg": msg}]
+        return Problem(422, "Invalid request", message, kind="validation", errors=errors)
+    title = {403: "Forbidden", 409: "Conflict", 422: "Invalid request", 503: "Unavailable"}
+    return Problem(status, title[status], message, kind=kind.lower())
+
+
 def from_update_failure(err: WorkflowUpdateFailedError) -> Problem:
     cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "InvalidBillingCustomer":
+        return refusal_problem(cause.type, cause.message)
     if isinstance(cause, ApplicationError):
         status = UPDATE_ERROR_STATUS.get(cause.type or "", 409)
         title = {403: "Forbidden", 409: "Conflict", 422: "Invalid request", 503: "Unavailable"}[

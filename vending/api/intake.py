@@ -10,7 +10,11 @@ import hashlib
 from typing import Any
 
 from vending.api.errors import validation_problem
-from vending.landing_zone import LandingZone, OrganizationalUnitPolicy
+from vending.landing_zone import (
+    LandingZone,
+    OrganizationalUnitPolicy,
+    WorkloadSecurityRequirement,
+)
 from vending.models import AccountRequest, OuSnapshot
 
 
@@ -46,6 +50,17 @@ def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnaps
                 + ", ".join(lz.allowed_email_domains),
             }
         )
+    if (
+        ou is not None
+        and ou.workload_security == WorkloadSecurityRequirement.required
+        and not body.workload_security.enabled
+    ):
+        errors.append(
+            {
+                "loc": ["body", "workload_security", "enabled"],
+                "msg": f"OU {ou.path} requires Workload Security protection",
+            }
+        )
     if errors or ou is None:
         raise validation_problem(errors)
     return OuSnapshot(
@@ -65,3 +80,13 @@ def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnaps
 def body_fingerprint(body: AccountRequest) -> str:
     """Same request, same fingerprint: what an Idempotency-Key replay is compared by."""
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def protects(body: AccountRequest, ou: OuSnapshot) -> bool:
+    """Whether the account gets Workload Security: the OU requires it, or allows it and the
+    request asks for it."""
+    if ou.workload_security == WorkloadSecurityRequirement.required:
+        return True
+    if ou.workload_security == WorkloadSecurityRequirement.off:
+        return False
+    return body.workload_security.enabled

@@ -17,6 +17,7 @@ from vending.models import (
     RequestStatus,
     StepState,
 )
+from vending.pricing import CostEstimate
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
@@ -68,6 +69,11 @@ class AccountRequestView(BaseModel):
     approvals_remaining: int
     approval_expires_at: datetime | None
     steps: list[StepState]
+    cost_estimate: CostEstimate | None = Field(
+        default=None, description="monthly cost when the request states expected instances"
+    )
+    workload_security_connector_id: int | None = None
+    billing_registration_id: str | None = None
     workflow_url: str | None = Field(default=None, description="The request in the Temporal UI")
 
     @classmethod

@@ -17,12 +17,18 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from vending.activities.billing import BillingActivities, BillingInput, BillingResult
     from vending.activities.organizations import (
         CreateAccountInput,
         CreateAccountResult,
         MoveToOuInput,
         MoveToOuResult,
         OrganizationsActivities,
+    )
+    from vending.activities.workload_security import (
+        WorkloadSecurityActivities,
+        WorkloadSecurityInput,
+        WorkloadSecurityResult,
     )
     from vending.landing_zone import EnrollmentStrategy
     from vending.models import RequestState, VendingInput
@@ -97,6 +103,45 @@ def _no_baselines(inp: VendingInput) -> str | None:
     return None if inp.ou.baseline_stack_sets else f"OU {inp.ou.path} has no baseline StackSets"
 
 
+def _unprotected(inp: VendingInput) -> str | None:
+    if inp.protect_workload_security:
+        return None
+    return f"Workload Security is not required by OU {inp.ou.path} nor asked for by the request"
+
+
+def _ws_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput:
+    assert state.account_id
+    return WorkloadSecurityInput(
+        request_id=inp.request_id,
+        account_id=state.account_id,
+        account_name=inp.request.account_name,
+        policy=inp.request.workload_security.policy,
+    )
+
+
+def _record_connector(state: RequestState, result: WorkloadSecurityResult) -> None:
+    state.workload_security_connector_id = result.connector_id
+
+
+def _billing_input(inp: VendingInput, state: RequestState) -> BillingInput:
+    assert state.account_id
+    return BillingInput(
+        request_id=inp.request_id,
+        account_id=state.account_id,
+        account_name=inp.request.account_name,
+        customer_id=inp.request.billing.customer_id,
+        plan=inp.request.billing.plan,
+        cost_center=inp.request.cost_center,
+        contact_email=inp.request.owner_email,
+        workload_security=inp.protect_workload_security,
+        run=next(s.attempts for s in state.steps if s.name == "register_billing") + 1,
+    )
+
+
+def _record_registration(state: RequestState, result: BillingResult) -> None:
+    state.billing_registration_id = result.registration_id
+
+
 STEPS: dict[str, StepSpec] = {
     "create_account": StepSpec(
         OrganizationsActivities.create_account, _create_account_input, _record_account
@@ -109,4 +154,13 @@ STEPS: dict[str, StepSpec] = {
     ),
     "enroll_control_tower": StepSpec(run="_enroll_control_tower", skip_reason=_not_governed),
     "apply_baselines": StepSpec(run="_apply_baselines", skip_reason=_no_baselines),
+    "enroll_workload_security": StepSpec(
+        WorkloadSecurityActivities.enroll_workload_security,
+        _ws_input,
+        _record_connector,
+        skip_reason=_unprotected,
+    ),
+    "register_billing": StepSpec(
+        BillingActivities.register_billing, _billing_input, _record_registration, skippable=True
+    ),
 }

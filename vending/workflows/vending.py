@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from vending import search_attributes as sa
+    from vending.activities.billing import BillingActivities, CustomerInput, CustomerResult
     from vending.activities.control_tower import (
         AccountFactoryInput,
         AccountInput,
@@ -93,6 +94,7 @@ class AccountVending:
             approvals_required=inp.ou.approvals_required,
             approvals_remaining=inp.ou.approvals_required,
             steps=[StepState(name=name) for name in STEP_NAMES],
+            cost_estimate=inp.cost_estimate,
         )
         self._events: list[AuditEvent] = []
         self._submitted = False
@@ -190,6 +192,22 @@ class AccountVending:
             return
         if not result.available:
             self._refuse("Conflict", f"{result.field}: {result.detail}")
+            return
+        customer = req.billing.customer_id
+        try:
+            known = await workflow.execute_activity_method(
+                BillingActivities.check_billing_customer,
+                CustomerInput(customer_id=customer),
+                start_to_close_timeout=timedelta(seconds=20),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+        except ActivityError:
+            known = CustomerResult(known=None)  # the billing service cannot say: check later
+        if known.known is False:
+            self._refuse(
+                "InvalidBillingCustomer",
+                f"billing.customer_id: Sunny Pay has no customer {customer!r}",
+            )
             return
         self._event(self._state.requested_by, "create", "accepted", f"OU {self._input.ou.path}")
         ou = self._input.ou

@@ -33,8 +33,8 @@ from vending.api.deps import (
     Requester,
     SettingsDep,
 )
-from vending.api.errors import UPDATE_ERROR_STATUS, Problem
-from vending.api.intake import body_fingerprint, check_against_landing_zone
+from vending.api.errors import Problem, refusal_problem
+from vending.api.intake import body_fingerprint, check_against_landing_zone, protects
 from vending.api.schemas import (
     AccountRequestPage,
     AccountRequestSummary,
@@ -60,6 +60,7 @@ from vending.models import (
     SubmitInput,
     VendingInput,
 )
+from vending.pricing import estimate
 from vending.settings import Settings
 from vending.temporal_client import WORKFLOW_ID_PREFIX, workflow_id
 from vending.workflows.vending import AccountVending
@@ -99,13 +100,7 @@ async def _visible_state(handle: WorkflowHandle[Any, Any], user: Principal) -> R
 
 def _refusal_problem(state: RequestState) -> Problem:
     assert state.refusal is not None
-    code = UPDATE_ERROR_STATUS.get(state.refusal.type, 409)
-    return Problem(
-        code,
-        "Conflict" if code == 409 else "Unavailable",
-        state.refusal.message,
-        kind=state.refusal.type.lower(),
-    )
+    return refusal_problem(state.refusal.type, state.refusal.message)
 
 
 @router.post(
@@ -124,6 +119,12 @@ async def create_account_request(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
     ou = check_against_landing_zone(body, lz)
+    protect = protects(body, ou)
+    cost = (
+        estimate(body.expected_instances, settings.pricing, protect)
+        if body.expected_instances is not None
+        else None
+    )
     fingerprint = body_fingerprint(body)
     request_id = (
         str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user.sub}\n{idempotency_key}"))
@@ -140,6 +141,8 @@ async def create_account_request(
         body_sha256=fingerprint,
         ou=ou,
         step_policy=StepPolicy(**steps.model_dump()),
+        protect_workload_security=protect,
+        cost_estimate=cost,
     )
     start = WithStartWorkflowOperation(
         AccountVending.run,
