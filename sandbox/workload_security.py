@@ -228,7 +228,7 @@ class WorkloadSecurityEmulator:
                 self.policy_of[cid] = policy
         return {
             "ID": cid,
-            "hostName": inst.private_dns,
+            "hostName": inst.private_dns_name,
             "displayName": inst.id,
             "policyID": self.policy_of.get(cid, 0),
             "computerStatus": {"agentStatus": "active" if active else "inactive"},
@@ -251,7 +251,8 @@ class WorkloadSecurityEmulator:
         try:
             params = ssm_backends[account][region]._parameters
             tenant = params["dsTenantId"][-1].value
-            token = params["dsToken"][-1].value
+            stored = params["dsToken"][-1]
+            token = stored.decrypt(stored.value)  # moto keeps SecureStrings "encrypted"
         except (KeyError, IndexError):
             return False
         return bool(tenant == self.tenant_id and token == self.activation_token)

@@ -182,6 +182,20 @@ class Sandbox:
         found = cfn.list_stack_instances(StackSetName=stack_set)["Summaries"]
         return [i for i in found if i["Account"] == account_id]
 
+    def member_client(self, account_id: str, service: str) -> Any:
+        creds = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+            RoleSessionName="test-inspection",
+        )["Credentials"]
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
     def calls(self, action: str) -> int:
         return int(self.state()["calls"].get(f"organizations:{action}", 0))
 
@@ -218,6 +232,35 @@ def sandbox(stack: EmbeddedStack) -> Iterator[Sandbox]:
     yield Sandbox(stack.config.aws_endpoint)
 
 
+class HttpEmulator:
+    """The Workload Security or Sunny Pay emulator's control endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def fault(self, **rule: Any) -> None:
+        self.http.post("/_sandbox/faults", json=rule).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.http.delete("/_sandbox/faults").raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.http.get("/_sandbox/state").json())
+
+    def configure(self, **cfg: Any) -> None:
+        self.http.post("/_sandbox/config", json=cfg).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def workload_security(stack: EmbeddedStack) -> HttpEmulator:
+    return HttpEmulator(stack.config.ws_url)
+
+
+@pytest.fixture(scope="session")
+def sunnypay(stack: EmbeddedStack) -> HttpEmulator:
+    return HttpEmulator(stack.config.sunnypay_url)
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
@@ -225,6 +268,10 @@ def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
         sb: Sandbox = request.getfixturevalue("sandbox")
         sb.clear_faults()
         sb.release()
+    for name in ("workload_security", "sunnypay"):
+        if name in request.fixturenames:
+            emulator: HttpEmulator = request.getfixturevalue(name)
+            emulator.clear_faults()
 
 
 @pytest.fixture

@@ -75,8 +75,10 @@ class BillingActivities:
     def register_billing(self, inp: BillingInput) -> BillingResult:
         info = activity.info()
         existing = self._existing(inp)
-        adopted = existing is not None
-        registration_id = existing or self._register(inp)
+        # POST even when a registration exists: the lookup does not say whose it is, and the
+        # idempotent POST answers the same registration for the same customer, 409 otherwise.
+        registration_id = self._register(inp)
+        adopted = existing == registration_id
         final = self._wait_until_settled(registration_id)
         if final["status"] == "rejected":
             raise _final(

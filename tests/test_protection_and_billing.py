@@ -1,0 +1,314 @@
+"""Workload Security enrollment and Sunny Pay registration, end to end with both emulators:
+exactly one role, connector, association and registration, whatever faults and crashes do."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sandbox.stack import EmbeddedStack
+from tests.conftest import Api, HttpEmulator, Sandbox
+
+Body = Callable[..., dict[str, Any]]
+
+
+def _protected(new_body: Body, **kw: Any) -> dict[str, Any]:
+    return new_body(organizational_unit="Experiments/Protected", environment="dev", **kw)
+
+
+def _step(req: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in req["steps"] if s["name"] == name)
+
+
+def _connectors(ws: HttpEmulator, account: str) -> list[dict[str, Any]]:
+    return [c for c in ws.state()["connectors"] if c["accountId"] == account]
+
+
+def _registrations(sp: HttpEmulator, account: str) -> list[dict[str, Any]]:
+    return [r for r in sp.state()["registrations"] if r["aws_account_id"] == account]
+
+
+def _launch_instance(sandbox: Sandbox, account: str) -> str:
+    ec2 = sandbox.member_client(account, "ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    return str(
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    )
+
+
+def _assert_exactly_one_of_everything(
+    sandbox: Sandbox, ws: HttpEmulator, sp: HttpEmulator, account: str
+) -> None:
+    assert len(_connectors(ws, account)) == 1
+    ssm = sandbox.member_client(account, "ssm")
+    assert len(ssm.list_associations()["Associations"]) == 1
+    iam = sandbox.member_client(account, "iam")
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert roles.count("VendWorkloadSecurityConnector") == 1
+    regs = _registrations(sp, account)
+    assert [r["status"] for r in regs] == ["active"]
+
+
+def test_account_ends_protected_and_billed(
+    api: Api,
+    sandbox: Sandbox,
+    workload_security: HttpEmulator,
+    sunnypay: HttpEmulator,
+    new_body: Body,
+) -> None:
+    req = api.create("alice", _protected(new_body)).json()
+    done = api.wait_for(req["id"], {"completed"})
+    account = done["account_id"]
+    _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, account)
+    assert _step(done, "enroll_workload_security")["status"] == "succeeded"
+    assert (
+        done["workload_security_connector_id"] == _connectors(workload_security, account)[0]["ID"]
+    )
+    assert (
+        done["billing_registration_id"] == _registrations(sunnypay, account)[0]["registration_id"]
+    )
+    iam = sandbox.member_client(account, "iam")
+    trust = iam.get_role(RoleName="VendWorkloadSecurityConnector")["Role"][
+        "AssumeRolePolicyDocument"
+    ]
+    statement = (json.loads(trust) if isinstance(trust, str) else trust)["Statement"][0]
+    assert "147995105371" in json.dumps(statement["Principal"])
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"]
+
+    # An instance launched after enrollment gets the agent, which activates, with the policy.
+    instance = _launch_instance(sandbox, account)
+    deadline = time.monotonic() + 30
+    computer: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        computers = [
+            c
+            for c in workload_security.state()["computers"]
+            if c["ec2VirtualMachineSummary"]["instanceID"] == instance
+        ]
+        if computers and computers[0]["computerStatus"]["agentStatus"] == "active":
+            computer = computers[0]
+            break
+        time.sleep(0.2)
+    assert computer, "the agent never became active on the new instance"
+    assert computer["policyID"] == 1  # "Base Policy", the configured default
+
+
+def test_unprotected_ou_skips_workload_security(
+    api: Api, workload_security: HttpEmulator, sunnypay: HttpEmulator, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    done = api.wait_for(api.create("alice", body).json()["id"], {"completed"})
+    assert _step(done, "enroll_workload_security")["status"] == "skipped"
+    assert _connectors(workload_security, done["account_id"]) == []
+    regs = _registrations(sunnypay, done["account_id"])
+    assert [r["status"] for r in regs] == ["active"]  # billed all the same
+
+
+def test_ou_requiring_protection_refuses_a_request_without_it(api: Api, new_body: Body) -> None:
+    resp = api.create("alice", _protected(new_body, workload_security={"enabled": False}))
+    assert resp.status_code == 422
+    assert ["body", "workload_security", "enabled"] in [e["loc"] for e in resp.json()["errors"]]
+
+
+def test_unknown_billing_customer_is_refused_before_approval(api: Api, new_body: Body) -> None:
+    resp = api.create("alice", new_body(billing={"customer_id": "cust-nobody"}))
+    assert resp.status_code == 422, resp.text
+    assert ["body", "billing", "customer_id"] in [e["loc"] for e in resp.json()["errors"]]
+
+
+def test_rejected_registration_shows_its_reason(
+    api: Api, sunnypay: HttpEmulator, new_body: Body
+) -> None:
+    # The customer check cannot answer, so the request goes ahead; Sunny Pay rejects it later.
+    sunnypay.fault(
+        service="sunnypay", action="GET /v1/customers/cust-ghost", error="down", status=503
+    )
+    body = new_body(
+        organizational_unit="Sandbox", environment="sandbox", billing={"customer_id": "cust-ghost"}
+    )
+    req = api.create("alice", body)
+    assert req.status_code == 201, req.text
+    parked = api.wait_for(req.json()["id"], {"waiting_for_operator"})
+    error = _step(parked, "register_billing")["error"]
+    assert error["type"] == "BillingRejected"
+    assert "unknown customer cust-ghost" in error["message"]
+
+
+def test_faults_do_not_duplicate_anything(
+    api: Api,
+    sandbox: Sandbox,
+    workload_security: HttpEmulator,
+    sunnypay: HttpEmulator,
+    new_body: Body,
+) -> None:
+    workload_security.fault(
+        service="workload-security", error="unavailable", status=503, probability=0.3
+    )
+    workload_security.fault(
+        service="workload-security", error="throttled", status=429, probability=0.2
+    )
+    sunnypay.fault(service="sunnypay", error="throttled", status=429, probability=0.3)
+    sunnypay.fault(service="sunnypay", error="internal", status=500, probability=0.2)
+    ids = [api.create("alice", _protected(new_body)).json()["id"] for _ in range(3)]
+    for request_id in ids:
+        done = api.wait_for(request_id, {"completed", "waiting_for_operator"}, timeout=120)
+        assert done["status"] == "completed", [s for s in done["steps"] if s["error"]]
+        _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, done["account_id"])
+    calls = workload_security.state()["calls"]
+    assert sum(calls.values()) > 0
+
+
+def test_worker_killed_mid_step_creates_nothing_twice(
+    api: Api,
+    sandbox: Sandbox,
+    stack: EmbeddedStack,
+    workload_security: HttpEmulator,
+    sunnypay: HttpEmulator,
+    new_body: Body,
+) -> None:
+    # Slow the connector search down (429s with Retry-After) so the kill lands inside the step.
+    workload_security.fault(
+        service="workload-security",
+        action="POST /api/awsconnectors/search",
+        error="throttled",
+        status=429,
+        times=3,
+    )
+    sunnypay.configure(activation_seconds=4)
+    try:
+        req = api.create("alice", _protected(new_body)).json()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = api.get("carol", req["id"]).json()
+            if _step(state, "enroll_workload_security")["status"] == "running":
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stack.processes["worker"].kill()
+        stack.start_worker()
+        while time.monotonic() < deadline:
+            state = api.get("carol", req["id"]).json()
+            if (
+                _step(state, "register_billing")["status"] == "running"
+                and state["account_id"]
+                and _registrations(sunnypay, state["account_id"])
+            ):
+                break
+            time.sleep(0.05)
+        stack.processes["worker"].kill()  # again, while billing waits for activation
+        stack.start_worker()
+        done = api.wait_for(req["id"], {"completed"}, timeout=120)
+    finally:
+        sunnypay.configure(activation_seconds=0.5)
+    _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, done["account_id"])
+
+
+def test_bad_api_key_fails_the_step_clearly(
+    api: Api,
+    stack: EmbeddedStack,
+    sandbox: Sandbox,
+    workload_security: HttpEmulator,
+    sunnypay: HttpEmulator,
+    new_body: Body,
+) -> None:
+    stack.processes["worker"].stop()
+    good_env = stack.worker_env
+    stack.worker_env = lambda: {**good_env(), "VEND_WORKLOAD_SECURITY__API_KEY": "not-the-key"}  # type: ignore[method-assign]
+    try:
+        stack.start_worker()
+        req = api.create("alice", _protected(new_body)).json()
+        parked = api.wait_for(req["id"], {"waiting_for_operator"})
+        error = _step(parked, "enroll_workload_security")["error"]
+        assert error["type"] == "WorkloadSecurityUnauthorized"
+        assert "API key" in error["message"] and "not-the-key" not in error["message"]
+        assert _step(parked, "enroll_workload_security")["attempts"] == 1
+    finally:
+        stack.processes["worker"].stop()
+        stack.worker_env = good_env  # type: ignore[method-assign]
+        stack.start_worker()
+    assert (
+        api.act("carol", req["id"], "retry", {"step": "enroll_workload_security"}).status_code
+        == 202
+    )
+    done = api.wait_for(req["id"], {"completed"})
+    _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, done["account_id"])
+
+
+def test_cost_estimate_follows_the_price_table(api: Api, new_body: Body) -> None:
+    body = _protected(
+        new_body, expected_instances={"micro_to_medium": 2, "large": 1, "xlarge_and_up": 1}
+    )
+    req = api.create("alice", body).json()
+    est = req["cost_estimate"]
+    hourly = 2 * Decimal("0.011") + Decimal("0.032") + Decimal("0.047")
+    monthly = (hourly * 730).quantize(Decimal("0.01"))
+    assert Decimal(est["workload_security_monthly_usd"]) == monthly == Decimal("73.73")
+    assert Decimal(est["workload_security_monthly_usd_discounted"]) == (
+        monthly * Decimal("0.95")
+    ).quantize(Decimal("0.01"))
+    assert est["managed_initial_fee_jpy"] == 100_000
+    assert est["managed_monthly_fee_jpy"] == 20_000 + 4 * 5_000
+    assert est["managed_monthly_fee_jpy_discounted"] == 38_000
+    assert Decimal(est["discount_percent"]) == 5
+    bad = api.create("alice", new_body(expected_instances={"large": -1}))
+    assert bad.status_code == 422
+    unprotected = api.create(
+        "alice",
+        new_body(
+            organizational_unit="Sandbox", environment="sandbox", expected_instances={"large": 3}
+        ),
+    ).json()
+    assert Decimal(unprotected["cost_estimate"]["workload_security_monthly_usd"]) == 0
+
+
+def test_account_registered_to_another_customer_is_refused(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, sunnypay: HttpEmulator, new_body: Body
+) -> None:
+    import httpx
+    from temporalio.testing import ActivityEnvironment
+
+    from vending.activities.billing import BillingActivities, BillingInput
+
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    done = api.wait_for(api.create("alice", body).json()["id"], {"completed"})
+    client = httpx.Client(
+        base_url=stack.config.sunnypay_url,
+        headers={"Authorization": f"Bearer {stack.secrets['sunnypay_api_key']}"},
+    )
+    acts = BillingActivities(client, poll_interval_seconds=0.1)
+    same = BillingInput(  # exactly what the workflow sent: same key, same body
+        request_id=done["id"],
+        account_id=done["account_id"],
+        account_name=body["account_name"],
+        customer_id="cust-001",
+        plan=None,
+        cost_center=body["cost_center"],
+        contact_email=body["owner_email"],
+        workload_security=False,
+    )
+    again = ActivityEnvironment().run(acts.register_billing, same)
+    assert again.adopted and again.registration_id == done["billing_registration_id"]
+    from temporalio.exceptions import ApplicationError
+
+    try:
+        ActivityEnvironment().run(
+            acts.register_billing,
+            BillingInput(
+                request_id="someone-else",
+                account_id=done["account_id"],
+                account_name="x",
+                customer_id="cust-002",
+                plan=None,
+                cost_center="c",
+                contact_email="a@example.com",
+                workload_security=False,
+            ),
+        )
+    except ApplicationError as err:
+        assert err.type == "RegisteredToAnotherCustomer" and err.non_retryable
+    else:
+        raise AssertionError("a second customer was allowed to register the account")
+    assert len(_registrations(sunnypay, done["account_id"])) == 1

@@ -1,0 +1,82 @@
+"""No configured secret appears in any workflow history, process log or API response.
+
+Named to run last, so it searches what the whole suite left behind. Payloads in a history are
+base64-encoded JSON, so every payload is decoded before searching.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from temporalio.client import Client
+
+from sandbox.stack import EmbeddedStack
+from tests.conftest import ARTIFACTS, Api
+
+
+def _secrets(stack: EmbeddedStack) -> dict[str, str]:
+    values = {
+        "workload security api key": stack.secrets["ws_api_key"],
+        "workload security activation token": stack.secrets["ws_activation_token"],
+        "sunny pay api key": stack.secrets["sunnypay_api_key"],
+        "dev token signing secret": (stack.config.data_dir / "dev-secret").read_text().strip(),
+    }
+    assert all(len(v) >= 16 for v in values.values())
+    return values
+
+
+def _texts(node: Any) -> Iterator[str]:
+    """Every string in a history, with payload data decoded."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "data" and isinstance(value, str):
+                try:
+                    yield base64.b64decode(value).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    yield value
+            else:
+                yield from _texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _texts(item)
+    elif isinstance(node, str):
+        yield node
+
+
+async def test_no_secret_in_any_workflow_history(stack: EmbeddedStack) -> None:
+    client = await Client.connect(stack.config.temporal_address)
+    secrets = _secrets(stack)
+    histories = 0
+    found: list[str] = []
+    async for wf in client.list_workflows():
+        history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        histories += 1
+        text = "\n".join(_texts(json.loads(history.to_json())))
+        found += [f"{name} in {wf.id}" for name, value in secrets.items() if value in text]
+    assert histories > 20, "the suite should have left many workflows to search"
+    assert found == []
+
+
+def test_no_secret_in_any_process_log(stack: EmbeddedStack) -> None:
+    secrets = _secrets(stack)
+    logs = list((ARTIFACTS / "logs").glob("*.log"))
+    assert logs
+    for path in logs:
+        text = path.read_text(errors="replace")
+        leaked = [name for name, value in secrets.items() if value in text]
+        assert leaked == [], f"{leaked} in {path.name}"
+
+
+def test_no_secret_in_api_responses(api: Api, stack: EmbeddedStack) -> None:
+    secrets = _secrets(stack)
+    page = api.call("GET", "/v1/account-requests", "carol", params={"limit": 50})
+    bodies = [page.text, api.call("GET", "/openapi.json", None).text]
+    for item in page.json()["items"][:10]:
+        bodies.append(api.get("carol", item["id"]).text)
+        bodies.append(api.call("GET", f"/v1/account-requests/{item['id']}/events", "carol").text)
+    for body in bodies:
+        assert [n for n, v in secrets.items() if v in body] == []
