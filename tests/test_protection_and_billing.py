@@ -312,3 +312,62 @@ def test_account_registered_to_another_customer_is_refused(
     else:
         raise AssertionError("a second customer was allowed to register the account")
     assert len(_registrations(sunnypay, done["account_id"])) == 1
+
+
+def test_role_from_a_baseline_stackset_is_checked_not_made(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body, monkeypatch: Any
+) -> None:
+    from botocore.config import Config
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from vending.activities.member_accounts import MemberAccountAccess
+    from vending.activities.workload_security import (
+        WorkloadSecurityActivities,
+        WorkloadSecurityClient,
+        WorkloadSecurityInput,
+    )
+    from vending.settings import WorkloadSecuritySettings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint)
+    settings = WorkloadSecuritySettings(
+        base_url=f"{stack.config.ws_url}/api",
+        api_key=stack.secrets["ws_api_key"],
+        role_source="stackset",
+    )
+    acts = WorkloadSecurityActivities(
+        ws=WorkloadSecurityClient(settings),
+        members=MemberAccountAccess(
+            sandbox.client("sts"), "OrganizationAccountAccessRole", Config(region_name="us-east-1")
+        ),
+        management_ssm=sandbox.client("ssm"),
+        settings=settings,
+    )
+    protected = api.wait_for(api.create("alice", _protected(new_body)).json()["id"], {"completed"})
+    ok = ActivityEnvironment().run(
+        acts.enroll_workload_security,
+        WorkloadSecurityInput(
+            request_id=protected["id"], account_id=protected["account_id"], account_name="p"
+        ),
+    )
+    assert ok.connector_id == protected["workload_security_connector_id"]  # nothing new
+
+    bare = api.wait_for(
+        api.create("alice", new_body(organizational_unit="Sandbox", environment="sandbox")).json()[
+            "id"
+        ],
+        {"completed"},
+    )
+    try:
+        ActivityEnvironment().run(
+            acts.enroll_workload_security,
+            WorkloadSecurityInput(
+                request_id=bare["id"], account_id=bare["account_id"], account_name="b"
+            ),
+        )
+    except ApplicationError as err:
+        assert err.type == "ConnectorRoleMissing" and err.non_retryable
+    else:
+        raise AssertionError("a missing StackSet role was not reported")
+    iam = sandbox.member_client(bare["account_id"], "iam")
+    assert "VendWorkloadSecurityConnector" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]

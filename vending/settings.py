@@ -83,6 +83,9 @@ class WorkloadSecuritySettings(BaseModel):
     auth_header: str = "ApiKey"  # "ApiKey" (Cloud One key) or "api-secret-key" (legacy)
     trend_account_id: str = "147995105371"
     role_name: str = "VendWorkloadSecurityConnector"
+    # "engine": made or corrected through OrganizationAccountAccessRole; "stackset": a baseline
+    # StackSet deploys it and the engine only checks that it trusts the tenant correctly.
+    role_source: str = "engine"
     regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
     default_policy: str = "Base Policy"
     agent_install: str = "distributor"  # "distributor" (SSM Distributor package) or "script"

@@ -166,16 +166,30 @@ class WorkloadSecurityActivities:
                 ],
             }
         )
+        stackset = self.settings.role_source == "stackset"
         try:
             role = iam.get_role(RoleName=name)["Role"]
             current = role["AssumeRolePolicyDocument"]
             current = json.loads(current) if isinstance(current, str) else current
             if current != json.loads(trust):
-                # Made by a baseline StackSet with a placeholder external id, or drifted.
-                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+                if stackset:
+                    raise _final(
+                        f"role {name} in {account_id} does not trust Trend Micro with this "
+                        "tenant's external id; fix the baseline StackSet's ExternalId parameter",
+                        "ConnectorRoleMisconfigured",
+                    )
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)  # drifted
+            if stackset:
+                return str(role["Arn"])
         except ClientError as err:
             if error_code(err) != "NoSuchEntity":
                 raise
+            if stackset:
+                raise _final(
+                    f"role {name} is missing in {account_id}; the baseline StackSet that deploys "
+                    "it has not run for this account",
+                    "ConnectorRoleMissing",
+                ) from err
             role = iam.create_role(
                 RoleName=name,
                 AssumeRolePolicyDocument=trust,
