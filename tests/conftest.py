@@ -16,7 +16,7 @@ import boto3
 import httpx
 import pytest
 
-from sandbox.stack import EmbeddedStack, StackConfig, free_port
+from sandbox.stack import EmbeddedStack, StackConfig, free_port, running
 from vending.auth import mint_dev_token
 from vending.models import Role
 from vending.settings import AuthSettings
@@ -68,12 +68,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         extra_env=FAST,
         log_dir=ARTIFACTS / "logs",
     )
-    stack = EmbeddedStack(config)
-    try:
-        stack.start_all()
+    with running(config) as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture(scope="session")

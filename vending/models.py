@@ -48,14 +48,7 @@ class RequestStatus(StrEnum):
     expired = "expired"
 
 
-LIVE_STATUSES = frozenset(
-    {
-        RequestStatus.validating,
-        RequestStatus.pending_approval,
-        RequestStatus.provisioning,
-        RequestStatus.waiting_for_operator,
-    }
-)
+INTERNAL_STATUSES = frozenset({RequestStatus.validating, RequestStatus.invalid})
 
 
 class StepStatus(StrEnum):

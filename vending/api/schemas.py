@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from vending.models import (
+    INTERNAL_STATUSES,
     STEP_NAMES,
     AccountRequest,
     ApprovalRecord,
@@ -24,14 +25,11 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 StepName = StrEnum("StepName", {name: name for name in STEP_NAMES})  # type: ignore[misc]
 
 
-class PublicStatus(StrEnum):
-    pending_approval = "pending_approval"
-    rejected = "rejected"
-    provisioning = "provisioning"
-    waiting_for_operator = "waiting_for_operator"
-    completed = "completed"
-    cancelled = "cancelled"
-    expired = "expired"
+# What the API shows; ``validating`` and ``invalid`` are internal to the workflow.
+PublicStatus = StrEnum(  # type: ignore[misc]
+    "PublicStatus",
+    {s.value: s.value for s in RequestStatus if s not in INTERNAL_STATUSES},
+)
 
 
 class ApproveBody(BaseModel):
