@@ -42,6 +42,17 @@ from vending.workflows.vending import AccountVending
 log = logging.getLogger("vending.worker")
 
 
+WORKFLOWS = [AccountVending, AccountClaim, ControlTowerCoordinator]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # pydantic validates emails with email_validator, imported lazily: pass it through so the
+    # sandbox does not re-import it for every workflow run.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+    )
+
+
 def billing_http(settings: BillingSettings) -> httpx.Client:
     """The Sunny Pay client; its key sits in the client's headers and nowhere else."""
     headers = {}
@@ -89,14 +100,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[AccountVending, AccountClaim, ControlTowerCoordinator],
-        workflow_runner=SandboxedWorkflowRunner(
-            # pydantic validates emails with email_validator, imported lazily: pass it through
-            # so the sandbox does not re-import it for every workflow run.
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "email_validator", "idna"
-            )
-        ),
+        workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=[
             org.check_account_available,
             org.create_account,
