@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
+from vending.cli_requests import app as requests_app
 from vending.models import Role
 from vending.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
+app.add_typer(requests_app, name="requests")
 
 
 @app.command()

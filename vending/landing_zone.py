@@ -93,6 +93,8 @@ class LandingZone(BaseModel):
     control_tower: ControlTowerSettings = Field(default_factory=ControlTowerSettings)
     baselines: dict[str, StackSetBaseline] = Field(default_factory=dict)
     stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
+    # Steps an operator may skip (with a reason) when they fail; the others must succeed.
+    skippable_steps: list[str] = Field(default_factory=lambda: ["register_billing"])
 
     @model_validator(mode="after")
     def _consistent(self) -> LandingZone:

@@ -156,6 +156,7 @@ class OuSnapshot(BaseModel):
     account_factory_product: str = "AWS Control Tower Account Factory"
     baseline_stack_sets: list[StackSetBaseline] = Field(default_factory=list)
     stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
+    skippable_steps: list[str] = Field(default_factory=list)
 
 
 class StepPolicy(BaseModel):
@@ -201,6 +202,12 @@ class RetryInput(BaseModel):
     by: str
     step: str
     reason: str | None = None
+
+
+class SkipInput(BaseModel):
+    by: str
+    step: str
+    reason: str
 
 
 class StepError(BaseModel):

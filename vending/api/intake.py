@@ -74,6 +74,7 @@ def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnaps
         account_factory_product=lz.control_tower.account_factory_product,
         baseline_stack_sets=lz.baselines_for(ou),
         stack_set_preferences=lz.stack_set_preferences,
+        skippable_steps=lz.skippable_steps,
     )
 
 

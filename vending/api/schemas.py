@@ -53,6 +53,12 @@ class RetryBody(BaseModel):
     reason: Reason | None = None
 
 
+class SkipBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: StepName
+    reason: Reason
+
+
 class AccountRequestView(BaseModel):
     id: str
     status: RequestStatus

@@ -54,7 +54,6 @@ class StepSpec:
     run: str | None = None  # name of a workflow method, for steps made of several activities
     skip_reason: Callable[[VendingInput], str | None] = _never
     holds_control_tower_slot: Callable[[VendingInput], bool] = _no
-    skippable: bool = False
 
 
 def _create_account_input(inp: VendingInput, _: RequestState) -> CreateAccountInput:
@@ -161,6 +160,6 @@ STEPS: dict[str, StepSpec] = {
         skip_reason=_unprotected,
     ),
     "register_billing": StepSpec(
-        BillingActivities.register_billing, _billing_input, _record_registration, skippable=True
+        BillingActivities.register_billing, _billing_input, _record_registration
     ),
 }

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         RequestState,
         RequestStatus,
         RetryInput,
+        SkipInput,
         StepError,
         StepState,
         StepStatus,
@@ -100,6 +101,7 @@ class AccountVending:
         self._submitted = False
         self._submit_lock = asyncio.Lock()
         self._retry: RetryInput | None = None
+        self._skip: SkipInput | None = None
         self._cancel: CancelInput | None = None
         self._current_step: str | None = None
         self._slot_held = False
@@ -317,6 +319,22 @@ class AccountVending:
                 type="InvalidState",
             )
 
+    @workflow.update
+    def skip(self, inp: SkipInput) -> RequestState:
+        self._skip = inp
+        self._event(inp.by, "skip", "accepted", f"step {inp.step}: {inp.reason}")
+        self._set_status(RequestStatus.provisioning)
+        return self._state
+
+    @skip.validator
+    def _validate_skip(self, inp: SkipInput) -> None:
+        self._validate_retry(RetryInput(by=inp.by, step=inp.step))
+        if inp.step not in self._input.ou.skippable_steps:
+            allowed = ", ".join(self._input.ou.skippable_steps) or "none"
+            raise ApplicationError(
+                f"step {inp.step} may not be skipped (skippable: {allowed})", type="InvalidState"
+            )
+
     # ------------------------------------------------------------------ queries
     @workflow.query
     def get_state(self) -> RequestState:
@@ -357,10 +375,16 @@ class AccountVending:
                 )
                 self._set_status(RequestStatus.waiting_for_operator)
                 await workflow.wait_condition(
-                    lambda: self._retry is not None or self._cancel is not None
+                    lambda: any(x is not None for x in (self._retry, self._skip, self._cancel))
                 )
                 if self._cancel is not None:
                     return False
+                if self._skip is not None:
+                    step.status, step.finished_at = StepStatus.skipped, workflow.now()
+                    step.detail = f"skipped by {self._skip.by}: {self._skip.reason}"
+                    self._skip = None
+                    self._touch(step=name)
+                    return True
                 self._retry = None
                 continue
             step.attempts += int(getattr(result, "attempt", 1))

@@ -45,6 +45,7 @@ from vending.api.schemas import (
     PublicStatus,
     RejectBody,
     RetryBody,
+    SkipBody,
 )
 from vending.models import (
     AccountRequest,
@@ -56,6 +57,7 @@ from vending.models import (
     RequestStatus,
     RetryInput,
     Role,
+    SkipInput,
     StepPolicy,
     SubmitInput,
     VendingInput,
@@ -369,4 +371,24 @@ async def retry_account_request_step(
         settings,
         AccountVending.retry,
         RetryInput(by=user.sub, step=str(body.step.value), reason=body.reason),
+    )
+
+
+@router.post(
+    "/{request_id}/skip",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AccountRequestView,
+)
+async def skip_account_request_step(
+    request_id: str, body: SkipBody, user: Operator, client: ClientDep, settings: SettingsDep
+) -> AccountRequestView:
+    """Skip a failed step with a reason (operators; only steps the landing zone marks
+    skippable, e.g. billing)."""
+    return await _decide(
+        request_id,
+        user,
+        client,
+        settings,
+        AccountVending.skip,
+        SkipInput(by=user.sub, step=str(body.step.value), reason=body.reason),
     )

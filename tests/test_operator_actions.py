@@ -1,0 +1,121 @@
+"""Operators: a step that failed for good is listed, inspected and retried or skipped with one
+command each (``vend requests …``), and every action lands in the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from typer.testing import CliRunner
+
+from tests.conftest import Api, HttpEmulator, Sandbox
+from vending.cli import app
+
+Body = Callable[..., dict[str, Any]]
+runner = CliRunner()
+
+
+def _vend(api: Api, user: str, *args: str) -> Any:
+    env = {"VEND_API_URL": str(api.http.base_url), "VEND_TOKEN": api.tokens[user]}
+    return runner.invoke(app, ["requests", *args], env=env)
+
+
+def _step(req: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in req["steps"] if s["name"] == name)
+
+
+def test_operator_lists_inspects_and_retries_from_the_cli(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fault(
+        service="organizations",
+        action="CreateAccount",
+        failure_reason="ACCOUNT_LIMIT_EXCEEDED",
+        match=body["account_email"],
+        times=1,
+    )
+    req = api.create("alice", body).json()
+    api.wait_for(req["id"], {"waiting_for_operator"})
+    api.wait_listed("carol", {req["id"]}, {"status": "waiting_for_operator"})
+
+    listed = _vend(api, "carol", "list", "--status", "waiting_for_operator", "--limit", "100")
+    assert listed.exit_code == 0, listed.output
+    assert req["id"] in listed.output
+
+    shown = _vend(api, "carol", "show", req["id"])
+    assert shown.exit_code == 0, shown.output
+    assert "ACCOUNT_LIMIT_EXCEEDED" in shown.output and "step:create_account" in shown.output
+
+    denied = _vend(api, "alice", "retry", req["id"], "--step", "create_account")
+    assert denied.exit_code == 1 and "403" in denied.output
+
+    retried = _vend(
+        api, "carol", "retry", req["id"], "--step", "create_account", "--reason", "quota raised"
+    )
+    assert retried.exit_code == 0, retried.output
+    done = api.wait_for(req["id"], {"completed"})
+    assert len(sandbox.accounts_with_email(body["account_email"])) == 1
+    events = api.call("GET", f"/v1/account-requests/{done['id']}/events", "carol").json()["items"]
+    assert ("carol", "retry", "step create_account: quota raised") in [
+        (e["actor"], e["action"], e["detail"]) for e in events
+    ]
+
+
+def test_billing_can_be_skipped_with_a_reason_other_steps_cannot(
+    api: Api, sandbox: Sandbox, sunnypay: HttpEmulator, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sunnypay.fault(
+        service="sunnypay",
+        action="POST /v1/registrations",
+        error="invalid",
+        status=422,
+        message="plan not offered",
+        times=1,
+    )
+    req = api.create("alice", body).json()
+    parked = api.wait_for(req["id"], {"waiting_for_operator"})
+    assert _step(parked, "register_billing")["error"]["type"] == "BillingRequestInvalid"
+
+    no_reason = api.act("carol", req["id"], "skip", {"step": "register_billing"})
+    assert no_reason.status_code == 422
+    assert (
+        api.act("alice", req["id"], "skip", {"step": "register_billing", "reason": "x"}).status_code
+        == 403
+    )
+    wrong = api.act("carol", req["id"], "skip", {"step": "create_account", "reason": "x"})
+    assert wrong.status_code == 409
+
+    skipped = _vend(
+        api,
+        "carol",
+        "skip",
+        req["id"],
+        "--step",
+        "register_billing",
+        "--reason",
+        "customer billed manually this month",
+    )
+    assert skipped.exit_code == 0, skipped.output
+    done = api.wait_for(req["id"], {"completed"})
+    step = _step(done, "register_billing")
+    assert step["status"] == "skipped"
+    assert "carol" in step["detail"] and "billed manually" in step["detail"]
+    assert done["billing_registration_id"] is None
+
+
+def test_a_step_not_marked_skippable_cannot_be_skipped(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fault(
+        service="organizations", action="MoveAccount", error="AccessDeniedException", times=1
+    )
+    req = api.create("alice", body).json()
+    api.wait_for(req["id"], {"waiting_for_operator"})
+    resp = api.act("carol", req["id"], "skip", {"step": "move_to_ou", "reason": "x"})
+    assert resp.status_code == 409
+    assert "may not be skipped" in resp.json()["detail"]
+    assert api.act("carol", req["id"], "retry", {"step": "move_to_ou"}).status_code == 202
+    api.wait_for(req["id"], {"completed"})

@@ -1,0 +1,167 @@
+"""``vend requests``: the operator's command line. It talks to the API with a bearer token, so it
+follows the same rules as the web page and any script."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="List, inspect and act on account requests.")
+
+ApiUrl = Annotated[str, typer.Option(envvar="VEND_API_URL", help="the API's base URL")]
+Token = Annotated[str, typer.Option(envvar="VEND_TOKEN", help="a bearer token (vend token …)")]
+
+
+def _client(api_url: str, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=api_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+
+
+def _send(api_url: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    with _client(api_url, token) as client:
+        try:
+            resp = client.request(method, f"/v1/account-requests{path}", **kwargs)
+        except httpx.HTTPError as err:
+            typer.echo(f"error: the API at {api_url} is not reachable ({err})", err=True)
+            raise typer.Exit(2) from err
+    if resp.status_code >= 400:
+        try:
+            problem = resp.json()
+            typer.echo(f"error {resp.status_code}: {problem.get('detail', resp.text)}", err=True)
+            for item in problem.get("errors") or []:
+                typer.echo(f"  {'.'.join(map(str, item['loc']))}: {item['msg']}", err=True)
+        except ValueError:
+            typer.echo(f"error {resp.status_code}: {resp.text}", err=True)
+        raise typer.Exit(1)
+    return resp.json()
+
+
+def _summary(req: dict[str, Any]) -> str:
+    lines = [
+        f"{req['id']}  {req['status']}  {req['request']['account_name']}  "
+        f"→ {req['request']['organizational_unit']}  (by {req['requested_by']})",
+        f"  account: {req.get('account_id') or '-'}   approvals still needed: "
+        f"{req['approvals_remaining']}",
+    ]
+    for step in req["steps"]:
+        line = f"  {step['name']:<26} {step['status']:<10} attempts {step['attempts']}"
+        if step.get("detail"):
+            line += f"  {step['detail']}"
+        if step.get("error"):
+            line += f"\n      {step['error']['type']}: {step['error']['message']}"
+        lines.append(line)
+    if req.get("workflow_url"):
+        lines.append(f"  workflow: {req['workflow_url']}")
+    return "\n".join(lines)
+
+
+@app.command("list")
+def list_requests(
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    status: Annotated[str | None, typer.Option(help="e.g. waiting_for_operator")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Requests, open ones newest first."""
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    page = _send(api_url, token, "GET", "", params=params)
+    if as_json:
+        typer.echo(json.dumps(page, indent=2))
+        return
+    for item in page["items"]:
+        step = item.get("current_step") or "-"
+        typer.echo(
+            f"{item['id']}  {item['status']:<21} {item['account_name'] or '-':<24} "
+            f"{item['organizational_unit'] or '-':<22} step {step}"
+        )
+    if not page["items"]:
+        typer.echo("no requests")
+
+
+@app.command()
+def show(
+    request_id: str,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A request's steps, attempts, errors and audit trail."""
+    req = _send(api_url, token, "GET", f"/{request_id}")
+    if as_json:
+        typer.echo(json.dumps(req, indent=2))
+        return
+    typer.echo(_summary(req))
+    for event in _send(api_url, token, "GET", f"/{request_id}/events")["items"]:
+        typer.echo(
+            f"  {event['at']}  {event['actor']:<8} {event['action']:<24} "
+            f"{event['outcome']}  {event.get('detail') or ''}"
+        )
+
+
+def _act(api_url: str, token: str, request_id: str, action: str, body: dict[str, Any]) -> None:
+    req = _send(api_url, token, "POST", f"/{request_id}/{action}", json=body)
+    typer.echo(_summary(req))
+
+
+@app.command()
+def retry(
+    request_id: str,
+    step: Annotated[str, typer.Option(help="the failed step")],
+    reason: Annotated[str | None, typer.Option()] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Run a failed step again (operators)."""
+    _act(api_url, token, request_id, "retry", {"step": step, "reason": reason})
+
+
+@app.command()
+def skip(
+    request_id: str,
+    step: Annotated[str, typer.Option(help="the failed step")],
+    reason: Annotated[str, typer.Option()],
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Skip a failed step that the landing zone marks skippable (operators)."""
+    _act(api_url, token, request_id, "skip", {"step": step, "reason": reason})
+
+
+@app.command()
+def cancel(
+    request_id: str,
+    reason: Annotated[str, typer.Option()],
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Cancel a request (its requester or an operator)."""
+    _act(api_url, token, request_id, "cancel", {"reason": reason})
+
+
+@app.command()
+def approve(
+    request_id: str,
+    comment: Annotated[str | None, typer.Option()] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Approve a request (approvers)."""
+    _act(api_url, token, request_id, "approve", {"comment": comment})
+
+
+@app.command()
+def reject(
+    request_id: str,
+    reason: Annotated[str, typer.Option()],
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Reject a request (approvers)."""
+    _act(api_url, token, request_id, "reject", {"reason": reason})
