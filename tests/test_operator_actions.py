@@ -3,6 +3,7 @@ command each (``vend requests …``), and every action lands in the audit trail.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -119,3 +120,57 @@ def test_a_step_not_marked_skippable_cannot_be_skipped(
     assert "may not be skipped" in resp.json()["detail"]
     assert api.act("carol", req["id"], "retry", {"step": "move_to_ou"}).status_code == 202
     api.wait_for(req["id"], {"completed"})
+
+
+def test_cancel_undoes_what_was_done_in_reverse_order(
+    api: Api,
+    sandbox: Sandbox,
+    workload_security: HttpEmulator,
+    sunnypay: HttpEmulator,
+    new_body: Body,
+) -> None:
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    sunnypay.fault(
+        service="sunnypay",
+        action="POST /v1/registrations",
+        error="invalid",
+        status=422,
+        message="plan not offered",
+    )
+    req = api.create("alice", body).json()
+    parked = api.wait_for(req["id"], {"waiting_for_operator"})
+    account = parked["account_id"]
+    assert _step(parked, "register_billing")["status"] == "failed"
+    assert [c for c in workload_security.state()["connectors"] if c["accountId"] == account]
+    assert sandbox.stack_instances("vend-audit-role", account)
+
+    assert api.act("bob", req["id"], "cancel", {"reason": "x"}).status_code == 403
+    cancelled = api.act("alice", req["id"], "cancel", {"reason": "project stopped"})
+    assert cancelled.status_code == 200, cancelled.text
+    done = api.wait_for(req["id"], {"cancelled"})
+    deadline = time.monotonic() + 60
+    while len(done["compensations"]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        done = api.get("alice", req["id"]).json()
+    steps = [(c["step"], c["status"]) for c in done["compensations"]]
+    assert steps == [
+        ("enroll_workload_security", "undone"),
+        ("apply_baselines", "undone"),
+        ("create_account", "undone"),
+    ], done["compensations"]
+    assert [c for c in workload_security.state()["connectors"] if c["accountId"] == account] == []
+    assert sandbox.member_client(account, "ssm").list_associations()["Associations"] == []
+    assert sandbox.stack_instances("vend-audit-role", account) == []
+    assert sandbox.ou_path_of(account) == "Suspended"
+    status = sandbox.org.describe_account(AccountId=account)["Account"]["Status"]
+    assert status in ("SUSPENDED", "PENDING_CLOSURE")
+    assert sandbox.tags_of(account)["vending:status"] == "cancelled"
+    events = api.call("GET", f"/v1/account-requests/{req['id']}/events", "alice").json()["items"]
+    assert ("alice", "cancel", "project stopped") in [
+        (e["actor"], e["action"], e["detail"]) for e in events
+    ]
+    assert [e["action"] for e in events if e["action"].startswith("undo:")] == [
+        "undo:enroll_workload_security",
+        "undo:apply_baselines",
+        "undo:create_account",
+    ]

@@ -95,6 +95,9 @@ class LandingZone(BaseModel):
     stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
     # Steps an operator may skip (with a reason) when they fail; the others must succeed.
     skippable_steps: list[str] = Field(default_factory=lambda: ["register_billing"])
+    # Where a cancelled request's account goes, and whether it is then closed (CloseAccount).
+    suspended_ou: str = "Suspended"
+    close_cancelled_accounts: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> LandingZone:

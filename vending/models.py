@@ -157,6 +157,8 @@ class OuSnapshot(BaseModel):
     baseline_stack_sets: list[StackSetBaseline] = Field(default_factory=list)
     stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
     skippable_steps: list[str] = Field(default_factory=list)
+    suspended_ou: str = "Suspended"
+    close_cancelled_accounts: bool = False
 
 
 class StepPolicy(BaseModel):
@@ -227,6 +229,13 @@ class StepState(BaseModel):
     queue_position: int | None = None
 
 
+class CompensationRecord(BaseModel):
+    step: str
+    status: str  # "undone" | "failed"
+    detail: str
+    at: datetime
+
+
 class ApprovalRecord(BaseModel):
     by: str
     decision: str  # "approved" | "rejected"
@@ -261,4 +270,5 @@ class RequestState(BaseModel):
     cost_estimate: CostEstimate | None = None
     workload_security_connector_id: int | None = None
     billing_registration_id: str | None = None
+    compensations: list[CompensationRecord] = Field(default_factory=list)
     refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)

@@ -41,6 +41,10 @@ class BillingInput(BaseModel):
     run: int = 1
 
 
+class RegistrationInput(BaseModel):
+    registration_id: str
+
+
 class BillingResult(BaseModel):
     registration_id: str
     status: str
@@ -149,6 +153,22 @@ class BillingActivities:
             activity.wait_for_cancelled_sync(self.poll_interval_seconds)
             if activity.is_cancelled():
                 raise CancelledError("cancelled while waiting for Sunny Pay activation")
+
+    @activity.defn(name="deregister_billing")
+    def deregister_billing(self, inp: RegistrationInput) -> BillingResult:
+        """End the registration (compensation); an already-ended one is fine."""
+        resp = call(
+            self.http, "DELETE", f"/v1/registrations/{inp.registration_id}", service=SERVICE
+        )
+        if resp.status_code != 404:
+            self._raise_for_client_error(resp)
+        return BillingResult(
+            registration_id=inp.registration_id,
+            status="deleted",
+            adopted=False,
+            detail=f"registration {inp.registration_id} ended",
+            attempt=activity.info().attempt,
+        )
 
     @staticmethod
     def _raise_for_client_error(resp: httpx.Response) -> None:

@@ -68,6 +68,17 @@ class MoveToOuResult(BaseModel):
     attempt: int
 
 
+class SuspendInput(BaseModel):
+    request_id: str
+    account_id: str
+    suspended_ou_path: str
+    close: bool = False
+
+
+class CompensationResult(BaseModel):
+    detail: str
+
+
 @dataclass
 class OrganizationsActivities:
     client: OrganizationsClient
@@ -274,3 +285,30 @@ class OrganizationsActivities:
                     return False
             raise
         return True
+
+    # ------------------------------------------------------------- compensation
+    @activity.defn(name="suspend_account")
+    def suspend_account(self, inp: SuspendInput) -> CompensationResult:
+        """Park a cancelled request's account in the Suspended OU and, if configured, close it
+        (CloseAccount is quota-limited: 10% of the organization per 30 days)."""
+        try:
+            target = self.resolve_ou(inp.suspended_ou_path)
+            self._move(inp.account_id, target)
+            self.client.tag_resource(
+                ResourceId=inp.account_id,
+                Tags=[
+                    {"Key": "vending:status", "Value": "cancelled"},
+                    {"Key": REQUEST_ID_TAG, "Value": inp.request_id},
+                ],
+            )
+            if not inp.close:
+                return CompensationResult(detail=f"moved to {inp.suspended_ou_path}")
+            status = self.client.describe_account(AccountId=inp.account_id)["Account"]["Status"]
+            if status in ("SUSPENDED", "PENDING_CLOSURE"):
+                return CompensationResult(detail=f"moved to {inp.suspended_ou_path}, {status}")
+            self.client.close_account(AccountId=inp.account_id)
+        except ClientError as err:
+            if error_code(err) == "AccountAlreadyClosedException":
+                return CompensationResult(detail=f"moved to {inp.suspended_ou_path}, closed")
+            raise to_application_error(err, action="suspend account") from err
+        return CompensationResult(detail=f"moved to {inp.suspended_ou_path}, closing")

@@ -189,3 +189,57 @@ class StackSetActivities:
             activity.wait_for_cancelled_sync(self.poll_interval_seconds)
             if activity.is_cancelled():
                 raise CancelledError(f"cancelled while waiting for StackSet {name}")
+
+    @activity.defn(name="remove_baseline")
+    def remove_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
+        """Delete this account's instances of a baseline StackSet (compensation)."""
+        info = activity.info()
+        name = inp.baseline.stack_set_name
+        try:
+            regions = sorted(self._instances(inp))
+            if not regions:
+                return DeployBaselineResult(
+                    stack_set_name=name,
+                    operation_id=None,
+                    regions_deployed=[],
+                    already_current=True,
+                    attempt=info.attempt,
+                )
+            targets: dict[str, Any] = (
+                {
+                    "DeploymentTargets": {
+                        "OrganizationalUnitIds": [inp.ou_id],
+                        "Accounts": [inp.account_id],
+                        "AccountFilterType": "INTERSECTION",
+                    }
+                }
+                if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED
+                else {"Accounts": [inp.account_id]}
+            )
+            while True:
+                try:
+                    op = self.cloudformation.delete_stack_instances(
+                        StackSetName=name,
+                        Regions=regions,
+                        RetainStacks=False,
+                        **targets,
+                        **self._call_as(inp),
+                    )["OperationId"]
+                    break
+                except ClientError as err:
+                    if error_code(err) != "OperationInProgressException":
+                        raise
+                activity.heartbeat()
+                activity.wait_for_cancelled_sync(
+                    self.poll_interval_seconds * random.uniform(0.5, 1.5)
+                )
+            self._wait(inp, str(op))
+        except ClientError as err:
+            raise to_application_error(err, action=f"DeleteStackInstances {name}") from err
+        return DeployBaselineResult(
+            stack_set_name=name,
+            operation_id=str(op),
+            regions_deployed=regions,
+            already_current=False,
+            attempt=info.attempt,
+        )

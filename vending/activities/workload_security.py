@@ -330,3 +330,46 @@ class WorkloadSecurityActivities:
             self.ws.request("POST", f"computers/{computer['ID']}", json={"policyID": policy_id})
             assigned += 1
         return assigned
+
+    @activity.defn(name="remove_workload_security")
+    def remove_workload_security(self, inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
+        """Undo the enrollment (compensation): connector, agent associations, the role."""
+        search = {
+            "maxItems": 1,
+            "searchCriteria": [
+                {"fieldName": "accountId", "stringValue": inp.account_id, "stringTest": "equal"}
+            ],
+        }
+        found = self.ws.request("POST", "awsconnectors/search", json=search)["awsConnectors"]
+        for connector in found:
+            self.ws.request("DELETE", f"awsconnectors/{connector['ID']}")
+        try:
+            for region in self.settings.regions:
+                ssm = self.members.client(inp.account_id, "ssm", region=region)
+                existing = ssm.list_associations(
+                    AssociationFilterList=[
+                        {"key": "AssociationName", "value": self.settings.association_name}
+                    ]
+                )["Associations"]
+                for assoc in existing:
+                    ssm.delete_association(AssociationId=assoc["AssociationId"])
+            iam = self.members.client(inp.account_id, "iam")
+            name = self.settings.role_name
+            if self.settings.role_source == "engine":
+                try:
+                    iam.delete_role_policy(RoleName=name, PolicyName="workload-security-discovery")
+                    iam.delete_role(RoleName=name)
+                except ClientError as err:
+                    if error_code(err) != "NoSuchEntity":
+                        raise
+        except ClientError as err:
+            raise to_application_error(err, action="remove Workload Security") from err
+        return WorkloadSecurityResult(
+            connector_id=int(found[0]["ID"]) if found else 0,
+            role_arn="",
+            policy_id=0,
+            associations=[],
+            computers_assigned=0,
+            detail=f"removed {len(found)} connector(s) and the agent association",
+            attempt=activity.info().attempt,
+        )

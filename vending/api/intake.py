@@ -75,6 +75,8 @@ def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnaps
         baseline_stack_sets=lz.baselines_for(ou),
         stack_set_preferences=lz.stack_set_preferences,
         skippable_steps=lz.skippable_steps,
+        suspended_ou=lz.suspended_ou,
+        close_cancelled_accounts=lz.close_cancelled_accounts,
     )
 
 

@@ -14,6 +14,7 @@ from vending.models import (
     AccountRequest,
     ApprovalRecord,
     AuditEvent,
+    CompensationRecord,
     RequestState,
     RequestStatus,
     StepState,
@@ -78,6 +79,9 @@ class AccountRequestView(BaseModel):
     )
     workload_security_connector_id: int | None = None
     billing_registration_id: str | None = None
+    compensations: list[CompensationRecord] = Field(
+        default_factory=list, description="what a cancellation undid, in order"
+    )
     workflow_url: str | None = Field(default=None, description="The request in the Temporal UI")
 
     @classmethod

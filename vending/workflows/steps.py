@@ -17,13 +17,19 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from vending.activities.billing import BillingActivities, BillingInput, BillingResult
+    from vending.activities.billing import (
+        BillingActivities,
+        BillingInput,
+        BillingResult,
+        RegistrationInput,
+    )
     from vending.activities.organizations import (
         CreateAccountInput,
         CreateAccountResult,
         MoveToOuInput,
         MoveToOuResult,
         OrganizationsActivities,
+        SuspendInput,
     )
     from vending.activities.workload_security import (
         WorkloadSecurityActivities,
@@ -54,6 +60,10 @@ class StepSpec:
     run: str | None = None  # name of a workflow method, for steps made of several activities
     skip_reason: Callable[[VendingInput], str | None] = _never
     holds_control_tower_slot: Callable[[VendingInput], bool] = _no
+    # How a cancellation undoes the step: an activity and its input, or a workflow method.
+    undo: Callable[..., Any] | None = None
+    undo_input: Callable[[VendingInput, RequestState], BaseModel | None] | None = None
+    undo_run: str | None = None
 
 
 def _create_account_input(inp: VendingInput, _: RequestState) -> CreateAccountInput:
@@ -141,9 +151,34 @@ def _record_registration(state: RequestState, result: BillingResult) -> None:
     state.billing_registration_id = result.registration_id
 
 
+def _suspend_input(inp: VendingInput, state: RequestState) -> SuspendInput | None:
+    if not state.account_id:
+        return None  # nothing was created
+    return SuspendInput(
+        request_id=inp.request_id,
+        account_id=state.account_id,
+        suspended_ou_path=inp.ou.suspended_ou,
+        close=inp.ou.close_cancelled_accounts,
+    )
+
+
+def _registration_input(_: VendingInput, state: RequestState) -> RegistrationInput | None:
+    if not state.billing_registration_id:
+        return None
+    return RegistrationInput(registration_id=state.billing_registration_id)
+
+
+def _ws_undo_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput | None:
+    return _ws_input(inp, state) if state.account_id else None
+
+
 STEPS: dict[str, StepSpec] = {
     "create_account": StepSpec(
-        OrganizationsActivities.create_account, _create_account_input, _record_account
+        OrganizationsActivities.create_account,
+        _create_account_input,
+        _record_account,
+        undo=OrganizationsActivities.suspend_account,
+        undo_input=_suspend_input,
     ),
     "move_to_ou": StepSpec(
         OrganizationsActivities.move_to_ou,
@@ -152,14 +187,22 @@ STEPS: dict[str, StepSpec] = {
         holds_control_tower_slot=_auto_enrolls,
     ),
     "enroll_control_tower": StepSpec(run="_enroll_control_tower", skip_reason=_not_governed),
-    "apply_baselines": StepSpec(run="_apply_baselines", skip_reason=_no_baselines),
+    "apply_baselines": StepSpec(
+        run="_apply_baselines", skip_reason=_no_baselines, undo_run="_remove_baselines"
+    ),
     "enroll_workload_security": StepSpec(
         WorkloadSecurityActivities.enroll_workload_security,
         _ws_input,
         _record_connector,
         skip_reason=_unprotected,
+        undo=WorkloadSecurityActivities.remove_workload_security,
+        undo_input=_ws_undo_input,
     ),
     "register_billing": StepSpec(
-        BillingActivities.register_billing, _billing_input, _record_registration
+        BillingActivities.register_billing,
+        _billing_input,
+        _record_registration,
+        undo=BillingActivities.deregister_billing,
+        undo_input=_registration_input,
     ),
 }

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         ApproveInput,
         AuditEvent,
         CancelInput,
+        CompensationRecord,
         RejectInput,
         RequestState,
         RequestStatus,
@@ -135,7 +136,8 @@ class AccountVending:
             if spec is None:
                 continue  # not wired in this version: stays pending
             if not await self._run_step(name, spec):
-                return await self._finish()  # cancelled while parked
+                await self._compensate()  # cancelled while parked: undo what was done
+                return await self._finish()
 
         self._event(SYSTEM, "complete", "completed", f"account {self._state.account_id}")
         self._set_status(RequestStatus.completed)
@@ -281,21 +283,12 @@ class AccountVending:
     @cancel.validator
     def _validate_cancel(self, inp: CancelInput) -> None:
         status = self._state.status
-        if status == RequestStatus.pending_approval:
-            return
-        if status == RequestStatus.waiting_for_operator and self._state.account_id is None:
-            return
-        if self._state.account_id is not None:
+        if status not in (RequestStatus.pending_approval, RequestStatus.waiting_for_operator):
             raise ApplicationError(
-                f"account {self._state.account_id} already exists; this version cancels only "
-                "before the account is created",
+                f"the request is {status.value}; it can be cancelled only while waiting for "
+                "approval or for an operator",
                 type="InvalidState",
             )
-        raise ApplicationError(
-            f"the request is {status.value}; it can be cancelled only while waiting for "
-            "approval or for an operator",
-            type="InvalidState",
-        )
 
     @workflow.update
     def retry(self, inp: RetryInput) -> RequestState:
@@ -557,6 +550,59 @@ class AccountVending:
         step = self._step(self._current_step)
         step.detail, step.queue_position = text, position
         self._state.updated_at = workflow.now()
+
+    # ------------------------------------------------------------------ compensation
+    async def _compensate(self) -> None:
+        """Undo, newest first, every step that did (or may have half-done) something.
+
+        Each undo is idempotent; one that fails is recorded and the others still run, so a
+        cancellation never parks again."""
+        for name in reversed(STEP_NAMES):
+            step, spec = self._step(name), STEPS.get(name)
+            if spec is None or step.status not in (StepStatus.succeeded, StepStatus.failed):
+                continue
+            try:
+                if spec.undo_run is not None:
+                    result = await getattr(self, spec.undo_run)()
+                elif spec.undo is not None and spec.undo_input is not None:
+                    arg = spec.undo_input(self._input, self._state)
+                    if arg is None:
+                        continue
+                    result = await self._activity(spec.undo, arg)
+                else:
+                    continue
+                outcome, detail = "undone", str(getattr(result, "detail", "") or "done")
+            except (ActivityError, ApplicationError) as err:
+                error = _error_of(err)
+                outcome, detail = "failed", f"{error.type}: {error.message}"
+            self._state.compensations.append(
+                CompensationRecord(step=name, status=outcome, detail=detail, at=workflow.now())
+            )
+            self._event(SYSTEM, f"undo:{name}", outcome, detail)
+            self._touch()
+
+    async def _remove_baselines(self) -> BaselinesResult:
+        inp, state = self._input, self._state
+        if not state.account_id:
+            return BaselinesResult(stack_sets=[], detail="no account")
+        removed = []
+        for baseline in inp.ou.baseline_stack_sets:
+            result: DeployBaselineResult = await self._activity(
+                StackSetActivities.remove_baseline,
+                DeployBaselineInput(
+                    request_id=inp.request_id,
+                    account_id=state.account_id,
+                    ou_id=state.organizational_unit_id or "",
+                    baseline=baseline,
+                    preferences=inp.ou.stack_set_preferences,
+                ),
+            )
+            if not result.already_current:
+                removed.append(result.stack_set_name)
+        return BaselinesResult(
+            stack_sets=removed,
+            detail=f"deleted instances of {', '.join(removed)}" if removed else "none to delete",
+        )
 
     # ------------------------------------------------------------------ baselines
     async def _apply_baselines(self) -> BaselinesResult:

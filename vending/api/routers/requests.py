@@ -343,7 +343,8 @@ async def reject_account_request(
 async def cancel_account_request(
     request_id: str, body: CancelBody, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
-    """Cancel (its requester, or an operator) before the account is created."""
+    """Cancel (its requester, or an operator) while it waits for approval or for an operator;
+    what was already done is undone in reverse order (see ``compensations``)."""
     return await _decide(
         request_id,
         user,
