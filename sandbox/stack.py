@@ -104,6 +104,7 @@ class StackConfig:
     unregistered_ous: list[str] = field(default_factory=list)
     ws_port: int = 5001
     sunnypay_port: int = 5002
+    webhook_port: int = 5003
     ws_sync_seconds: float = 2.0
     ssm_run_seconds: float = 2.0
     sunnypay_activation_seconds: float = 2.0
@@ -134,24 +135,30 @@ class StackConfig:
     def sunnypay_url(self) -> str:
         return f"http://{self.host}:{self.sunnypay_port}"
 
+    @property
+    def webhook_url(self) -> str:
+        return f"http://{self.host}:{self.webhook_port}/hooks"
+
+
+SECRET_NAMES = (
+    "ws_api_key",
+    "ws_external_id",
+    "ws_tenant_id",
+    "ws_activation_token",
+    "sunnypay_api_key",
+    "webhook_secret",
+)
+
 
 def sandbox_secrets(data_dir: Path) -> dict[str, str]:
     """The sandbox tenants' keys and tokens: random, made once, kept under .data/ (0600)."""
     path = data_dir / "sandbox-secrets.json"
-    if path.exists():
-        return dict(json.loads(path.read_text()))
-    values = {
-        name: secrets.token_urlsafe(24)
-        for name in (
-            "ws_api_key",
-            "ws_external_id",
-            "ws_tenant_id",
-            "ws_activation_token",
-            "sunnypay_api_key",
-        )
-    }
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [name for name in SECRET_NAMES if name not in values]
+    if missing:  # first run, or a .data/ from an older version
+        values.update({name: secrets.token_urlsafe(24) for name in missing})
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
     return values
 
 
@@ -291,6 +298,23 @@ class EmbeddedStack:
         _wait_for(lambda: _http_ok(f"{c.sunnypay_url}/_sandbox/state"), proc, 60, "Sunny Pay")
         return proc
 
+    def start_webhook_sink(self) -> Process:
+        c = self.config
+        argv = [
+            sys.executable,
+            "-m",
+            "sandbox.webhook_sink",
+            "--host",
+            c.host,
+            "--port",
+            str(c.webhook_port),
+        ]
+        proc = self._spawn(
+            "webhooks", argv, {"WEBHOOK_SANDBOX_SECRET": self.secrets["webhook_secret"]}
+        )
+        _wait_for(lambda: _http_ok(c.webhook_url), proc, 60, "webhook sink")
+        return proc
+
     def worker_env(self) -> dict[str, str]:
         """Only the worker holds the third-party keys (the API never needs them)."""
         c = self.config
@@ -300,6 +324,8 @@ class EmbeddedStack:
             "VEND_BILLING__BASE_URL": c.sunnypay_url,
             "VEND_BILLING__API_KEY": self.secrets["sunnypay_api_key"],
             "VEND_BILLING__POLL_INTERVAL_SECONDS": "1",
+            "VEND_NOTIFICATIONS__WEBHOOK_URL": c.webhook_url,
+            "VEND_NOTIFICATIONS__WEBHOOK_SECRET": self.secrets["webhook_secret"],
         }
 
     def start_worker(self, name: str = "worker") -> Process:
@@ -325,6 +351,7 @@ class EmbeddedStack:
         self.start_temporal()
         self.start_sandbox_aws()
         self.start_sunnypay()
+        self.start_webhook_sink()
         self.start_worker()
         self.start_api()
 
@@ -419,6 +446,7 @@ def _print_banner(stack: EmbeddedStack) -> None:
         f"  Sandbox AWS    {c.aws_endpoint}   (state: {c.aws_endpoint}/_sandbox/state)",
         f"  Workload Sec.  {c.ws_url}/api   (sandbox tenant; state: {c.ws_url}/_sandbox/state)",
         f"  Sunny Pay      {c.sunnypay_url}   (state: {c.sunnypay_url}/_sandbox/state)",
+        f"  Notifications  {c.webhook_url}   (what would have been sent: GET it)",
         f"  State          {c.data_dir.resolve()}",
         "",
         "Demo tokens (valid 7 days):",

@@ -62,6 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         unregistered_ous=["Experiments/Unregistered"],
         ws_port=free_port(),
         sunnypay_port=free_port(),
+        webhook_port=free_port(),
         ws_sync_seconds=0.5,
         ssm_run_seconds=0.5,
         sunnypay_activation_seconds=0.5,

@@ -23,6 +23,7 @@ def _secrets(stack: EmbeddedStack) -> dict[str, str]:
         "workload security api key": stack.secrets["ws_api_key"],
         "workload security activation token": stack.secrets["ws_activation_token"],
         "sunny pay api key": stack.secrets["sunnypay_api_key"],
+        "webhook signing secret": stack.secrets["webhook_secret"],
         "dev token signing secret": (stack.config.data_dir / "dev-secret").read_text().strip(),
     }
     assert all(len(v) >= 16 for v in values.values())

@@ -108,6 +108,12 @@ class BillingSettings(BaseModel):
     timeout_seconds: float = 30.0
 
 
+class NotificationSettings(BaseModel):
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None  # signs every delivery (HMAC-SHA256)
+    timeout_seconds: float = 10.0
+
+
 class WorkerSettings(BaseModel):
     max_concurrent_activities: int = 50
     graceful_shutdown_seconds: float = 30.0
@@ -126,6 +132,7 @@ class Settings(BaseSettings):
     workload_security: WorkloadSecuritySettings = Field(default_factory=WorkloadSecuritySettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     pricing: PriceTable = Field(default_factory=PriceTable)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     log_level: str = "INFO"
     # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))

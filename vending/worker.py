@@ -18,6 +18,7 @@ from vending import logging_setup
 from vending.activities.billing import BillingActivities
 from vending.activities.control_tower import ControlTowerActivities
 from vending.activities.member_accounts import MemberAccountAccess
+from vending.activities.notifications import NotificationActivities
 from vending.activities.organizations import OrganizationsActivities
 from vending.activities.stack_sets import StackSetActivities
 from vending.activities.temporal_checks import TemporalChecks
@@ -93,6 +94,12 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         management_ssm=aws_client("ssm", aws),
         settings=ws_settings,
     )
+    note = settings.notifications
+    notifications = NotificationActivities(
+        http=httpx.Client(timeout=note.timeout_seconds),
+        webhook_url=note.webhook_url,
+        secret=note.webhook_secret.get_secret_value().encode() if note.webhook_secret else None,
+    )
     billing = BillingActivities(
         http=billing_http(settings.billing),
         poll_interval_seconds=settings.billing.poll_interval_seconds,
@@ -121,6 +128,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             billing.check_billing_customer,
             billing.register_billing,
             billing.deregister_billing,
+            notifications.notify,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,

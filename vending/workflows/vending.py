@@ -9,6 +9,7 @@ updates whose validators refuse bad ones before anything is written to history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         OuBaselineInput,
         WaitEnrollmentInput,
     )
+    from vending.activities.notifications import Notification, NotificationActivities
     from vending.activities.organizations import AvailabilityInput, OrganizationsActivities
     from vending.activities.stack_sets import (
         DeployBaselineInput,
@@ -74,6 +76,16 @@ with workflow.unsafe.imports_passed_through():
 
 SYSTEM = "system"
 
+# Status changes that matter to a person, and the notification each sends.
+NOTIFY_ON = {
+    RequestStatus.pending_approval: "needs_approval",
+    RequestStatus.rejected: "rejected",
+    RequestStatus.expired: "expired",
+    RequestStatus.waiting_for_operator: "waiting_for_operator",
+    RequestStatus.completed: "completed",
+    RequestStatus.cancelled: "cancelled",
+}
+
 
 class BaselinesResult(BaseModel):
     stack_sets: list[str]
@@ -105,6 +117,7 @@ class AccountVending:
         self._skip: SkipInput | None = None
         self._cancel: CancelInput | None = None
         self._current_step: str | None = None
+        self._notifications: list[workflow.ActivityHandle[Any]] = []
         self._slot_held = False
         self._slot_granted = False
         self._ou_notice: Notice | None = None
@@ -146,6 +159,9 @@ class AccountVending:
     async def _finish(self) -> RequestState:
         await self._release_slot()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        for pending in self._notifications:  # let the last notifications go out
+            with contextlib.suppress(ActivityError):
+                await pending
         return self._state
 
     # ------------------------------------------------------------------ validation
@@ -667,6 +683,38 @@ class AccountVending:
     def _set_status(self, status: RequestStatus) -> None:
         self._state.status = status
         self._touch()
+        event = NOTIFY_ON.get(status)
+        if event is not None:
+            self._notify(event)
+
+    def _notify(self, event: str) -> None:
+        """Best effort and in the background: a notification never holds up or parks a request."""
+        if not workflow.patched("notify-on-status-change"):
+            return  # requests started before notifications existed replay without them
+        failed = next((s for s in self._state.steps if s.status == StepStatus.failed), None)
+        note = Notification(
+            event=event,
+            request_id=self._input.request_id,
+            account_name=self._input.request.account_name,
+            organizational_unit=self._input.ou.path,
+            requested_by=self._state.requested_by,
+            status=self._state.status.value,
+            at=workflow.now(),
+            step=failed.name if failed and event == "waiting_for_operator" else None,
+            error=f"{failed.error.type}: {failed.error.message}"
+            if failed and failed.error and event == "waiting_for_operator"
+            else None,
+        )
+        self._notifications.append(
+            workflow.start_activity_method(
+                NotificationActivities.notify,
+                note,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    maximum_attempts=5, maximum_interval=timedelta(seconds=30)
+                ),
+            )
+        )
 
     def _touch(self, step: str | None = None) -> None:
         self._state.updated_at = workflow.now()

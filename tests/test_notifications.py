@@ -1,0 +1,74 @@
+"""People hear about what needs them: signed webhooks on the status changes that matter."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from sandbox.stack import EmbeddedStack
+from tests.conftest import Api, Sandbox
+
+Body = Callable[..., dict[str, Any]]
+
+
+def _received(stack: EmbeddedStack, request_id: str, event: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        items = httpx.get(stack.config.webhook_url).json()["items"]
+        found = [i for i in items if i["request_id"] == request_id and i["event"] == event]
+        if found:
+            return dict(found[0])
+        time.sleep(0.2)
+    raise AssertionError(f"no {event} notification for {request_id}")
+
+
+def test_parked_request_notifies_operators_with_the_error(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fault(
+        service="organizations",
+        action="CreateAccount",
+        failure_reason="ACCOUNT_LIMIT_EXCEEDED",
+        match=body["account_email"],
+        times=1,
+    )
+    req = api.create("alice", body).json()
+    api.wait_for(req["id"], {"waiting_for_operator"})
+    note = _received(stack, req["id"], "waiting_for_operator")
+    assert note["step"] == "create_account"
+    assert "ACCOUNT_LIMIT_EXCEEDED" in note["error"]
+    api.act("carol", req["id"], "retry", {"step": "create_account"})
+    api.wait_for(req["id"], {"completed"})
+    assert _received(stack, req["id"], "completed")["status"] == "completed"
+
+
+def test_approvers_hear_of_new_requests_and_requesters_of_decisions(
+    api: Api, stack: EmbeddedStack, new_body: Body
+) -> None:
+    req = api.create("alice", new_body()).json()
+    assert _received(stack, req["id"], "needs_approval")["requested_by"] == "alice"
+    api.act("bob", req["id"], "reject", {"reason": "use the shared account"})
+    assert _received(stack, req["id"], "rejected")["status"] == "rejected"
+
+
+def test_deliveries_are_signed_and_a_forged_one_is_refused(stack: EmbeddedStack) -> None:
+    body = json.dumps({"event": "completed", "request_id": "x", "status": "completed"}).encode()
+    forged = httpx.post(
+        stack.config.webhook_url, content=body, headers={"X-Vend-Signature": "sha256=" + "0" * 64}
+    )
+    assert forged.status_code == 401
+    secret = stack.secrets["webhook_secret"].encode()
+    good = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    assert (
+        httpx.post(
+            stack.config.webhook_url, content=body, headers={"X-Vend-Signature": good}
+        ).status_code
+        == 200
+    )
