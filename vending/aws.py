@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from vending.activities.heartbeats import keepalive
 from vending.settings import AwsSettings
 
 if TYPE_CHECKING:
@@ -27,11 +28,17 @@ def client_config(settings: AwsSettings) -> Config:
     )
 
 
+def _keep_activities_alive(client: Any) -> Any:
+    client.meta.events.register("before-send", keepalive)
+    return client
+
+
 def organizations_client(settings: AwsSettings) -> OrganizationsClient:
-    return boto3.session.Session().client("organizations", config=client_config(settings))
+    org = boto3.session.Session().client("organizations", config=client_config(settings))
+    return _keep_activities_alive(org)  # type: ignore[no-any-return]
 
 
 def client(service: str, settings: AwsSettings) -> Any:
     """Any other service's client, with the same retry and pool settings."""
     make: Any = boto3.session.Session().client
-    return make(service, config=client_config(settings))
+    return _keep_activities_alive(make(service, config=client_config(settings)))

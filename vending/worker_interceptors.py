@@ -2,7 +2,7 @@
 
 Temporal does not record individual activity retries in history, so without this a step that
 failed on its tenth attempt would look like a first failure to the operator. Wrapping here keeps
-the activities free of bookkeeping.
+the activities free of bookkeeping (and it drops an ended activity's heartbeat details).
 """
 
 from __future__ import annotations
@@ -17,9 +17,17 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from vending.activities import heartbeats
+
 
 class _ReportAttempt(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await self._run(input)
+        finally:
+            heartbeats.forget()
+
+    async def _run(self, input: ExecuteActivityInput) -> Any:
         try:
             return await self.next.execute_activity(input)
         except CancelledError:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from vending.activities.heartbeats import beat
 from vending.activities.http_calls import call, message_of
 
 SERVICE = "SunnyPay"
@@ -149,7 +150,7 @@ class BillingActivities:
             reg: dict[str, Any] = resp.json()
             if reg["status"] in ("active", "rejected"):
                 return reg
-            activity.heartbeat(registration_id)
+            beat(registration_id)
             activity.wait_for_cancelled_sync(self.poll_interval_seconds)
             if activity.is_cancelled():
                 raise CancelledError("cancelled while waiting for Sunny Pay activation")

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from vending.activities.aws_errors import error_code, to_application_error
+from vending.activities.heartbeats import beat
 from vending.activities.member_accounts import MemberAccountAccess
 
 CONTROL_TOWER_BASELINE_NAME = "AWSControlTowerBaseline"
@@ -176,7 +177,7 @@ class ControlTowerActivities:
                         f"{inp.timeout_seconds:.0f}s (last status {status.status})",
                         "EnrollmentTimeout",
                     )
-                activity.heartbeat(started)
+                beat(started)
                 self._sleep()
         except ClientError as err:
             raise to_application_error(err, action="ListEnabledBaselines") from err
@@ -208,7 +209,7 @@ class ControlTowerActivities:
                         status=op["status"],
                         message=op.get("statusMessage"),
                     )
-                activity.heartbeat(operation_id)
+                beat(operation_id)
                 self._sleep()
         except ClientError as err:
             raise to_application_error(err, action="ResetEnabledBaseline") from err
@@ -354,7 +355,7 @@ class ControlTowerActivities:
                     type="ServiceQuotaExceededException" if quota else "AccountFactoryFailed",
                     non_retryable=not quota,
                 )
-            activity.heartbeat(record_id)
+            beat(record_id)
             self._sleep()
 
     def _sleep(self) -> None:

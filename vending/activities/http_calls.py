@@ -15,6 +15,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from vending.activities.heartbeats import keepalive
+
 
 def call(
     client: httpx.Client,
@@ -28,6 +30,7 @@ def call(
 ) -> httpx.Response:
     last = "no answer"
     for attempt in range(tries):
+        keepalive()
         try:
             response = client.request(method, path, **kwargs)
         except httpx.TransportError as err:
@@ -38,7 +41,7 @@ def call(
             last = f"HTTP {response.status_code} {_message(response)}"
             delay = _retry_after(response) or base_delay * 2**attempt
         if attempt + 1 < tries:
-            activity.heartbeat()
+            keepalive()
             activity.wait_for_cancelled_sync(delay * random.uniform(0.8, 1.2))
             if activity.is_cancelled():
                 raise CancelledError(f"cancelled while waiting for {service}")

@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from vending.activities.heartbeats import keepalive
+
 
 @dataclass
 class MemberAccountAccess:
@@ -38,7 +40,9 @@ class MemberAccountAccess:
         )
         make: Any = session.client
         config = self.config.merge(Config(region_name=region)) if region else self.config
-        return make(service, config=config)
+        client = make(service, config=config)
+        client.meta.events.register("before-send", keepalive)
+        return client
 
     def management_account_id(self) -> str:
         return str(self.sts.get_caller_identity()["Account"])

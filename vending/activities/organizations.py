@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from vending.activities.aws_errors import error_code, to_application_error
+from vending.activities.heartbeats import beat
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -93,9 +94,12 @@ class OrganizationsActivities:
         return out
 
     def _in_progress(self) -> list[dict[str, Any]]:
+        return self._creations("IN_PROGRESS")
+
+    def _creations(self, *states: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         paginator = self.client.get_paginator("list_create_account_status")
-        for page in paginator.paginate(States=["IN_PROGRESS"]):
+        for page in paginator.paginate(States=list(states)):  # type: ignore[arg-type]
             out.extend(page["CreateAccountStatuses"])  # type: ignore[arg-type]
         return out
 
@@ -154,7 +158,8 @@ class OrganizationsActivities:
                     Tags=[{"Key": REQUEST_ID_TAG, "Value": inp.request_id}],
                 )
                 status_id = created["CreateAccountStatus"]["Id"]
-            account_id = self._wait_for_creation(status_id)
+                beat(status_id)  # at once: a retry must find this creation, not start another
+            account_id = self._wait_for_creation(status_id, inp)
         except ClientError as err:
             raise self._create_error(err) from err
         return CreateAccountResult(
@@ -190,13 +195,26 @@ class OrganizationsActivities:
                 )
             activity.logger.info("adopting account %s created earlier", account["Id"])
             return CreateAccountResult(account_id=account["Id"], adopted=True, attempt=info.attempt)
-        for creation in self._in_progress():
-            if creation.get("AccountName") == inp.account_name:
+        for creation in self._creations("IN_PROGRESS", "SUCCEEDED"):
+            if creation.get("AccountName") != inp.account_name:
+                continue
+            if creation["State"] == "IN_PROGRESS":
                 activity.logger.info("adopting in-progress creation %s", creation["Id"])
                 return str(creation["Id"])
+            # Finished between our ListAccounts and now: adopt it if it is ours.
+            if (mine := self._ours(inp)) is not None:
+                return CreateAccountResult(account_id=mine, adopted=True, attempt=info.attempt)
         return None
 
-    def _wait_for_creation(self, status_id: str) -> str:
+    def _ours(self, inp: CreateAccountInput) -> str | None:
+        """The account with this email if this request created it (tagged with its id)."""
+        for account in self._accounts():
+            if str(account.get("Email", "")).lower() == inp.account_email.lower():
+                owner = self._tags(account["Id"]).get(REQUEST_ID_TAG)
+                return str(account["Id"]) if owner == inp.request_id else None
+        return None
+
+    def _wait_for_creation(self, status_id: str, inp: CreateAccountInput) -> str:
         while True:
             status = self.client.describe_create_account_status(CreateAccountRequestId=status_id)[
                 "CreateAccountStatus"
@@ -206,13 +224,17 @@ class OrganizationsActivities:
                 return str(status["AccountId"])
             if state == "FAILED":
                 reason = str(status.get("FailureReason", "UNKNOWN"))
+                if reason == "EMAIL_ALREADY_EXISTS" and (mine := self._ours(inp)):
+                    # A creation this request started in an earlier attempt won the race.
+                    activity.logger.info("adopting account %s created by an earlier attempt", mine)
+                    return mine
                 hint = FAILURE_HINTS.get(reason, "AWS refused to create the account")
                 raise ApplicationError(
                     f"CreateAccount failed: {reason}: {hint}",
                     type=reason,
                     non_retryable=reason not in RETRYABLE_FAILURES,
                 )
-            activity.heartbeat(status_id)
+            beat(status_id)
             self._sleep()
 
     def _sleep(self) -> None:

@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from vending.activities.aws_errors import error_code, to_application_error
+from vending.activities.heartbeats import beat, keepalive
 from vending.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
 _NAMESPACE = uuid.UUID("5c0b0b8e-9d52-4e0c-8f0e-2b4d1d7c3a90")
@@ -156,7 +157,7 @@ class StackSetActivities:
                     raise
             # Another request's operation holds the StackSet (AWS runs one at a time): wait for
             # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
-            activity.heartbeat()
+            keepalive()
             activity.wait_for_cancelled_sync(self.poll_interval_seconds * random.uniform(0.5, 1.5))
             if activity.is_cancelled():
                 raise CancelledError(
@@ -185,7 +186,7 @@ class StackSetActivities:
                     type="StackSetOperationFailed",
                     non_retryable=True,
                 )
-            activity.heartbeat(operation_id)
+            beat(operation_id)
             activity.wait_for_cancelled_sync(self.poll_interval_seconds)
             if activity.is_cancelled():
                 raise CancelledError(f"cancelled while waiting for StackSet {name}")
@@ -229,7 +230,7 @@ class StackSetActivities:
                 except ClientError as err:
                     if error_code(err) != "OperationInProgressException":
                         raise
-                activity.heartbeat()
+                keepalive()
                 activity.wait_for_cancelled_sync(
                     self.poll_interval_seconds * random.uniform(0.5, 1.5)
                 )

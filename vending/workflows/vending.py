@@ -76,6 +76,10 @@ with workflow.unsafe.imports_passed_through():
 
 SYSTEM = "system"
 
+# Submission refusals that say nothing about the request itself: the workflow fails, so the
+# same Idempotency-Key may try again.
+TRANSIENT_REFUSALS = frozenset({"OrganizationsUnavailable"})
+
 # Status changes that matter to a person, and the notification each sends.
 NOTIFY_ON = {
     RequestStatus.pending_approval: "needs_approval",
@@ -127,6 +131,12 @@ class AccountVending:
     async def run(self, inp: VendingInput) -> RequestState:
         await workflow.wait_condition(lambda: self._submitted)
         if self._state.status == RequestStatus.invalid:
+            refusal = self._state.refusal
+            if refusal is not None and refusal.type in TRANSIENT_REFUSALS:
+                # Fail rather than complete, so a retried POST with the same Idempotency-Key
+                # validates afresh instead of replaying a passing outage.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise ApplicationError(refusal.message, type=refusal.type, non_retryable=True)
             return await self._finish()
 
         if self._state.status == RequestStatus.pending_approval:
@@ -203,7 +213,11 @@ class AccountVending:
                 OrganizationsActivities.check_account_available,
                 AvailabilityInput(account_name=req.account_name, account_email=req.account_email),
                 start_to_close_timeout=timedelta(seconds=20),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=300),
+                    maximum_interval=timedelta(seconds=3),
+                    maximum_attempts=6,
+                ),
             )
         except ActivityError as err:
             self._refuse(

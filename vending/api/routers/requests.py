@@ -152,7 +152,9 @@ async def create_account_request(
         id=workflow_id(request_id),
         task_queue=settings.temporal.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # A closed request answers a replayed key again; a failed one (validation could not
+        # reach AWS) may be started afresh.
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(sa.STATUS, RequestStatus.validating.value),
