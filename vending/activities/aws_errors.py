@@ -27,6 +27,11 @@ TRANSIENT = frozenset(
 )
 
 
+def final(message: str, kind: str) -> ApplicationError:
+    """A refusal no retry can change: the step parks with this message for an operator."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", "Unknown"))
 

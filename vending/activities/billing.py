@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import CancelledError
 
+from vending.activities.aws_errors import final
 from vending.activities.heartbeats import beat
 from vending.activities.http_calls import call, message_of
 
@@ -55,10 +56,6 @@ class BillingResult(BaseModel):
     attempt: int = 1
 
 
-def _final(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
-
-
 @dataclass
 class BillingActivities:
     http: httpx.Client
@@ -84,19 +81,19 @@ class BillingActivities:
         # idempotent POST answers the same registration for the same customer, 409 otherwise.
         registration_id = self._register(inp)
         adopted = existing == registration_id
-        final = self._wait_until_settled(registration_id)
-        if final["status"] == "rejected":
-            raise _final(
-                f"Sunny Pay rejected registration {registration_id}: {final.get('reason')}",
+        settled = self._wait_until_settled(registration_id)
+        if settled["status"] == "rejected":
+            raise final(
+                f"Sunny Pay rejected registration {registration_id}: {settled.get('reason')}",
                 "BillingRejected",
             )
         return BillingResult(
             registration_id=registration_id,
-            status=final["status"],
-            discount_percent=final.get("discount_percent"),
+            status=settled["status"],
+            discount_percent=settled.get("discount_percent"),
             adopted=adopted,
             detail=f"registration {registration_id} active, "
-            f"{final.get('discount_percent') or 0}% discount",
+            f"{settled.get('discount_percent') or 0}% discount",
             attempt=info.attempt,
         )
 
@@ -135,7 +132,7 @@ class BillingActivities:
             headers={"Idempotency-Key": key},
         )
         if resp.status_code == 409:
-            raise _final(
+            raise final(
                 f"account {inp.account_id} is already registered with Sunny Pay to another "
                 f"customer: {message_of(resp)}",
                 "RegisteredToAnotherCustomer",
@@ -176,11 +173,11 @@ class BillingActivities:
         if resp.status_code < 400:
             return
         if resp.status_code == 401:
-            raise _final(
+            raise final(
                 "Sunny Pay refused the API key (401); check the configured key",
                 "BillingUnauthorized",
             )
-        raise _final(
+        raise final(
             f"Sunny Pay answered {resp.status_code}: {message_of(resp)}", "BillingRequestInvalid"
         )
 

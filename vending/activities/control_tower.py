@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from vending.activities.aws_errors import error_code, to_application_error
+from vending.activities.aws_errors import error_code, final, to_application_error
 from vending.activities.heartbeats import beat
 from vending.activities.member_accounts import MemberAccountAccess
 
@@ -90,10 +90,6 @@ class EnrollResult(BaseModel):
     attempt: int = 1
 
 
-def _final(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
-
-
 @dataclass
 class ControlTowerActivities:
     controltower: Any
@@ -128,7 +124,7 @@ class ControlTowerActivities:
                 return OuBaselineResult(ou_arn=ou_arn, enabled_baseline_arn=eb["arn"])
         except ClientError as err:
             raise to_application_error(err, action="ListEnabledBaselines") from err
-        raise _final(
+        raise final(
             f"OU {inp.ou_id} is not registered with AWS Control Tower (no enabled "
             f"{CONTROL_TOWER_BASELINE_NAME}); register it in the Control Tower console first",
             "OuNotRegistered",
@@ -166,13 +162,13 @@ class ControlTowerActivities:
                         strategy="verified", detail="enrolled", attempt=info.attempt
                     )
                 if status.status == "FAILED":
-                    raise _final(
+                    raise final(
                         f"Control Tower enrollment of {inp.account_id} failed: "
                         f"{self._operation_message(status.last_operation)}",
                         "EnrollmentFailed",
                     )
                 if time.time() - started > inp.timeout_seconds:
-                    raise _final(
+                    raise final(
                         f"account {inp.account_id} was not enrolled within "
                         f"{inp.timeout_seconds:.0f}s (last status {status.status})",
                         "EnrollmentTimeout",
@@ -285,7 +281,7 @@ class ControlTowerActivities:
             if pp["Status"] in ("AVAILABLE", "UNDER_CHANGE", "PLAN_IN_PROGRESS"):
                 return str(pp["LastRecordId"]), True
             if pp["Status"] == "TAINTED":
-                raise _final(
+                raise final(
                     f"provisioned product {name} is TAINTED: {pp.get('StatusMessage', '')}; "
                     "fix it in Service Catalog, then retry",
                     "ProvisionedProductTainted",
@@ -326,7 +322,7 @@ class ControlTowerActivities:
             None,
         )
         if product is None:
-            raise _final(f"Service Catalog product {product_name!r} not found", "ProductNotFound")
+            raise final(f"Service Catalog product {product_name!r} not found", "ProductNotFound")
         artifacts = self.servicecatalog.list_provisioning_artifacts(ProductId=product["ProductId"])[
             "ProvisioningArtifactDetails"
         ]
@@ -335,7 +331,7 @@ class ControlTowerActivities:
             active[-1] if active else None
         )
         if chosen is None:
-            raise _final(f"{product_name} has no active provisioning artifact", "ProductNotFound")
+            raise final(f"{product_name} has no active provisioning artifact", "ProductNotFound")
         return str(product["ProductId"]), str(chosen["Id"])
 
     def _wait_for_record(self, record_id: str) -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from vending.activities.aws_errors import error_code, to_application_error
+from vending.activities.aws_errors import error_code, final, to_application_error
 from vending.activities.http_calls import call, message_of
 from vending.activities.member_accounts import MemberAccountAccess
 from vending.settings import WorkloadSecuritySettings
@@ -64,10 +64,6 @@ class WorkloadSecurityResult(BaseModel):
     attempt: int = 1
 
 
-def _final(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
-
-
 class WorkloadSecurityClient:
     """The REST API (``/api``), with the key in headers set once: nothing else sees it."""
 
@@ -88,13 +84,13 @@ class WorkloadSecurityClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         if not self.configured:
-            raise _final(
+            raise final(
                 "Workload Security is not configured (VEND_WORKLOAD_SECURITY__API_KEY)",
                 "WorkloadSecurityNotConfigured",
             )
         resp = call(self.http, method, path, service=SERVICE, **kwargs)
         if resp.status_code == 401:
-            raise _final(
+            raise final(
                 "Workload Security refused the API key (401); check the configured key",
                 "WorkloadSecurityUnauthorized",
             )
@@ -173,7 +169,7 @@ class WorkloadSecurityActivities:
             current = json.loads(current) if isinstance(current, str) else current
             if current != json.loads(trust):
                 if stackset:
-                    raise _final(
+                    raise final(
                         f"role {name} in {account_id} does not trust Trend Micro with this "
                         "tenant's external id; fix the baseline StackSet's ExternalId parameter",
                         "ConnectorRoleMisconfigured",
@@ -185,7 +181,7 @@ class WorkloadSecurityActivities:
             if error_code(err) != "NoSuchEntity":
                 raise
             if stackset:
-                raise _final(
+                raise final(
                     f"role {name} is missing in {account_id}; the baseline StackSet that deploys "
                     "it has not run for this account",
                     "ConnectorRoleMissing",
@@ -235,7 +231,7 @@ class WorkloadSecurityActivities:
         policies = self.ws.request("POST", "policies/search", json=search)["policies"]
         match = next((p for p in policies if p["name"] == name), None)
         if match is None:
-            raise _final(f"Workload Security policy {name!r} does not exist", "PolicyNotFound")
+            raise final(f"Workload Security policy {name!r} does not exist", "PolicyNotFound")
         return int(match["ID"])
 
     # ------------------------------------------------------------------ (4) the agent
