@@ -153,6 +153,16 @@ class Sandbox:
     def clear_faults(self) -> None:
         self.http.delete("/_sandbox/faults").raise_for_status()
 
+    def fail_creation(self, email: str, reason: str, times: int | None = None) -> None:
+        """Make CreateAccount for ``email`` end FAILED with ``reason`` (``times`` times)."""
+        self.fault(
+            service="organizations",
+            action="CreateAccount",
+            failure_reason=reason,
+            match=email,
+            times=times,
+        )
+
     def release(self) -> int:
         return int(self.http.post("/_sandbox/release").json()["released"])
 

@@ -32,13 +32,7 @@ def test_parked_request_notifies_operators_with_the_error(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    sandbox.fault(
-        service="organizations",
-        action="CreateAccount",
-        failure_reason="ACCOUNT_LIMIT_EXCEEDED",
-        match=body["account_email"],
-        times=1,
-    )
+    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
     req = api.create("alice", body).json()
     api.wait_for(req["id"], {"waiting_for_operator"})
     note = _received(stack, req["id"], "waiting_for_operator")

@@ -29,13 +29,7 @@ def test_operator_lists_inspects_and_retries_from_the_cli(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    sandbox.fault(
-        service="organizations",
-        action="CreateAccount",
-        failure_reason="ACCOUNT_LIMIT_EXCEEDED",
-        match=body["account_email"],
-        times=1,
-    )
+    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
     req = api.create("alice", body).json()
     api.wait_for(req["id"], {"waiting_for_operator"})
     api.wait_listed("carol", {req["id"]}, {"status": "waiting_for_operator"})

@@ -32,12 +32,7 @@ def test_final_failure_reasons_park_the_request(
     api: Api, sandbox: Sandbox, new_body: Body, reason: str
 ) -> None:
     body = _auto(new_body)
-    sandbox.fault(
-        service="organizations",
-        action="CreateAccount",
-        failure_reason=reason,
-        match=body["account_email"],
-    )
+    sandbox.fail_creation(body["account_email"], reason)
     req = api.create("alice", body).json()
     parked = api.wait_for(req["id"], {"waiting_for_operator"})
     step = _step(parked, "create_account")
@@ -71,13 +66,7 @@ def test_retryable_failure_reason_retries_inside_the_step(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = _auto(new_body)
-    sandbox.fault(
-        service="organizations",
-        action="CreateAccount",
-        failure_reason="INTERNAL_FAILURE",
-        match=body["account_email"],
-        times=1,
-    )
+    sandbox.fail_creation(body["account_email"], "INTERNAL_FAILURE", times=1)
     req = api.create("alice", body).json()
     done = api.wait_for(req["id"], {"completed"})
     assert _step(done, "create_account")["attempts"] == 2
@@ -109,13 +98,7 @@ def test_operator_retries_a_failed_step_to_completion(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = _auto(new_body)
-    sandbox.fault(
-        service="organizations",
-        action="CreateAccount",
-        failure_reason="ACCOUNT_LIMIT_EXCEEDED",
-        match=body["account_email"],
-        times=1,
-    )
+    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
     req = api.create("alice", body).json()
     api.wait_for(req["id"], {"waiting_for_operator"})
     assert api.act("alice", req["id"], "retry", {"step": "create_account"}).status_code == 403
@@ -155,12 +138,7 @@ def test_parked_request_without_account_can_be_cancelled(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = _auto(new_body)
-    sandbox.fault(
-        service="organizations",
-        action="CreateAccount",
-        failure_reason="INVALID_EMAIL",
-        match=body["account_email"],
-    )
+    sandbox.fail_creation(body["account_email"], "INVALID_EMAIL")
     req = api.create("alice", body).json()
     api.wait_for(req["id"], {"waiting_for_operator"})
     cancelled = api.act("carol", req["id"], "cancel", {"reason": "wrong email"})
