@@ -55,6 +55,7 @@ class Operation:
     message: str | None = None
     ended: float | None = None
     on_done: Any = None  # callback(op) when it succeeds
+    held: bool = False  # paused by the fault plan until /_sandbox/release
 
 
 @dataclass
@@ -161,7 +162,7 @@ class ControlTowerEmulator:
         with self._lock:
             now = time.time()
             for op in list(self.operations.values()):
-                if op.status != "IN_PROGRESS" or now < op.ready_at:
+                if op.status != "IN_PROGRESS" or op.held or now < op.ready_at:
                     continue
                 op.ended = now
                 if op.message:  # decided at start by the fault plan
@@ -191,6 +192,20 @@ class ControlTowerEmulator:
         rule = self.faults.take(service, action, body, "failure_reason")
         return rule.failure_reason if rule else None
 
+    def _held(self, service: str, action: str, body: str) -> bool:
+        return self.faults.take(service, action, body, "hold") is not None
+
+    def release_holds(self) -> int:
+        """Let held operations finish (at once if their time has already come)."""
+        with self._lock:
+            held = [op for op in self.operations.values() if op.held]
+            now = time.time()
+            for op in held:
+                op.held = False
+                op.ready_at = min(op.ready_at, now)
+        self.tick()
+        return len(held)
+
     # ------------------------------------------------------------------ hooks
     def on_account_moved(self, account_id: str, dest_ou_id: str) -> None:
         """Auto-enrollment: a registered OU with it enrolls accounts moved into it."""
@@ -208,6 +223,7 @@ class ControlTowerEmulator:
                 ready_at=now + self.account_operation_seconds,
                 accounts=[account_id],
                 message=self._failure_for("controltower", "AutoEnroll", account_id),
+                held=self._held("controltower", "AutoEnroll", account_id),
             )
             self._start(op)
             self._enroll_account(account_id, parent.arn, op)
@@ -296,6 +312,7 @@ class ControlTowerEmulator:
             message=self._failure_for(
                 "controltower", "ResetEnabledBaseline", " ".join([arn, *accounts])
             ),
+            held=self._held("controltower", "ResetEnabledBaseline", " ".join([arn, *accounts])),
         )
         self._start(op)
         eb.status, eb.last_operation = "UNDER_CHANGE", op.id
@@ -414,6 +431,7 @@ class ControlTowerEmulator:
             ready_at=now + self.account_operation_seconds,
             message=problem
             or self._failure_for("servicecatalog", "ProvisionProduct", repr(params)),
+            held=self._held("servicecatalog", "ProvisionProduct", repr(params)),
         )
         if len(self._in_progress("account")) >= self.account_limit:
             op.message = (
@@ -544,6 +562,7 @@ class ControlTowerEmulator:
                         "id": o.id,
                         "kind": o.kind,
                         "type": o.operation_type,
+                        "target": o.target,
                         "status": o.status,
                         "started": o.started,
                         "ended": o.ended,

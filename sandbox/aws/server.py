@@ -167,6 +167,15 @@ class SandboxAws:
         if "control_tower_account_limit" in payload:
             self.controltower.account_limit = int(payload["control_tower_account_limit"])
 
+    def _held(self) -> dict[str, int]:
+        """How many operations the fault plan holds, per service: a test waits for one before
+        it kills the worker, so the kill lands while the operation is in flight."""
+        return {
+            "organizations": sum(c.held for c in self.organizations.creations.values()),
+            "controltower": sum(o.held for o in self.controltower.operations.values()),
+            "cloudformation": sum(p.held for p in self.stacksets.pending.values()),
+        }
+
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
         body = _read_body(environ)
@@ -178,6 +187,7 @@ class SandboxAws:
                 "creations": [c.describe() for c in self.organizations.creations.values()],
                 "create_account_seconds": self.organizations.create_account_seconds,
                 "seeded": self.seeded,
+                "held": self._held(),
             }
         elif path == "/_sandbox/controltower" and method == "GET":
             result = self.controltower.record()
@@ -194,7 +204,11 @@ class SandboxAws:
                 self.organizations.create_account_seconds = float(payload["create_account_seconds"])
             result = {"create_account_seconds": self.organizations.create_account_seconds}
         elif path == "/_sandbox/release" and method == "POST":
-            result = {"released": self.organizations.release_holds()}
+            result = {
+                "released": self.organizations.release_holds()
+                + self.controltower.release_holds()
+                + self.stacksets.release_holds()
+            }
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "unknown sandbox control endpoint"}']

@@ -30,6 +30,7 @@ class Pending:
     ready_at: float
     failure: str | None
     instances: list[tuple[str, str]]
+    held: bool = False  # paused by the fault plan until /_sandbox/release
 
 
 @dataclass
@@ -50,7 +51,7 @@ class StackSetRealism:
         with self._lock:
             now = time.time()
             for op_id, p in list(self.pending.items()):
-                if now < p.ready_at:
+                if p.held or now < p.ready_at:
                     continue
                 operation = p.stack_set.get_operation(op_id)
                 operation["Status"] = "FAILED" if p.failure else "SUCCEEDED"
@@ -94,9 +95,20 @@ class StackSetRealism:
         failure = rule.failure_reason if rule else None
         if failure:
             self.reasons[op_id] = failure
+        held = self.faults.take("cloudformation", action, body, "hold") is not None
         self.pending[op_id] = Pending(
-            stack_set, op_id, time.time() + self.operation_seconds, failure, instances
+            stack_set, op_id, time.time() + self.operation_seconds, failure, instances, held
         )
+
+    def release_holds(self) -> int:
+        with self._lock:
+            held = [p for p in self.pending.values() if p.held]
+            now = time.time()
+            for p in held:
+                p.held = False
+                p.ready_at = min(p.ready_at, now)
+        self.tick()
+        return len(held)
 
     def create_stack_instances(self, original: Any, stack_set: Any, **kw: Any) -> str:
         with self._lock:

@@ -193,9 +193,15 @@ class ControlTowerActivities:
             if info.heartbeat_details:
                 operation_id = str(info.heartbeat_details[0])
             else:
-                operation_id = self.controltower.reset_enabled_baseline(
-                    enabledBaselineIdentifier=inp.enabled_baseline_arn
-                )["operationIdentifier"]
+                operation_id = (
+                    self._running_reset(inp.enabled_baseline_arn)
+                    or (
+                        self.controltower.reset_enabled_baseline(
+                            enabledBaselineIdentifier=inp.enabled_baseline_arn
+                        )["operationIdentifier"]
+                    )
+                )
+            beat(operation_id)
             while True:
                 op = self.controltower.get_baseline_operation(operationIdentifier=operation_id)
                 op = op["baselineOperation"]
@@ -209,6 +215,31 @@ class ControlTowerActivities:
                 self._sleep()
         except ClientError as err:
             raise to_application_error(err, action="ResetEnabledBaseline") from err
+
+    def _running_reset(self, enabled_baseline_arn: str) -> str | None:
+        """The operation already changing this OU's baseline, if any.
+
+        A heartbeat can be lost: the SDK sends the first one at once and holds later ones for
+        most of the heartbeat timeout, so a worker killed just after ResetEnabledBaseline leaves
+        a retry with no operation id. Starting another reset would then fail with a conflict, or
+        run the whole OU again; adopting the operation is what the first attempt would have done.
+        Only the coordinator resets OUs, so a reset that is still running, or that started after
+        this activity was first scheduled, was started by an earlier attempt of it.
+        """
+        details = self.controltower.get_enabled_baseline(
+            enabledBaselineIdentifier=enabled_baseline_arn
+        )["enabledBaselineDetails"]
+        summary = details.get("statusSummary", {})
+        last = summary.get("lastOperationIdentifier")
+        if not last:
+            return None
+        if summary.get("status") == "UNDER_CHANGE":
+            return str(last)
+        operation = self.controltower.get_baseline_operation(operationIdentifier=last)
+        started = operation["baselineOperation"].get("startTime")
+        if started is not None and started >= activity.info().scheduled_time:
+            return str(last)
+        return None
 
     # ------------------------------------------------------------------ Account Factory
     @activity.defn(name="ensure_control_tower_execution_role")
