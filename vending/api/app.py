@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from vending.api import errors
+from vending.api import errors, openapi
 from vending.api.routers import health, requests
 from vending.auth import TokenVerifier
 from vending.landing_zone import load_landing_zone
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
     app.state.verifier = TokenVerifier(settings.auth)
     errors.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     app.include_router(requests.router)
     return app

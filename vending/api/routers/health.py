@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from vending.api.deps import ClientDep
 from vending.api.errors import Problem
+from vending.api.openapi import problems
 
 router = APIRouter(tags=["health"])
 
@@ -14,7 +15,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problems(503))
 async def readyz(client: ClientDep) -> dict[str, str]:
     """Temporal is reachable, so requests can be served (readiness)."""
     try:

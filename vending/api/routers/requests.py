@@ -35,6 +35,7 @@ from vending.api.deps import (
 )
 from vending.api.errors import Problem, refusal_problem
 from vending.api.intake import body_fingerprint, check_against_landing_zone, protects
+from vending.api.openapi import problems
 from vending.api.schemas import (
     AccountRequestPage,
     AccountRequestSummary,
@@ -67,7 +68,11 @@ from vending.settings import Settings
 from vending.temporal_client import WORKFLOW_ID_PREFIX, workflow_id
 from vending.workflows.vending import AccountVending
 
-router = APIRouter(prefix="/v1/account-requests", tags=["account-requests"])
+router = APIRouter(
+    prefix="/v1/account-requests",
+    tags=["account-requests"],
+    responses=problems(400, 401, 403, 422, 503),
+)
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1b7c1e-3f0a-4e52-9a56-4f3c2b8d9e10")
 NOT_FOUND = Problem(404, "Not found", "no such account request")
 
@@ -109,7 +114,7 @@ def _refusal_problem(state: RequestState) -> Problem:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AccountRequestView,
-    responses={409: {"description": "name or email already in use"}, 422: {}},
+    responses=problems(409),
 )
 async def create_account_request(
     body: AccountRequest,
@@ -261,7 +266,7 @@ async def list_account_requests(
     return AccountRequestPage(items=items, next_cursor=cursors.encode(nxt, key) if nxt else None)
 
 
-@router.get("/{request_id}", response_model=AccountRequestView)
+@router.get("/{request_id}", response_model=AccountRequestView, responses=problems(404))
 async def get_account_request(
     request_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
@@ -269,7 +274,7 @@ async def get_account_request(
     return _view(await _visible_state(handle, user), settings)
 
 
-@router.get("/{request_id}/events", response_model=EventsView)
+@router.get("/{request_id}/events", response_model=EventsView, responses=problems(404))
 async def get_account_request_events(
     request_id: str, user: CurrentUser, client: ClientDep
 ) -> EventsView:
@@ -311,7 +316,9 @@ async def _decide(
     return _view(new_state, settings)
 
 
-@router.post("/{request_id}/approve", response_model=AccountRequestView)
+@router.post(
+    "/{request_id}/approve", response_model=AccountRequestView, responses=problems(404, 409)
+)
 async def approve_account_request(
     request_id: str, body: ApproveBody, user: Approver, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
@@ -326,7 +333,9 @@ async def approve_account_request(
     )
 
 
-@router.post("/{request_id}/reject", response_model=AccountRequestView)
+@router.post(
+    "/{request_id}/reject", response_model=AccountRequestView, responses=problems(404, 409)
+)
 async def reject_account_request(
     request_id: str, body: RejectBody, user: Approver, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
@@ -341,7 +350,9 @@ async def reject_account_request(
     )
 
 
-@router.post("/{request_id}/cancel", response_model=AccountRequestView)
+@router.post(
+    "/{request_id}/cancel", response_model=AccountRequestView, responses=problems(404, 409)
+)
 async def cancel_account_request(
     request_id: str, body: CancelBody, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
@@ -362,6 +373,7 @@ async def cancel_account_request(
     "/{request_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AccountRequestView,
+    responses=problems(404, 409),
 )
 async def retry_account_request_step(
     request_id: str, body: RetryBody, user: Operator, client: ClientDep, settings: SettingsDep
@@ -381,6 +393,7 @@ async def retry_account_request_step(
     "/{request_id}/skip",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AccountRequestView,
+    responses=problems(404, 409),
 )
 async def skip_account_request_step(
     request_id: str, body: SkipBody, user: Operator, client: ClientDep, settings: SettingsDep
