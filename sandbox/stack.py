@@ -89,6 +89,9 @@ class Process:
             self.popen.wait(10)
 
 
+WORKER_ACCESS_KEY = "sandbox-worker"
+
+
 @dataclass
 class StackConfig:
     data_dir: Path = Path(".data")
@@ -319,6 +322,9 @@ class EmbeddedStack:
         """Only the worker holds the third-party keys (the API never needs them)."""
         c = self.config
         return {
+            # Its own access key, so the sandbox can tell the worker's calls from anyone else's
+            # (the IAM policy test checks them against deploy/iam/worker-policy.json).
+            "AWS_ACCESS_KEY_ID": WORKER_ACCESS_KEY,
             "VEND_WORKLOAD_SECURITY__BASE_URL": f"{c.ws_url}/api",
             "VEND_WORKLOAD_SECURITY__API_KEY": self.secrets["ws_api_key"],
             "VEND_BILLING__BASE_URL": c.sunnypay_url,
@@ -331,8 +337,12 @@ class EmbeddedStack:
     def start_worker(self, name: str = "worker") -> Process:
         return self._spawn(name, [sys.executable, "-m", "vending.worker"], self.worker_env())
 
-    def start_api(self) -> Process:
+    def start_api(
+        self, name: str = "api", port: int | None = None, env: dict[str, str] | None = None
+    ) -> Process:
+        """An API process; more than one (other names and ports) share the same Temporal."""
         c = self.config
+        port = port or c.api_port
         argv = [
             sys.executable,
             "-m",
@@ -341,10 +351,10 @@ class EmbeddedStack:
             "--host",
             c.host,
             "--port",
-            str(c.api_port),
+            str(port),
         ]
-        proc = self._spawn("api", argv)
-        _wait_for(lambda: _http_ok(f"{c.api_url}/readyz"), proc, 60, "API")
+        proc = self._spawn(name, argv, env)
+        _wait_for(lambda: _http_ok(f"http://{c.host}:{port}/readyz"), proc, 60, name)
         return proc
 
     def start_all(self) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import jwt
 
 from vending.models import Principal, Role
@@ -60,16 +62,32 @@ class TokenVerifier:
         self._settings = settings
         self._jwks: jwt.PyJWKClient | None = None
         self._dev_secret: str | None = None
+        known = {r.value for r in Role}
+        unknown = {r for roles in settings.group_roles.values() for r in roles} - known
+        if unknown:
+            raise ValueError(f"VEND_AUTH__GROUP_ROLES names unknown roles: {sorted(unknown)}")
         if settings.mode == "oidc":
             if not settings.jwks_url:
                 raise ValueError("VEND_AUTH__JWKS_URL is required when VEND_AUTH__MODE=oidc")
-            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
+            self._jwks = jwt.PyJWKClient(
+                settings.jwks_url,
+                cache_keys=True,
+                cache_jwk_set=True,
+                lifespan=settings.jwks_cache_seconds,
+                cooldown_duration=settings.jwks_refresh_cooldown_seconds,
+                timeout=10,
+            )
         elif settings.mode == "dev":
             self._dev_secret = ensure_dev_secret(settings)
         else:
             raise ValueError(f"unknown auth mode {settings.mode!r} (dev or oidc)")
 
     def verify(self, token: str) -> Principal:
+        """Verify signature, issuer, audience and lifetime; map claims onto a principal.
+
+        Blocking on a JWKS fetch (first use, rotation, cache expiry): async callers run it in
+        a thread (``averify``).
+        """
         try:
             if self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key
@@ -87,12 +105,40 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as err:
             raise InvalidToken(str(err)) from err
-        roles_claim = claims.get("roles", [])
-        if not isinstance(roles_claim, list):
-            raise InvalidToken("the roles claim must be a list")
-        known = {r.value for r in Role}
+        email = _claim(claims, self._settings.email_claim)
         return Principal(
             sub=str(claims["sub"]),
-            email=claims.get("email"),
-            roles=[Role(r) for r in roles_claim if r in known],
+            email=str(email) if email else None,
+            roles=self._roles(claims),
         )
+
+    async def averify(self, token: str) -> Principal:
+        if self._jwks is None:
+            return self.verify(token)
+        return await anyio.to_thread.run_sync(self.verify, token)
+
+    def _roles(self, claims: dict[str, Any]) -> list[Role]:
+        names: list[str] = []
+        direct = _claim(claims, self._settings.roles_claim)
+        if direct is not None:
+            if not isinstance(direct, list):
+                raise InvalidToken(f"the {self._settings.roles_claim} claim must be a list")
+            names += [str(r) for r in direct]
+        if self._settings.groups_claim:
+            groups = _claim(claims, self._settings.groups_claim) or []
+            if not isinstance(groups, list):
+                raise InvalidToken(f"the {self._settings.groups_claim} claim must be a list")
+            for group in groups:
+                names += self._settings.group_roles.get(str(group), [])
+        known = {r.value for r in Role}
+        return [Role(r) for r in dict.fromkeys(names) if r in known]
+
+
+def _claim(claims: dict[str, Any], path: str) -> Any:
+    """A claim by dotted path (``realm_access.roles``); None where any part is missing."""
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value

@@ -40,7 +40,21 @@ class AuthSettings(BaseModel):
     issuer: str = "vend-dev"
     audience: str = "account-vending"
     jwks_url: str | None = None
-    leeway_seconds: int = 30
+    # How long fetched signing keys are trusted before the JWKS is read again; an unknown key
+    # id (a rotation) refetches at once.
+    jwks_cache_seconds: int = 300
+    # An unknown key id refetches the JWKS at most this often, so tokens with made-up key ids
+    # cannot turn the API into a flood against the issuer.
+    jwks_refresh_cooldown_seconds: float = 30.0
+    # Clock skew tolerated on exp/nbf/iat; bounded so a misconfiguration cannot make stolen
+    # tokens live for hours.
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Where roles come from: a claim holding role names (a dotted path reaches nested claims,
+    # e.g. "realm_access.roles"), and/or a groups claim mapped onto roles.
+    roles_claim: str = "roles"
+    groups_claim: str | None = None
+    group_roles: dict[str, list[str]] = Field(default_factory=dict)
+    email_claim: str = "email"
 
 
 class AwsSettings(BaseModel):

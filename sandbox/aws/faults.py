@@ -44,6 +44,8 @@ class FaultPlan:
     rules: list[FaultRule] = field(default_factory=list)
     seed: int = 7
     calls: Counter[str] = field(default_factory=Counter)
+    # access key id -> the actions it called: what a least-privilege policy is checked against
+    actions_by_key: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -59,9 +61,10 @@ class FaultPlan:
         with self._lock:
             self.rules.clear()
 
-    def record_call(self, service: str, action: str) -> None:
+    def record_call(self, service: str, action: str, access_key: str = "") -> None:
         with self._lock:
             self.calls[f"{service}:{action}"] += 1
+            self.actions_by_key.setdefault(access_key, set()).add(f"{service}:{action}")
 
     def take(self, service: str, action: str, body: str, kind: str) -> FaultRule | None:
         """The first live rule of ``kind`` (error, failure_reason or hold) for this call."""
@@ -77,4 +80,8 @@ class FaultPlan:
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
-            return {"rules": [asdict(r) for r in self.rules], "calls": dict(self.calls)}
+            return {
+                "rules": [asdict(r) for r in self.rules],
+                "calls": dict(self.calls),
+                "actions_by_key": {k: sorted(v) for k, v in self.actions_by_key.items()},
+            }

@@ -31,6 +31,7 @@ from sandbox.aws.faults import FaultPlan
 from sandbox.aws.ssm_associations import SsmAssociations
 
 StartResponse = Callable[..., Any]
+_ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/[^/]+/aws4_request")
 _EMULATED_SSM = frozenset(
@@ -82,7 +83,8 @@ class SandboxAws:
             return self._control(environ, start_response)
         body = _read_body(environ)
         service, action = _identify(environ, body)
-        self.faults.record_call(service, action)
+        key = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        self.faults.record_call(service, action, key.group(1) if key else "")
         if service == "organizations":
             self.organizations.tick()
         text = body.decode("utf-8", "replace")

@@ -52,7 +52,7 @@ async def current_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "Unauthorized", "a bearer token is required", headers=_UNAUTHORIZED)
     try:
-        return verifier.verify(credentials.credentials)
+        return await verifier.averify(credentials.credentials)
     except InvalidToken as err:
         raise Problem(
             401, "Unauthorized", f"the bearer token is not valid: {err}", headers=_UNAUTHORIZED

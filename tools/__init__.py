@@ -1,0 +1,1 @@
+"""Project tools that read the code (not part of the running service)."""
