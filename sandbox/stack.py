@@ -24,6 +24,7 @@ from typing import IO
 import httpx
 
 from vending import search_attributes
+from vending.codec import new_key
 from vending.settings import DEFAULT_LANDING_ZONE
 
 DEMO_USERS: dict[str, list[str]] = {
@@ -150,7 +151,10 @@ SECRET_NAMES = (
     "ws_activation_token",
     "sunnypay_api_key",
     "webhook_secret",
+    "codec_key",
+    "cursor_secret",
 )
+CODEC_KEY_ID = "sandbox-1"
 
 
 def sandbox_secrets(data_dir: Path) -> dict[str, str]:
@@ -160,6 +164,8 @@ def sandbox_secrets(data_dir: Path) -> dict[str, str]:
     missing = [name for name in SECRET_NAMES if name not in values]
     if missing:  # first run, or a .data/ from an older version
         values.update({name: secrets.token_urlsafe(24) for name in missing})
+        if "codec_key" in missing:
+            values["codec_key"] = new_key()  # AES-256: 32 random bytes, base64
         path.write_text(json.dumps(values))
         path.chmod(0o600)
     return values
@@ -184,6 +190,13 @@ class EmbeddedStack:
             "VEND_LANDING_ZONE_FILE": str(c.landing_zone),
             "VEND_AUTH__MODE": "dev",
             "VEND_AUTH__DEV_SECRET_FILE": str(c.data_dir / "dev-secret"),
+            # Payloads are encrypted in the embedded stack too, so what runs here is what ships.
+            "VEND_CODEC__KEYS": json.dumps({CODEC_KEY_ID: self.secrets["codec_key"]}),
+            "VEND_CODEC__ACTIVE_KEY_ID": CODEC_KEY_ID,
+            "VEND_CODEC__ENDPOINT_REQUIRES_TOKEN": "false",  # loopback only
+            "VEND_CODEC__UI_ORIGINS": json.dumps([c.ui_url]),
+            # Shared by every API process, so a page cursor from one verifies at another.
+            "VEND_CURSOR_SECRET": self.secrets["cursor_secret"],
             "VEND_AWS__POLL_INTERVAL_SECONDS": "1",
             # The sandbox AWS: botocore reads these itself; production code has no sandbox switch.
             "AWS_ENDPOINT_URL": c.aws_endpoint,
@@ -224,6 +237,8 @@ class EmbeddedStack:
             str(c.data_dir / "temporal.db"),
             "--log-level",
             "error",
+            "--ui-codec-endpoint",
+            f"{c.api_url}/codec",
             "--dynamic-config-value",
             "frontend.enableUpdateWorkflowExecution=true",
             *search_attributes.cli_flags(),

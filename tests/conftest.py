@@ -6,6 +6,7 @@ uses its own account names and emails, so tests never see each other's requests.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,11 +16,15 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHistory
 
-from sandbox.stack import EmbeddedStack, StackConfig, free_port, running
+from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, free_port, running
 from vending.auth import mint_dev_token
+from vending.codec import EncryptionCodec
 from vending.models import Role
-from vending.settings import AuthSettings
+from vending.settings import AuthSettings, CodecSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -71,6 +76,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     )
     with running(config) as stack:
         yield stack
+
+
+def codec_settings(stack: EmbeddedStack) -> CodecSettings:
+    """The stack's payload encryption, for tests that read Temporal directly."""
+    return CodecSettings(
+        keys={CODEC_KEY_ID: stack.secrets["codec_key"]},  # type: ignore[dict-item]
+        active_key_id=CODEC_KEY_ID,
+    )
+
+
+def plain_history_json(history: WorkflowHistory, codec: EncryptionCodec) -> str:
+    """A history as JSON with every encrypted payload decrypted (for committing or searching)."""
+    doc = json.loads(history.to_json())
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "data" in node and isinstance(node.get("metadata"), dict):
+                payload = json_format.ParseDict(node, Payload())
+                return json_format.MessageToDict(codec.decrypt(payload))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return json.dumps(walk(doc), indent=2)
 
 
 @pytest.fixture(scope="session")

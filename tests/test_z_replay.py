@@ -11,21 +11,20 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from sandbox.stack import EmbeddedStack
+from tests.conftest import codec_settings, plain_history_json
+from vending.codec import EncryptionCodec, data_converter
+from vending.settings import CodecSettings
 from vending.worker import WORKFLOWS, workflow_runner
 
 
 async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -> None:
-    client = await Client.connect(
-        stack.config.temporal_address, data_converter=pydantic_data_converter
-    )
+    converter = data_converter(codec_settings(stack))
+    client = await Client.connect(stack.config.temporal_address, data_converter=converter)
     replayer = Replayer(
-        workflows=WORKFLOWS,
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner()
     )
     types = " OR ".join(f"WorkflowType = '{w.__name__}'" for w in WORKFLOWS)
     histories = client.list_workflows(types).map_histories()
@@ -54,10 +53,11 @@ async def test_record_histories(stack: EmbeddedStack) -> None:
     """With VEND_RECORD_HISTORIES=1, keep one history per outcome for the test above."""
     if not os.environ.get("VEND_RECORD_HISTORIES"):
         pytest.skip("set VEND_RECORD_HISTORIES=1 to re-record tests/histories")
-    client = await Client.connect(
-        stack.config.temporal_address, data_converter=pydantic_data_converter
-    )
+    converter = data_converter(codec_settings(stack))
+    client = await Client.connect(stack.config.temporal_address, data_converter=converter)
     HISTORIES.mkdir(exist_ok=True)
+    codec = EncryptionCodec.from_settings(codec_settings(stack))
+    assert codec is not None  # committed histories are decrypted: the test key is thrown away
     wanted = {
         "completed": "VendingStatus = 'completed' AND VendingOU = 'Experiments/Protected'",
         "completed-account-factory": (
@@ -72,10 +72,10 @@ async def test_record_histories(stack: EmbeddedStack) -> None:
     for name, query in wanted.items():
         async for wf in client.list_workflows(f"WorkflowType = 'AccountVending' AND {query}"):
             history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            (HISTORIES / f"{name}.json").write_text(plain_history_json(history, codec))
             break
     coordinator = await client.get_workflow_handle("control-tower-coordinator").fetch_history()
-    (HISTORIES / "coordinator.json").write_text(coordinator.to_json())
+    (HISTORIES / "coordinator.json").write_text(plain_history_json(coordinator, codec))
 
 
 async def test_committed_histories_replay_on_current_code() -> None:
@@ -84,7 +84,7 @@ async def test_committed_histories_replay_on_current_code() -> None:
     ``workflow.patched`` rather than re-recording."""
     replayer = Replayer(
         workflows=WORKFLOWS,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(CodecSettings()),  # committed histories are plain
         workflow_runner=workflow_runner(),
     )
     histories = _committed()

@@ -15,7 +15,8 @@ from typing import Any
 from temporalio.client import Client
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ARTIFACTS, Api
+from tests.conftest import ARTIFACTS, Api, codec_settings, plain_history_json
+from vending.codec import EncryptionCodec
 
 
 def _secrets(stack: EmbeddedStack) -> dict[str, str]:
@@ -25,6 +26,8 @@ def _secrets(stack: EmbeddedStack) -> dict[str, str]:
         "sunny pay api key": stack.secrets["sunnypay_api_key"],
         "webhook signing secret": stack.secrets["webhook_secret"],
         "dev token signing secret": (stack.config.data_dir / "dev-secret").read_text().strip(),
+        "payload encryption key": stack.secrets["codec_key"],
+        "cursor signing secret": stack.secrets["cursor_secret"],
     }
     assert all(len(v) >= 16 for v in values.values())
     return values
@@ -51,12 +54,15 @@ def _texts(node: Any) -> Iterator[str]:
 async def test_no_secret_in_any_workflow_history(stack: EmbeddedStack) -> None:
     client = await Client.connect(stack.config.temporal_address)
     secrets = _secrets(stack)
+    codec = EncryptionCodec.from_settings(codec_settings(stack))
+    assert codec is not None
     histories = 0
     found: list[str] = []
     async for wf in client.list_workflows():
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
         histories += 1
-        text = "\n".join(_texts(json.loads(history.to_json())))
+        # Decrypted first: a secret must not be in a history even under encryption.
+        text = "\n".join(_texts(json.loads(plain_history_json(history, codec))))
         found += [f"{name} in {wf.id}" for name, value in secrets.items() if value in text]
     assert histories > 20, "the suite should have left many workflows to search"
     assert found == []

@@ -51,6 +51,7 @@ NO_AWS = {
     "http_calls.py",
     "notifications.py",
     "temporal_checks.py",
+    "waiting.py",
 }
 # Actions AWS allows without any grant.
 NEEDS_NO_GRANT = {"sts:GetCallerIdentity"}

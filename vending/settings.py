@@ -27,6 +27,22 @@ class TemporalSettings(BaseModel):
     update_timeout_seconds: float = 30.0
 
 
+class CodecSettings(BaseModel):
+    """Encryption of workflow payloads (see vending/codec.py).
+
+    ``keys`` maps key ids to base64 AES-256 keys; the active one encrypts, all of them decrypt.
+    Without keys, payloads are stored as plain JSON (the embedded stack always sets one).
+    """
+
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    active_key_id: str | None = None
+    # The API's /codec endpoint decrypts for the Temporal UI. It needs an operator's or admin's
+    # token unless this is off (the embedded stack, on loopback only).
+    endpoint_requires_token: bool = True
+    # Browser origins allowed to call the codec endpoint (the Temporal UI's).
+    ui_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8233"])
+
+
 class AuthSettings(BaseModel):
     """Bearer-token verification.
 
@@ -139,6 +155,7 @@ class Settings(BaseSettings):
     landing_zone_file: Path = DEFAULT_LANDING_ZONE
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     steps: StepSettings = Field(default_factory=StepSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from vending.settings import TemporalSettings
+from vending.codec import data_converter
+from vending.settings import CodecSettings, TemporalSettings
 
 WORKFLOW_ID_PREFIX = "account-request-"
 
@@ -14,10 +14,12 @@ def workflow_id(request_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{request_id}"
 
 
-async def connect(settings: TemporalSettings, *, lazy: bool = False) -> Client:
+async def connect(
+    settings: TemporalSettings, codec: CodecSettings, *, lazy: bool = False
+) -> Client:
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec),
         lazy=lazy,
     )

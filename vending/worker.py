@@ -162,7 +162,7 @@ async def ensure_coordinator(client: Client, settings: Settings) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    client = await connect(settings.temporal)
+    client = await connect(settings.temporal, settings.codec)
     await ensure_coordinator(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

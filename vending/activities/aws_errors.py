@@ -40,6 +40,12 @@ def error_message(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Message", str(err)))
 
 
+def is_transient(err: ClientError) -> bool:
+    """Throttling or a server-side failure: the same call can succeed later."""
+    status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return error_code(err) in THROTTLING | TRANSIENT or status >= 500
+
+
 def to_application_error(err: ClientError, *, action: str) -> ApplicationError:
     """Classify a ClientError: throttling and 5xx are retryable, everything else is final."""
     code = error_code(err)

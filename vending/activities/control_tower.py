@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from vending.activities.aws_errors import error_code, final, to_application_error
 from vending.activities.heartbeats import beat
 from vending.activities.member_accounts import MemberAccountAccess
+from vending.activities.waiting import patiently
 
 CONTROL_TOWER_BASELINE_NAME = "AWSControlTowerBaseline"
 EXECUTION_ROLE = "AWSControlTowerExecution"
@@ -156,7 +157,11 @@ class ControlTowerActivities:
         started = float(info.heartbeat_details[0]) if info.heartbeat_details else time.time()
         try:
             while True:
-                status = self._enrollment(inp.account_id)
+                status = patiently(
+                    lambda: self._enrollment(inp.account_id),
+                    self.poll_interval_seconds,
+                    waiting_for=f"enrollment of {inp.account_id}",
+                )
                 if status.status == "SUCCEEDED":
                     return EnrollResult(
                         strategy="verified", detail="enrolled", attempt=info.attempt
@@ -203,8 +208,13 @@ class ControlTowerActivities:
                 )
             beat(operation_id)
             while True:
-                op = self.controltower.get_baseline_operation(operationIdentifier=operation_id)
-                op = op["baselineOperation"]
+                op = patiently(
+                    lambda: self.controltower.get_baseline_operation(
+                        operationIdentifier=operation_id
+                    ),
+                    self.poll_interval_seconds,
+                    waiting_for=f"Control Tower operation {operation_id}",
+                )["baselineOperation"]
                 if op["status"] in ("SUCCEEDED", "FAILED"):
                     return OperationResult(
                         operation_id=operation_id,
@@ -367,7 +377,11 @@ class ControlTowerActivities:
 
     def _wait_for_record(self, record_id: str) -> None:
         while True:
-            detail = self.servicecatalog.describe_record(Id=record_id)["RecordDetail"]
+            detail = patiently(
+                lambda: self.servicecatalog.describe_record(Id=record_id),
+                self.poll_interval_seconds,
+                waiting_for=f"Account Factory record {record_id}",
+            )["RecordDetail"]
             status = detail["Status"]
             if status == "SUCCEEDED":
                 return

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from vending.activities.aws_errors import error_code, to_application_error
 from vending.activities.heartbeats import beat
+from vending.activities.waiting import patiently
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -216,9 +217,13 @@ class OrganizationsActivities:
 
     def _wait_for_creation(self, status_id: str, inp: CreateAccountInput) -> str:
         while True:
-            status = self.client.describe_create_account_status(CreateAccountRequestId=status_id)[
-                "CreateAccountStatus"
-            ]
+            status = patiently(
+                lambda: self.client.describe_create_account_status(
+                    CreateAccountRequestId=status_id
+                ),
+                self.poll_interval_seconds,
+                waiting_for=f"CreateAccount {status_id}",
+            )["CreateAccountStatus"]
             state = status["State"]
             if state == "SUCCEEDED":
                 return str(status["AccountId"])

@@ -17,8 +17,9 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from vending.activities.aws_errors import error_code, to_application_error
+from vending.activities.aws_errors import error_code, is_transient, to_application_error
 from vending.activities.heartbeats import beat, keepalive
+from vending.activities.waiting import patiently
 from vending.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
 _NAMESPACE = uuid.UUID("5c0b0b8e-9d52-4e0c-8f0e-2b4d1d7c3a90")
@@ -153,8 +154,13 @@ class StackSetActivities:
                     created = self.cloudformation.update_stack_instances(Regions=stale, **common)
                 return str(created["OperationId"])
             except ClientError as err:
-                if error_code(err) != "OperationInProgressException":
+                if error_code(err) != "OperationInProgressException" and not is_transient(err):
                     raise
+                # Throttled: the create may still have started (it carries our operation id),
+                # so look before asking again.
+                throttled = error_code(err) != "OperationInProgressException"
+                if throttled and (running := self._running_operation(inp)):
+                    return running
             # Another request's operation holds the StackSet (AWS runs one at a time): wait for
             # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
             keepalive()
@@ -167,8 +173,12 @@ class StackSetActivities:
     def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
         name = inp.baseline.stack_set_name
         while True:
-            op = self.cloudformation.describe_stack_set_operation(
-                StackSetName=name, OperationId=operation_id, **self._call_as(inp)
+            op = patiently(
+                lambda: self.cloudformation.describe_stack_set_operation(
+                    StackSetName=name, OperationId=operation_id, **self._call_as(inp)
+                ),
+                self.poll_interval_seconds,
+                waiting_for=f"StackSet {name}",
             )["StackSetOperation"]
             if op["Status"] == "SUCCEEDED":
                 return

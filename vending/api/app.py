@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from vending.api import errors, openapi
-from vending.api.routers import health, requests
+from vending.api.routers import codec, health, requests
 from vending.auth import TokenVerifier
+from vending.codec import EncryptionCodec
 from vending.landing_zone import load_landing_zone
 from vending.settings import Settings, get_settings
 from vending.temporal_client import connect
@@ -21,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
-        app.state.temporal = await connect(settings.temporal, lazy=True)
+        app.state.temporal = await connect(settings.temporal, settings.codec, lazy=True)
         yield
 
     app = FastAPI(
@@ -33,8 +35,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
     app.state.verifier = TokenVerifier(settings.auth)
+    app.state.codec = EncryptionCodec.from_settings(settings.codec)
+    # The Temporal UI runs on its own origin and calls /codec from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.codec.ui_origins,
+        allow_credentials=True,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
     errors.install(app)
     openapi.install(app)
     app.include_router(health.router)
     app.include_router(requests.router)
+    app.include_router(codec.router)
     return app

@@ -194,6 +194,7 @@ class AccountVending:
 
     async def _validate(self) -> None:
         req = self._input.request
+        hashed = workflow.patched("claim-ids-without-personal-data")
         for kind, field, value in (
             ("name", "account_name", req.account_name),
             ("email", "account_email", req.account_email),
@@ -202,7 +203,7 @@ class AccountVending:
                 await workflow.start_child_workflow(
                     AccountClaim.run,
                     self._input.request_id,
-                    id=claim_id(kind, value),
+                    id=claim_id(kind, value, hashed=hashed),
                     parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
                 )
             except WorkflowAlreadyStartedError:
