@@ -99,6 +99,7 @@ class StackConfig:
     host: str = "127.0.0.1"
     temporal_port: int = 7233
     ui_port: int = 8233
+    worker_metrics_port: int = 9464
     aws_port: int = 5000
     api_port: int = 8000
     landing_zone: Path = DEFAULT_LANDING_ZONE
@@ -126,6 +127,10 @@ class StackConfig:
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def worker_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.worker_metrics_port}/metrics"
 
     @property
     def ui_url(self) -> str:
@@ -349,8 +354,12 @@ class EmbeddedStack:
             "VEND_NOTIFICATIONS__WEBHOOK_SECRET": self.secrets["webhook_secret"],
         }
 
-    def start_worker(self, name: str = "worker") -> Process:
-        return self._spawn(name, [sys.executable, "-m", "vending.worker"], self.worker_env())
+    def start_worker(self, name: str = "worker", metrics_port: int | None = None) -> Process:
+        """A worker; extra ones (other names) need their own metrics port."""
+        c = self.config
+        port = metrics_port or c.worker_metrics_port
+        env = {**self.worker_env(), "VEND_WORKER__METRICS_BIND_ADDRESS": f"{c.host}:{port}"}
+        return self._spawn(name, [sys.executable, "-m", "vending.worker"], env)
 
     def start_api(
         self, name: str = "api", port: int | None = None, env: dict[str, str] | None = None
@@ -466,7 +475,8 @@ def _print_banner(stack: EmbeddedStack) -> None:
         "",
         "Account vending: embedded stack is up",
         f"  API            {c.api_url}   (OpenAPI: {c.api_url}/docs)",
-        f"  Temporal UI    {c.ui_url}",
+        f"  Temporal UI    {c.ui_url}   (payloads decrypted through {c.api_url}/codec)",
+        f"  Metrics        {c.api_url}/metrics (API), {c.worker_metrics_url} (worker)",
         f"  Temporal       {c.temporal_address}",
         f"  Sandbox AWS    {c.aws_endpoint}   (state: {c.aws_endpoint}/_sandbox/state)",
         f"  Workload Sec.  {c.ws_url}/api   (sandbox tenant; state: {c.ws_url}/_sandbox/state)",

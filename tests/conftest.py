@@ -47,6 +47,7 @@ FAST = {
     "VEND_STEPS__RETRY_MAXIMUM_SECONDS": "1",
     "VEND_STEPS__MAXIMUM_ATTEMPTS": "4",
     "VEND_LOG_LEVEL": "INFO",
+    "VEND_LOG_FORMAT": "json",  # what production runs; test_observability reads the lines
     "VEND_WORKER__GRACEFUL_SHUTDOWN_SECONDS": "3",
 }
 
@@ -58,6 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         data_dir=data,
         temporal_port=free_port(),
         ui_port=free_port(),
+        worker_metrics_port=free_port(),
         aws_port=free_port(),
         api_port=free_port(),
         landing_zone=ROOT / "tests" / "landing_zone.yaml",

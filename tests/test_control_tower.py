@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.stack import EmbeddedStack
+from sandbox.stack import EmbeddedStack, free_port
 from tests.conftest import Api, Sandbox
 
 Body = Callable[..., dict[str, Any]]
@@ -182,7 +182,7 @@ def test_throttling_and_conflicts_are_retried(api: Api, sandbox: Sandbox, new_bo
 def test_limits_hold_across_workers_and_requests_queue_in_order(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
 ) -> None:
-    extra = [stack.start_worker(f"worker-{n}") for n in (2, 3)]
+    extra = [stack.start_worker(f"worker-{n}", free_port()) for n in (2, 3)]
     try:
         sandbox.reset_control_tower_metrics()
         # Operations long enough that twelve simultaneous requests must queue for five slots.

@@ -49,14 +49,15 @@ def api(
     from vending import logging_setup
 
     settings = get_settings()
-    logging_setup.configure(settings.log_level, "api")
+    logging_setup.configure(settings.log_level, "api", settings.log_format)
     uvicorn.run(
         "vending.api.app:create_app",
         factory=True,
         host=host,
         port=port,
         log_config=None,
-        access_log=False,
+        access_log=False,  # vending.api.access logs each request, with its id
+        timeout_graceful_shutdown=int(settings.api_graceful_shutdown_seconds),
     )
 
 

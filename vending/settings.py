@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,10 +20,12 @@ DEFAULT_LANDING_ZONE = Path(__file__).parent / "config" / "landing_zone.yaml"
 
 
 class TemporalSettings(BaseModel):
-    address: str = "127.0.0.1:7233"
+    """Where Temporal is; every worker and API replica of one deployment uses the same."""
+
+    address: str = "127.0.0.1:7233"  # host:port of the frontend
     namespace: str = "default"
-    task_queue: str = "account-vending"
-    ui_url: str = "http://127.0.0.1:8233"
+    task_queue: str = "account-vending"  # workers poll it; the API starts workflows on it
+    ui_url: str = "http://127.0.0.1:8233"  # for links to a request's workflow
     # How long the API waits for a worker to take an update before it answers 503.
     update_timeout_seconds: float = 30.0
 
@@ -50,12 +53,12 @@ class AuthSettings(BaseModel):
     verifies the organization's issuer against its JWKS.
     """
 
-    mode: str = "dev"
-    dev_secret: SecretStr | None = None
+    mode: str = "dev"  # "dev" (embedded stack) or "oidc" (production)
+    dev_secret: SecretStr | None = None  # dev mode: HS256 secret (else read from the file)
     dev_secret_file: Path = Path(".data/dev-secret")
-    issuer: str = "vend-dev"
-    audience: str = "account-vending"
-    jwks_url: str | None = None
+    issuer: str = "vend-dev"  # required `iss`
+    audience: str = "account-vending"  # required `aud`
+    jwks_url: str | None = None  # oidc mode: the issuer's JWKS
     # How long fetched signing keys are trusted before the JWKS is read again; an unknown key
     # id (a rotation) refetches at once.
     jwks_cache_seconds: int = 300
@@ -68,8 +71,8 @@ class AuthSettings(BaseModel):
     # Where roles come from: a claim holding role names (a dotted path reaches nested claims,
     # e.g. "realm_access.roles"), and/or a groups claim mapped onto roles.
     roles_claim: str = "roles"
-    groups_claim: str | None = None
-    group_roles: dict[str, list[str]] = Field(default_factory=dict)
+    groups_claim: str | None = None  # e.g. "groups"
+    group_roles: dict[str, list[str]] = Field(default_factory=dict)  # group -> roles (JSON)
     email_claim: str = "email"
 
 
@@ -81,43 +84,43 @@ class AwsSettings(BaseModel):
     environment, never of code.
     """
 
-    region: str = "us-east-1"
-    member_role_name: str = "OrganizationAccountAccessRole"
-    poll_interval_seconds: float = 10.0
-    max_boto_attempts: int = 5
+    region: str = "us-east-1"  # the management account's home region (Control Tower's)
+    member_role_name: str = "OrganizationAccountAccessRole"  # assumed in member accounts
+    poll_interval_seconds: float = 10.0  # between looks at long AWS operations
+    max_boto_attempts: int = 5  # botocore's own retries of one call (standard mode)
 
 
 class StepSettings(BaseModel):
     """Timeouts and retry budget handed to each new request (snapshotted into its workflow)."""
 
-    start_to_close_seconds: float = 3600.0
-    heartbeat_timeout_seconds: float = 60.0
+    start_to_close_seconds: float = 3600.0  # one attempt of a step
+    heartbeat_timeout_seconds: float = 60.0  # a silent worker is presumed dead after this
     retry_initial_seconds: float = 1.0
     retry_maximum_seconds: float = 60.0
-    maximum_attempts: int = 10
+    maximum_attempts: int = 10  # then the request waits for an operator
 
 
 class ControlTowerLimits(BaseModel):
     """Organization-wide limits, enforced by the coordinator workflow across all workers."""
 
     account_operation_limit: int = Field(default=5, ge=1, le=10)  # AWS: 5, 10 on request
-    ou_operation_timeout_seconds: float = 7200.0
+    ou_operation_timeout_seconds: float = 7200.0  # one OU re-registration
 
 
 class WorkloadSecuritySettings(BaseModel):
     """Trend Micro Cloud One Workload Security. The key is a secret: it is read by the worker
     only, and never enters a workflow input, result, history, log line or API response."""
 
-    base_url: str = "https://workload.us-1.cloudone.trendmicro.com/api"
-    api_key: SecretStr | None = None
+    base_url: str = "https://workload.us-1.cloudone.trendmicro.com/api"  # your region's
+    api_key: SecretStr | None = None  # worker only
     auth_header: str = "ApiKey"  # "ApiKey" (Cloud One key) or "api-secret-key" (legacy)
-    trend_account_id: str = "147995105371"
-    role_name: str = "VendWorkloadSecurityConnector"
+    trend_account_id: str = "147995105371"  # Trend Micro's AWS account, trusted by the role
+    role_name: str = "VendWorkloadSecurityConnector"  # the connector role in member accounts
     # "engine": made or corrected through OrganizationAccountAccessRole; "stackset": a baseline
     # StackSet deploys it and the engine only checks that it trusts the tenant correctly.
     role_source: str = "engine"
-    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
-    default_policy: str = "Base Policy"
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])  # agent association
+    default_policy: str = "Base Policy"  # when the request names none
     agent_install: str = "distributor"  # "distributor" (SSM Distributor package) or "script"
     distributor_package: str = "TrendMicro-CloudOneWorkloadSecurity-Agent"
     association_name: str = "vend-workload-security-agent"
@@ -133,26 +136,36 @@ class BillingSettings(BaseModel):
     """Sunny Pay (the contract in shared/spec/sunny-pay.md); the key is a secret."""
 
     base_url: str = "https://api.sunnypay.example/"
-    api_key: SecretStr | None = None
-    poll_interval_seconds: float = 10.0
+    api_key: SecretStr | None = None  # worker only
+    poll_interval_seconds: float = 10.0  # while a registration activates
     timeout_seconds: float = 30.0
 
 
 class NotificationSettings(BaseModel):
-    webhook_url: str | None = None
+    """Signed webhook on each state change that matters to a person."""
+
+    webhook_url: str | None = None  # unset: no notifications
     webhook_secret: SecretStr | None = None  # signs every delivery (HMAC-SHA256)
     timeout_seconds: float = 10.0
 
 
 class WorkerSettings(BaseModel):
-    max_concurrent_activities: int = 50
+    """One worker process; run as many as the load needs against one task queue."""
+
+    max_concurrent_activities: int = 50  # also the size of its activity thread pool
+    max_concurrent_workflow_tasks: int = 100
+    # On SIGTERM the worker stops polling and gives running activities this long to finish
+    # (they heartbeat; what does not finish is retried by another worker).
     graceful_shutdown_seconds: float = 30.0
+    # host:port where the worker serves Prometheus metrics (Temporal SDK metrics and the
+    # vend_step_* ones); unset: no metrics endpoint.
+    metrics_bind_address: str | None = None
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VEND_", env_nested_delimiter="__", extra="ignore")
 
-    landing_zone_file: Path = DEFAULT_LANDING_ZONE
+    landing_zone_file: Path = DEFAULT_LANDING_ZONE  # OUs, approvals, baselines (YAML)
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
@@ -164,7 +177,12 @@ class Settings(BaseSettings):
     billing: BillingSettings = Field(default_factory=BillingSettings)
     pricing: PriceTable = Field(default_factory=PriceTable)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
-    log_level: str = "INFO"
+    log_level: str = "INFO"  # DEBUG never shows request bodies: botocore stays at INFO
+    # "json": one JSON object per line with request_id/workflow_id where known (production);
+    # "text": the embedded stack's readable lines.
+    log_format: Literal["text", "json"] = "text"
+    # On SIGTERM the API stops accepting and lets requests in flight finish for this long.
+    api_graceful_shutdown_seconds: float = 10.0
     # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
 

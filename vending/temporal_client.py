@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from vending.codec import data_converter
 from vending.settings import CodecSettings, TemporalSettings
@@ -15,11 +16,16 @@ def workflow_id(request_id: str) -> str:
 
 
 async def connect(
-    settings: TemporalSettings, codec: CodecSettings, *, lazy: bool = False
+    settings: TemporalSettings,
+    codec: CodecSettings,
+    *,
+    lazy: bool = False,
+    runtime: Runtime | None = None,
 ) -> Client:
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
         data_converter=data_converter(codec),
         lazy=lazy,
+        runtime=runtime,
     )

@@ -11,6 +11,7 @@ from datetime import timedelta
 import httpx
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -132,6 +133,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
         interceptors=[AttemptReportingInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
     )
@@ -161,8 +163,23 @@ async def ensure_coordinator(client: Client, settings: Settings) -> None:
     )
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime that serves Prometheus metrics: the SDK's (task latencies, slots,
+    poll failures) and the workflows' own vend_step_* and vend_request_transitions."""
+    address = settings.worker.metrics_bind_address
+    if not address:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address, counters_total_suffix=True, durations_as_seconds=True
+            )
+        )
+    )
+
+
 async def run_worker(settings: Settings) -> None:
-    client = await connect(settings.temporal, settings.codec)
+    client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
     await ensure_coordinator(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -178,7 +195,7 @@ async def run_worker(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
-    logging_setup.configure(settings.log_level, "worker")
+    logging_setup.configure(settings.log_level, "worker", settings.log_format)
     asyncio.run(run_worker(settings))
 
 

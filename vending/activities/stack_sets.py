@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -22,6 +23,7 @@ from vending.activities.heartbeats import beat, keepalive
 from vending.activities.waiting import patiently
 from vending.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
+T = TypeVar("T")
 _NAMESPACE = uuid.UUID("5c0b0b8e-9d52-4e0c-8f0e-2b4d1d7c3a90")
 
 
@@ -53,7 +55,7 @@ class StackSetActivities:
         try:
             operation_id = str(info.heartbeat_details[0]) if info.heartbeat_details else None
             if operation_id is None:
-                instances = self._instances(inp)
+                instances = self._patient(lambda: self._instances(inp), name)
                 missing = [r for r in inp.baseline.regions if r not in instances]
                 stale = [
                     r
@@ -68,9 +70,9 @@ class StackSetActivities:
                         already_current=True,
                         attempt=info.attempt,
                     )
-                operation_id = self._running_operation(inp) or self._deploy(
-                    inp, missing, stale, info.attempt
-                )
+                operation_id = self._patient(
+                    lambda: self._running_operation(inp), name
+                ) or self._deploy(inp, missing, stale, info.attempt)
                 deployed = missing + stale
             else:
                 deployed = list(inp.baseline.regions)
@@ -84,6 +86,9 @@ class StackSetActivities:
             already_current=False,
             attempt=info.attempt,
         )
+
+    def _patient(self, call: Callable[[], T], stack_set: str) -> T:
+        return patiently(call, self.poll_interval_seconds, waiting_for=f"StackSet {stack_set}")
 
     def _call_as(self, inp: DeployBaselineInput) -> dict[str, str]:
         return {"CallAs": inp.baseline.call_as} if inp.baseline.call_as != "SELF" else {}
@@ -146,6 +151,8 @@ class StackSetActivities:
             }
         else:
             common["Accounts"] = [inp.account_id]
+        name = inp.baseline.stack_set_name
+        delay = self.poll_interval_seconds
         while True:
             try:
                 if missing:
@@ -159,16 +166,19 @@ class StackSetActivities:
                 # Throttled: the create may still have started (it carries our operation id),
                 # so look before asking again.
                 throttled = error_code(err) != "OperationInProgressException"
-                if throttled and (running := self._running_operation(inp)):
+                if throttled and (
+                    running := self._patient(lambda: self._running_operation(inp), name)
+                ):
                     return running
             # Another request's operation holds the StackSet (AWS runs one at a time): wait for
             # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
+            # Backing off matters: many requests on one StackSet would otherwise poll it hard
+            # enough to be throttled.
             keepalive()
-            activity.wait_for_cancelled_sync(self.poll_interval_seconds * random.uniform(0.5, 1.5))
+            activity.wait_for_cancelled_sync(delay * random.uniform(0.5, 1.5))
             if activity.is_cancelled():
-                raise CancelledError(
-                    f"cancelled while waiting for StackSet {inp.baseline.stack_set_name}"
-                )
+                raise CancelledError(f"cancelled while waiting for StackSet {name}")
+            delay = min(delay * 2, self.poll_interval_seconds * 8)
 
     def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
         name = inp.baseline.stack_set_name

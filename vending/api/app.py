@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from vending.api import errors, openapi
+from vending.api import errors, observability, openapi
 from vending.api.routers import codec, health, requests
 from vending.auth import TokenVerifier
 from vending.codec import EncryptionCodec
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     openapi.install(app)
+    observability.install(app)
     app.include_router(health.router)
     app.include_router(requests.router)
     app.include_router(codec.router)

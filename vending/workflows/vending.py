@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitInput,
         VendingInput,
     )
+    from vending.workflows import metrics
     from vending.workflows.claim import AccountClaim, claim_id
     from vending.workflows.coordinator import (
         COORDINATOR_ID,
@@ -379,6 +380,7 @@ class AccountVending:
         if skip is not None:
             step.status, step.detail = StepStatus.skipped, skip
             self._event(SYSTEM, f"step:{name}", "skipped", skip)
+            metrics.step_outcome(name, "skipped", None)
             return True
         while True:
             step.status, step.error, step.detail = StepStatus.running, None, None
@@ -393,6 +395,7 @@ class AccountVending:
                 step.attempts += _attempts_of(err)
                 step.status, step.error = StepStatus.failed, _error_of(err)
                 step.finished_at, step.queue_position = workflow.now(), None
+                metrics.step_outcome(name, "failed", step.started_at)
                 await self._release_slot()  # a parked request must not block others
                 self._event(
                     SYSTEM, f"step:{name}", "failed", f"{step.error.type}: {step.error.message}"
@@ -414,6 +417,7 @@ class AccountVending:
             step.attempts += int(getattr(result, "attempt", 1))
             spec.record(self._state, result)
             step.status, step.finished_at = StepStatus.succeeded, workflow.now()
+            metrics.step_outcome(name, "succeeded", step.started_at)
             step.detail = getattr(result, "detail", None)
             step.queue_position = None
             self._event(SYSTEM, f"step:{name}", "succeeded", step.detail)
@@ -697,6 +701,7 @@ class AccountVending:
 
     def _set_status(self, status: RequestStatus) -> None:
         self._state.status = status
+        metrics.request_status(status.value)
         self._touch()
         event = NOTIFY_ON.get(status)
         if event is not None:

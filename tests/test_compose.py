@@ -1,0 +1,235 @@
+"""docker-compose.yml and the Dockerfile, checked without Docker (this machine has no engine).
+
+The compose file is validated against the Compose specification's JSON schema (the copy that
+the pinned check-jsonschema package vendors), after interpolating it the way `docker compose`
+does, for both targets. Then its wiring: dependencies and their conditions, files it mounts,
+build targets, and every VEND_ variable against the settings model, so a typo in a variable
+name (which pydantic-settings would silently ignore) fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from tests.conftest import ROOT
+from vending import search_attributes
+from vending.auth import TokenVerifier
+from vending.codec import EncryptionCodec
+from vending.settings import Settings
+
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENV_DIR = ROOT / "deploy" / "compose"
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^{}]|\{[^{}]*\})*))?\}")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def interpolate(node: Any, env: dict[str, str], missing: list[str]) -> Any:
+    """Compose's interpolation: ${V}, ${V:-default}, ${V-default}, ${V:?error}, ${V?error}, $$."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, env, missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, env, missing) for v in node]
+    if not isinstance(node, str):
+        return node
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, op, arg = m.group(1), m.group(2), m.group(3) or ""
+        value = env.get(name)
+        unset_or_empty = value is None or (op is not None and op.startswith(":") and not value)
+        if op in (":-", "-") and unset_or_empty:
+            return arg
+        if op in (":?", "?") and unset_or_empty:
+            missing.append(f"{name} ({arg})")
+            return ""
+        return value or ""
+
+    return _VAR.sub(sub, node)
+
+
+def load(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    missing: list[str] = []
+    doc = interpolate(yaml.safe_load(COMPOSE.read_text()), env, missing)
+    doc = {k: v for k, v in doc.items() if not k.startswith("x-")}
+    return doc, missing
+
+
+def sandbox_env() -> dict[str, str]:
+    return read_env_file(ENV_DIR / "sandbox.env")
+
+
+def production_env() -> dict[str, str]:
+    """example.env with every blank filled, as an operator would."""
+    env = read_env_file(ENV_DIR / "example.env")
+    filled = {k: v or f"value-of-{k.lower()}" for k, v in env.items()}
+    filled["VEND_CODEC__KEYS"] = '{"2026-11":"c2FuZGJveC1vbmx5LWtleS0zMi1ieXRlcy1sb25nISE="}'
+    return filled
+
+
+def compose_schema() -> dict[str, Any]:
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    return dict(json.loads(vendor.joinpath("compose-spec.json").read_text()))
+
+
+TARGETS = {"sandbox": sandbox_env, "aws": production_env}
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_compose_file_matches_the_compose_specification(target: str) -> None:
+    doc, missing = load(TARGETS[target]())
+    assert missing == []
+    jsonschema.validate(doc, compose_schema())
+
+
+def test_required_secrets_are_demanded_not_defaulted() -> None:
+    _, missing = load({})
+    names = {m.split(" ")[0] for m in missing}
+    assert {
+        "POSTGRES_PASSWORD",
+        "VEND_CODEC__KEYS",
+        "VEND_CURSOR_SECRET",
+        "VEND_WORKLOAD_SECURITY__API_KEY",
+        "VEND_BILLING__API_KEY",
+    } <= names
+
+
+def test_a_broken_file_fails_the_schema() -> None:
+    doc, _ = load(sandbox_env())
+    doc["services"]["api"]["healthcheck"]["interval"] = ["not", "a", "duration"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, compose_schema())
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_dependencies_and_files_are_wired(target: str) -> None:
+    env = TARGETS[target]()
+    doc, _ = load(env)
+    services = doc["services"]
+    for name, service in services.items():
+        for dep, spec in (service.get("depends_on") or {}).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            condition = spec.get("condition")
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep}'s health"
+            if condition == "service_completed_successfully":
+                assert services[dep].get("restart") == "no", f"{dep} is a one-shot job"
+            if "profiles" in services[dep] and "profiles" not in service:
+                assert spec.get("required") is False, f"{name} needs profiled {dep}"
+        long_running = service.get("restart") != "no"
+        if long_running:
+            assert "healthcheck" in service, f"{name} has no health check"
+        for env_file in service.get("env_file") or []:
+            assert (ROOT / env_file["path"]).exists(), env_file["path"]
+        for volume in service.get("volumes") or []:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+        if "build" in service:
+            target_stage = service["build"]["target"]
+            assert re.search(rf"^FROM .+ AS {target_stage}$", DOCKERFILE.read_text(), re.M)
+
+
+def _setting_exists(name: str) -> bool:
+    """VEND_A__B names settings field a.b (pydantic-settings ignores unknown names silently)."""
+    model: type[BaseModel] = Settings
+    parts = name.removeprefix("VEND_").lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if i < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    return True
+
+
+def _service_env(service: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for env_file in service.get("env_file") or []:
+        env.update(read_env_file(ROOT / env_file["path"]))
+    env.update({k: str(v) for k, v in (service.get("environment") or {}).items()})
+    return env
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_vend_variable_is_a_setting_and_settings_load(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc, _ = load(TARGETS[target]())
+    for name in ("api", "worker"):
+        env = _service_env(doc["services"][name])
+        unknown = [k for k in env if k.startswith("VEND_") and not _setting_exists(k)]
+        assert unknown == [], f"{name}: not settings: {unknown}"
+        for key in list(os.environ):
+            if key.startswith("VEND_"):
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        env["VEND_LANDING_ZONE_FILE"] = str(ROOT / "vending" / "config" / "landing_zone.yaml")
+        monkeypatch.setenv("VEND_LANDING_ZONE_FILE", env["VEND_LANDING_ZONE_FILE"])
+        settings = Settings()
+        assert settings.temporal.address == "temporal:7233"
+        assert EncryptionCodec.from_settings(settings.codec) is not None
+        if settings.auth.mode == "oidc":
+            assert settings.auth.jwks_url
+        TokenVerifier(settings.auth)
+        if name == "worker":
+            assert settings.workload_security.api_key is not None
+            assert settings.billing.api_key is not None
+            assert settings.worker.metrics_bind_address
+        else:
+            assert "VEND_CURSOR_SECRET" in env
+
+
+def test_temporal_setup_registers_the_search_attributes() -> None:
+    doc, _ = load(sandbox_env())
+    script = doc["services"]["temporal-setup"]["command"][0]
+    for key in search_attributes.ALL:
+        assert key.name in script
+
+
+def test_dockerfile_is_slim_non_root_and_pinned() -> None:
+    text = DOCKERFILE.read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert base and re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base.group(1))
+    assert re.search(r"^USER 10001", text, re.M)
+    assert "--constraint deploy/constraints.txt" in text
+    constraints = read_constraints()
+    for dep in ("temporalio", "boto3", "fastapi", "pydantic", "moto"):
+        assert dep in constraints, f"{dep} is not pinned in deploy/constraints.txt"
+    doc, _ = load(sandbox_env())
+    for service in doc["services"].values():
+        image = service.get("image", "")
+        if not image.startswith("account-vending"):
+            assert re.search(r":\d", image), f"{image} is not pinned to a version"
+
+
+def read_constraints() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "deploy" / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            out[name.strip().lower().replace("_", "-")] = version.strip()
+    return out
