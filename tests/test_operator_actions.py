@@ -168,3 +168,82 @@ def test_cancel_undoes_what_was_done_in_reverse_order(
         "undo:apply_baselines",
         "undo:create_account",
     ]
+
+
+def test_retry_with_another_email_when_aws_says_it_is_taken(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fail_creation(body["account_email"], "EMAIL_ALREADY_EXISTS")
+    req = api.create("alice", body).json()
+    parked = api.wait_for(req["id"], {"waiting_for_operator"})
+    assert _step(parked, "create_account")["error"]["type"] == "EMAIL_ALREADY_EXISTS"
+
+    other = new_body()["account_email"]
+    live = api.create("erin", new_body(account_email=other.replace("@", "-live@")))
+    assert live.status_code == 201
+    taken = api.act(
+        "carol",
+        req["id"],
+        "retry",
+        {"step": "create_account", "account_email": live.json()["request"]["account_email"]},
+    )
+    assert taken.status_code == 409, taken.text  # another live request holds that email
+    foreign = api.act(
+        "carol", req["id"], "retry", {"step": "create_account", "account_email": "x@gmail.com"}
+    )
+    assert foreign.status_code == 422
+    assert foreign.json()["errors"][0]["loc"] == ["body", "account_email"]
+
+    retried = _vend(
+        api, "carol", "retry", req["id"], "--step", "create_account", "--account-email", other
+    )
+    assert retried.exit_code == 0, retried.output
+    done = api.wait_for(req["id"], {"completed"})
+    assert done["request"]["account_email"] == other
+    assert len(sandbox.accounts_with_email(other)) == 1
+    assert sandbox.accounts_with_email(body["account_email"]) == []
+    # The old email is free again for another request (its claim was released).
+    again = api.create("alice", new_body(account_email=body["account_email"]))
+    assert again.status_code == 201, again.text
+    api.act("alice", again.json()["id"], "cancel", {"reason": "test done"})
+    api.act("erin", live.json()["id"], "cancel", {"reason": "test done"})
+
+
+def test_retry_into_another_ou_when_the_move_fails(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Experiments/Ungoverned", environment="dev")
+    sandbox.fault(
+        service="organizations",
+        action="MoveAccount",
+        error="AccessDeniedException",
+        message="explicit deny in a service control policy",
+        times=1,
+    )
+    req = api.create("alice", body).json()
+    parked = api.wait_for(req["id"], {"waiting_for_operator"})
+    assert _step(parked, "move_to_ou")["error"]["type"] == "AccessDeniedException"
+
+    def retry(ou: str) -> Any:
+        return api.act(
+            "carol", req["id"], "retry", {"step": "move_to_ou", "organizational_unit": ou}
+        )
+
+    assert retry("Nowhere/At/All").status_code == 422
+    needs_more = retry("Workloads/SDLC")  # it needs an approval this request never had
+    assert needs_more.status_code == 409
+    assert "approvals" in needs_more.json()["detail"]
+    email_on_move = api.act(
+        "carol", req["id"], "retry", {"step": "move_to_ou", "account_email": "a@example.com"}
+    )
+    assert email_on_move.status_code == 409
+
+    assert retry("Experiments/Auto").status_code == 202
+    done = api.wait_for(req["id"], {"completed"})
+    assert done["request"]["organizational_unit"] == "Experiments/Auto"
+    assert sandbox.ou_path_of(done["account_id"]) == "Experiments/Auto"
+    # Auto-enrolled, as that OU's policy (not the old one's) says.
+    assert sandbox.control_tower()["enrolled_accounts"][done["account_id"]] == "SUCCEEDED"
+    listed = api.wait_listed("carol", {req["id"]}, {"status": "completed"})
+    assert listed

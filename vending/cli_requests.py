@@ -115,11 +115,22 @@ def retry(
     request_id: str,
     step: Annotated[str, typer.Option(help="the failed step")],
     reason: Annotated[str | None, typer.Option()] = None,
+    account_email: Annotated[
+        str | None, typer.Option(help="create_account: use this email instead")
+    ] = None,
+    organizational_unit: Annotated[
+        str | None, typer.Option(help="move_to_ou: place the account in this OU instead")
+    ] = None,
     api_url: ApiUrl = "http://127.0.0.1:8000",
     token: Token = "",
 ) -> None:
-    """Run a failed step again (operators)."""
-    _act(api_url, token, request_id, "retry", {"step": step, "reason": reason})
+    """Run a failed step again (operators), optionally with a corrected email or OU."""
+    body: dict[str, str | None] = {"step": step, "reason": reason}
+    if account_email is not None:
+        body["account_email"] = account_email
+    if organizational_unit is not None:
+        body["organizational_unit"] = organizational_unit
+    _act(api_url, token, request_id, "retry", body)
 
 
 @app.command()

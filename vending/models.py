@@ -204,6 +204,12 @@ class RetryInput(BaseModel):
     by: str
     step: str
     reason: str | None = None
+    # Corrections an operator may make with the retry: another email for create_account (when
+    # AWS says it is taken), another OU for move_to_ou (checked against the landing zone by the
+    # API, which sends the new OU's policy).
+    account_email: str | None = None
+    ou: OuSnapshot | None = None
+    protect_workload_security: bool | None = None
 
 
 class SkipInput(BaseModel):

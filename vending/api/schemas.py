@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from vending.models import (
     INTERNAL_STATUSES,
@@ -49,9 +49,18 @@ class CancelBody(BaseModel):
 
 
 class RetryBody(BaseModel):
+    """Retry a failed step, optionally correcting what the step allows: ``account_email`` for
+    create_account (AWS says the email is taken or invalid), ``organizational_unit`` for
+    move_to_ou (the new OU must fit the request and need no more approvals than it has)."""
+
     model_config = ConfigDict(extra="forbid")
     step: StepName
     reason: Reason | None = None
+    account_email: EmailStr | None = None
+    organizational_unit: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None
 
 
 class SkipBody(BaseModel):

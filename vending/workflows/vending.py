@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         AuditEvent,
         CancelInput,
         CompensationRecord,
+        OuSnapshot,
         RejectInput,
         RequestState,
         RequestStatus,
@@ -119,6 +120,7 @@ class AccountVending:
         self._submitted = False
         self._submit_lock = asyncio.Lock()
         self._retry: RetryInput | None = None
+        self._claims: dict[str, workflow.ChildWorkflowHandle[Any, Any]] = {}
         self._skip: SkipInput | None = None
         self._cancel: CancelInput | None = None
         self._current_step: str | None = None
@@ -201,7 +203,7 @@ class AccountVending:
             ("email", "account_email", req.account_email),
         ):
             try:
-                await workflow.start_child_workflow(
+                self._claims[kind] = await workflow.start_child_workflow(
                     AccountClaim.run,
                     self._input.request_id,
                     id=claim_id(kind, value, hashed=hashed),
@@ -323,11 +325,50 @@ class AccountVending:
             )
 
     @workflow.update
-    def retry(self, inp: RetryInput) -> RequestState:
+    async def retry(self, inp: RetryInput) -> RequestState:
+        corrected = []
+        if inp.account_email is not None:
+            await self._reclaim_email(inp.account_email)
+            corrected.append(f"account_email {inp.account_email}")
+        if inp.ou is not None:
+            self._move_request_to(inp.ou, inp.protect_workload_security)
+            corrected.append(f"OU {inp.ou.path}")
         self._retry = inp
-        self._event(inp.by, "retry", "accepted", f"step {inp.step}: {inp.reason or ''}".strip())
+        detail = f"step {inp.step}: {inp.reason or ''}".strip()
+        if corrected:
+            detail += f" (corrected: {', '.join(corrected)})"
+        self._event(inp.by, "retry", "accepted", detail)
         self._set_status(RequestStatus.provisioning)
         return self._state
+
+    async def _reclaim_email(self, email: str) -> None:
+        """Claim the corrected email before letting go of the old one, so no moment exists in
+        which neither is held (or both could be taken by someone else)."""
+        try:
+            handle = await workflow.start_child_workflow(
+                AccountClaim.run,
+                self._input.request_id,
+                id=claim_id("email", email),
+                parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
+            )
+        except WorkflowAlreadyStartedError:
+            raise ApplicationError(
+                f"account_email: a live request already uses {email!r}", type="Conflict"
+            ) from None
+        old = self._claims.get("email")
+        if old is not None:
+            await old.signal(AccountClaim.release)
+        self._claims["email"] = handle
+        request = self._input.request.model_copy(update={"account_email": email})
+        self._input.request = self._state.request = request
+
+    def _move_request_to(self, ou: OuSnapshot, protect: bool | None) -> None:
+        request = self._input.request.model_copy(update={"organizational_unit": ou.path})
+        self._input.request = self._state.request = request
+        self._input.ou = ou
+        if protect is not None:
+            self._input.protect_workload_security = protect
+        workflow.upsert_search_attributes([sa.OU.value_set(ou.path)])
 
     @retry.validator
     def _validate_retry(self, inp: RetryInput) -> None:
@@ -343,6 +384,23 @@ class AccountVending:
                 f"step {inp.step} has not failed; the failed step is {failed.name}",
                 type="InvalidState",
             )
+        if inp.account_email is not None and inp.step != "create_account":
+            raise ApplicationError(
+                "the account email can be corrected only when create_account failed",
+                type="InvalidState",
+            )
+        if inp.ou is not None:
+            if inp.step != "move_to_ou":
+                raise ApplicationError(
+                    "the OU can be corrected only when move_to_ou failed", type="InvalidState"
+                )
+            given = len(self._state.approvals)
+            if inp.ou.approvals_required > given:
+                raise ApplicationError(
+                    f"OU {inp.ou.path} needs {inp.ou.approvals_required} approvals and this "
+                    f"request has {given}; cancel it and request the account there",
+                    type="InvalidState",
+                )
 
     @workflow.update
     def skip(self, inp: SkipInput) -> RequestState:

@@ -303,6 +303,8 @@ async def _decide(
     is_owner = state.requested_by == user.sub
     if requester_may and not is_owner and not user.has(Role.operator, Role.admin):
         raise Problem(403, "Forbidden", "only the requester or an operator may do this")
+    if callable(arg):
+        arg = arg(state)  # an input that depends on the request as it stands
     try:
         new_state: RequestState = await handle.execute_update(
             update, arg, rpc_timeout=_update_timeout(settings)
@@ -376,17 +378,33 @@ async def cancel_account_request(
     responses=problems(404, 409),
 )
 async def retry_account_request_step(
-    request_id: str, body: RetryBody, user: Operator, client: ClientDep, settings: SettingsDep
+    request_id: str,
+    body: RetryBody,
+    user: Operator,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
 ) -> AccountRequestView:
-    """Run a failed step again (operators); the request must be waiting for an operator."""
-    return await _decide(
-        request_id,
-        user,
-        client,
-        settings,
-        AccountVending.retry,
-        RetryInput(by=user.sub, step=str(body.step.value), reason=body.reason),
-    )
+    """Run a failed step again (operators); the request must be waiting for an operator.
+    Corrections are checked against the landing zone here, as a new request's fields are."""
+
+    def retry_input(state: RequestState) -> RetryInput:
+        inp = RetryInput(by=user.sub, step=str(body.step.value), reason=body.reason)
+        if body.account_email is None and body.organizational_unit is None:
+            return inp
+        changes: dict[str, Any] = {}
+        if body.account_email is not None:
+            changes["account_email"] = body.account_email.lower()
+        if body.organizational_unit is not None:
+            changes["organizational_unit"] = body.organizational_unit.strip("/")
+        corrected = AccountRequest.model_validate({**state.request.model_dump(), **changes})
+        ou = check_against_landing_zone(corrected, lz)
+        inp.account_email = changes.get("account_email")
+        if "organizational_unit" in changes:
+            inp.ou, inp.protect_workload_security = ou, protects(corrected, ou)
+        return inp
+
+    return await _decide(request_id, user, client, settings, AccountVending.retry, retry_input)
 
 
 @router.post(
