@@ -29,6 +29,7 @@ from vending.settings import DEFAULT_LANDING_ZONE
 
 DEMO_USERS: dict[str, list[str]] = {
     "alice": ["requester"],
+    "erin": ["requester", "approver"],
     "bob": ["approver"],
     "dave": ["approver"],
     "carol": ["operator"],
@@ -110,6 +111,7 @@ class StackConfig:
     ws_port: int = 5001
     sunnypay_port: int = 5002
     webhook_port: int = 5003
+    smtp_port: int = 5025
     ws_sync_seconds: float = 2.0
     ssm_run_seconds: float = 2.0
     sunnypay_activation_seconds: float = 2.0
@@ -147,6 +149,10 @@ class StackConfig:
     @property
     def webhook_url(self) -> str:
         return f"http://{self.host}:{self.webhook_port}/hooks"
+
+    @property
+    def mail_url(self) -> str:
+        return f"http://{self.host}:{self.webhook_port}/mail"
 
 
 SECRET_NAMES = (
@@ -331,6 +337,8 @@ class EmbeddedStack:
             c.host,
             "--port",
             str(c.webhook_port),
+            "--smtp-port",
+            str(c.smtp_port),
         ]
         proc = self._spawn(
             "webhooks", argv, {"WEBHOOK_SANDBOX_SECRET": self.secrets["webhook_secret"]}
@@ -352,6 +360,16 @@ class EmbeddedStack:
             "VEND_BILLING__POLL_INTERVAL_SECONDS": "1",
             "VEND_NOTIFICATIONS__WEBHOOK_URL": c.webhook_url,
             "VEND_NOTIFICATIONS__WEBHOOK_SECRET": self.secrets["webhook_secret"],
+            "VEND_NOTIFICATIONS__SMTP_HOST": c.host,
+            "VEND_NOTIFICATIONS__SMTP_PORT": str(c.smtp_port),
+            "VEND_NOTIFICATIONS__SMTP_FROM": "account-vending@example.com",
+            "VEND_NOTIFICATIONS__APPROVER_EMAILS": json.dumps(
+                [f"{u}@example.com" for u, r in DEMO_USERS.items() if "approver" in r]
+            ),
+            "VEND_NOTIFICATIONS__OPERATOR_EMAILS": json.dumps(
+                [f"{u}@example.com" for u, r in DEMO_USERS.items() if "operator" in r]
+            ),
+            "VEND_NOTIFICATIONS__PAGE_URL": f"{c.api_url}/",
         }
 
     def start_worker(self, name: str = "worker", metrics_port: int | None = None) -> Process:
@@ -377,7 +395,11 @@ class EmbeddedStack:
             "--port",
             str(port),
         ]
-        proc = self._spawn(name, argv, env)
+        web = {  # the page's "sign in as" picker: dev auth mode only
+            "VEND_WEB__DEMO_LOGIN": "true",
+            "VEND_WEB__DEMO_USERS": json.dumps(DEMO_USERS),
+        }
+        proc = self._spawn(name, argv, {**web, **(env or {})})
         _wait_for(lambda: _http_ok(f"http://{c.host}:{port}/readyz"), proc, 60, name)
         return proc
 
@@ -474,6 +496,7 @@ def _print_banner(stack: EmbeddedStack) -> None:
     lines = [
         "",
         "Account vending: embedded stack is up",
+        f"  Web page       {c.api_url}/   (sign in as a demo user; start here)",
         f"  API            {c.api_url}   (OpenAPI: {c.api_url}/docs)",
         f"  Temporal UI    {c.ui_url}   (payloads decrypted through {c.api_url}/codec)",
         f"  Metrics        {c.api_url}/metrics (API), {c.worker_metrics_url} (worker)",
@@ -481,7 +504,7 @@ def _print_banner(stack: EmbeddedStack) -> None:
         f"  Sandbox AWS    {c.aws_endpoint}   (state: {c.aws_endpoint}/_sandbox/state)",
         f"  Workload Sec.  {c.ws_url}/api   (sandbox tenant; state: {c.ws_url}/_sandbox/state)",
         f"  Sunny Pay      {c.sunnypay_url}   (state: {c.sunnypay_url}/_sandbox/state)",
-        f"  Notifications  {c.webhook_url}   (what would have been sent: GET it)",
+        f"  Notifications  {c.mail_url} (mail), {c.webhook_url} (webhooks): what was sent",
         f"  State          {c.data_dir.resolve()}",
         "",
         "Demo tokens (valid 7 days):",

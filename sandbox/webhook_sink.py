@@ -1,27 +1,79 @@
-"""The embedded stack's webhook receiver: checks each notification's signature, logs it and keeps
-the last ``--keep`` so tests (and people) can see what would have been sent."""
+"""The embedded stack's notification sink: a webhook receiver and an SMTP server.
+
+Webhook deliveries have their signature checked; both kinds are logged and the last ``--keep``
+of each kept, so tests (and people, at ``/mail`` and ``/hooks``) see what would have been sent.
+"""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import hmac
+import html
 import json
 import logging
 import os
 from collections import deque
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
 from typing import Any
 
 import uvicorn
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 log = logging.getLogger("sandbox.webhooks")
 
 
-def create_app(secret: bytes, keep: int) -> FastAPI:
+class MailBox:
+    """aiosmtpd handler: keeps each message as a dict (headers, text, recipients)."""
+
+    def __init__(self, keep: int) -> None:
+        self.messages: deque[dict[str, Any]] = deque(maxlen=keep)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = message_from_bytes(envelope.content, policy=email_policy.default)
+        body = msg.get_body(preferencelist=("plain",))
+        self.messages.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(msg["Subject"]),
+                "message_id": str(msg["Message-ID"]),
+                "event": str(msg["X-Vend-Event"]),
+                "text": body.get_content() if body is not None else "",
+                "received_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        log.warning("mail to %s: %s", ", ".join(envelope.rcpt_tos), msg["Subject"])
+        return "250 Message accepted for delivery"
+
+
+def _mail_page(messages: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        "<article><h2>{}</h2><p>To: {} · {}</p><pre>{}</pre></article>".format(
+            html.escape(m["subject"]),
+            html.escape(", ".join(m["to"])),
+            html.escape(m["received_at"]),
+            html.escape(m["text"]),
+        )
+        for m in reversed(messages)
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Mail the engine sent (sandbox)</title></head><body>"
+        "<h1>Mail the engine would have sent</h1>"
+        f"{rows or '<p>No mail yet.</p>'}</body></html>"
+    )
+
+
+def create_app(secret: bytes, keep: int, mailbox: MailBox | None = None) -> FastAPI:
     app = FastAPI(title="Notification sink (sandbox)")
     received: deque[dict[str, Any]] = deque(maxlen=keep)
+    box = mailbox or MailBox(keep)
 
     @app.post("/hooks")
     async def hook(request: Request) -> Any:
@@ -46,6 +98,14 @@ def create_app(secret: bytes, keep: int) -> FastAPI:
     def hooks() -> Any:
         return {"items": list(received)}
 
+    @app.get("/mail.json")
+    def mail_json() -> Any:
+        return {"items": list(box.messages)}
+
+    @app.get("/mail", response_class=HTMLResponse)
+    def mail_page() -> str:
+        return _mail_page(list(box.messages))
+
     return app
 
 
@@ -54,10 +114,22 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5003)
     parser.add_argument("--keep", type=int, default=200)
+    parser.add_argument("--smtp-port", type=int, default=5025)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s webhook %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s notify %(message)s")
     secret = os.environ["WEBHOOK_SANDBOX_SECRET"].encode()
-    uvicorn.run(create_app(secret, args.keep), host=args.host, port=args.port, log_level="warning")
+    mailbox = MailBox(args.keep)
+    smtp = Controller(mailbox, hostname=args.host, port=args.smtp_port)
+    smtp.start()
+    try:
+        uvicorn.run(
+            create_app(secret, args.keep, mailbox),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+        )
+    finally:
+        smtp.stop()
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         ws_port=free_port(),
         sunnypay_port=free_port(),
         webhook_port=free_port(),
+        smtp_port=free_port(),
         ws_sync_seconds=0.5,
         ssm_run_seconds=0.5,
         sunnypay_activation_seconds=0.5,

@@ -66,3 +66,50 @@ def test_deliveries_are_signed_and_a_forged_one_is_refused(stack: EmbeddedStack)
         ).status_code
         == 200
     )
+
+
+def _mail(stack: EmbeddedStack, account_name: str, event: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        items = httpx.get(stack.config.mail_url + ".json").json()["items"]
+        found = [m for m in items if account_name in m["subject"] and m["event"] == event]
+        if found:
+            return dict(found[0])
+        time.sleep(0.2)
+    raise AssertionError(f"no {event} mail about {account_name}")
+
+
+def test_each_person_gets_the_mail_that_concerns_them(
+    api: Api, stack: EmbeddedStack, new_body: Body
+) -> None:
+    """created, needs approval, approved, completed: over SMTP to the embedded stack's sink."""
+    body = new_body(organizational_unit="Workloads/SDLC", environment="dev")
+    req = api.create("alice", body).json()
+    name = body["account_name"]
+    created = _mail(stack, name, "created")
+    assert sorted(created["to"]) == sorted({"alice@example.com", body["owner_email"]})
+    needs = _mail(stack, name, "needs_approval")
+    assert "alice@example.com" not in needs["to"]
+    assert {"bob@example.com", "dave@example.com"} <= set(needs["to"])
+    assert f"#/requests/{req['id']}" in needs["text"]  # a link to the page
+    api.act("bob", req["id"], "approve", {"comment": "ok"})
+    assert _mail(stack, name, "approved")["to"]
+    api.wait_for(req["id"], {"completed"})
+    done = _mail(stack, name, "completed")
+    assert "ready" in done["subject"]
+    assert _received(stack, req["id"], "created")  # the webhook hears the same events
+    page = httpx.get(stack.config.mail_url)
+    assert page.status_code == 200 and name in page.text
+
+
+def test_operators_are_mailed_when_a_request_waits_for_them(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
+    req = api.create("alice", body).json()
+    api.wait_for(req["id"], {"waiting_for_operator"})
+    mail = _mail(stack, body["account_name"], "waiting_for_operator")
+    assert mail["to"] == ["carol@example.com"]
+    assert "ACCOUNT_LIMIT_EXCEEDED" in mail["text"]
+    api.act("carol", req["id"], "cancel", {"reason": "test done"})

@@ -144,9 +144,21 @@ class BillingSettings(BaseModel):
 class NotificationSettings(BaseModel):
     """Signed webhook on each state change that matters to a person."""
 
-    webhook_url: str | None = None  # unset: no notifications
+    webhook_url: str | None = None  # unset: no webhook
     webhook_secret: SecretStr | None = None  # signs every delivery (HMAC-SHA256)
     timeout_seconds: float = 10.0
+    # Email over SMTP; unset host: no email. The requester and the account owner hear about
+    # their request; approvers when one needs them; operators when one waits for them.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "account-vending@localhost"
+    approver_emails: list[str] = Field(default_factory=list)
+    operator_emails: list[str] = Field(default_factory=list)
+    # The web page's address, for links in emails (e.g. https://vend.example.com/).
+    page_url: str | None = None
 
 
 class WorkerSettings(BaseModel):
@@ -160,6 +172,20 @@ class WorkerSettings(BaseModel):
     # host:port where the worker serves Prometheus metrics (Temporal SDK metrics and the
     # vend_step_* ones); unset: no metrics endpoint.
     metrics_bind_address: str | None = None
+
+
+class WebSettings(BaseModel):
+    """The web page served at ``/``: how people sign in to it."""
+
+    # Embedded stack only: a "sign in as" picker for these demo users (name -> roles). It works
+    # only in dev auth mode; with OIDC the page signs in at the issuer instead.
+    demo_login: bool = False
+    demo_users: dict[str, list[str]] = Field(default_factory=dict)
+    # OIDC authorization code flow with PKCE, done by the browser (a public client).
+    oidc_client_id: str | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_scope: str = "openid profile email"
 
 
 class Settings(BaseSettings):
@@ -177,6 +203,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = Field(default_factory=BillingSettings)
     pricing: PriceTable = Field(default_factory=PriceTable)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     log_level: str = "INFO"  # DEBUG never shows request bodies: botocore stays at INFO
     # "json": one JSON object per line with request_id/workflow_id where known (production);
     # "text": the embedded stack's readable lines.

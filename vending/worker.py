@@ -19,7 +19,7 @@ from vending import logging_setup
 from vending.activities.billing import BillingActivities
 from vending.activities.control_tower import ControlTowerActivities
 from vending.activities.member_accounts import MemberAccountAccess
-from vending.activities.notifications import NotificationActivities
+from vending.activities.notifications import NotificationActivities, SmtpConfig
 from vending.activities.organizations import OrganizationsActivities
 from vending.activities.stack_sets import StackSetActivities
 from vending.activities.temporal_checks import TemporalChecks
@@ -100,6 +100,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         http=httpx.Client(timeout=note.timeout_seconds),
         webhook_url=note.webhook_url,
         secret=note.webhook_secret.get_secret_value().encode() if note.webhook_secret else None,
+        smtp=smtp_config(settings),
     )
     billing = BillingActivities(
         http=billing_http(settings.billing),
@@ -130,12 +131,31 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             billing.register_billing,
             billing.deregister_billing,
             notifications.notify,
+            notifications.notify_email,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
         interceptors=[AttemptReportingInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
+    )
+
+
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    note = settings.notifications
+    if not note.smtp_host:
+        return None
+    return SmtpConfig(
+        host=note.smtp_host,
+        port=note.smtp_port,
+        sender=note.smtp_from,
+        starttls=note.smtp_starttls,
+        username=note.smtp_username,
+        password=note.smtp_password.get_secret_value() if note.smtp_password else None,
+        approver_emails=tuple(note.approver_emails),
+        operator_emails=tuple(note.operator_emails),
+        page_url=note.page_url,
+        timeout_seconds=note.timeout_seconds,
     )
 
 

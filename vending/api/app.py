@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from vending.api import errors, observability, openapi
-from vending.api.routers import codec, health, requests
+from vending.api.routers import codec, health, landing_zone, requests, web
 from vending.auth import TokenVerifier
 from vending.codec import EncryptionCodec
 from vending.landing_zone import load_landing_zone
@@ -50,4 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(requests.router)
     app.include_router(codec.router)
+    app.include_router(landing_zone.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
     return app

@@ -248,6 +248,8 @@ class AccountVending:
             )
             return
         self._event(self._state.requested_by, "create", "accepted", f"OU {self._input.ou.path}")
+        if workflow.patched("notify-created-and-approved"):
+            self._notify("created")
         ou = self._input.ou
         if ou.approvals_required == 0:
             self._event(SYSTEM, "approve", "auto-approved", f"OU {ou.path} needs no approval")
@@ -271,6 +273,8 @@ class AccountVending:
         self._state.approvals_remaining = max(0, self._state.approvals_remaining - 1)
         self._event(inp.by, "approve", "approved", inp.comment)
         if self._state.approvals_remaining == 0:
+            if workflow.patched("notify-created-and-approved"):
+                self._notify("approved")
             self._set_status(RequestStatus.provisioning)
         else:
             self._touch()
@@ -782,17 +786,23 @@ class AccountVending:
             error=f"{failed.error.type}: {failed.error.message}"
             if failed and failed.error and event == "waiting_for_operator"
             else None,
+            requester_email=self._input.requested_by.email,
+            owner_email=self._input.request.owner_email,
         )
-        self._notifications.append(
-            workflow.start_activity_method(
-                NotificationActivities.notify,
-                note,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    maximum_attempts=5, maximum_interval=timedelta(seconds=30)
-                ),
+        channels = [NotificationActivities.notify]
+        if workflow.patched("notify-by-email"):
+            channels.append(NotificationActivities.notify_email)
+        for channel in channels:
+            self._notifications.append(
+                workflow.start_activity_method(
+                    channel,
+                    note,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(
+                        maximum_attempts=5, maximum_interval=timedelta(seconds=30)
+                    ),
+                )
             )
-        )
 
     def _touch(self, step: str | None = None) -> None:
         self._state.updated_at = workflow.now()
