@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-resilience lint fmt clean
+.PHONY: install run test test-resilience lint fmt clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,20 @@ run: $(STAMP)
 	$(BIN)/vend dev
 
 ## Lint, type-check and run the whole test suite (starts every server it needs).
-test: lint
+test: lint browser
 	$(BIN)/pytest
+
+## Headless Chromium for the web page tests, from Debian's packages (Playwright drives it; it
+## downloads no browser). Where it cannot be installed the page tests skip, loudly.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian) for the web page tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  if [ "$$(id -u)" = 0 ]; then APT=""; else APT="sudo -n"; fi; \
+	  { $$APT apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { $$APT apt-get update >/dev/null 2>&1 && \
+	      $$APT apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; } || \
+	  echo "*** WARNING: chromium could not be installed: the web page tests will be SKIPPED ***"; }
 
 ## Only the heavier crash/restart tests.
 test-resilience: $(STAMP)

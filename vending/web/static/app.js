@@ -8,7 +8,7 @@ const PKCE_KEY = "vend.pkce";
 const TERMINAL = new Set(["completed", "rejected", "cancelled", "expired"]);
 const POLL_MS = 2000;
 
-const state = { config: null, token: null, me: null, lz: null, timer: null };
+const state = { config: null, token: null, me: null, lz: null, timer: null, seq: 0 };
 
 // ------------------------------------------------------------------ small helpers
 function h(tag, attrs = {}, ...children) {
@@ -212,26 +212,39 @@ function renderNav() {
   }
 }
 
+async function currentView() {
+  if (!state.me) return signInView();
+  const hash = location.hash || "#/";
+  const detail = hash.match(/^#\/requests\/([\w-]+)$/);
+  const route = ROUTES.find((r) => hash.startsWith(r.hash) && has(r.role));
+  try {
+    if (detail) return await requestView(detail[1]);
+    if (route) return await route.view();
+    return await (ROUTES.find((r) => has(r.role))?.view || noRoleView)();
+  } catch (err) {
+    return h("p", { class: "form-error", role: "alert" }, err.message);
+  }
+}
+
+// One timer at most: a view that wants live data marks its root with data-poll, and render()
+// refreshes it until the view changes (a newer render bumps state.seq).
 async function render() {
+  const seq = ++state.seq;
   clearInterval(state.timer);
   renderNav();
-  const main = document.getElementById("main");
-  let view;
-  if (!state.me) {
-    view = signInView();
-  } else {
-    const hash = location.hash || "#/";
-    const detail = hash.match(/^#\/requests\/([\w-]+)$/);
-    const route = ROUTES.find((r) => hash.startsWith(r.hash) && has(r.role));
-    try {
-      if (detail) view = await requestView(detail[1]);
-      else if (route) view = await route.view();
-      else view = await (ROUTES.find((r) => has(r.role))?.view || noRoleView)();
-    } catch (err) {
-      view = h("p", { class: "form-error", role: "alert" }, err.message);
-    }
-  }
-  main.replaceChildren(view);
+  const view = await currentView();
+  if (seq !== state.seq) return;
+  document.getElementById("main").replaceChildren(view);
+  if (view.dataset.poll) state.timer = setInterval(() => refresh(seq), POLL_MS);
+}
+
+async function refresh(seq) {
+  const active = document.activeElement;
+  if (active && active.matches("input, textarea, select")) return;  // never under the typist
+  const view = await currentView();
+  if (seq !== state.seq) return;
+  document.getElementById("main").replaceChildren(view);
+  if (!view.dataset.poll) clearInterval(state.timer);
 }
 
 function noRoleView() {
@@ -419,21 +432,10 @@ function requestsTable(items, caption) {
 async function myRequestsView() {
   const page = await api("GET", "/v1/account-requests?limit=50");
   const mine = page.items.filter((r) => r.requested_by === state.me.sub);
-  const view = h("div", {},
+  return h("div", { "data-poll": "1" },
     h("div", { class: "actions" }, h("h2", {}, "My requests"),
       h("a", { href: "#/new" }, "Request an account")),
     requestsTable(mine, "Your requests, open ones first"));
-  pollList(myRequestsView);
-  return view;
-}
-
-function pollList(viewFn) {
-  state.timer = setInterval(async () => {
-    try {
-      const fresh = await viewFn.call(null);
-      document.getElementById("main").replaceChildren(fresh);
-    } catch { /* keep the last good view */ }
-  }, POLL_MS * 2);
 }
 
 async function approvalsView() {
@@ -441,7 +443,7 @@ async function approvalsView() {
   const details = await Promise.all(page.items.map((r) => api("GET", `/v1/account-requests/${r.id}`)));
   const waiting = details.filter((d) =>
     d.requested_by !== state.me.sub && !d.approvals.some((a) => a.by === state.me.sub));
-  const view = h("div", {}, h("h2", {}, "Waiting for your approval"),
+  const view = h("div", { "data-poll": "1" }, h("h2", {}, "Waiting for your approval"),
     waiting.length ? h("div", { class: "cards" }, waiting.map((d) => approvalCard(d)))
       : h("p", { class: "muted" }, "Nothing waits for you."));
   return view;
@@ -490,7 +492,7 @@ function approvalCard(d) {
 async function operationsView() {
   const page = await api("GET", "/v1/account-requests?status=waiting_for_operator&limit=50");
   const details = await Promise.all(page.items.map((r) => api("GET", `/v1/account-requests/${r.id}`)));
-  return h("div", {}, h("h2", {}, "Waiting for an operator"),
+  return h("div", { "data-poll": "1" }, h("h2", {}, "Waiting for an operator"),
     details.length ? h("div", { class: "cards" }, details.map((d) => {
       const failed = d.steps.find((s) => s.status === "failed");
       return h("section", { class: "panel", "data-request": d.id },
@@ -504,7 +506,7 @@ async function requestView(id) {
   const d = await api("GET", `/v1/account-requests/${id}`);
   let events = [];
   try { events = (await api("GET", `/v1/account-requests/${id}/events`)).items; } catch { /* optional */ }
-  const view = h("div", { "data-request": d.id },
+  const view = h("div", { "data-request": d.id, "data-poll": TERMINAL.has(d.status) ? null : "1" },
     h("h2", {}, d.request.account_name, " ", h("span", { id: "status", role: "status" }, badge(d.status))),
     h("div", { class: "panel" }, preview(d),
       d.account_id ? h("p", {}, "AWS account ", h("strong", {}, d.account_id)) : null,
@@ -528,16 +530,6 @@ async function requestView(id) {
     h("ul", {}, events.map((e) => h("li", {}, `${when(e.at)} · ${e.actor} · ${e.action} · ${e.outcome}`,
       e.detail ? ` · ${e.detail}` : ""))),
   );
-  if (!TERMINAL.has(d.status)) {
-    state.timer = setInterval(async () => {
-      if (document.activeElement && document.activeElement.closest("form, .actions")) return;
-      try {
-        const fresh = await requestView(id);
-        clearInterval(state.timer);  // requestView set a new one
-        document.getElementById("main").replaceChildren(fresh);
-      } catch { /* keep polling */ }
-    }, POLL_MS);
-  }
   return view;
 }
 

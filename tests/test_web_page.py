@@ -1,0 +1,188 @@
+"""The web page, driven in headless Chromium (Debian's package; Playwright without a browser
+download): a requester files and follows a request, two approvers approve it, an approver cannot
+approve their own, an operator retries a failed step. Screenshots of each role's main view go to
+test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.stack import EmbeddedStack
+from tests.conftest import ARTIFACTS, Api, Sandbox
+
+Body = Callable[..., dict[str, Any]]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = ARTIFACTS / "screenshots"
+
+if CHROMIUM is None:
+    pytest.skip(
+        "\n\n*** Chromium is not installed: the web page tests are SKIPPED. ***\n"
+        "*** `make test` installs it with apt (package chromium); install it to run them. ***\n",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_as(browser: Browser, stack: EmbeddedStack) -> Iterator[Callable[..., Page]]:
+    contexts = []
+
+    def open_page(user: str, width: int = 1280, height: int = 900) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(stack.config.api_url + "/")
+        page.get_by_role("button", name=f"{user} (").click()
+        expect(page.locator("#who-name")).to_contain_text(user)
+        page.errors = errors  # type: ignore[attr-defined]
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def _status(page: Page) -> Any:
+    return page.locator("#status")
+
+
+def test_request_from_form_to_completed_with_two_approvals(
+    open_as: Callable[..., Page], api: Api
+) -> None:
+    alice = open_as("alice")
+    alice.get_by_role("link", name="New request").click()
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    alice.get_by_label("Account name").fill(name)
+    alice.get_by_label("Account root email").fill(f"aws+{name}@gmail.com")  # not allowed
+    alice.get_by_label("Organizational unit").select_option("Workloads/Prod")
+    # What the OU implies shows before anyone submits.
+    expect(alice.locator("#ou-implies")).to_contain_text("2, within")
+    expect(alice.locator("#ou-implies")).to_contain_text("audit-role")
+    alice.get_by_label("Environment").select_option("prod")
+    alice.get_by_label("Cost center").fill("CC-42")
+    alice.get_by_label("Billing customer id").fill("cust-001")
+    alice.get_by_label("Justification").fill("payments service, production")
+    alice.get_by_label("micro to medium").fill("4")
+    alice.get_by_role("button", name="Request the account").click()
+    # The API's RFC 9457 error lands next to the field it is about.
+    email_error = alice.locator("#f-email-error")
+    expect(email_error).to_be_visible()
+    expect(email_error).to_contain_text("domain")
+    expect(alice.get_by_label("Account root email")).to_have_attribute("aria-invalid", "true")
+    alice.screenshot(path=str(SHOTS / "requester-form-error.png"), full_page=True)
+    alice.get_by_label("Account root email").fill(f"aws+{name}@example.com")
+    alice.get_by_role("button", name="Request the account").click()
+    expect(_status(alice)).to_contain_text("pending approval")
+    request_id = alice.url.rsplit("/", 1)[-1]
+    expect(alice.get_by_role("button", name="Approve")).to_have_count(0)  # not for a requester
+
+    for approver in ("bob", "dave"):
+        page = open_as(approver)
+        card = page.locator(f"section[data-request='{request_id}']")
+        expect(card).to_be_visible()
+        expect(card).to_contain_text("cust-001")  # the preview: billing customer, cost
+        expect(card).to_contain_text("4 instances")
+        if approver == "bob":
+            page.screenshot(path=str(SHOTS / "approver-queue.png"), full_page=True)
+        card.get_by_label("Comment").fill(f"fine by {approver}")
+        card.get_by_role("button", name="Approve").click()
+        expect(page.locator("#toast")).to_contain_text("Approved")
+
+    # Alice's page follows the request without a reload.
+    expect(_status(alice)).to_contain_text("completed", timeout=90_000)
+    expect(alice.locator("tr[data-step='apply_baselines']")).to_contain_text("succeeded")
+    alice.screenshot(path=str(SHOTS / "requester-completed.png"), full_page=True)
+    state = api.get("alice", request_id).json()
+    assert [a["by"] for a in state["approvals"]] == ["bob", "dave"]
+    assert alice.errors == []  # type: ignore[attr-defined]
+
+
+def test_an_approver_cannot_approve_their_own_request(
+    open_as: Callable[..., Page], api: Api, new_body: Body
+) -> None:
+    req = api.create("erin", new_body(organizational_unit="Workloads/SDLC")).json()
+    erin = open_as("erin")  # requester and approver
+    erin.get_by_role("link", name="Approvals").click()
+    expect(erin.get_by_role("heading", name="Waiting for your approval")).to_be_visible()
+    expect(erin.locator(f"section[data-request='{req['id']}']")).to_have_count(0)
+    erin.goto(erin.url.split("#")[0] + f"#/requests/{req['id']}")
+    expect(_status(erin)).to_contain_text("pending approval")
+    expect(erin.get_by_role("button", name="Approve")).to_have_count(0)
+    # And the API says no, whatever a page shows.
+    assert api.act("erin", req["id"], "approve", {}).status_code == 403
+    api.act("erin", req["id"], "cancel", {"reason": "test done"})
+
+
+def test_an_operator_retries_a_failed_step_from_the_page(
+    open_as: Callable[..., Page], api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
+    req = api.create("alice", body).json()
+    api.wait_for(req["id"], {"waiting_for_operator"})
+    api.wait_listed("carol", {req["id"]}, {"status": "waiting_for_operator"})
+
+    carol = open_as("carol")
+    card = carol.locator(f"section[data-request='{req['id']}']")
+    expect(card).to_contain_text("ACCOUNT_LIMIT_EXCEEDED")
+    carol.screenshot(path=str(SHOTS / "operator-queue.png"), full_page=True)
+    card.get_by_role("link", name=body["account_name"]).click()
+    expect(carol.get_by_role("link", name="Open in the Temporal UI")).to_be_visible()
+    carol.get_by_label("Reason").fill("quota raised")
+    carol.get_by_role("button", name="Retry step").click()
+    expect(_status(carol)).to_contain_text("completed", timeout=90_000)
+    events = api.call("GET", f"/v1/account-requests/{req['id']}/events", "carol").json()
+    assert ("carol", "retry") in [(e["actor"], e["action"]) for e in events["items"]]
+
+
+def test_the_page_works_at_phone_width_and_labels_every_field(
+    open_as: Callable[..., Page],
+) -> None:
+    alice = open_as("alice", width=375, height=812)
+    alice.get_by_role("link", name="New request").click()
+    expect(alice.get_by_label("Account name")).to_be_visible()
+    unlabelled = alice.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter((el) => el.labels === null || el.labels.length === 0)
+              .map((el) => el.id || el.name || el.outerHTML.slice(0, 60))"""
+    )
+    assert unlabelled == []
+    overflow = alice.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{overflow}px of horizontal scrolling at phone width"
+    alice.get_by_role("link", name="My requests").click()
+    alice.screenshot(path=str(SHOTS / "requester-phone.png"), full_page=True)
+    # Keyboard: from a fresh load, Tab reaches the skip link first, then the navigation.
+    alice.reload()
+    expect(alice.locator("#who-name")).to_contain_text("alice")  # still signed in (session)
+    alice.keyboard.press("Tab")
+    assert alice.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    alice.keyboard.press("Enter")
+    assert alice.evaluate("() => document.activeElement.id") == "main"
