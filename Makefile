@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-resilience lint fmt clean browser
+.PHONY: install run test test-resilience lint fmt clean browser bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ browser:
 	    { $$APT apt-get update >/dev/null 2>&1 && \
 	      $$APT apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; } || \
 	  echo "*** WARNING: chromium could not be installed: the web page tests will be SKIPPED ***"; }
+
+## Benchmarks (see BENCHMARKS.md); `make bench BENCH=overhead` runs one.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH)
 
 ## Only the heavier crash/restart tests.
 test-resilience: $(STAMP)

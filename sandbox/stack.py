@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -117,6 +117,25 @@ class StackConfig:
     sunnypay_activation_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: processes share the launcher's terminal
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **settings: Any) -> StackConfig:
+        """A stack beside any other (tests, benchmarks): every port picked free."""
+        ports = {
+            name: free_port()
+            for name in (
+                "temporal_port",
+                "ui_port",
+                "worker_metrics_port",
+                "aws_port",
+                "api_port",
+                "ws_port",
+                "sunnypay_port",
+                "webhook_port",
+                "smtp_port",
+            )
+        }
+        return cls(data_dir=data_dir, **{**ports, **settings})
 
     @property
     def temporal_address(self) -> str:

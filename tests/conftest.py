@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 
-from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, free_port, running
+from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, running
 from vending.auth import mint_dev_token
 from vending.codec import EncryptionCodec
 from vending.models import Role
@@ -55,22 +55,13 @@ FAST = {
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     data = tmp_path_factory.mktemp("stack")
-    config = StackConfig(
-        data_dir=data,
-        temporal_port=free_port(),
-        ui_port=free_port(),
-        worker_metrics_port=free_port(),
-        aws_port=free_port(),
-        api_port=free_port(),
+    config = StackConfig.on_free_ports(
+        data,
         landing_zone=ROOT / "tests" / "landing_zone.yaml",
         create_account_seconds=0.5,
         control_tower_seconds=1.0,
         stack_set_seconds=0.5,
         unregistered_ous=["Experiments/Unregistered"],
-        ws_port=free_port(),
-        sunnypay_port=free_port(),
-        webhook_port=free_port(),
-        smtp_port=free_port(),
         ws_sync_seconds=0.5,
         ssm_run_seconds=0.5,
         sunnypay_activation_seconds=0.5,

@@ -113,3 +113,31 @@ def test_killed_mid_stack_set_deployment_deploys_once(
     creates = sandbox.state()["calls"].get("cloudformation:CreateStackInstances", 0)
     assert creates - creates_before == 1
     assert _step(done, "apply_baselines")["attempts"] == 2
+
+
+def test_sigterm_drains_the_worker_and_a_new_one_resumes(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
+) -> None:
+    """A deploy's SIGTERM: the worker stops polling, gives running activities its graceful
+    shutdown time (3 s in the suite), exits cleanly; the step resumes on the next worker."""
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    sandbox.fault(
+        service="organizations", action="CreateAccount", hold=True, match=body["account_email"]
+    )
+    request_id = api.create("alice", body).json()["id"]
+    deadline = time.monotonic() + 30
+    while not sandbox.state()["held"]["organizations"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker = stack.processes["worker"]
+    assert worker.popen is not None
+    started = time.monotonic()
+    worker.stop(timeout=30)  # SIGTERM, then wait
+    took = time.monotonic() - started
+    assert worker.popen.returncode == 0, "the worker should exit cleanly on SIGTERM"
+    assert took < 15, f"drain took {took:.1f}s; the graceful shutdown time is 3s"
+    stack.start_worker()
+    assert sandbox.release() >= 1
+    done = api.wait_for(request_id, {"completed"}, timeout=120)
+    assert len(sandbox.accounts_with_email(body["account_email"])) == 1
+    assert len(sandbox.creations_for(body["account_name"])) == 1
+    assert sandbox.ou_path_of(done["account_id"]) == "Sandbox"

@@ -24,7 +24,7 @@ from typing import Any
 from moto.iam.models import iam_backends
 from moto.organizations.models import OrganizationsBackend, organizations_backends
 
-from sandbox.aws.faults import FaultPlan
+from sandbox.aws.faults import FaultPlan, release
 
 CONTROL_TOWER_BASELINE = "arn:aws:controltower:us-east-1::baseline/17BSJV3IGJ2QSGA2"
 EXECUTION_ROLE = "AWSControlTowerExecution"
@@ -198,13 +198,9 @@ class ControlTowerEmulator:
     def release_holds(self) -> int:
         """Let held operations finish (at once if their time has already come)."""
         with self._lock:
-            held = [op for op in self.operations.values() if op.held]
-            now = time.time()
-            for op in held:
-                op.held = False
-                op.ready_at = min(op.ready_at, now)
+            released = release(self.operations.values())
         self.tick()
-        return len(held)
+        return released
 
     # ------------------------------------------------------------------ hooks
     def on_account_moved(self, account_id: str, dest_ou_id: str) -> None:

@@ -20,7 +20,7 @@ from moto.organizations.exceptions import AWSOrganizationsNotInUseException
 from moto.organizations.exceptions import OrganizationsClientError as RESTError
 from moto.organizations.models import OrganizationsBackend
 
-from sandbox.aws.faults import FaultPlan
+from sandbox.aws.faults import FaultPlan, release
 
 
 @dataclass
@@ -83,12 +83,9 @@ class OrganizationsRealism:
 
     def release_holds(self) -> int:
         with self._lock:
-            held = [c for c in self.creations.values() if c.held]
-            for c in held:
-                c.held = False
-                c.ready_at = min(c.ready_at, time.time())
+            released = release(self.creations.values())
         self.tick()
-        return len(held)
+        return released
 
     # --------------------------------------------------------------- patched calls
     def create_account(self, backend: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:

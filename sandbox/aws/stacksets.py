@@ -16,7 +16,7 @@ from moto.cloudformation import models as cfn_models
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import CloudFormationError
 
-from sandbox.aws.faults import FaultPlan
+from sandbox.aws.faults import FaultPlan, release
 
 
 class OperationInProgressException(CloudFormationError):
@@ -102,13 +102,9 @@ class StackSetRealism:
 
     def release_holds(self) -> int:
         with self._lock:
-            held = [p for p in self.pending.values() if p.held]
-            now = time.time()
-            for p in held:
-                p.held = False
-                p.ready_at = min(p.ready_at, now)
+            released = release(self.pending.values())
         self.tick()
-        return len(held)
+        return released
 
     def create_stack_instances(self, original: Any, stack_set: Any, **kw: Any) -> str:
         with self._lock:

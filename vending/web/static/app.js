@@ -593,6 +593,10 @@ async function start() {
     if (saved) {
       state.token = saved;
       try { state.me = await api("GET", "/v1/me"); } catch { state.token = null; }
+    } else {
+      // Behind a trusted reverse proxy that adds the Authorization header itself, the page
+      // is signed in without holding a token.
+      try { state.me = await api("GET", "/v1/me"); } catch { state.me = null; }
     }
     render();
   }

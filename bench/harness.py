@@ -1,0 +1,154 @@
+"""What every benchmark shares: an embedded stack shaped for it, request bodies, the machine
+description, and a results file per benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox.stack import EmbeddedStack, StackConfig, running
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LANDING_ZONE = ROOT / "bench" / "landing_zone.yaml"
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+@dataclass
+class Result:
+    name: str
+    summary: str
+    met_goal: bool | None
+    figures: dict[str, Any]
+    goal: str
+    limits: str = ""
+    machine: dict[str, Any] = field(default_factory=machine)
+    finished_at: str = field(
+        default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
+
+    def save(self) -> Path:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"{self.name}.json"
+        path.write_text(json.dumps(self.__dict__, indent=2, default=str) + "\n")
+        return path
+
+
+@contextmanager
+def stack(**overrides: Any) -> Iterator[EmbeddedStack]:
+    """A fresh embedded stack on free ports, with the benchmark's landing zone and latencies."""
+    data = Path(tempfile.mkdtemp(prefix="vend-bench-"))
+    extra_env = {
+        "VEND_LOG_LEVEL": "WARNING",
+        "VEND_AWS__POLL_INTERVAL_SECONDS": "0.2",
+        "VEND_BILLING__POLL_INTERVAL_SECONDS": "0.2",
+        "VEND_WORKER__MAX_CONCURRENT_ACTIVITIES": "100",
+        **overrides.pop("extra_env", {}),
+    }
+    config = StackConfig.on_free_ports(
+        data,
+        landing_zone=LANDING_ZONE,
+        log_dir=data / "logs",
+        extra_env=extra_env,
+        **overrides,
+    )
+    with running(config) as s:
+        yield s
+
+
+def body(ou: str, **overrides: Any) -> dict[str, Any]:
+    suffix = uuid.uuid4().hex[:10]
+    out: dict[str, Any] = {
+        "account_name": f"b-{suffix}",
+        "account_email": f"aws+b-{suffix}@example.com",
+        "organizational_unit": ou,
+        "environment": "dev",
+        "owner_email": "owner@example.com",
+        "cost_center": "CC-BENCH",
+        "justification": "benchmark",
+        "workload_security": {"enabled": False},
+        "billing": {"customer_id": "cust-001"},
+    }
+    out.update(overrides)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (MB)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def wait_all(
+    client: httpx.Client, token: str, ids: list[str], statuses: set[str], timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Poll until every request is in one of ``statuses``; returns each final state."""
+    done: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {token}"}
+    while len(done) < len(ids) and time.monotonic() < deadline:
+        for rid in ids:
+            if rid in done:
+                continue
+            state = client.get(f"/v1/account-requests/{rid}", headers=headers).json()
+            if state.get("status") in statuses:
+                done[rid] = state
+        if len(done) < len(ids):
+            time.sleep(0.25)
+    return done
