@@ -43,11 +43,19 @@ class PlainScript:
         }
         self.org = boto3.client("organizations", **common)
         self.cfn = boto3.client("cloudformation", **common)
+        self.adopted = 0  # creations retried by botocore and adopted
         self.pay = httpx.Client(
             base_url=sunnypay_url,
             headers={"Authorization": f"Bearer {api_key}"},
             limits=httpx.Limits(max_connections=128),
         )
+
+    def _account_with_email(self, email: str) -> str:
+        for page in self.org.get_paginator("list_accounts").paginate():
+            for account in page["Accounts"]:
+                if account["Email"] == email:
+                    return str(account["Id"])
+        raise LookupError(email)
 
     def vend(self, req: dict[str, Any]) -> float:
         started = time.monotonic()
@@ -68,6 +76,12 @@ class PlainScript:
             ]
             if status["State"] == "SUCCEEDED":
                 account = status["AccountId"]
+                break
+            if status.get("FailureReason") == "EMAIL_ALREADY_EXISTS":
+                # CreateAccount has no idempotency token: botocore retried a call whose first
+                # try had succeeded (a reset connection under load). Adopt our own account.
+                account = self._account_with_email(req["account_email"])
+                self.adopted += 1
                 break
             assert status["State"] == "IN_PROGRESS", status
             time.sleep(POLL)
@@ -184,6 +198,7 @@ def run(n: int = 100) -> Result:
                 "script_wall_seconds": round(script_wall, 2),
                 "ratio": round(ratio, 3),
                 "engine_completed": completed,
+                "script_creations_adopted_after_a_retried_create": script.adopted,
                 "script_per_account_p50_seconds": round(percentile(per_account, 50), 2),
                 "script_per_account_p99_seconds": round(percentile(per_account, 99), 2),
                 "poll_interval_seconds": POLL,

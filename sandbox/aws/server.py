@@ -19,11 +19,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.iam.models import get_account_id_from
+from moto.iam import models as iam_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox.aws import protocols
+from sandbox.aws import protocols, speed
 from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
 from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
@@ -70,6 +70,7 @@ class SandboxAws:
             on_move=self.controltower.on_account_moved,
         )
         realism_mod.install(self.organizations)
+        speed.install()
         self.stacksets = stacksets_mod.StackSetRealism(self.faults, stack_set_seconds)
         stacksets_mod.install(self.stacksets)
         self.ssm = SsmAssociations()
@@ -106,7 +107,7 @@ class SandboxAws:
     ) -> Iterable[bytes]:
         """SSM associations, in the account whose credentials signed the request."""
         cred = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        account = get_account_id_from(cred.group(1)) if cred else DEFAULT_ACCOUNT_ID
+        account = iam_models.get_account_id_from(cred.group(1)) if cred else DEFAULT_ACCOUNT_ID
         region = cred.group(2) if cred else "us-east-1"
         headers = [("Content-Type", "application/x-amz-json-1.1")]
         try:

@@ -178,7 +178,7 @@ class StackSetActivities:
             activity.wait_for_cancelled_sync(delay * random.uniform(0.5, 1.5))
             if activity.is_cancelled():
                 raise CancelledError(f"cancelled while waiting for StackSet {name}")
-            delay = min(delay * 2, self.poll_interval_seconds * 8)
+            delay = min(delay * 2, self.poll_interval_seconds * 2)
 
     def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
         name = inp.baseline.stack_set_name
