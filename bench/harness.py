@@ -53,7 +53,7 @@ def machine() -> dict[str, Any]:
 class Result:
     name: str
     summary: str
-    met_goal: bool | None
+    met_goal: bool | None  # None: this run cannot decide the goal
     figures: dict[str, Any]
     goal: str
     limits: str = ""

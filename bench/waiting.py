@@ -62,7 +62,8 @@ def run(n: int | None = None) -> Result:
                 break
             time.sleep(0.05)
     p99 = percentile(list_ms, 99)
-    met = worker_rss <= 500 and p99 <= 200
+    # The goal is stated at 10,000; a smaller run informs but does not decide it.
+    met = (worker_rss <= 500 and p99 <= 200) if n >= 10_000 else None
     return Result(
         name="waiting",
         goal="worker RSS <= 500 MB and list (first page) p99 <= 200 ms with 10,000 waiting",
