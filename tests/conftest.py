@@ -258,6 +258,18 @@ class Sandbox:
         return {t["Key"]: t["Value"] for t in tags}
 
 
+def parked_request(
+    api: Api, sandbox: Sandbox, body: dict[str, Any], reason: str = "ACCOUNT_LIMIT_EXCEEDED"
+) -> dict[str, Any]:
+    """A request (as alice) whose create_account fails once with ``reason``, once it waits for
+    an operator and shows in the operators' list."""
+    sandbox.fail_creation(body["account_email"], reason, times=1)
+    req: dict[str, Any] = api.create("alice", body).json()
+    api.wait_for(req["id"], {"waiting_for_operator"})
+    api.wait_listed("carol", {req["id"]}, {"status": "waiting_for_operator"})
+    return req
+
+
 @pytest.fixture(scope="session")
 def sandbox(stack: EmbeddedStack) -> Iterator[Sandbox]:
     yield Sandbox(stack.config.aws_endpoint)

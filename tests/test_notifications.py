@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox
+from tests.conftest import Api, Sandbox, parked_request
 
 Body = Callable[..., dict[str, Any]]
 
@@ -32,9 +32,7 @@ def test_parked_request_notifies_operators_with_the_error(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
-    req = api.create("alice", body).json()
-    api.wait_for(req["id"], {"waiting_for_operator"})
+    req = parked_request(api, sandbox, body)
     note = _received(stack, req["id"], "waiting_for_operator")
     assert note["step"] == "create_account"
     assert "ACCOUNT_LIMIT_EXCEEDED" in note["error"]
@@ -106,9 +104,7 @@ def test_operators_are_mailed_when_a_request_waits_for_them(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
-    req = api.create("alice", body).json()
-    api.wait_for(req["id"], {"waiting_for_operator"})
+    req = parked_request(api, sandbox, body)
     mail = _mail(stack, body["account_name"], "waiting_for_operator")
     assert mail["to"] == ["carol@example.com"]
     assert "ACCOUNT_LIMIT_EXCEEDED" in mail["text"]

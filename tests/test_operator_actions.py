@@ -9,7 +9,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from tests.conftest import Api, HttpEmulator, Sandbox
+from tests.conftest import Api, HttpEmulator, Sandbox, parked_request
 from vending.cli import app
 
 Body = Callable[..., dict[str, Any]]
@@ -29,10 +29,7 @@ def test_operator_lists_inspects_and_retries_from_the_cli(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
-    req = api.create("alice", body).json()
-    api.wait_for(req["id"], {"waiting_for_operator"})
-    api.wait_listed("carol", {req["id"]}, {"status": "waiting_for_operator"})
+    req = parked_request(api, sandbox, body)
 
     listed = _vend(api, "carol", "list", "--status", "waiting_for_operator", "--limit", "100")
     assert listed.exit_code == 0, listed.output

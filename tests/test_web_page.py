@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ARTIFACTS, Api, Sandbox
+from tests.conftest import ARTIFACTS, Api, Sandbox, parked_request
 
 Body = Callable[..., dict[str, Any]]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -145,10 +145,7 @@ def test_an_operator_retries_a_failed_step_from_the_page(
     open_as: Callable[..., Page], api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    sandbox.fail_creation(body["account_email"], "ACCOUNT_LIMIT_EXCEEDED", times=1)
-    req = api.create("alice", body).json()
-    api.wait_for(req["id"], {"waiting_for_operator"})
-    api.wait_listed("carol", {req["id"]}, {"status": "waiting_for_operator"})
+    req = parked_request(api, sandbox, body)
 
     carol = open_as("carol")
     card = carol.locator(f"section[data-request='{req['id']}']")
