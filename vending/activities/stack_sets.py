@@ -42,6 +42,17 @@ class DeployBaselineResult(BaseModel):
     already_current: bool
     attempt: int = 1
 
+    @classmethod
+    def nothing_to_do(cls, stack_set_name: str, attempt: int) -> DeployBaselineResult:
+        """The account's instances are already as wanted (deployed, or absent for a removal)."""
+        return cls(
+            stack_set_name=stack_set_name,
+            operation_id=None,
+            regions_deployed=[],
+            already_current=True,
+            attempt=attempt,
+        )
+
 
 @dataclass
 class StackSetActivities:
@@ -63,13 +74,7 @@ class StackSetActivities:
                     if r in instances and instances[r]["Status"] != "CURRENT"
                 ]
                 if not missing and not stale:
-                    return DeployBaselineResult(
-                        stack_set_name=name,
-                        operation_id=None,
-                        regions_deployed=[],
-                        already_current=True,
-                        attempt=info.attempt,
-                    )
+                    return DeployBaselineResult.nothing_to_do(name, info.attempt)
                 operation_id = self._patient(
                     lambda: self._running_operation(inp), name
                 ) or self._deploy(inp, missing, stale, info.attempt)
@@ -219,13 +224,7 @@ class StackSetActivities:
         try:
             regions = sorted(self._instances(inp))
             if not regions:
-                return DeployBaselineResult(
-                    stack_set_name=name,
-                    operation_id=None,
-                    regions_deployed=[],
-                    already_current=True,
-                    attempt=info.attempt,
-                )
+                return DeployBaselineResult.nothing_to_do(name, info.attempt)
             targets: dict[str, Any] = (
                 {
                     "DeploymentTargets": {
