@@ -138,17 +138,35 @@ def percentile(values: list[float], q: float) -> float:
 def wait_all(
     client: httpx.Client, token: str, ids: list[str], statuses: set[str], timeout: float
 ) -> dict[str, dict[str, Any]]:
-    """Poll until every request is in one of ``statuses``; returns each final state."""
-    done: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
+    """Wait until every request is in one of ``statuses``; returns each final state.
+
+    Watches through the list endpoint (one visibility query per status and poll) and reads each
+    request's full state once, when it is done. Polling every request's state instead would make
+    the measurement itself a load: each read is a workflow query answered by the worker, a
+    hundred of them every poll, competing with the workflows being measured.
+    """
     headers = {"Authorization": f"Bearer {token}"}
-    while len(done) < len(ids) and time.monotonic() < deadline:
-        for rid in ids:
-            if rid in done:
-                continue
-            state = client.get(f"/v1/account-requests/{rid}", headers=headers).json()
-            if state.get("status") in statuses:
-                done[rid] = state
-        if len(done) < len(ids):
-            time.sleep(0.25)
+    pending = set(ids)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for status in sorted(statuses):
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"status": status, "limit": 100}
+                if cursor:
+                    params["cursor"] = cursor
+                page = client.get("/v1/account-requests", params=params, headers=headers).json()
+                pending.difference_update(item["id"] for item in page.get("items", []))
+                cursor = page.get("next_cursor")
+                if not cursor or not pending:
+                    break
+        if pending:
+            time.sleep(0.5)
+    done: dict[str, dict[str, Any]] = {}
+    for rid in ids:
+        if rid in pending:
+            continue
+        state = client.get(f"/v1/account-requests/{rid}", headers=headers).json()
+        if state.get("status") in statuses:
+            done[rid] = state
     return done
