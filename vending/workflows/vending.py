@@ -717,7 +717,8 @@ class AccountVending:
         if notice.kind == "granted":
             self._slot_granted = True
             self._detail("running a Control Tower account operation", position=None)
-        elif notice.kind == "queued":
+        elif notice.kind == "queued" and not self._slot_granted:
+            # Notices travel separately: a position sent just before the grant may arrive after.
             self._detail(
                 f"queued for a Control Tower slot (position {notice.position})",
                 position=notice.position,
