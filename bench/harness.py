@@ -127,6 +127,44 @@ def rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def _pids(pid: int) -> list[int]:
+    try:
+        return [
+            pid,
+            *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()),
+        ]
+    except OSError:
+        return [pid]
+
+
+def cpu_seconds(s: EmbeddedStack) -> dict[str, float]:
+    """CPU time (user + system) each stack process and this benchmark process have used so far.
+
+    Taken before and after a phase, the difference says where a phase's CPU went: on a machine
+    where everything shares two cores that, more than wall time, is what one side costs.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, proc in s.processes.items():
+        if proc.popen is None:
+            continue
+        total = 0
+        for pid in _pids(proc.popen.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        out[name] = total / tick
+    own = os.times()
+    out["benchmark"] = own.user + own.system  # this process: the load, or the plain script
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before.get(k, 0.0), 1) for k in after}
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -23,7 +23,7 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from bench.harness import Result, body, percentile, stack, wait_all
+from bench.harness import Result, body, cpu_seconds, cpu_used, percentile, stack, wait_all
 
 POLL = 0.2
 OU = "Bench/Plain"
@@ -158,10 +158,12 @@ def run(n: int = 100) -> Result:
         wait_all(api, token, [warm["id"]], {"completed"}, 120)
 
         # The script: n accounts, n at once.
+        cpu0 = cpu_seconds(s)
         started = time.monotonic()
         with ThreadPoolExecutor(n) as pool:
             per_account = list(pool.map(script.vend, [body(OU) for _ in range(n)]))
         script_wall = time.monotonic() - started
+        script_cpu = cpu_used(cpu0, cpu_seconds(s))
 
         # The engine: n requests submitted at once (as many clients would), until all complete.
         def submit(b: dict[str, Any]) -> tuple[str, float]:
@@ -171,11 +173,13 @@ def run(n: int = 100) -> Result:
             resp.raise_for_status()
             return resp.json()["id"], time.time()
 
+        cpu0 = cpu_seconds(s)
         t0 = time.time()
         with ThreadPoolExecutor(32) as pool:
             submitted = list(pool.map(submit, [body(OU) for _ in range(n)]))
         ids = [i for i, _ in submitted]
         finals = wait_all(api, token, ids, {"completed", "waiting_for_operator"}, 900)
+        engine_cpu = cpu_used(cpu0, cpu_seconds(s))
         ends = [
             datetime.fromisoformat(f["steps"][-1]["finished_at"].replace("Z", "+00:00")).timestamp()
             for f in finals.values()
@@ -190,7 +194,12 @@ def run(n: int = 100) -> Result:
             met_goal=ratio <= 1.5 and completed == n,
             summary=(
                 f"overhead: {n} accounts, engine {engine_wall:.1f}s vs script {script_wall:.1f}s "
-                f"= {ratio:.2f}x (goal <= 1.5x); {completed}/{n} completed"
+                f"= {ratio:.2f}x (goal <= 1.5x); {completed}/{n} completed; CPU per account: "
+                f"engine {1000 * sum(engine_cpu.values()) / n:.0f} ms "
+                f"(Temporal {1000 * engine_cpu.get('temporal', 0) / n:.0f}, worker "
+                f"{1000 * engine_cpu.get('worker', 0) / n:.0f}, sandbox AWS "
+                f"{1000 * engine_cpu.get('sandbox-aws', 0) / n:.0f}), script "
+                f"{1000 * sum(script_cpu.values()) / n:.0f} ms"
             ),
             figures={
                 "requests": n,
@@ -202,6 +211,12 @@ def run(n: int = 100) -> Result:
                 "script_per_account_p50_seconds": round(percentile(per_account, 50), 2),
                 "script_per_account_p99_seconds": round(percentile(per_account, 99), 2),
                 "poll_interval_seconds": POLL,
+                # CPU seconds by process over each phase (the engine's includes its waiting
+                # for the last request, through the list endpoint).
+                "script_cpu_seconds": script_cpu,
+                "engine_cpu_seconds": engine_cpu,
+                "script_cpu_ms_per_account": round(1000 * sum(script_cpu.values()) / n),
+                "engine_cpu_ms_per_request": round(1000 * sum(engine_cpu.values()) / n),
             },
             limits=(
                 "Both share one 2-core machine with the sandbox, Temporal and the worker; the "
