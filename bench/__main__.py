@@ -35,7 +35,8 @@ def table() -> str:
         m = r["machine"]
         rows.append(
             f"| {name} | {r['summary'].split(': ', 1)[1]} | {r['goal']} | {met} | "
-            f"{r['finished_at']}, {m['cores']} cores, {m['memory_gib']} GiB |"
+            f"{r['finished_at']}, {m['cores']} cores, {m['memory_gib']} GiB, data on "
+            f"{m.get('data_filesystem', 'unknown')} |"
         )
     return "\n".join(rows)
 

@@ -24,6 +24,19 @@ RESULTS = ROOT / "bench" / "results"
 LANDING_ZONE = ROOT / "bench" / "landing_zone.yaml"
 
 
+def filesystem_of(path: str) -> str:
+    """The filesystem type a path lives on (``ext4``, ``tmpfs``…), from /proc/mounts."""
+    best, kind = "", "unknown"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and path.startswith(fields[1]) and len(fields[1]) > len(best):
+                best, kind = fields[1], fields[2]
+    except OSError:
+        pass
+    return kind
+
+
 def machine() -> dict[str, Any]:
     mem_kb = 0
     try:
@@ -46,6 +59,10 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # Where the stacks keep their data, the Temporal dev server's SQLite file included: its
+        # commits wait on this filesystem (TMPDIR chooses it; tmpfs shows the engine without the
+        # disk's fsyncs).
+        "data_filesystem": filesystem_of(os.path.realpath(tempfile.gettempdir())),
     }
 
 
