@@ -224,46 +224,13 @@ class AccountVending:
             ("name", "account_name", req.account_name),
             ("email", "account_email", req.account_email),
         ):
-            try:
-                self._claims[kind] = await workflow.start_child_workflow(
-                    AccountClaim.run,
-                    self._input.request_id,
-                    id=claim_id(kind, value, hashed=hashed),
-                    parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
-                )
-            except WorkflowAlreadyStartedError:
-                return ("Conflict", f"{field}: a live request already uses {value!r}")
-        try:
-            result = await workflow.execute_activity_method(
-                OrganizationsActivities.check_account_available,
-                AvailabilityInput(account_name=req.account_name, account_email=req.account_email),
-                start_to_close_timeout=timedelta(seconds=20),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=300),
-                    maximum_interval=timedelta(seconds=3),
-                    maximum_attempts=6,
-                ),
-            )
-        except ActivityError as err:
-            return ("OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}")
-        if not result.available:
-            return ("Conflict", f"{result.field}: {result.detail}")
-        customer = req.billing.customer_id
-        try:
-            known = await workflow.execute_activity_method(
-                BillingActivities.check_billing_customer,
-                CustomerInput(customer_id=customer),
-                start_to_close_timeout=timedelta(seconds=20),
-                retry_policy=RetryPolicy(maximum_attempts=2),
-            )
-        except ActivityError:
-            known = CustomerResult(known=None)  # the billing service cannot say: check later
-        if known.known is False:
-            return (
-                "InvalidBillingCustomer",
-                f"billing.customer_id: Sunny Pay has no customer {customer!r}",
-            )
-        return None
+            if refusal := await self._claim(kind, field, value, hashed=hashed):
+                return refusal
+        refusal = await self._account_available(req.account_name, req.account_email, local=False)
+        if refusal is not None:
+            return refusal
+        known = await self._customer_known(req.billing.customer_id, local=False)
+        return _unknown_customer(known, req.billing.customer_id)
 
     async def _checks_at_once(self) -> tuple[str, str] | None:
         """Both claims and both checks together, the checks as local activities.
@@ -284,28 +251,30 @@ class AccountVending:
         for refusal in (name, email, available):
             if refusal is not None:
                 return refusal
-        if known.known is False:
-            return (
-                "InvalidBillingCustomer",
-                f"billing.customer_id: Sunny Pay has no customer {req.billing.customer_id!r}",
-            )
-        return None
+        return _unknown_customer(known, req.billing.customer_id)
 
-    async def _claim(self, kind: str, field: str, value: str) -> tuple[str, str] | None:
+    async def _claim(
+        self, kind: str, field: str, value: str, *, hashed: bool = True
+    ) -> tuple[str, str] | None:
         try:
             self._claims[kind] = await workflow.start_child_workflow(
                 AccountClaim.run,
                 self._input.request_id,
-                id=claim_id(kind, value),
+                id=claim_id(kind, value, hashed=hashed),
                 parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
             )
         except WorkflowAlreadyStartedError:
             return ("Conflict", f"{field}: a live request already uses {value!r}")
         return None
 
-    async def _account_available(self, name: str, email: str) -> tuple[str, str] | None:
+    async def _account_available(
+        self, name: str, email: str, *, local: bool = True
+    ) -> tuple[str, str] | None:
+        run: Any = (
+            workflow.execute_local_activity_method if local else workflow.execute_activity_method
+        )
         try:
-            result = await workflow.execute_local_activity_method(
+            result = await run(
                 OrganizationsActivities.check_account_available,
                 AvailabilityInput(account_name=name, account_email=email),
                 start_to_close_timeout=timedelta(seconds=20),
@@ -321,9 +290,12 @@ class AccountVending:
             return ("Conflict", f"{result.field}: {result.detail}")
         return None
 
-    async def _customer_known(self, customer: str) -> CustomerResult:
+    async def _customer_known(self, customer: str, *, local: bool = True) -> CustomerResult:
+        run: Any = (
+            workflow.execute_local_activity_method if local else workflow.execute_activity_method
+        )
         try:
-            return await workflow.execute_local_activity_method(
+            known: CustomerResult = await run(
                 BillingActivities.check_billing_customer,
                 CustomerInput(customer_id=customer),
                 start_to_close_timeout=timedelta(seconds=20),
@@ -331,6 +303,7 @@ class AccountVending:
             )
         except ActivityError:
             return CustomerResult(known=None)  # the billing service cannot say: check later
+        return known
 
     def _refuse(self, kind: str, message: str) -> None:
         self._state.refusal = StepError(type=kind, message=message)
@@ -899,6 +872,15 @@ class AccountVending:
         if self._state.account_id:
             updates.append(sa.ACCOUNT_ID.value_set(self._state.account_id))
         workflow.upsert_search_attributes(updates)
+
+
+def _unknown_customer(known: CustomerResult, customer: str) -> tuple[str, str] | None:
+    if known.known is False:
+        return (
+            "InvalidBillingCustomer",
+            f"billing.customer_id: Sunny Pay has no customer {customer!r}",
+        )
+    return None
 
 
 def _error_of(err: ActivityError | ApplicationError) -> StepError:
