@@ -23,11 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
     from vending.activities.control_tower import (
+        AccountFactoryInput,
+        AccountFactoryResult,
         ControlTowerActivities,
         OperationResult,
         ResetInput,
     )
     from vending.activities.temporal_checks import TemporalChecks, WorkflowIds
+    from vending.models import StepPolicy
 
 COORDINATOR_ID = "control-tower-coordinator"
 NOTICE_SIGNAL = "control_tower_notice"
@@ -36,6 +39,10 @@ NOTICE_SIGNAL = "control_tower_notice"
 class SlotRequest(BaseModel):
     workflow_id: str
     request_id: str
+    # Set when the request asks the coordinator to run its Account Factory provisioning (the
+    # ``provision`` signal) rather than to be granted a slot for running it itself.
+    factory: AccountFactoryInput | None = None
+    policy: StepPolicy | None = None
 
 
 class OuEnrollmentRequest(BaseModel):
@@ -48,11 +55,13 @@ class OuEnrollmentRequest(BaseModel):
 class Notice(BaseModel):
     """What the coordinator tells a waiting request."""
 
-    kind: str  # "queued" | "granted" | "ou_started" | "ou_done"
+    kind: str  # "queued" | "granted" | "ou_started" | "ou_done" | "provisioned"
     position: int | None = None
     operation_id: str | None = None
     status: str | None = None
     message: str | None = None
+    error_type: str | None = None
+    attempt: int | None = None
 
 
 class CoordinatorState(BaseModel):
@@ -89,6 +98,7 @@ class ControlTowerCoordinator:
         self._ou_running: list[OuEnrollmentRequest] = []
         self._told: dict[str, int] = {}  # workflow id -> last position sent
         self._telling = 0  # notices on their way
+        self._provisioning: set[str] = set()  # requests whose Account Factory run is ours now
         self._changed = True
 
     @workflow.run
@@ -104,7 +114,11 @@ class ControlTowerCoordinator:
             await self._grant()
             if self._s.ou_queue and not self._ou_running:
                 self._start_ou_batch()
-            if workflow.info().is_continue_as_new_suggested() and not self._ou_running:
+            if (
+                workflow.info().is_continue_as_new_suggested()
+                and not self._ou_running
+                and not self._provisioning
+            ):
                 await workflow.wait_condition(
                     lambda: workflow.all_handlers_finished() and self._telling == 0
                 )
@@ -123,7 +137,17 @@ class ControlTowerCoordinator:
         self._changed = True
 
     @workflow.signal
+    def provision(self, req: SlotRequest) -> None:
+        """Queue a request whose Account Factory provisioning the coordinator runs when a slot is
+        free; the request hears ``provisioned`` with the outcome."""
+        if req.workflow_id not in self._provisioning:
+            self.acquire(req)
+
+    @workflow.signal
     def release(self, workflow_id: str) -> None:
+        if workflow_id in self._provisioning:
+            return  # the slot is freed when the coordinator's own operation ends
+
         self._s.holders = [h for h in self._s.holders if h.workflow_id != workflow_id]
         self._s.queue = [q for q in self._s.queue if q.workflow_id != workflow_id]
         self._told.pop(workflow_id, None)
@@ -163,8 +187,13 @@ class ControlTowerCoordinator:
             return
         granted: list[SlotRequest] = []
         while self._s.queue and len(self._s.holders) < self._s.account_limit:
+            if self._s.queue[0].factory and workflow.info().is_continue_as_new_suggested():
+                break  # let the running operations end, continue as new, then go on
             req = self._s.queue.pop(0)
             self._s.holders.append(req)
+            if req.factory is not None:
+                self._provisioning.add(req.workflow_id)
+                asyncio.ensure_future(self._provision(req))  # noqa: RUF006 - tracked in the set
             granted.append(req)
         moved: list[tuple[SlotRequest, int]] = []
         for position, req in enumerate(self._s.queue, start=1):
@@ -181,6 +210,52 @@ class ControlTowerCoordinator:
         ]:
             self._telling += 1
             asyncio.ensure_future(self._tell_or_release(req.workflow_id, notice))  # noqa: RUF006
+
+    async def _provision(self, req: SlotRequest) -> None:
+        """Run one request's Account Factory provisioning in its slot, then free the slot.
+
+        Run here rather than by the request, a hand-over is the workflow task in which this
+        activity completes: the slot is freed and the next operation scheduled together. A
+        request that held the slot itself needed its own workflow task to release it, the
+        coordinator's to grant it, and the next request's to start (bench/quota).
+        """
+        assert req.factory is not None and req.policy is not None
+        policy = req.policy
+        try:
+            result: AccountFactoryResult = await workflow.execute_activity_method(
+                ControlTowerActivities.provision_account_factory,
+                req.factory,
+                start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
+                heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=policy.retry_initial_seconds),
+                    maximum_interval=timedelta(seconds=policy.retry_maximum_seconds),
+                    maximum_attempts=policy.maximum_attempts,
+                ),
+            )
+            notice = Notice(
+                kind="provisioned",
+                status="SUCCEEDED",
+                operation_id=result.record_id,
+                attempt=result.attempt,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            attempt = None
+            if isinstance(cause, ApplicationError) and cause.details:
+                detail = cause.details[0]
+                attempt = detail.get("attempt") if isinstance(detail, dict) else None
+            notice = Notice(
+                kind="provisioned",
+                status="FAILED",
+                message=cause.message if isinstance(cause, ApplicationError) else str(cause or err),
+                error_type=cause.type if isinstance(cause, ApplicationError) else None,
+                attempt=attempt if isinstance(attempt, int) else None,
+            )
+        self._provisioning.discard(req.workflow_id)
+        self.release(req.workflow_id)
+        self._telling += 1
+        await self._tell_or_release(req.workflow_id, notice)
 
     async def _tell_or_release(self, workflow_id: str, notice: Notice) -> None:
         try:
@@ -223,7 +298,7 @@ class ControlTowerCoordinator:
             )
         except ActivityError:
             return
-        for workflow_id in set(ids) - set(running.ids):
+        for workflow_id in set(ids) - set(running.ids) - self._provisioning:
             workflow.logger.warning("freeing the slot of %s, which no longer runs", workflow_id)
             self.release(workflow_id)
 

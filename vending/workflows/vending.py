@@ -128,6 +128,7 @@ class AccountVending:
         self._slot_held = False
         self._slot_granted = False
         self._ou_notice: Notice | None = None
+        self._provisioned: Notice | None = None
 
     # ------------------------------------------------------------------ the process
     @workflow.run
@@ -584,8 +585,10 @@ class AccountVending:
         # Hold a Control Tower slot only around the account operation itself: the execution
         # role is IAM work in the member account, and once Account Factory's record has
         # succeeded the operation is over (the benchmark showed slots idle behind both).
-        narrow = workflow.patched("ct-slot-only-around-the-operation")
         factory = strategy == EnrollmentStrategy.account_factory
+        if factory and workflow.patched("coordinator-runs-account-factory"):
+            return await self._enroll_via_coordinator(strategy)
+        narrow = workflow.patched("ct-slot-only-around-the-operation")
         if narrow and factory:
             await self._activity(
                 ControlTowerActivities.ensure_execution_role,
@@ -626,6 +629,54 @@ class AccountVending:
             )
         finally:
             await self._release_slot()
+        return EnrollResult(strategy=strategy.value, detail="enrolled", attempt=result.attempt)
+
+    async def _enroll_via_coordinator(self, strategy: EnrollmentStrategy) -> EnrollResult:
+        """Account Factory, run by the coordinator in one of its slots (see
+        ``ControlTowerCoordinator._provision``); this request waits for the outcome."""
+        inp, state = self._input, self._state
+        assert state.account_id and state.organizational_unit_id
+        await self._activity(
+            ControlTowerActivities.ensure_execution_role, AccountInput(account_id=state.account_id)
+        )
+        self._provisioned = None
+        self._slot_granted = False
+        await self._coordinator().signal(
+            ControlTowerCoordinator.provision,
+            SlotRequest(
+                workflow_id=workflow.info().workflow_id,
+                request_id=inp.request_id,
+                factory=AccountFactoryInput(
+                    request_id=inp.request_id,
+                    account_id=state.account_id,
+                    account_name=inp.request.account_name,
+                    account_email=inp.request.account_email,
+                    ou_name=inp.ou.path.rsplit("/", 1)[-1],
+                    ou_id=state.organizational_unit_id,
+                    sso_user_email=inp.request.owner_email,
+                    product_name=inp.ou.account_factory_product,
+                    run=self._step("enroll_control_tower").attempts + 1,
+                ),
+                policy=inp.step_policy,
+            ),
+        )
+        self._detail("waiting for a Control Tower account-operation slot")
+        await workflow.wait_condition(lambda: self._provisioned is not None)
+        outcome = self._provisioned
+        assert outcome is not None
+        if outcome.status != "SUCCEEDED":
+            raise ApplicationError(
+                f"Account Factory: {outcome.message or 'no reason given'}",
+                {"attempt": outcome.attempt or 1},
+                type=outcome.error_type or "AccountFactoryFailed",
+            )
+        self._detail("waiting for Control Tower to report the account enrolled")
+        result = await self._activity(
+            ControlTowerActivities.wait_for_enrollment,
+            WaitEnrollmentInput(
+                account_id=state.account_id, timeout_seconds=inp.ou.enrollment_timeout_seconds
+            ),
+        )
         return EnrollResult(strategy=strategy.value, detail="enrolled", attempt=result.attempt)
 
     async def _enroll_via_ou(self, enabled_baseline_arn: str) -> EnrollResult:
@@ -689,7 +740,8 @@ class AccountVending:
     def control_tower_notice(self, notice: Notice) -> None:
         if notice.kind == "granted":
             self._slot_granted = True
-            self._detail("running a Control Tower account operation", position=None)
+            if self._provisioned is None:  # notices may cross: the outcome may come first
+                self._detail("running a Control Tower account operation", position=None)
         elif notice.kind == "queued" and not self._slot_granted:
             # Notices travel separately: a position sent just before the grant may arrive after.
             self._detail(
@@ -700,6 +752,8 @@ class AccountVending:
             self._detail("OU baseline reset in progress", position=None)
         elif notice.kind == "ou_done":
             self._ou_notice = notice
+        elif notice.kind == "provisioned":
+            self._provisioned = notice
 
     def _detail(self, text: str, position: int | None = None) -> None:
         if self._current_step is None:
