@@ -4,7 +4,10 @@ Control Tower runs at most 5 (on request 10) account operations and one OU opera
 across the whole organization. A lock in one worker process cannot enforce that once there are
 several workers, so the rule lives in a single long-lived workflow (id ``COORDINATOR_ID``):
 - account operations: a FIFO semaphore. A request signals ``acquire``; the coordinator answers
-  with ``granted`` or with its queue position, and takes the slot back on ``release``;
+  with ``granted`` or with its queue position, and takes the slot back on ``release``. For
+  Account Factory a request signals ``provision`` instead: the coordinator runs the provisioning
+  in the slot itself and answers ``provisioned``, so a slot passes to the next operation in the
+  workflow task where the last one ended;
 - OU operations: the coordinator runs them itself, one at a time. Every request waiting for the
   same OU is enrolled by the same ResetEnabledBaseline (coalescing), and all of them are told.
 Holders that ended without releasing (terminated workflows) are found and freed periodically.
