@@ -1,14 +1,19 @@
 """HTTP calls from activities to third-party APIs (Workload Security, Sunny Pay).
 
-429 and 5xx are retried here, a few times, honouring ``Retry-After`` and heartbeating while
-waiting, so that one busy endpoint does not restart a whole step that made several calls; when
-the budget is spent the error is retryable and Temporal backs off. Other 4xx answers are the
-caller's to map to final errors. Headers (they carry the API keys) are never logged.
+5xx and transport errors are retried here, a few times, heartbeating while waiting, so that one
+busy endpoint does not restart a whole step that made several calls; when the budget is spent the
+error is retryable and Temporal backs off. 429 is a rate limit, which clears by itself: it is
+waited out for up to ``throttled_for_seconds`` (honouring ``Retry-After``, backing off), not
+counted against those tries. Workload Security limits each key over a sliding minute, so a burst
+of requests can be refused for most of a minute; five quick tries parked requests for an
+operator who could do nothing (the 100-request fault run). Other 4xx answers are the caller's to
+map to final errors. Headers (they carry the API keys) are never logged.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import httpx
@@ -26,25 +31,37 @@ def call(
     service: str,
     tries: int = 5,
     base_delay: float = 0.5,
+    throttled_for_seconds: float = 300.0,
     **kwargs: Any,
 ) -> httpx.Response:
     last = "no answer"
-    for attempt in range(tries):
+    failures = throttled = 0
+    give_up_throttling = time.monotonic() + throttled_for_seconds
+    while True:
         keepalive()
         try:
             response = client.request(method, path, **kwargs)
         except httpx.TransportError as err:
-            last, delay = f"{type(err).__name__}", base_delay * 2**attempt
+            last, failures = f"{type(err).__name__}", failures + 1
+            delay = base_delay * 2 ** (failures - 1)
         else:
             if response.status_code != 429 and response.status_code < 500:
                 return response
             last = f"HTTP {response.status_code} {_message(response)}"
-            delay = _retry_after(response) or base_delay * 2**attempt
-        if attempt + 1 < tries:
-            keepalive()
-            activity.wait_for_cancelled_sync(delay * random.uniform(0.8, 1.2))
-            if activity.is_cancelled():
-                raise CancelledError(f"cancelled while waiting for {service}")
+            if response.status_code == 429:
+                throttled += 1
+                delay = max(_retry_after(response) or 0.0, base_delay * 2 ** min(throttled - 1, 6))
+                if time.monotonic() + delay > give_up_throttling:
+                    break
+            else:
+                failures += 1
+                delay = _retry_after(response) or base_delay * 2 ** (failures - 1)
+        if failures >= tries:
+            break
+        keepalive()
+        activity.wait_for_cancelled_sync(min(delay, 60.0) * random.uniform(0.8, 1.2))
+        if activity.is_cancelled():
+            raise CancelledError(f"cancelled while waiting for {service}")
     raise ApplicationError(f"{service} {method} {path}: {last}", type=f"{service}Unavailable")
 
 
