@@ -7,6 +7,7 @@ ships. Named to run after the other tests, so it replays what they left behind.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,8 @@ HISTORIES = Path(__file__).parent / "histories"
 
 def _committed() -> list[WorkflowHistory]:
     return [
-        WorkflowHistory.from_json(path.stem, path.read_text())
-        for path in sorted(HISTORIES.glob("*.json"))
+        WorkflowHistory.from_json(str(path.relative_to(HISTORIES)), path.read_text())
+        for path in sorted(HISTORIES.rglob("*.json"))
     ]
 
 
@@ -55,7 +56,8 @@ async def test_record_histories(stack: EmbeddedStack) -> None:
         pytest.skip("set VEND_RECORD_HISTORIES=1 to re-record tests/histories")
     converter = data_converter(codec_settings(stack))
     client = await Client.connect(stack.config.temporal_address, data_converter=converter)
-    HISTORIES.mkdir(exist_ok=True)
+    folder = HISTORIES / time.strftime("%Y-%m-%d", time.gmtime())
+    folder.mkdir(parents=True, exist_ok=True)
     codec = EncryptionCodec.from_settings(codec_settings(stack))
     assert codec is not None  # committed histories are decrypted: the test key is thrown away
     wanted = {
@@ -72,16 +74,17 @@ async def test_record_histories(stack: EmbeddedStack) -> None:
     for name, query in wanted.items():
         async for wf in client.list_workflows(f"WorkflowType = 'AccountVending' AND {query}"):
             history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-            (HISTORIES / f"{name}.json").write_text(plain_history_json(history, codec))
+            (folder / f"{name}.json").write_text(plain_history_json(history, codec))
             break
     coordinator = await client.get_workflow_handle("control-tower-coordinator").fetch_history()
-    (HISTORIES / "coordinator.json").write_text(plain_history_json(coordinator, codec))
+    (folder / "coordinator.json").write_text(plain_history_json(coordinator, codec))
 
 
 async def test_committed_histories_replay_on_current_code() -> None:
-    """Histories recorded by earlier versions of the code (``tests/histories``): a change that
-    would break requests already running fails here. Guard such a change with
-    ``workflow.patched`` rather than re-recording."""
+    """Histories recorded by earlier versions of the code (``tests/histories``, a folder per
+    recording named by its date): a change that would break requests already running fails
+    here. Guard such a change with ``workflow.patched``; a new recording goes beside the old
+    ones, never instead of them."""
     replayer = Replayer(
         workflows=WORKFLOWS,
         data_converter=data_converter(CodecSettings()),  # committed histories are plain
