@@ -605,28 +605,11 @@ class AccountVending:
                     )
                 self._detail("provisioning through Account Factory")
                 await self._activity(
-                    ControlTowerActivities.provision_account_factory,
-                    AccountFactoryInput(
-                        request_id=inp.request_id,
-                        account_id=state.account_id,
-                        account_name=inp.request.account_name,
-                        account_email=inp.request.account_email,
-                        ou_name=inp.ou.path.rsplit("/", 1)[-1],
-                        ou_id=state.organizational_unit_id,
-                        sso_user_email=inp.request.owner_email,
-                        product_name=inp.ou.account_factory_product,
-                        run=self._step("enroll_control_tower").attempts + 1,
-                    ),
+                    ControlTowerActivities.provision_account_factory, self._factory_input()
                 )
                 if narrow:
                     await self._release_slot()
-            self._detail("waiting for Control Tower to report the account enrolled")
-            result = await self._activity(
-                ControlTowerActivities.wait_for_enrollment,
-                WaitEnrollmentInput(
-                    account_id=state.account_id, timeout_seconds=inp.ou.enrollment_timeout_seconds
-                ),
-            )
+            result = await self._wait_for_enrollment()
         finally:
             await self._release_slot()
         return EnrollResult(strategy=strategy.value, detail="enrolled", attempt=result.attempt)
@@ -646,17 +629,7 @@ class AccountVending:
             SlotRequest(
                 workflow_id=workflow.info().workflow_id,
                 request_id=inp.request_id,
-                factory=AccountFactoryInput(
-                    request_id=inp.request_id,
-                    account_id=state.account_id,
-                    account_name=inp.request.account_name,
-                    account_email=inp.request.account_email,
-                    ou_name=inp.ou.path.rsplit("/", 1)[-1],
-                    ou_id=state.organizational_unit_id,
-                    sso_user_email=inp.request.owner_email,
-                    product_name=inp.ou.account_factory_product,
-                    run=self._step("enroll_control_tower").attempts + 1,
-                ),
+                factory=self._factory_input(),
                 policy=inp.step_policy,
             ),
         )
@@ -670,14 +643,35 @@ class AccountVending:
                 {"attempt": outcome.attempt or 1},
                 type=outcome.error_type or "AccountFactoryFailed",
             )
+        result = await self._wait_for_enrollment()
+        return EnrollResult(strategy=strategy.value, detail="enrolled", attempt=result.attempt)
+
+    def _factory_input(self) -> AccountFactoryInput:
+        inp, state = self._input, self._state
+        assert state.account_id and state.organizational_unit_id
+        return AccountFactoryInput(
+            request_id=inp.request_id,
+            account_id=state.account_id,
+            account_name=inp.request.account_name,
+            account_email=inp.request.account_email,
+            ou_name=inp.ou.path.rsplit("/", 1)[-1],
+            ou_id=state.organizational_unit_id,
+            sso_user_email=inp.request.owner_email,
+            product_name=inp.ou.account_factory_product,
+            run=self._step("enroll_control_tower").attempts + 1,
+        )
+
+    async def _wait_for_enrollment(self) -> EnrollResult:
+        assert self._state.account_id
         self._detail("waiting for Control Tower to report the account enrolled")
-        result = await self._activity(
+        result: EnrollResult = await self._activity(
             ControlTowerActivities.wait_for_enrollment,
             WaitEnrollmentInput(
-                account_id=state.account_id, timeout_seconds=inp.ou.enrollment_timeout_seconds
+                account_id=self._state.account_id,
+                timeout_seconds=self._input.ou.enrollment_timeout_seconds,
             ),
         )
-        return EnrollResult(strategy=strategy.value, detail="enrolled", attempt=result.attempt)
+        return result
 
     async def _enroll_via_ou(self, enabled_baseline_arn: str) -> EnrollResult:
         """Ask the coordinator for an OU reset; requests for the same OU share one reset."""
