@@ -61,7 +61,7 @@ class BillingActivities:
     http: httpx.Client
     poll_interval_seconds: float = 10.0
 
-    @activity.defn(name="check_billing_customer")
+    @activity.defn(name="check_billing_customer", no_thread_cancel_exception=True)
     def check_billing_customer(self, inp: CustomerInput) -> CustomerResult:
         try:
             resp = self.http.get(f"/v1/customers/{inp.customer_id}")
@@ -73,7 +73,7 @@ class BillingActivities:
             return CustomerResult(known=False)
         return CustomerResult(known=None)
 
-    @activity.defn(name="register_billing")
+    @activity.defn(name="register_billing", no_thread_cancel_exception=True)
     def register_billing(self, inp: BillingInput) -> BillingResult:
         info = activity.info()
         existing = self._existing(inp)
@@ -152,7 +152,7 @@ class BillingActivities:
             if activity.is_cancelled():
                 raise CancelledError("cancelled while waiting for Sunny Pay activation")
 
-    @activity.defn(name="deregister_billing")
+    @activity.defn(name="deregister_billing", no_thread_cancel_exception=True)
     def deregister_billing(self, inp: RegistrationInput) -> BillingResult:
         """End the registration (compensation); an already-ended one is fine."""
         resp = call(

@@ -114,7 +114,7 @@ class ControlTowerActivities:
             out.extend(page["enabledBaselines"])
         return out
 
-    @activity.defn(name="find_ou_baseline")
+    @activity.defn(name="find_ou_baseline", no_thread_cancel_exception=True)
     def find_ou_baseline(self, inp: OuBaselineInput) -> OuBaselineResult:
         """The OU's enabled AWSControlTowerBaseline; an unregistered OU fails the step."""
         try:
@@ -141,7 +141,7 @@ class ControlTowerActivities:
             )
         return EnrollmentStatus(status="NOT_ENROLLED")
 
-    @activity.defn(name="account_enrollment")
+    @activity.defn(name="account_enrollment", no_thread_cancel_exception=True)
     def account_enrollment(self, inp: AccountInput) -> EnrollmentStatus:
         try:
             return self._enrollment(inp.account_id)
@@ -149,7 +149,7 @@ class ControlTowerActivities:
             raise to_application_error(err, action="ListEnabledBaselines") from err
 
     # ------------------------------------------------------------------ auto-enroll / verify
-    @activity.defn(name="wait_for_enrollment")
+    @activity.defn(name="wait_for_enrollment", no_thread_cancel_exception=True)
     def wait_for_enrollment(self, inp: WaitEnrollmentInput) -> EnrollResult:
         """Wait until Control Tower shows the account enrolled, within a deadline kept across
         retries (the first attempt's start is heartbeated)."""
@@ -190,7 +190,7 @@ class ControlTowerActivities:
         return str(op["baselineOperation"].get("statusMessage") or "no reason given")
 
     # ------------------------------------------------------------------ baseline reset (OU op)
-    @activity.defn(name="reset_ou_baseline")
+    @activity.defn(name="reset_ou_baseline", no_thread_cancel_exception=True)
     def reset_ou_baseline(self, inp: ResetInput) -> OperationResult:
         """ResetEnabledBaseline on an OU and wait for it: enrolls every account in the OU."""
         info = activity.info()
@@ -252,7 +252,7 @@ class ControlTowerActivities:
         return None
 
     # ------------------------------------------------------------------ Account Factory
-    @activity.defn(name="ensure_control_tower_execution_role")
+    @activity.defn(name="ensure_control_tower_execution_role", no_thread_cancel_exception=True)
     def ensure_execution_role(self, inp: AccountInput) -> EnsureRoleResult:
         """Enrolling an existing account needs AWSControlTowerExecution (admin, trusting the
         management account); create it through OrganizationAccountAccessRole when missing."""
@@ -291,7 +291,7 @@ class ControlTowerActivities:
             raise to_application_error(err, action="CreateRole AWSControlTowerExecution") from err
         return EnsureRoleResult(created=True)
 
-    @activity.defn(name="provision_account_factory")
+    @activity.defn(name="provision_account_factory", no_thread_cancel_exception=True)
     def provision_account_factory(self, inp: AccountFactoryInput) -> AccountFactoryResult:
         info = activity.info()
         name = f"vend-{inp.account_name}"

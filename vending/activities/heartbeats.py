@@ -4,14 +4,25 @@ An activity heartbeats the id of what it waits on (``beat``), so a retry resumes
 those, every AWS and HTTP call sends a keep-alive: a step making many slow calls under
 throttling is not mistaken for a dead worker. The keep-alive re-sends the last details, so it
 never erases the resume point.
+
+Every activity is defined with ``no_thread_cancel_exception=True`` and notices cancellation
+itself, at its waits (``pause``, ``activity.wait_for_cancelled_sync``). Otherwise the SDK raises
+CancelledError asynchronously inside the activity's thread, wherever it happens to be: once it
+landed while the thread held the logging handler's lock, the lock was never released, and the
+worker's event loop blocked at its next log line (the whole worker hung, in the 100-request
+fault run).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import CancelledError
+
+SLICE_SECONDS = 5.0  # a long wait heartbeats at least this often
 
 _last: dict[bytes, tuple[Any, ...]] = {}
 _lock = threading.Lock()
@@ -42,3 +53,20 @@ def forget() -> None:
         return
     with _lock:
         _last.pop(activity.info().task_token, None)
+
+
+def pause(seconds: float, *, waiting_for: str) -> None:
+    """Wait, heartbeating every few seconds; CancelledError once the activity is cancelled.
+
+    A single long wait would outlast the heartbeat timeout and get a healthy activity retried
+    elsewhere (its cancellation then interrupts the wait).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        keepalive()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        activity.wait_for_cancelled_sync(min(left, SLICE_SECONDS))
+        if activity.is_cancelled():
+            raise CancelledError(f"cancelled while waiting for {waiting_for}")

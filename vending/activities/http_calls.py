@@ -17,10 +17,9 @@ import time
 from typing import Any
 
 import httpx
-from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 
-from vending.activities.heartbeats import keepalive
+from vending.activities.heartbeats import keepalive, pause
 
 
 def call(
@@ -58,10 +57,7 @@ def call(
                 delay = _retry_after(response) or base_delay * 2 ** (failures - 1)
         if failures >= tries:
             break
-        keepalive()
-        activity.wait_for_cancelled_sync(min(delay, 60.0) * random.uniform(0.8, 1.2))
-        if activity.is_cancelled():
-            raise CancelledError(f"cancelled while waiting for {service}")
+        pause(min(delay, 60.0) * random.uniform(0.8, 1.2), waiting_for=service)
     raise ApplicationError(f"{service} {method} {path}: {last}", type=f"{service}Unavailable")
 
 

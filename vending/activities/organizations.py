@@ -113,7 +113,7 @@ class OrganizationsActivities:
         return tags
 
     # ---------------------------------------------------------- check_availability
-    @activity.defn(name="check_account_available")
+    @activity.defn(name="check_account_available", no_thread_cancel_exception=True)
     def check_account_available(self, inp: AvailabilityInput) -> AvailabilityResult:
         """Refuse at submission a name or email that an existing account already holds."""
         try:
@@ -142,7 +142,7 @@ class OrganizationsActivities:
         return AvailabilityResult(available=True)
 
     # ------------------------------------------------------------ create_account
-    @activity.defn(name="create_account")
+    @activity.defn(name="create_account", no_thread_cancel_exception=True)
     def create_account(self, inp: CreateAccountInput) -> CreateAccountResult:
         info = activity.info()
         try:
@@ -256,7 +256,7 @@ class OrganizationsActivities:
         return to_application_error(err, action="CreateAccount")
 
     # --------------------------------------------------------------- move_to_ou
-    @activity.defn(name="move_to_ou")
+    @activity.defn(name="move_to_ou", no_thread_cancel_exception=True)
     def move_to_ou(self, inp: MoveToOuInput) -> MoveToOuResult:
         try:
             target = self.resolve_ou(inp.ou_path)
@@ -310,7 +310,7 @@ class OrganizationsActivities:
         return True
 
     # ------------------------------------------------------------- compensation
-    @activity.defn(name="suspend_account")
+    @activity.defn(name="suspend_account", no_thread_cancel_exception=True)
     def suspend_account(self, inp: SuspendInput) -> CompensationResult:
         """Park a cancelled request's account in the Suspended OU and, if configured, close it
         (CloseAccount is quota-limited: 10% of the organization per 30 days)."""

@@ -59,7 +59,7 @@ class StackSetActivities:
     cloudformation: Any
     poll_interval_seconds: float = 15.0
 
-    @activity.defn(name="deploy_baseline")
+    @activity.defn(name="deploy_baseline", no_thread_cancel_exception=True)
     def deploy_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
         info = activity.info()
         name = inp.baseline.stack_set_name
@@ -216,7 +216,7 @@ class StackSetActivities:
             if activity.is_cancelled():
                 raise CancelledError(f"cancelled while waiting for StackSet {name}")
 
-    @activity.defn(name="remove_baseline")
+    @activity.defn(name="remove_baseline", no_thread_cancel_exception=True)
     def remove_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
         """Delete this account's instances of a baseline StackSet (compensation)."""
         info = activity.info()

@@ -18,7 +18,7 @@ class WorkflowIds(BaseModel):
 class TemporalChecks:
     client: Client
 
-    @activity.defn(name="running_workflows")
+    @activity.defn(name="running_workflows", no_thread_cancel_exception=True)
     async def running_workflows(self, inp: WorkflowIds) -> WorkflowIds:
         """The subset of ``ids`` whose latest run is still running."""
         running = []

@@ -16,10 +16,9 @@ from typing import TypeVar
 
 from botocore.exceptions import ClientError
 from temporalio import activity
-from temporalio.exceptions import CancelledError
 
+from vending.activities import heartbeats
 from vending.activities.aws_errors import is_transient
-from vending.activities.heartbeats import keepalive
 
 T = TypeVar("T")
 MAX_PAUSE_SECONDS = 60.0
@@ -35,8 +34,5 @@ def patiently(call: Callable[[], T], pause: float, *, waiting_for: str) -> T:
             if not is_transient(err):
                 raise
             activity.logger.info("%s: transient %s, waiting", waiting_for, err)
-        keepalive()
-        activity.wait_for_cancelled_sync(delay * random.uniform(0.5, 1.5))
-        if activity.is_cancelled():
-            raise CancelledError(f"cancelled while waiting for {waiting_for}")
+        heartbeats.pause(delay * random.uniform(0.5, 1.5), waiting_for=waiting_for)
         delay = min(delay * 2, MAX_PAUSE_SECONDS)

@@ -116,7 +116,7 @@ class WorkloadSecurityActivities:
     management_ssm: Any
     settings: WorkloadSecuritySettings
 
-    @activity.defn(name="enroll_workload_security")
+    @activity.defn(name="enroll_workload_security", no_thread_cancel_exception=True)
     def enroll_workload_security(self, inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
         info = activity.info()
         external_id = self.ws.request("GET", "awsconnectorsettings")["externalId"]
@@ -327,7 +327,7 @@ class WorkloadSecurityActivities:
             assigned += 1
         return assigned
 
-    @activity.defn(name="remove_workload_security")
+    @activity.defn(name="remove_workload_security", no_thread_cancel_exception=True)
     def remove_workload_security(self, inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
         """Undo the enrollment (compensation): connector, agent associations, the role."""
         search = {
