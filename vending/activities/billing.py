@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import CancelledError
 
 from vending.activities.aws_errors import final
-from vending.activities.heartbeats import beat
+from vending.activities.heartbeats import beat, pause
 from vending.activities.http_calls import call, message_of
 
 SERVICE = "SunnyPay"
@@ -148,9 +147,7 @@ class BillingActivities:
             if reg["status"] in ("active", "rejected"):
                 return reg
             beat(registration_id)
-            activity.wait_for_cancelled_sync(self.poll_interval_seconds)
-            if activity.is_cancelled():
-                raise CancelledError("cancelled while waiting for Sunny Pay activation")
+            pause(self.poll_interval_seconds, waiting_for="Sunny Pay activation")
 
     @activity.defn(name="deregister_billing", no_thread_cancel_exception=True)
     def deregister_billing(self, inp: RegistrationInput) -> BillingResult:

@@ -16,10 +16,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 
 from vending.activities.aws_errors import error_code, final, to_application_error
-from vending.activities.heartbeats import beat
+from vending.activities.heartbeats import beat, pause
 from vending.activities.member_accounts import MemberAccountAccess
 from vending.activities.waiting import patiently
 
@@ -400,6 +400,4 @@ class ControlTowerActivities:
             self._sleep()
 
     def _sleep(self) -> None:
-        activity.wait_for_cancelled_sync(self.poll_interval_seconds)
-        if activity.is_cancelled():
-            raise CancelledError("cancelled while waiting for AWS Control Tower")
+        pause(self.poll_interval_seconds, waiting_for="AWS Control Tower")

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 
 from vending.activities.aws_errors import error_code, to_application_error
-from vending.activities.heartbeats import beat
+from vending.activities.heartbeats import beat, pause
 from vending.activities.waiting import patiently
 
 if TYPE_CHECKING:
@@ -239,9 +239,7 @@ class OrganizationsActivities:
             self._sleep()
 
     def _sleep(self) -> None:
-        activity.wait_for_cancelled_sync(self.poll_interval_seconds)
-        if activity.is_cancelled():
-            raise CancelledError("create_account cancelled while waiting for AWS")
+        pause(self.poll_interval_seconds, waiting_for="CreateAccount")
 
     @staticmethod
     def _create_error(err: ClientError) -> ApplicationError:

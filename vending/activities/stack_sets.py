@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 
 from vending.activities.aws_errors import error_code, is_transient, to_application_error
-from vending.activities.heartbeats import beat, keepalive
+from vending.activities.heartbeats import beat, pause
 from vending.activities.waiting import patiently
 from vending.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
@@ -179,10 +179,7 @@ class StackSetActivities:
             # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
             # Backing off matters: many requests on one StackSet would otherwise poll it hard
             # enough to be throttled.
-            keepalive()
-            activity.wait_for_cancelled_sync(delay * random.uniform(0.5, 1.5))
-            if activity.is_cancelled():
-                raise CancelledError(f"cancelled while waiting for StackSet {name}")
+            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
             delay = min(delay * 2, self.poll_interval_seconds * 2)
 
     def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
@@ -212,9 +209,7 @@ class StackSetActivities:
                     non_retryable=True,
                 )
             beat(operation_id)
-            activity.wait_for_cancelled_sync(self.poll_interval_seconds)
-            if activity.is_cancelled():
-                raise CancelledError(f"cancelled while waiting for StackSet {name}")
+            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
 
     @activity.defn(name="remove_baseline", no_thread_cancel_exception=True)
     def remove_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
@@ -249,9 +244,9 @@ class StackSetActivities:
                 except ClientError as err:
                     if error_code(err) != "OperationInProgressException":
                         raise
-                keepalive()
-                activity.wait_for_cancelled_sync(
-                    self.poll_interval_seconds * random.uniform(0.5, 1.5)
+                pause(
+                    self.poll_interval_seconds * random.uniform(0.5, 1.5),
+                    waiting_for=f"StackSet {name}",
                 )
             self._wait(inp, str(op))
         except ClientError as err:
