@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
     from vending.activities.temporal_checks import TemporalChecks, WorkflowIds
     from vending.models import StepPolicy
 
+from vending.workflows.step_policy import activity_options, attempts_of
+
 COORDINATOR_ID = "control-tower-coordinator"
 NOTICE_SIGNAL = "control_tower_notice"
 
@@ -223,18 +225,11 @@ class ControlTowerCoordinator:
         coordinator's to grant it, and the next request's to start (bench/quota).
         """
         assert req.factory is not None and req.policy is not None
-        policy = req.policy
         try:
             result: AccountFactoryResult = await workflow.execute_activity_method(
                 ControlTowerActivities.provision_account_factory,
                 req.factory,
-                start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
-                heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=policy.retry_initial_seconds),
-                    maximum_interval=timedelta(seconds=policy.retry_maximum_seconds),
-                    maximum_attempts=policy.maximum_attempts,
-                ),
+                **activity_options(req.policy),
             )
             notice = Notice(
                 kind="provisioned",
@@ -244,16 +239,12 @@ class ControlTowerCoordinator:
             )
         except ActivityError as err:
             cause = err.cause
-            attempt = None
-            if isinstance(cause, ApplicationError) and cause.details:
-                detail = cause.details[0]
-                attempt = detail.get("attempt") if isinstance(detail, dict) else None
             notice = Notice(
                 kind="provisioned",
                 status="FAILED",
                 message=cause.message if isinstance(cause, ApplicationError) else str(cause or err),
                 error_type=cause.type if isinstance(cause, ApplicationError) else None,
-                attempt=attempt if isinstance(attempt, int) else None,
+                attempt=attempts_of(err),
             )
         self._provisioning.discard(req.workflow_id)
         self.release(req.workflow_id)

@@ -76,6 +76,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from vending.workflows.steps import STEPS, StepSpec
 
+from vending.workflows.step_policy import activity_options, attempts_of
+
 SYSTEM = "system"
 
 # Submission refusals that say nothing about the request itself: the workflow fails, so the
@@ -501,7 +503,7 @@ class AccountVending:
                     await self._acquire_slot()
                 result = await self._execute(spec)
             except (ActivityError, ApplicationError) as err:
-                step.attempts += _attempts_of(err)
+                step.attempts += attempts_of(err)
                 step.status, step.error = StepStatus.failed, _error_of(err)
                 step.finished_at, step.queue_position = workflow.now(), None
                 metrics.step_outcome(name, "failed", step.started_at)
@@ -541,20 +543,8 @@ class AccountVending:
 
     async def _activity(self, method: Any, arg: Any, *, quick: bool = False) -> Any:
         """Run one activity with the request's step policy (``quick``: a short lookup)."""
-        policy = self._input.step_policy
-        timeout = 60.0 if quick else policy.start_to_close_seconds
         return await workflow.execute_activity_method(
-            method,
-            arg,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            heartbeat_timeout=None
-            if quick
-            else timedelta(seconds=policy.heartbeat_timeout_seconds),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=policy.retry_initial_seconds),
-                maximum_interval=timedelta(seconds=policy.retry_maximum_seconds),
-                maximum_attempts=policy.maximum_attempts,
-            ),
+            method, arg, **activity_options(self._input.step_policy, quick=quick)
         )
 
     # ------------------------------------------------------------------ Control Tower
@@ -942,13 +932,3 @@ def _error_of(err: ActivityError | ApplicationError) -> StepError:
     return StepError(
         type=type(cause).__name__ if cause else "ActivityError", message=str(cause or err)
     )
-
-
-def _attempts_of(err: ActivityError | ApplicationError) -> int:
-    """The attempt number the failing activity reported (see ``vending.worker_interceptors``)."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
-            return int(detail["attempt"])
-    return 1
