@@ -10,12 +10,18 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY deploy/constraints.txt deploy/constraints.txt
-COPY vending vending
-COPY sandbox sandbox
+# The engine only: the design card's top-level packages. The sandbox is another distribution.
+COPY worker.py ./
+COPY workflows workflows
+COPY activities activities
+COPY api api
+COPY common common
+COPY cli cli
 RUN pip install --constraint deploy/constraints.txt .
 
 FROM build AS build-sandbox
-RUN pip install --constraint deploy/constraints.txt ".[sandbox]"
+COPY sandbox sandbox
+RUN pip install --constraint deploy/constraints.txt ./sandbox
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --home-dir /var/lib/vend --create-home vend

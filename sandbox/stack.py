@@ -23,9 +23,9 @@ from typing import IO, Any
 
 import httpx
 
-from vending import search_attributes
-from vending.codec import new_key
-from vending.settings import DEFAULT_LANDING_ZONE
+from common import search_attributes
+from common.codec import new_key
+from common.settings import DEFAULT_LANDING_ZONE
 
 DEMO_USERS: dict[str, list[str]] = {
     "alice": ["requester"],
@@ -396,7 +396,7 @@ class EmbeddedStack:
         c = self.config
         port = metrics_port or c.worker_metrics_port
         env = {**self.worker_env(), "VEND_WORKER__METRICS_BIND_ADDRESS": f"{c.host}:{port}"}
-        return self._spawn(name, [sys.executable, "-m", "vending.worker"], env)
+        return self._spawn(name, [sys.executable, "-m", "worker"], env)
 
     def start_api(
         self, name: str = "api", port: int | None = None, env: dict[str, str] | None = None
@@ -407,7 +407,7 @@ class EmbeddedStack:
         argv = [
             sys.executable,
             "-m",
-            "vending.cli",
+            "cli.main",
             "api",
             "--host",
             c.host,
@@ -435,9 +435,9 @@ class EmbeddedStack:
             proc.stop()
 
     def tokens(self, hours: int = 24 * 7) -> dict[str, str]:
-        from vending.auth import mint_dev_token
-        from vending.models import Role
-        from vending.settings import AuthSettings
+        from common.auth import mint_dev_token
+        from common.models import Role
+        from common.settings import AuthSettings
 
         auth = AuthSettings(dev_secret_file=self.config.data_dir / "dev-secret")
         return {
@@ -483,8 +483,8 @@ def running(config: StackConfig) -> Iterator[EmbeddedStack]:
 def run_embedded_stack(data_dir: str) -> None:
     """Foreground run for ``make run``: start everything, print how to use it, stop on Ctrl-C."""
     config = StackConfig(data_dir=Path(data_dir))
-    from vending.auth import ensure_dev_secret
-    from vending.settings import AuthSettings
+    from common.auth import ensure_dev_secret
+    from common.settings import AuthSettings
 
     ensure_dev_secret(AuthSettings(dev_secret_file=config.data_dir / "dev-secret"))
     stack = EmbeddedStack(config)

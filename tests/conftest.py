@@ -20,11 +20,11 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 
+from common.auth import mint_dev_token
+from common.codec import EncryptionCodec
+from common.models import Role
+from common.settings import AuthSettings, CodecSettings
 from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, running
-from vending.auth import mint_dev_token
-from vending.codec import EncryptionCodec
-from vending.models import Role
-from vending.settings import AuthSettings, CodecSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -1,4 +1,4 @@
-"""Every activity notices its own cancellation (see ``vending.activities.heartbeats``).
+"""Every activity notices its own cancellation (see ``activities.heartbeats``).
 
 An activity defined without ``no_thread_cancel_exception`` gets CancelledError raised inside its
 thread wherever it is, once inside the logging handler's lock, which then stayed held and hung
@@ -13,13 +13,13 @@ import pkgutil
 
 from temporalio import activity
 
-import vending.activities
+import activities
 
 
 def _definitions() -> list[activity._Definition]:
     found = []
-    for module_info in pkgutil.iter_modules(vending.activities.__path__):
-        module = importlib.import_module(f"vending.activities.{module_info.name}")
+    for module_info in pkgutil.iter_modules(activities.__path__):
+        module = importlib.import_module(f"activities.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue

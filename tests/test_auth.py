@@ -8,11 +8,11 @@ from typing import Any
 
 import jwt
 
+from common.auth import mint_dev_token
+from common.models import Role
+from common.settings import AuthSettings
 from sandbox.stack import EmbeddedStack
 from tests.conftest import Api
-from vending.auth import mint_dev_token
-from vending.models import Role
-from vending.settings import AuthSettings
 
 Body = Callable[..., dict[str, Any]]
 

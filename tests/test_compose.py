@@ -21,11 +21,11 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from common import search_attributes
+from common.auth import TokenVerifier
+from common.codec import EncryptionCodec
+from common.settings import Settings
 from tests.conftest import ROOT
-from vending import search_attributes
-from vending.auth import TokenVerifier
-from vending.codec import EncryptionCodec
-from vending.settings import Settings
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -187,7 +187,7 @@ def test_every_vend_variable_is_a_setting_and_settings_load(
                 monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        env["VEND_LANDING_ZONE_FILE"] = str(ROOT / "vending" / "config" / "landing_zone.yaml")
+        env["VEND_LANDING_ZONE_FILE"] = str(ROOT / "common" / "config" / "landing_zone.yaml")
         monkeypatch.setenv("VEND_LANDING_ZONE_FILE", env["VEND_LANDING_ZONE_FILE"])
         settings = Settings()
         assert settings.temporal.address == "temporal:7233"

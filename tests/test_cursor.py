@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vending.api.cursor import InvalidCursor, decode, encode
+from api.cursor import InvalidCursor, decode, encode
 
 
 def test_round_trip_and_tampering() -> None:

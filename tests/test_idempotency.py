@@ -11,21 +11,21 @@ import pytest
 from botocore.config import Config
 from temporalio.testing import ActivityEnvironment
 
-from tests.conftest import Api, Sandbox
-from vending.activities.control_tower import (
+from activities.control_tower import (
     AccountFactoryInput,
     AccountInput,
     ControlTowerActivities,
     WaitEnrollmentInput,
 )
-from vending.activities.member_accounts import MemberAccountAccess
-from vending.activities.organizations import (
+from activities.member_accounts import MemberAccountAccess
+from activities.organizations import (
     CreateAccountInput,
     MoveToOuInput,
     OrganizationsActivities,
 )
-from vending.activities.stack_sets import DeployBaselineInput, StackSetActivities
-from vending.landing_zone import StackSetPreferences, load_landing_zone
+from activities.stack_sets import DeployBaselineInput, StackSetActivities
+from common.landing_zone import StackSetPreferences, load_landing_zone
+from tests.conftest import Api, Sandbox
 
 Body = Callable[..., dict[str, Any]]
 

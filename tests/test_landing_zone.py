@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from vending.landing_zone import LandingZone, load_landing_zone
-from vending.settings import DEFAULT_LANDING_ZONE
+from common.landing_zone import LandingZone, load_landing_zone
+from common.settings import DEFAULT_LANDING_ZONE
 
 
 def test_default_landing_zone_matches_the_spec() -> None:

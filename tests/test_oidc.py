@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from common.auth import InvalidToken, TokenVerifier
+from common.models import Role
+from common.settings import AuthSettings
 from sandbox.stack import EmbeddedStack, free_port
-from vending.auth import InvalidToken, TokenVerifier
-from vending.models import Role
-from vending.settings import AuthSettings
 
 ISSUER = "https://login.example.com/realms/platform"
 AUDIENCE = "account-vending"

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from api.app import create_app
 from sandbox.stack import EmbeddedStack
-from vending.api.app import create_app
 
 CHECKS = [
     checks.not_a_server_error,

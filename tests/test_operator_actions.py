@@ -9,8 +9,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from cli.main import app
 from tests.conftest import Api, HttpEmulator, Sandbox, parked_request
-from vending.cli import app
 
 Body = Callable[..., dict[str, Any]]
 runner = CliRunner()

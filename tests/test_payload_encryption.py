@@ -12,11 +12,11 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from common.codec import CodecError, EncryptionCodec, new_key
+from common.settings import CodecSettings
+from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
 from tests.conftest import Api, codec_settings, plain_history_json
-from vending.codec import CodecError, EncryptionCodec, new_key
-from vending.settings import CodecSettings
-from vending.temporal_client import workflow_id
 
 Body = Callable[..., dict[str, Any]]
 

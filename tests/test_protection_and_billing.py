@@ -270,7 +270,7 @@ def test_account_registered_to_another_customer_is_refused(
     import httpx
     from temporalio.testing import ActivityEnvironment
 
-    from vending.activities.billing import BillingActivities, BillingInput
+    from activities.billing import BillingActivities, BillingInput
 
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
     done = api.wait_for(api.create("alice", body).json()["id"], {"completed"})
@@ -321,13 +321,13 @@ def test_role_from_a_baseline_stackset_is_checked_not_made(
     from temporalio.exceptions import ApplicationError
     from temporalio.testing import ActivityEnvironment
 
-    from vending.activities.member_accounts import MemberAccountAccess
-    from vending.activities.workload_security import (
+    from activities.member_accounts import MemberAccountAccess
+    from activities.workload_security import (
         WorkloadSecurityActivities,
         WorkloadSecurityClient,
         WorkloadSecurityInput,
     )
-    from vending.settings import WorkloadSecuritySettings
+    from common.settings import WorkloadSecuritySettings
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint)
     settings = WorkloadSecuritySettings(

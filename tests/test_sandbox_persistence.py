@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 import httpx
 
+from common.settings import DEFAULT_LANDING_ZONE
 from sandbox.stack import Process, free_port
-from vending.settings import DEFAULT_LANDING_ZONE
 
 
 def _start(port: int, state: Path, log: Path) -> Process:

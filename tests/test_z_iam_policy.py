@@ -1,6 +1,6 @@
 """The worker's IAM policy grants exactly what the activities call.
 
-Static: tools/iam_policy reads every boto3 call in vending/activities and the committed policies
+Static: tools/iam_policy reads every boto3 call in activities/ and the committed policies
 must equal what it derives (a missing grant or an unused one fails). Dynamic: the sandbox
 records every action made with the worker's access key during the whole suite (named test_z_ to
 run last); each must be granted, which catches a client the static table does not know.

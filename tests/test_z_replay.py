@@ -14,11 +14,11 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from common.codec import EncryptionCodec, data_converter
+from common.settings import CodecSettings
 from sandbox.stack import EmbeddedStack
 from tests.conftest import codec_settings, plain_history_json
-from vending.codec import EncryptionCodec, data_converter
-from vending.settings import CodecSettings
-from vending.worker import WORKFLOWS, workflow_runner
+from worker import WORKFLOWS, workflow_runner
 
 
 async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -> None:

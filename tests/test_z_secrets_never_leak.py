@@ -14,9 +14,9 @@ from typing import Any
 
 from temporalio.client import Client
 
+from common.codec import EncryptionCodec
 from sandbox.stack import EmbeddedStack
 from tests.conftest import ARTIFACTS, Api, codec_settings, plain_history_json
-from vending.codec import EncryptionCodec
 
 
 def _secrets(stack: EmbeddedStack) -> dict[str, str]:

@@ -21,7 +21,7 @@ import botocore.session
 from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parent.parent
-ACTIVITIES = ROOT / "vending" / "activities"
+ACTIVITIES = ROOT / "activities"
 OUT = ROOT / "deploy" / "iam"
 
 # module -> receiver (source text) -> (scope, service). Anything else that looks like a boto3

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
+from common.landing_zone import load_landing_zone
+from common.settings import DEFAULT_LANDING_ZONE
 from sandbox.aws import persistence
 from sandbox.aws.faults import FaultPlan
 from sandbox.aws.seed import (
@@ -27,8 +29,6 @@ from sandbox.aws.seed import (
 )
 from sandbox.aws.server import SandboxAws, serve
 from sandbox.workload_security import WorkloadSecurityEmulator
-from vending.landing_zone import load_landing_zone
-from vending.settings import DEFAULT_LANDING_ZONE
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
+from common.landing_zone import EnrollmentStrategy, LandingZone, template_path
 from sandbox.aws.controltower import ControlTowerEmulator
-from vending.landing_zone import EnrollmentStrategy, LandingZone, template_path
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:

@@ -1,0 +1,403 @@
+"""AWS Control Tower enrollment: Account Factory, OU baseline reset, or auto-enrollment.
+
+Each activity looks before it acts (an enrolled account, a provisioned product with our name, a
+running operation are adopted) and heartbeats the id of what it waits on, so a retry after a
+crash resumes the same operation instead of starting another.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.aws_errors import error_code, final, to_application_error
+from activities.heartbeats import beat, pause
+from activities.member_accounts import MemberAccountAccess
+from activities.waiting import patiently
+
+CONTROL_TOWER_BASELINE_NAME = "AWSControlTowerBaseline"
+EXECUTION_ROLE = "AWSControlTowerExecution"
+_NAMESPACE = uuid.UUID("0b8e1f3c-52a4-4c1e-9a9f-7f2d7e0c6a11")
+
+
+class OuBaselineInput(BaseModel):
+    ou_id: str
+
+
+class OuBaselineResult(BaseModel):
+    ou_arn: str
+    enabled_baseline_arn: str
+
+
+class AccountInput(BaseModel):
+    account_id: str
+
+
+class EnrollmentStatus(BaseModel):
+    status: str  # NOT_ENROLLED | UNDER_CHANGE | SUCCEEDED | FAILED
+    enabled_baseline_arn: str | None = None
+    last_operation: str | None = None
+
+
+class WaitEnrollmentInput(BaseModel):
+    account_id: str
+    timeout_seconds: float
+
+
+class ResetInput(BaseModel):
+    enabled_baseline_arn: str
+
+
+class OperationResult(BaseModel):
+    operation_id: str
+    status: str
+    message: str | None = None
+
+
+class EnsureRoleResult(BaseModel):
+    created: bool
+
+
+class AccountFactoryInput(BaseModel):
+    request_id: str
+    account_id: str
+    account_name: str
+    account_email: str
+    ou_name: str
+    ou_id: str
+    sso_user_email: str
+    product_name: str
+    run: int = 1  # which run of the step (operator retries): a new run may need a new token
+
+
+class AccountFactoryResult(BaseModel):
+    provisioned_product_name: str
+    record_id: str
+    adopted: bool
+    attempt: int = 1
+
+
+class EnrollResult(BaseModel):
+    strategy: str
+    detail: str
+    attempt: int = 1
+
+
+@dataclass
+class ControlTowerActivities:
+    controltower: Any
+    servicecatalog: Any
+    organizations: Any
+    members: MemberAccountAccess
+    poll_interval_seconds: float = 30.0
+
+    # ------------------------------------------------------------------ lookups
+    def _ou_arn(self, ou_id: str) -> str:
+        ou = self.organizations.describe_organizational_unit(OrganizationalUnitId=ou_id)
+        return str(ou["OrganizationalUnit"]["Arn"])
+
+    def _account_arn(self, account_id: str) -> str:
+        return str(self.organizations.describe_account(AccountId=account_id)["Account"]["Arn"])
+
+    def _enabled_baselines(self, target_arn: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        paginator = self.controltower.get_paginator("list_enabled_baselines")
+        for page in paginator.paginate(filter={"targetIdentifiers": [target_arn]}):
+            out.extend(page["enabledBaselines"])
+        return out
+
+    @activity.defn(name="find_ou_baseline", no_thread_cancel_exception=True)
+    def find_ou_baseline(self, inp: OuBaselineInput) -> OuBaselineResult:
+        """The OU's enabled AWSControlTowerBaseline; an unregistered OU fails the step."""
+        try:
+            ou_arn = self._ou_arn(inp.ou_id)
+            for eb in self._enabled_baselines(ou_arn):
+                if eb.get("parentIdentifier"):
+                    continue
+                return OuBaselineResult(ou_arn=ou_arn, enabled_baseline_arn=eb["arn"])
+        except ClientError as err:
+            raise to_application_error(err, action="ListEnabledBaselines") from err
+        raise final(
+            f"OU {inp.ou_id} is not registered with AWS Control Tower (no enabled "
+            f"{CONTROL_TOWER_BASELINE_NAME}); register it in the Control Tower console first",
+            "OuNotRegistered",
+        )
+
+    def _enrollment(self, account_id: str) -> EnrollmentStatus:
+        for eb in self._enabled_baselines(self._account_arn(account_id)):
+            summary = eb.get("statusSummary", {})
+            return EnrollmentStatus(
+                status=summary.get("status", "UNDER_CHANGE"),
+                enabled_baseline_arn=eb["arn"],
+                last_operation=summary.get("lastOperationIdentifier"),
+            )
+        return EnrollmentStatus(status="NOT_ENROLLED")
+
+    @activity.defn(name="account_enrollment", no_thread_cancel_exception=True)
+    def account_enrollment(self, inp: AccountInput) -> EnrollmentStatus:
+        try:
+            return self._enrollment(inp.account_id)
+        except ClientError as err:
+            raise to_application_error(err, action="ListEnabledBaselines") from err
+
+    # ------------------------------------------------------------------ auto-enroll / verify
+    @activity.defn(name="wait_for_enrollment", no_thread_cancel_exception=True)
+    def wait_for_enrollment(self, inp: WaitEnrollmentInput) -> EnrollResult:
+        """Wait until Control Tower shows the account enrolled, within a deadline kept across
+        retries (the first attempt's start is heartbeated)."""
+        info = activity.info()
+        started = float(info.heartbeat_details[0]) if info.heartbeat_details else time.time()
+        try:
+            while True:
+                status = patiently(
+                    lambda: self._enrollment(inp.account_id),
+                    self.poll_interval_seconds,
+                    waiting_for=f"enrollment of {inp.account_id}",
+                )
+                if status.status == "SUCCEEDED":
+                    return EnrollResult(
+                        strategy="verified", detail="enrolled", attempt=info.attempt
+                    )
+                if status.status == "FAILED":
+                    raise final(
+                        f"Control Tower enrollment of {inp.account_id} failed: "
+                        f"{self._operation_message(status.last_operation)}",
+                        "EnrollmentFailed",
+                    )
+                if time.time() - started > inp.timeout_seconds:
+                    raise final(
+                        f"account {inp.account_id} was not enrolled within "
+                        f"{inp.timeout_seconds:.0f}s (last status {status.status})",
+                        "EnrollmentTimeout",
+                    )
+                beat(started)
+                self._sleep()
+        except ClientError as err:
+            raise to_application_error(err, action="ListEnabledBaselines") from err
+
+    def _operation_message(self, operation_id: str | None) -> str:
+        if not operation_id:
+            return "no operation recorded"
+        op = self.controltower.get_baseline_operation(operationIdentifier=operation_id)
+        return str(op["baselineOperation"].get("statusMessage") or "no reason given")
+
+    # ------------------------------------------------------------------ baseline reset (OU op)
+    @activity.defn(name="reset_ou_baseline", no_thread_cancel_exception=True)
+    def reset_ou_baseline(self, inp: ResetInput) -> OperationResult:
+        """ResetEnabledBaseline on an OU and wait for it: enrolls every account in the OU."""
+        info = activity.info()
+        try:
+            if info.heartbeat_details:
+                operation_id = str(info.heartbeat_details[0])
+            else:
+                operation_id = (
+                    self._running_reset(inp.enabled_baseline_arn)
+                    or (
+                        self.controltower.reset_enabled_baseline(
+                            enabledBaselineIdentifier=inp.enabled_baseline_arn
+                        )["operationIdentifier"]
+                    )
+                )
+            beat(operation_id)
+            while True:
+                op = patiently(
+                    lambda: self.controltower.get_baseline_operation(
+                        operationIdentifier=operation_id
+                    ),
+                    self.poll_interval_seconds,
+                    waiting_for=f"Control Tower operation {operation_id}",
+                )["baselineOperation"]
+                if op["status"] in ("SUCCEEDED", "FAILED"):
+                    return OperationResult(
+                        operation_id=operation_id,
+                        status=op["status"],
+                        message=op.get("statusMessage"),
+                    )
+                beat(operation_id)
+                self._sleep()
+        except ClientError as err:
+            raise to_application_error(err, action="ResetEnabledBaseline") from err
+
+    def _running_reset(self, enabled_baseline_arn: str) -> str | None:
+        """The operation already changing this OU's baseline, if any.
+
+        A heartbeat can be lost: the SDK sends the first one at once and holds later ones for
+        most of the heartbeat timeout, so a worker killed just after ResetEnabledBaseline leaves
+        a retry with no operation id. Starting another reset would then fail with a conflict, or
+        run the whole OU again; adopting the operation is what the first attempt would have done.
+        Only the coordinator resets OUs, so a reset that is still running, or that started after
+        this activity was first scheduled, was started by an earlier attempt of it.
+        """
+        details = self.controltower.get_enabled_baseline(
+            enabledBaselineIdentifier=enabled_baseline_arn
+        )["enabledBaselineDetails"]
+        summary = details.get("statusSummary", {})
+        last = summary.get("lastOperationIdentifier")
+        if not last:
+            return None
+        if summary.get("status") == "UNDER_CHANGE":
+            return str(last)
+        operation = self.controltower.get_baseline_operation(operationIdentifier=last)
+        started = operation["baselineOperation"].get("startTime")
+        if started is not None and started >= activity.info().scheduled_time:
+            return str(last)
+        return None
+
+    # ------------------------------------------------------------------ Account Factory
+    @activity.defn(name="ensure_control_tower_execution_role", no_thread_cancel_exception=True)
+    def ensure_execution_role(self, inp: AccountInput) -> EnsureRoleResult:
+        """Enrolling an existing account needs AWSControlTowerExecution (admin, trusting the
+        management account); create it through OrganizationAccountAccessRole when missing."""
+        try:
+            iam = self.members.client(inp.account_id, "iam")
+            try:
+                iam.get_role(RoleName=EXECUTION_ROLE)
+                return EnsureRoleResult(created=False)
+            except ClientError as err:
+                if error_code(err) != "NoSuchEntity":
+                    raise
+            management = self.members.management_account_id()
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{management}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            try:
+                iam.create_role(
+                    RoleName=EXECUTION_ROLE,
+                    AssumeRolePolicyDocument=json.dumps(trust),
+                    Description="Lets AWS Control Tower manage this account",
+                )
+            except ClientError as err:
+                if error_code(err) != "EntityAlreadyExists":
+                    raise
+            iam.attach_role_policy(
+                RoleName=EXECUTION_ROLE, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+            )
+        except ClientError as err:
+            raise to_application_error(err, action="CreateRole AWSControlTowerExecution") from err
+        return EnsureRoleResult(created=True)
+
+    @activity.defn(name="provision_account_factory", no_thread_cancel_exception=True)
+    def provision_account_factory(self, inp: AccountFactoryInput) -> AccountFactoryResult:
+        info = activity.info()
+        name = f"vend-{inp.account_name}"
+        try:
+            record_id = str(info.heartbeat_details[0]) if info.heartbeat_details else None
+            adopted = record_id is not None
+            if record_id is None:
+                record_id, adopted = self._existing_record(name)
+            if record_id is None:
+                record_id = self._provision(inp, name, attempt=info.attempt)
+            self._wait_for_record(record_id)
+        except ClientError as err:
+            raise to_application_error(err, action="ProvisionProduct") from err
+        return AccountFactoryResult(
+            provisioned_product_name=name,
+            record_id=record_id,
+            adopted=adopted,
+            attempt=info.attempt,
+        )
+
+    def _existing_record(self, name: str) -> tuple[str | None, bool]:
+        found = self.servicecatalog.search_provisioned_products(
+            Filters={"SearchQuery": [f"name:{name}"]}
+        )["ProvisionedProducts"]
+        for pp in found:
+            if pp["Name"] != name:
+                continue
+            if pp["Status"] in ("AVAILABLE", "UNDER_CHANGE", "PLAN_IN_PROGRESS"):
+                return str(pp["LastRecordId"]), True
+            if pp["Status"] == "TAINTED":
+                raise final(
+                    f"provisioned product {name} is TAINTED: {pp.get('StatusMessage', '')}; "
+                    "fix it in Service Catalog, then retry",
+                    "ProvisionedProductTainted",
+                )
+        return None, False  # none, or only failed ones: provision again
+
+    def _provision(self, inp: AccountFactoryInput, name: str, attempt: int) -> str:
+        product_id, artifact_id = self._product(inp.product_name)
+        first, _, last = inp.account_name.partition("-")
+        params = {
+            "AccountEmail": inp.account_email,
+            "AccountName": inp.account_name,
+            "ManagedOrganizationalUnit": f"{inp.ou_name} ({inp.ou_id})",
+            "SSOUserEmail": inp.sso_user_email,
+            "SSOUserFirstName": first or inp.account_name,
+            "SSOUserLastName": last or "owner",
+        }
+        record = self.servicecatalog.provision_product(
+            ProductId=product_id,
+            ProvisioningArtifactId=artifact_id,
+            ProvisionedProductName=name,
+            # Same request and attempt, same token: a resent call cannot provision twice.
+            ProvisionToken=str(uuid.uuid5(_NAMESPACE, f"{inp.request_id}/{inp.run}/{attempt}")),
+            ProvisioningParameters=[{"Key": k, "Value": v} for k, v in params.items()],
+        )["RecordDetail"]
+        return str(record["RecordId"])
+
+    def _product(self, product_name: str) -> tuple[str, str]:
+        views = self.servicecatalog.search_products_as_admin(
+            Filters={"FullTextSearch": [product_name]}
+        )["ProductViewDetails"]
+        product = next(
+            (
+                v["ProductViewSummary"]
+                for v in views
+                if v["ProductViewSummary"]["Name"] == product_name
+            ),
+            None,
+        )
+        if product is None:
+            raise final(f"Service Catalog product {product_name!r} not found", "ProductNotFound")
+        artifacts = self.servicecatalog.list_provisioning_artifacts(ProductId=product["ProductId"])[
+            "ProvisioningArtifactDetails"
+        ]
+        active = [a for a in artifacts if a.get("Active", True)]
+        chosen = next((a for a in active if a.get("Guidance") == "DEFAULT"), None) or (
+            active[-1] if active else None
+        )
+        if chosen is None:
+            raise final(f"{product_name} has no active provisioning artifact", "ProductNotFound")
+        return str(product["ProductId"]), str(chosen["Id"])
+
+    def _wait_for_record(self, record_id: str) -> None:
+        while True:
+            detail = patiently(
+                lambda: self.servicecatalog.describe_record(Id=record_id),
+                self.poll_interval_seconds,
+                waiting_for=f"Account Factory record {record_id}",
+            )["RecordDetail"]
+            status = detail["Status"]
+            if status == "SUCCEEDED":
+                return
+            if status in ("FAILED", "IN_PROGRESS_IN_ERROR"):
+                errors = "; ".join(
+                    f"{e.get('Code', '')}: {e.get('Description', '')}"
+                    for e in detail.get("RecordErrors", [])
+                )
+                quota = "ServiceQuotaExceeded" in errors
+                raise ApplicationError(
+                    f"Account Factory provisioning {status}: {errors or 'no reason given'}",
+                    type="ServiceQuotaExceededException" if quota else "AccountFactoryFailed",
+                    non_retryable=not quota,
+                )
+            beat(record_id)
+            self._sleep()
+
+    def _sleep(self) -> None:
+        pause(self.poll_interval_seconds, waiting_for="AWS Control Tower")

@@ -1,0 +1,165 @@
+"""Tell people when a request needs them: a JSON webhook signed with HMAC-SHA256, and email.
+
+Webhook signature: ``X-Vend-Signature: sha256=<hex of HMAC(secret, body)>``, plus
+``X-Vend-Event`` and ``X-Vend-Delivery`` (a stable id, so a receiver can drop a retried delivery
+it already has). Email carries the same stable id in its Message-ID: SMTP has no idempotency, so
+a retried send may arrive twice, and mail systems that dedupe on Message-ID drop the copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+import httpx
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.aws_errors import final
+from activities.http_calls import call
+
+
+class Notification(BaseModel):
+    event: (
+        str  # created | needs_approval | approved | rejected | completed | waiting_for_operator …
+    )
+    request_id: str
+    account_name: str
+    organizational_unit: str
+    requested_by: str
+    status: str
+    at: datetime
+    step: str | None = None
+    error: str | None = None
+    link: str | None = None
+    requester_email: str | None = None
+    owner_email: str | None = None
+
+
+class Delivered(BaseModel):
+    delivered: bool
+    detail: str
+
+
+SUBJECTS = {
+    "created": "request received",
+    "needs_approval": "waiting for your approval",
+    "approved": "approved, provisioning",
+    "rejected": "rejected",
+    "expired": "expired without enough approvals",
+    "waiting_for_operator": "a step failed and waits for an operator",
+    "completed": "your account is ready",
+    "cancelled": "cancelled",
+}
+
+
+@dataclass
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    approver_emails: tuple[str, ...] = ()
+    operator_emails: tuple[str, ...] = ()
+    page_url: str | None = None
+    timeout_seconds: float = 10.0
+
+
+def delivery_id(note: Notification) -> str:
+    return f"{note.request_id}:{note.event}:{note.at.isoformat()}"
+
+
+def recipients(note: Notification, smtp: SmtpConfig) -> list[str]:
+    """Who this event matters to."""
+    if note.event == "needs_approval":
+        found = list(smtp.approver_emails)
+    elif note.event == "waiting_for_operator":
+        found = list(smtp.operator_emails)
+    else:
+        found = [e for e in (note.requester_email, note.owner_email) if e]
+    return sorted(set(found))
+
+
+def compose(note: Notification, smtp: SmtpConfig, to: list[str]) -> EmailMessage:
+    msg = EmailMessage()
+    what = SUBJECTS.get(note.event, note.event.replace("_", " "))
+    msg["Subject"] = f"[account vending] {note.account_name}: {what}"
+    msg["From"] = smtp.sender
+    msg["To"] = ", ".join(to)
+    digest = hashlib.sha256(delivery_id(note).encode()).hexdigest()[:32]
+    msg["Message-ID"] = f"<{digest}@account-vending>"
+    msg["X-Vend-Event"] = note.event
+    lines = [
+        f"Account request {note.account_name} ({note.organizational_unit}) is now "
+        f"{note.status.replace('_', ' ')}.",
+        "",
+        f"Requested by: {note.requested_by}",
+    ]
+    if note.step:
+        lines.append(f"Failed step: {note.step}")
+    if note.error:
+        lines.append(f"Error: {note.error}")
+    if smtp.page_url:
+        lines += ["", f"Open it: {smtp.page_url.rstrip('/')}/#/requests/{note.request_id}"]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class NotificationActivities:
+    http: httpx.Client
+    webhook_url: str | None
+    secret: bytes | None
+    smtp: SmtpConfig | None = None
+
+    @activity.defn(name="notify_email", no_thread_cancel_exception=True)
+    def notify_email(self, note: Notification) -> Delivered:
+        if self.smtp is None:
+            return Delivered(delivered=False, detail="no SMTP server configured")
+        to = recipients(note, self.smtp)
+        if not to:
+            return Delivered(delivered=False, detail=f"nobody to tell about {note.event}")
+        msg = compose(note, self.smtp, to)
+        try:
+            with smtplib.SMTP(
+                self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_seconds
+            ) as server:
+                if self.smtp.starttls:
+                    server.starttls()
+                if self.smtp.username and self.smtp.password:
+                    server.login(self.smtp.username, self.smtp.password)
+                server.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as err:
+            raise final(f"SMTP refused every recipient: {err.recipients}", "EmailRefused") from err
+        except (smtplib.SMTPException, OSError) as err:
+            raise ApplicationError(f"SMTP {self.smtp.host}: {err}", type="EmailFailed") from err
+        return Delivered(delivered=True, detail=f"mailed {len(to)} recipient(s)")
+
+    @activity.defn(name="notify", no_thread_cancel_exception=True)
+    def notify(self, note: Notification) -> Delivered:
+        if not self.webhook_url:
+            return Delivered(delivered=False, detail="no webhook configured")
+        body = json.dumps(note.model_dump(mode="json"), sort_keys=True).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Vend-Event": note.event,
+            "X-Vend-Delivery": delivery_id(note),
+        }
+        if self.secret:
+            headers["X-Vend-Signature"] = sign(self.secret, body)
+        resp = call(
+            self.http, "POST", self.webhook_url, service="Webhook", content=body, headers=headers
+        )
+        return Delivered(delivered=resp.status_code < 300, detail=f"HTTP {resp.status_code}")

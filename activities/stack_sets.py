@@ -1,0 +1,260 @@
+"""Baseline StackSets: deploy a StackSet's instances to one new account.
+
+Idempotent: instances that exist and are CURRENT are left alone, a running operation of ours is
+adopted, and OperationInProgressException (someone else's operation on the same StackSet) is a
+retry with backoff, not a failure.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.aws_errors import error_code, is_transient, to_application_error
+from activities.heartbeats import beat, pause
+from activities.waiting import patiently
+from common.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
+
+T = TypeVar("T")
+_NAMESPACE = uuid.UUID("5c0b0b8e-9d52-4e0c-8f0e-2b4d1d7c3a90")
+
+
+class DeployBaselineInput(BaseModel):
+    request_id: str
+    account_id: str
+    ou_id: str
+    baseline: StackSetBaseline
+    preferences: StackSetPreferences
+
+
+class DeployBaselineResult(BaseModel):
+    stack_set_name: str
+    operation_id: str | None
+    regions_deployed: list[str]
+    already_current: bool
+    attempt: int = 1
+
+    @classmethod
+    def nothing_to_do(cls, stack_set_name: str, attempt: int) -> DeployBaselineResult:
+        """The account's instances are already as wanted (deployed, or absent for a removal)."""
+        return cls(
+            stack_set_name=stack_set_name,
+            operation_id=None,
+            regions_deployed=[],
+            already_current=True,
+            attempt=attempt,
+        )
+
+
+@dataclass
+class StackSetActivities:
+    cloudformation: Any
+    poll_interval_seconds: float = 15.0
+
+    @activity.defn(name="deploy_baseline", no_thread_cancel_exception=True)
+    def deploy_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
+        info = activity.info()
+        name = inp.baseline.stack_set_name
+        try:
+            operation_id = str(info.heartbeat_details[0]) if info.heartbeat_details else None
+            if operation_id is None:
+                instances = self._patient(lambda: self._instances(inp), name)
+                missing = [r for r in inp.baseline.regions if r not in instances]
+                stale = [
+                    r
+                    for r in inp.baseline.regions
+                    if r in instances and instances[r]["Status"] != "CURRENT"
+                ]
+                if not missing and not stale:
+                    return DeployBaselineResult.nothing_to_do(name, info.attempt)
+                operation_id = self._patient(
+                    lambda: self._running_operation(inp), name
+                ) or self._deploy(inp, missing, stale, info.attempt)
+                deployed = missing + stale
+            else:
+                deployed = list(inp.baseline.regions)
+            self._wait(inp, operation_id)
+        except ClientError as err:
+            raise to_application_error(err, action=f"StackSet {name}") from err
+        return DeployBaselineResult(
+            stack_set_name=name,
+            operation_id=operation_id,
+            regions_deployed=deployed,
+            already_current=False,
+            attempt=info.attempt,
+        )
+
+    def _patient(self, call: Callable[[], T], stack_set: str) -> T:
+        return patiently(call, self.poll_interval_seconds, waiting_for=f"StackSet {stack_set}")
+
+    def _call_as(self, inp: DeployBaselineInput) -> dict[str, str]:
+        return {"CallAs": inp.baseline.call_as} if inp.baseline.call_as != "SELF" else {}
+
+    def _instances(self, inp: DeployBaselineInput) -> dict[str, dict[str, Any]]:
+        """This account's instances by region (filtered here too: not every API honours the
+        account filter)."""
+        out: dict[str, dict[str, Any]] = {}
+        paginator = self.cloudformation.get_paginator("list_stack_instances")
+        pages = paginator.paginate(
+            StackSetName=inp.baseline.stack_set_name,
+            StackInstanceAccount=inp.account_id,
+            **self._call_as(inp),
+        )
+        for page in pages:
+            for summary in page["Summaries"]:
+                if summary["Account"] == inp.account_id:
+                    out[summary["Region"]] = summary
+        return out
+
+    def _running_operation(self, inp: DeployBaselineInput) -> str | None:
+        """An operation this request started earlier and that is still running (after a crash
+        that lost the heartbeat), found by its deterministic id prefix."""
+        ops = self.cloudformation.list_stack_set_operations(
+            StackSetName=inp.baseline.stack_set_name, **self._call_as(inp)
+        )["Summaries"]
+        mine = {self._operation_id(inp, n) for n in range(1, 51)}
+        for op in ops:
+            if op["OperationId"] in mine and op["Status"] in ("RUNNING", "QUEUED"):
+                return str(op["OperationId"])
+        return None
+
+    @staticmethod
+    def _operation_id(inp: DeployBaselineInput, attempt: int) -> str:
+        key = f"{inp.request_id}/{inp.baseline.stack_set_name}/{attempt}"
+        return str(uuid.uuid5(_NAMESPACE, key))
+
+    def _deploy(
+        self, inp: DeployBaselineInput, missing: list[str], stale: list[str], attempt: int
+    ) -> str:
+        prefs = inp.preferences
+        common: dict[str, Any] = {
+            "StackSetName": inp.baseline.stack_set_name,
+            "ParameterOverrides": [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in inp.baseline.parameters.items()
+            ],
+            "OperationPreferences": {
+                "FailureToleranceCount": prefs.failure_tolerance_count,
+                "MaxConcurrentCount": prefs.max_concurrent_count,
+                "RegionConcurrencyType": prefs.region_concurrency_type,
+            },
+            "OperationId": self._operation_id(inp, attempt),
+            **self._call_as(inp),
+        }
+        if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED:
+            common["DeploymentTargets"] = {
+                "OrganizationalUnitIds": [inp.ou_id],
+                "Accounts": [inp.account_id],
+                "AccountFilterType": "INTERSECTION",
+            }
+        else:
+            common["Accounts"] = [inp.account_id]
+        name = inp.baseline.stack_set_name
+        delay = self.poll_interval_seconds
+        while True:
+            try:
+                if missing:
+                    created = self.cloudformation.create_stack_instances(Regions=missing, **common)
+                else:
+                    created = self.cloudformation.update_stack_instances(Regions=stale, **common)
+                return str(created["OperationId"])
+            except ClientError as err:
+                if error_code(err) != "OperationInProgressException" and not is_transient(err):
+                    raise
+                # Throttled: the create may still have started (it carries our operation id),
+                # so look before asking again.
+                throttled = error_code(err) != "OperationInProgressException"
+                if throttled and (
+                    running := self._patient(lambda: self._running_operation(inp), name)
+                ):
+                    return running
+            # Another request's operation holds the StackSet (AWS runs one at a time): wait for
+            # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
+            # Backing off matters: many requests on one StackSet would otherwise poll it hard
+            # enough to be throttled.
+            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
+            delay = min(delay * 2, self.poll_interval_seconds * 2)
+
+    def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
+        name = inp.baseline.stack_set_name
+        while True:
+            op = patiently(
+                lambda: self.cloudformation.describe_stack_set_operation(
+                    StackSetName=name, OperationId=operation_id, **self._call_as(inp)
+                ),
+                self.poll_interval_seconds,
+                waiting_for=f"StackSet {name}",
+            )["StackSetOperation"]
+            if op["Status"] == "SUCCEEDED":
+                return
+            if op["Status"] in ("FAILED", "STOPPED"):
+                results = self.cloudformation.list_stack_set_operation_results(
+                    StackSetName=name, OperationId=operation_id, **self._call_as(inp)
+                )["Summaries"]
+                reasons = "; ".join(
+                    f"{r['Account']}/{r['Region']}: {r.get('StatusReason') or r['Status']}"
+                    for r in results
+                    if r["Status"] != "SUCCEEDED"
+                )
+                raise ApplicationError(
+                    f"StackSet {name} operation {op['Status']}: {reasons or 'no reason given'}",
+                    type="StackSetOperationFailed",
+                    non_retryable=True,
+                )
+            beat(operation_id)
+            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+
+    @activity.defn(name="remove_baseline", no_thread_cancel_exception=True)
+    def remove_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
+        """Delete this account's instances of a baseline StackSet (compensation)."""
+        info = activity.info()
+        name = inp.baseline.stack_set_name
+        try:
+            regions = sorted(self._instances(inp))
+            if not regions:
+                return DeployBaselineResult.nothing_to_do(name, info.attempt)
+            targets: dict[str, Any] = (
+                {
+                    "DeploymentTargets": {
+                        "OrganizationalUnitIds": [inp.ou_id],
+                        "Accounts": [inp.account_id],
+                        "AccountFilterType": "INTERSECTION",
+                    }
+                }
+                if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED
+                else {"Accounts": [inp.account_id]}
+            )
+            while True:
+                try:
+                    op = self.cloudformation.delete_stack_instances(
+                        StackSetName=name,
+                        Regions=regions,
+                        RetainStacks=False,
+                        **targets,
+                        **self._call_as(inp),
+                    )["OperationId"]
+                    break
+                except ClientError as err:
+                    if error_code(err) != "OperationInProgressException":
+                        raise
+                pause(
+                    self.poll_interval_seconds * random.uniform(0.5, 1.5),
+                    waiting_for=f"StackSet {name}",
+                )
+            self._wait(inp, str(op))
+        except ClientError as err:
+            raise to_application_error(err, action=f"DeleteStackInstances {name}") from err
+        return DeployBaselineResult(
+            stack_set_name=name,
+            operation_id=str(op),
+            regions_deployed=regions,
+            already_current=False,
+            attempt=info.attempt,
+        )

@@ -1,0 +1,57 @@
+"""The app factory: one Temporal client per process, opened in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from api import errors, observability, openapi
+from api.routers import codec, health, landing_zone, requests, web
+from common.auth import TokenVerifier
+from common.codec import EncryptionCodec
+from common.landing_zone import load_landing_zone
+from common.settings import Settings, get_settings
+from common.temporal_client import connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
+        app.state.temporal = await connect(settings.temporal, settings.codec, lazy=True)
+        yield
+
+    app = FastAPI(
+        title="Account vending",
+        version="0.1.0",
+        description="Request, approve and track AWS accounts. Errors are RFC 9457 problem details.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
+    app.state.verifier = TokenVerifier(settings.auth)
+    app.state.codec = EncryptionCodec.from_settings(settings.codec)
+    # The Temporal UI runs on its own origin and calls /codec from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.codec.ui_origins,
+        allow_credentials=True,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
+    errors.install(app)
+    openapi.install(app)
+    observability.install(app)
+    app.include_router(health.router)
+    app.include_router(requests.router)
+    app.include_router(codec.router)
+    app.include_router(landing_zone.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
+    return app

@@ -1,0 +1,95 @@
+"""Checks a request against the landing zone before anything starts.
+
+Field-level rules live on the pydantic model; these are the rules that need configuration
+(which OUs exist and are open, which environments fit them, which email domains are allowed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from api.errors import validation_problem
+from common.landing_zone import (
+    LandingZone,
+    OrganizationalUnitPolicy,
+    WorkloadSecurityRequirement,
+)
+from common.models import AccountRequest, OuSnapshot
+
+
+def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnapshot:
+    errors: list[dict[str, Any]] = []
+    ou: OrganizationalUnitPolicy | None = lz.find(body.organizational_unit)
+    if ou is None:
+        errors.append(
+            {
+                "loc": ["body", "organizational_unit"],
+                "msg": f"unknown OU {body.organizational_unit!r}; known: "
+                + ", ".join(o.path for o in lz.organizational_units if o.open_for_vending),
+            }
+        )
+    elif not ou.open_for_vending:
+        errors.append(
+            {"loc": ["body", "organizational_unit"], "msg": f"OU {ou.path} is closed for vending"}
+        )
+    elif body.environment not in ou.environments:
+        allowed = ", ".join(e.value for e in ou.environments)
+        errors.append(
+            {
+                "loc": ["body", "environment"],
+                "msg": f"environment {body.environment.value} does not fit OU {ou.path} "
+                f"(allowed: {allowed})",
+            }
+        )
+    if not lz.email_domain_allowed(body.account_email):
+        errors.append(
+            {
+                "loc": ["body", "account_email"],
+                "msg": "email domain not allowed; use one of "
+                + ", ".join(lz.allowed_email_domains),
+            }
+        )
+    if (
+        ou is not None
+        and ou.workload_security == WorkloadSecurityRequirement.required
+        and not body.workload_security.enabled
+    ):
+        errors.append(
+            {
+                "loc": ["body", "workload_security", "enabled"],
+                "msg": f"OU {ou.path} requires Workload Security protection",
+            }
+        )
+    if errors or ou is None:
+        raise validation_problem(errors)
+    return OuSnapshot(
+        path=ou.path,
+        approvals_required=ou.approvals_required,
+        approval_window_seconds=ou.approval_window.total_seconds(),
+        baselines=ou.baselines,
+        workload_security=ou.workload_security,
+        enrollment=lz.enrollment_for(ou),
+        enrollment_timeout_seconds=lz.control_tower.enrollment_timeout.total_seconds(),
+        account_factory_product=lz.control_tower.account_factory_product,
+        baseline_stack_sets=lz.baselines_for(ou),
+        stack_set_preferences=lz.stack_set_preferences,
+        skippable_steps=lz.skippable_steps,
+        suspended_ou=lz.suspended_ou,
+        close_cancelled_accounts=lz.close_cancelled_accounts,
+    )
+
+
+def body_fingerprint(body: AccountRequest) -> str:
+    """Same request, same fingerprint: what an Idempotency-Key replay is compared by."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def protects(body: AccountRequest, ou: OuSnapshot) -> bool:
+    """Whether the account gets Workload Security: the OU requires it, or allows it and the
+    request asks for it."""
+    if ou.workload_security == WorkloadSecurityRequirement.required:
+        return True
+    if ou.workload_security == WorkloadSecurityRequirement.off:
+        return False
+    return body.workload_security.enabled

@@ -1,0 +1,120 @@
+"""HTTP request and response bodies that are not domain models themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from common.models import (
+    INTERNAL_STATUSES,
+    STEP_NAMES,
+    AccountRequest,
+    ApprovalRecord,
+    AuditEvent,
+    CompensationRecord,
+    RequestState,
+    RequestStatus,
+    StepState,
+)
+from common.pricing import CostEstimate
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+StepName = StrEnum("StepName", {name: name for name in STEP_NAMES})  # type: ignore[misc]
+
+
+# What the API shows; ``validating`` and ``invalid`` are internal to the workflow.
+PublicStatus = StrEnum(  # type: ignore[misc]
+    "PublicStatus",
+    {s.value: s.value for s in RequestStatus if s not in INTERNAL_STATUSES},
+)
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class RetryBody(BaseModel):
+    """Retry a failed step, optionally correcting what the step allows: ``account_email`` for
+    create_account (AWS says the email is taken or invalid), ``organizational_unit`` for
+    move_to_ou (the new OU must fit the request and need no more approvals than it has)."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: StepName
+    reason: Reason | None = None
+    account_email: EmailStr | None = None
+    organizational_unit: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None
+
+
+class SkipBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: StepName
+    reason: Reason
+
+
+class AccountRequestView(BaseModel):
+    id: str
+    status: RequestStatus
+    request: AccountRequest
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    account_id: str | None
+    organizational_unit_id: str | None
+    approvals: list[ApprovalRecord]
+    approvals_required: int
+    approvals_remaining: int
+    approval_expires_at: datetime | None
+    steps: list[StepState]
+    cost_estimate: CostEstimate | None = Field(
+        default=None, description="monthly cost when the request states expected instances"
+    )
+    workload_security_connector_id: int | None = None
+    billing_registration_id: str | None = None
+    compensations: list[CompensationRecord] = Field(
+        default_factory=list, description="what a cancellation undid, in order"
+    )
+    workflow_url: str | None = Field(default=None, description="The request in the Temporal UI")
+
+    @classmethod
+    def of(cls, state: RequestState, workflow_url: str | None) -> AccountRequestView:
+        data = state.model_dump(exclude={"refusal"})
+        return cls(**data, workflow_url=workflow_url)
+
+
+class AccountRequestSummary(BaseModel):
+    id: str
+    status: str
+    account_name: str | None
+    organizational_unit: str | None
+    environment: str | None
+    requested_by: str | None
+    created_at: datetime | None
+    account_id: str | None
+    current_step: str | None
+
+
+class AccountRequestPage(BaseModel):
+    items: list[AccountRequestSummary]
+    next_cursor: str | None
+
+
+class EventsView(BaseModel):
+    items: list[AuditEvent]

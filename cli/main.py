@@ -1,0 +1,79 @@
+"""``vend``: tokens for the embedded stack, and the processes of the engine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.requests import app as requests_app
+from common.models import Role
+from common.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
+app.add_typer(requests_app, name="requests")
+
+
+@app.command()
+def token(
+    subject: str,
+    role: Annotated[list[Role], typer.Option("--role", "-r", help="repeat for several")],
+    email: Annotated[str | None, typer.Option(help="defaults to SUBJECT@example.com")] = None,
+    hours: Annotated[int, typer.Option(help="lifetime")] = 12,
+) -> None:
+    """Print a bearer token that the embedded stack accepts (dev auth mode only)."""
+    from common.auth import mint_dev_token
+
+    settings = get_settings()
+    if settings.auth.mode != "dev":
+        raise typer.BadParameter("tokens are minted only in dev auth mode; use your OIDC issuer")
+    typer.echo(mint_dev_token(settings.auth, subject, role, email, hours * 3600))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (any number may run against one namespace)."""
+    from worker import main
+
+    main([])
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from common import logging_setup
+
+    settings = get_settings()
+    logging_setup.configure(settings.log_level, "api", settings.log_format)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,  # vending.api.access logs each request, with its id
+        timeout_graceful_shutdown=int(settings.api_graceful_shutdown_seconds),
+    )
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[str, typer.Option(help="state that survives restarts")] = ".data",
+) -> None:
+    """Start the embedded stack: Temporal dev server, sandbox AWS, worker and API."""
+    try:
+        from sandbox.stack import run_embedded_stack
+    except ImportError as err:  # production wheels and images do not contain the sandbox
+        raise typer.BadParameter(
+            "the sandbox is not installed: pip install ./sandbox (make install does it)"
+        ) from err
+    run_embedded_stack(data_dir)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,280 @@
+"""Domain models shared by the API, the workflow and the activities.
+
+They travel through Temporal with the pydantic data converter, so they are the wire format of
+workflow history as much as of the HTTP API: add fields with defaults, never rename.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from common.landing_zone import (
+    EnrollmentStrategy,
+    Environment,
+    StackSetBaseline,
+    StackSetPreferences,
+    WorkloadSecurityRequirement,
+)
+from common.pricing import CostEstimate, InstanceCounts
+
+ACCOUNT_NAME_PATTERN = r"^[a-z0-9-]{3,50}$"
+RESERVED_TAG_PREFIXES = ("aws:", "vending:")
+_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
+
+STEP_NAMES: tuple[str, ...] = (
+    "create_account",
+    "move_to_ou",
+    "enroll_control_tower",
+    "apply_baselines",
+    "enroll_workload_security",
+    "register_billing",
+)
+
+
+class RequestStatus(StrEnum):
+    validating = "validating"  # internal: before the submit update has answered
+    invalid = "invalid"  # internal: refused at submission, hidden from lists
+    pending_approval = "pending_approval"
+    rejected = "rejected"
+    provisioning = "provisioning"
+    waiting_for_operator = "waiting_for_operator"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+INTERNAL_STATUSES = frozenset({RequestStatus.validating, RequestStatus.invalid})
+
+
+class StepStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class Role(StrEnum):
+    requester = "requester"
+    approver = "approver"
+    operator = "operator"
+    admin = "admin"
+
+
+class WorkloadSecurityOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    policy: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class BillingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
+    plan: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class AccountRequest(BaseModel):
+    """What a team asks for: the body of ``POST /v1/account-requests``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_name: Annotated[str, StringConstraints(pattern=ACCOUNT_NAME_PATTERN)] = Field(
+        description="3-50 characters: lower-case letters, digits and '-'."
+    )
+    account_email: EmailStr
+    organizational_unit: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        examples=["Workloads/Prod"]
+    )
+    environment: Environment
+    owner_email: EmailStr
+    cost_center: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
+    justification: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    tags: dict[str, str] = Field(default_factory=dict)
+    workload_security: WorkloadSecurityOptions = Field(default_factory=WorkloadSecurityOptions)
+    billing: BillingOptions
+    expected_instances: InstanceCounts | None = Field(
+        default=None, description="for the cost estimate shown to approvers"
+    )
+
+    @field_validator("account_email", "owner_email")
+    @classmethod
+    def _lower_email(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("organizational_unit")
+    @classmethod
+    def _normalise_ou(cls, value: str) -> str:
+        return value.strip().strip("/")
+
+    @field_validator("tags")
+    @classmethod
+    def _aws_tag_rules(cls, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > 50:
+            raise ValueError("at most 50 tags")
+        for key, value in tags.items():
+            if not 1 <= len(key) <= 128:
+                raise ValueError(f"tag key {key[:40]!r} must be 1-128 characters")
+            if len(value) > 256:
+                raise ValueError(f"tag {key!r}: value must be at most 256 characters")
+            if key.lower().startswith(RESERVED_TAG_PREFIXES):
+                raise ValueError(f"tag key {key!r} uses a reserved prefix {RESERVED_TAG_PREFIXES}")
+            if not _TAG_CHARS.match(key) or not _TAG_CHARS.match(value):
+                raise ValueError(
+                    f"tag {key[:40]!r}: only letters, digits, spaces and _ . : / = + - @ allowed"
+                )
+        return tags
+
+
+class Principal(BaseModel):
+    sub: str
+    email: str | None = None
+    roles: list[Role] = Field(default_factory=list)
+
+    def has(self, *roles: Role) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+class OuSnapshot(BaseModel):
+    """The OU's policy as it was when the request was made."""
+
+    path: str
+    approvals_required: int
+    approval_window_seconds: float
+    baselines: list[str] = Field(default_factory=list)
+    workload_security: WorkloadSecurityRequirement = WorkloadSecurityRequirement.optional
+    enrollment: EnrollmentStrategy = EnrollmentStrategy.none
+    enrollment_timeout_seconds: float = 7200.0
+    account_factory_product: str = "AWS Control Tower Account Factory"
+    baseline_stack_sets: list[StackSetBaseline] = Field(default_factory=list)
+    stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
+    skippable_steps: list[str] = Field(default_factory=list)
+    suspended_ou: str = "Suspended"
+    close_cancelled_accounts: bool = False
+
+
+class StepPolicy(BaseModel):
+    start_to_close_seconds: float
+    heartbeat_timeout_seconds: float
+    retry_initial_seconds: float
+    retry_maximum_seconds: float
+    maximum_attempts: int
+
+
+class VendingInput(BaseModel):
+    request_id: str
+    request: AccountRequest
+    requested_by: Principal
+    created_at: datetime
+    body_sha256: str
+    ou: OuSnapshot
+    step_policy: StepPolicy
+    protect_workload_security: bool = False
+    cost_estimate: CostEstimate | None = None
+
+
+class SubmitInput(BaseModel):
+    body_sha256: str
+
+
+class ApproveInput(BaseModel):
+    by: str
+    comment: str | None = None
+
+
+class RejectInput(BaseModel):
+    by: str
+    reason: str
+
+
+class CancelInput(BaseModel):
+    by: str
+    reason: str
+
+
+class RetryInput(BaseModel):
+    by: str
+    step: str
+    reason: str | None = None
+    # Corrections an operator may make with the retry: another email for create_account (when
+    # AWS says it is taken), another OU for move_to_ou (checked against the landing zone by the
+    # API, which sends the new OU's policy).
+    account_email: str | None = None
+    ou: OuSnapshot | None = None
+    protect_workload_security: bool | None = None
+
+
+class SkipInput(BaseModel):
+    by: str
+    step: str
+    reason: str
+
+
+class StepError(BaseModel):
+    type: str
+    message: str
+
+
+class StepState(BaseModel):
+    name: str
+    status: StepStatus = StepStatus.pending
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: StepError | None = None
+    # What the step is doing right now, e.g. "queued for a Control Tower slot (position 3)".
+    detail: str | None = None
+    queue_position: int | None = None
+
+
+class CompensationRecord(BaseModel):
+    step: str
+    status: str  # "undone" | "failed"
+    detail: str
+    at: datetime
+
+
+class ApprovalRecord(BaseModel):
+    by: str
+    decision: str  # "approved" | "rejected"
+    comment: str | None = None
+    at: datetime
+
+
+class AuditEvent(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    detail: str | None = None
+
+
+class RequestState(BaseModel):
+    """The request as it stands: what ``GET /v1/account-requests/{id}`` answers."""
+
+    id: str
+    status: RequestStatus
+    request: AccountRequest
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    account_id: str | None = None
+    organizational_unit_id: str | None = None
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    approvals_required: int = 0
+    approvals_remaining: int = 0
+    approval_expires_at: datetime | None = None
+    steps: list[StepState] = Field(default_factory=list)
+    cost_estimate: CostEstimate | None = None
+    workload_security_connector_id: int | None = None
+    billing_registration_id: str | None = None
+    compensations: list[CompensationRecord] = Field(default_factory=list)
+    refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)

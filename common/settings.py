@@ -1,0 +1,219 @@
+"""Settings shared by the API, the worker and the sandbox.
+
+Everything comes from environment variables prefixed ``VEND_`` (nested with ``__``) so the same
+image runs anywhere; the landing zone, which is policy rather than plumbing, lives in a YAML file.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.pricing import PriceTable
+
+DEFAULT_LANDING_ZONE = Path(__file__).parent / "config" / "landing_zone.yaml"
+
+
+class TemporalSettings(BaseModel):
+    """Where Temporal is; every worker and API replica of one deployment uses the same."""
+
+    address: str = "127.0.0.1:7233"  # host:port of the frontend
+    namespace: str = "default"
+    task_queue: str = "account-vending"  # workers poll it; the API starts workflows on it
+    ui_url: str = "http://127.0.0.1:8233"  # for links to a request's workflow
+    # How long the API waits for a worker to take an update before it answers 503.
+    update_timeout_seconds: float = 30.0
+
+
+class CodecSettings(BaseModel):
+    """Encryption of workflow payloads (see common/codec.py).
+
+    ``keys`` maps key ids to base64 AES-256 keys; the active one encrypts, all of them decrypt.
+    Without keys, payloads are stored as plain JSON (the embedded stack always sets one).
+    """
+
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    active_key_id: str | None = None
+    # The API's /codec endpoint decrypts for the Temporal UI. It needs an operator's or admin's
+    # token unless this is off (the embedded stack, on loopback only).
+    endpoint_requires_token: bool = True
+    # Browser origins allowed to call the codec endpoint (the Temporal UI's).
+    ui_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8233"])
+
+
+class AuthSettings(BaseModel):
+    """Bearer-token verification.
+
+    ``dev`` signs and verifies HS256 tokens with a local secret (the embedded stack); ``oidc``
+    verifies the organization's issuer against its JWKS.
+    """
+
+    mode: str = "dev"  # "dev" (embedded stack) or "oidc" (production)
+    dev_secret: SecretStr | None = None  # dev mode: HS256 secret (else read from the file)
+    dev_secret_file: Path = Path(".data/dev-secret")
+    issuer: str = "vend-dev"  # required `iss`
+    audience: str = "account-vending"  # required `aud`
+    jwks_url: str | None = None  # oidc mode: the issuer's JWKS
+    # How long fetched signing keys are trusted before the JWKS is read again; an unknown key
+    # id (a rotation) refetches at once.
+    jwks_cache_seconds: int = 300
+    # An unknown key id refetches the JWKS at most this often, so tokens with made-up key ids
+    # cannot turn the API into a flood against the issuer.
+    jwks_refresh_cooldown_seconds: float = 30.0
+    # Clock skew tolerated on exp/nbf/iat; bounded so a misconfiguration cannot make stolen
+    # tokens live for hours.
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Where roles come from: a claim holding role names (a dotted path reaches nested claims,
+    # e.g. "realm_access.roles"), and/or a groups claim mapped onto roles.
+    roles_claim: str = "roles"
+    groups_claim: str | None = None  # e.g. "groups"
+    group_roles: dict[str, list[str]] = Field(default_factory=dict)  # group -> roles (JSON)
+    email_claim: str = "email"
+
+
+class AwsSettings(BaseModel):
+    """How the worker talks to AWS.
+
+    Endpoints are not here on purpose: botocore reads ``AWS_ENDPOINT_URL`` and
+    ``AWS_ENDPOINT_URL_<SERVICE>`` itself, so pointing at the sandbox or at real AWS is a matter of
+    environment, never of code.
+    """
+
+    region: str = "us-east-1"  # the management account's home region (Control Tower's)
+    member_role_name: str = "OrganizationAccountAccessRole"  # assumed in member accounts
+    poll_interval_seconds: float = 10.0  # between looks at long AWS operations
+    max_boto_attempts: int = 5  # botocore's own retries of one call (standard mode)
+
+
+class StepSettings(BaseModel):
+    """Timeouts and retry budget handed to each new request (snapshotted into its workflow)."""
+
+    start_to_close_seconds: float = 3600.0  # one attempt of a step
+    heartbeat_timeout_seconds: float = 60.0  # a silent worker is presumed dead after this
+    retry_initial_seconds: float = 1.0
+    retry_maximum_seconds: float = 60.0
+    maximum_attempts: int = 10  # then the request waits for an operator
+
+
+class ControlTowerLimits(BaseModel):
+    """Organization-wide limits, enforced by the coordinator workflow across all workers."""
+
+    account_operation_limit: int = Field(default=5, ge=1, le=10)  # AWS: 5, 10 on request
+    ou_operation_timeout_seconds: float = 7200.0  # one OU re-registration
+
+
+class WorkloadSecuritySettings(BaseModel):
+    """Trend Micro Cloud One Workload Security. The key is a secret: it is read by the worker
+    only, and never enters a workflow input, result, history, log line or API response."""
+
+    base_url: str = "https://workload.us-1.cloudone.trendmicro.com/api"  # your region's
+    api_key: SecretStr | None = None  # worker only
+    auth_header: str = "ApiKey"  # "ApiKey" (Cloud One key) or "api-secret-key" (legacy)
+    trend_account_id: str = "147995105371"  # Trend Micro's AWS account, trusted by the role
+    role_name: str = "VendWorkloadSecurityConnector"  # the connector role in member accounts
+    # "engine": made or corrected through OrganizationAccountAccessRole; "stackset": a baseline
+    # StackSet deploys it and the engine only checks that it trusts the tenant correctly.
+    role_source: str = "engine"
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])  # agent association
+    default_policy: str = "Base Policy"  # when the request names none
+    agent_install: str = "distributor"  # "distributor" (SSM Distributor package) or "script"
+    distributor_package: str = "TrendMicro-CloudOneWorkloadSecurity-Agent"
+    association_name: str = "vend-workload-security-agent"
+    # Where the agent's tenant id and activation token live (management account Parameter Store).
+    tenant_id_parameter: str = "/vend/workload-security/tenant-id"
+    activation_token_parameter: str = "/vend/workload-security/activation-token"
+    activation_url: str = "dsm://agents.workload.us-1.cloudone.trendmicro.com:443/"
+    manager_url: str = "https://workload.us-1.cloudone.trendmicro.com:443/"
+    timeout_seconds: float = 30.0
+
+
+class BillingSettings(BaseModel):
+    """Sunny Pay (the contract in shared/spec/sunny-pay.md); the key is a secret."""
+
+    base_url: str = "https://api.sunnypay.example/"
+    api_key: SecretStr | None = None  # worker only
+    poll_interval_seconds: float = 10.0  # while a registration activates
+    timeout_seconds: float = 30.0
+
+
+class NotificationSettings(BaseModel):
+    """Signed webhook on each state change that matters to a person."""
+
+    webhook_url: str | None = None  # unset: no webhook
+    webhook_secret: SecretStr | None = None  # signs every delivery (HMAC-SHA256)
+    timeout_seconds: float = 10.0
+    # Email over SMTP; unset host: no email. The requester and the account owner hear about
+    # their request; approvers when one needs them; operators when one waits for them.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "account-vending@localhost"
+    approver_emails: list[str] = Field(default_factory=list)
+    operator_emails: list[str] = Field(default_factory=list)
+    # The web page's address, for links in emails (e.g. https://vend.example.com/).
+    page_url: str | None = None
+
+
+class WorkerSettings(BaseModel):
+    """One worker process; run as many as the load needs against one task queue."""
+
+    max_concurrent_activities: int = 50  # also the size of its activity thread pool
+    max_concurrent_workflow_tasks: int = 100
+    # On SIGTERM the worker stops polling and gives running activities this long to finish
+    # (they heartbeat; what does not finish is retried by another worker).
+    graceful_shutdown_seconds: float = 30.0
+    # host:port where the worker serves Prometheus metrics (Temporal SDK metrics and the
+    # vend_step_* ones); unset: no metrics endpoint.
+    metrics_bind_address: str | None = None
+
+
+class WebSettings(BaseModel):
+    """The web page served at ``/``: how people sign in to it."""
+
+    # Embedded stack only: a "sign in as" picker for these demo users (name -> roles). It works
+    # only in dev auth mode; with OIDC the page signs in at the issuer instead.
+    demo_login: bool = False
+    demo_users: dict[str, list[str]] = Field(default_factory=dict)
+    # OIDC authorization code flow with PKCE, done by the browser (a public client).
+    oidc_client_id: str | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_scope: str = "openid profile email"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VEND_", env_nested_delimiter="__", extra="ignore")
+
+    landing_zone_file: Path = DEFAULT_LANDING_ZONE  # OUs, approvals, baselines (YAML)
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    steps: StepSettings = Field(default_factory=StepSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    control_tower: ControlTowerLimits = Field(default_factory=ControlTowerLimits)
+    workload_security: WorkloadSecuritySettings = Field(default_factory=WorkloadSecuritySettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    pricing: PriceTable = Field(default_factory=PriceTable)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    log_level: str = "INFO"  # DEBUG never shows request bodies: botocore stays at INFO
+    # "json": one JSON object per line with request_id/workflow_id where known (production);
+    # "text": the embedded stack's readable lines.
+    log_format: Literal["text", "json"] = "text"
+    # On SIGTERM the API stops accepting and lets requests in flight finish for this long.
+    api_graceful_shutdown_seconds: float = 10.0
+    # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
+    cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

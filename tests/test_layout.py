@@ -1,0 +1,135 @@
+"""The design card's layout holds: the names at the root, imports pointing down, no sandbox shipped.
+
+What a newcomer reads on the card (``workflows/``, ``activities/``, ``api/``, ``worker.py``) is
+where the code is; what they share (``common/``) depends on none of them; production installs
+(the wheel, and so the image built from it) carry neither the sandbox nor moto.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CARD = [
+    "pyproject.toml",
+    "workflows",
+    "activities",
+    "api",
+    "worker.py",
+    "tests",
+    "docker-compose.yml",
+]
+# Which top-level packages each may import (besides the standard library and third parties).
+MAY_IMPORT = {
+    "common": set(),
+    "activities": {"common"},
+    "workflows": {"common", "activities"},
+    "api": {"common"},
+    "cli": {"common", "api", "worker", "sandbox"},
+    "worker": {"common", "activities", "workflows"},
+}
+OURS = {"common", "activities", "workflows", "api", "cli", "worker", "sandbox", "tools", "bench"}
+
+
+def test_the_card_names_stand_at_the_root() -> None:
+    for name in CARD:
+        assert (ROOT / name).exists(), f"{name} is on the design card but not at the root"
+    leftovers = ROOT / "vending"
+    assert not leftovers.exists(), "vending/ should be gone: its parts live at the root"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & OURS
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_imports_point_down(package: str) -> None:
+    files = [ROOT / "worker.py"] if package == "worker" else sorted((ROOT / package).rglob("*.py"))
+    assert files
+    wrong = {}
+    for path in files:
+        bad = _imports(path) - MAY_IMPORT[package] - {package}
+        if bad:
+            wrong[str(path.relative_to(ROOT))] = sorted(bad)
+    assert wrong == {}, f"{package} may import only {sorted(MAY_IMPORT[package])}"
+
+
+def test_the_api_process_loads_no_activity_module_nor_boto3() -> None:
+    """The API talks to Temporal only: workflows by name, inputs from ``common``."""
+    probe = (
+        "import json, sys\n"
+        "from api.app import create_app\n"
+        "create_app()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('activities', 'workflows', 'boto3', 'botocore', 'sandbox', 'moto'))))\n"
+    )
+    env = {"VEND_AUTH__MODE": "dev", "VEND_AUTH__DEV_SECRET": "x" * 48, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("account_vending-*.whl")
+    return built
+
+
+def test_the_wheel_ships_the_engine_and_not_the_sandbox(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.startswith("account_vending-")}
+    assert tops == {"workflows", "activities", "api", "common", "cli", "worker.py"}
+    assert "api/static/index.html" in names
+    assert "common/config/landing_zone.yaml" in names
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = [
+        line.lower()
+        for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+    assert not [r for r in requires if "moto" in r or "aiosmtpd" in r or "sandbox" in r]
+
+
+def test_the_production_image_installs_no_sandbox() -> None:
+    """The runtime stage is built from the ``build`` stage, which copies the engine only."""
+    text = (ROOT / "Dockerfile").read_text()
+    build = text.split("FROM build AS build-sandbox")[0]
+    assert "COPY sandbox" not in build and "./sandbox" not in build
+    runtime = text.split("AS runtime")[1].split("AS sandbox")[0]
+    assert "--from=build /opt/venv" in runtime and "build-sandbox" not in runtime
+
+
+def test_worker_py_runs_as_a_script() -> None:
+    out = subprocess.run(
+        [sys.executable, "worker.py", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "worker" in out.stdout.lower()

@@ -1,1 +1,0 @@
-"""Static assets of the web page (served by vending.api.routers.web)."""

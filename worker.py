@@ -1,0 +1,248 @@
+"""The worker process: builds clients once, registers workflows and activities, drains on exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import compileall
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+import workflows
+from activities.aws_clients import client as aws_client
+from activities.aws_clients import client_config, organizations_client
+from activities.billing import BillingActivities
+from activities.control_tower import ControlTowerActivities
+from activities.interceptors import AttemptReportingInterceptor
+from activities.member_accounts import MemberAccountAccess
+from activities.notifications import NotificationActivities, SmtpConfig
+from activities.organizations import OrganizationsActivities
+from activities.stack_sets import StackSetActivities
+from activities.temporal_checks import TemporalChecks
+from activities.workload_security import (
+    WorkloadSecurityActivities,
+    WorkloadSecurityClient,
+)
+from common import logging_setup
+from common.settings import BillingSettings, Settings, get_settings
+from common.temporal_client import connect
+from workflows.claim import AccountClaim
+from workflows.coordinator import (
+    COORDINATOR_ID,
+    Configure,
+    ControlTowerCoordinator,
+    CoordinatorState,
+)
+from workflows.vending import AccountVending
+
+log = logging.getLogger("vending.worker")
+
+
+WORKFLOWS = [AccountVending, AccountClaim, ControlTowerCoordinator]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # pydantic validates emails with email_validator, imported lazily: pass it through so the
+    # sandbox does not re-import it for every workflow run.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+    )
+
+
+def cache_workflow_bytecode() -> None:
+    """Write the workflow modules' bytecode, even where PYTHONDONTWRITEBYTECODE says not to.
+
+    The sandbox imports the workflow modules afresh for every workflow run it starts. Without a
+    bytecode cache (a source checkout with PYTHONDONTWRITEBYTECODE set, as on this project's
+    development machine) each of those imports compiles the source again: profiled at about a
+    fifth of the worker's Python time under load (bench/overhead). An installed wheel already has
+    its bytecode, and a read-only install is left as it is.
+    """
+    for path in workflows.__path__:
+        compileall.compile_dir(path, quiet=2)
+
+
+def billing_http(settings: BillingSettings) -> httpx.Client:
+    """The Sunny Pay client; its key sits in the client's headers and nowhere else."""
+    headers = {}
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    return httpx.Client(
+        base_url=settings.base_url.rstrip("/") + "/",
+        headers=headers,
+        timeout=settings.timeout_seconds,
+    )
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    aws = settings.aws
+    organizations = organizations_client(aws)
+    org = OrganizationsActivities(
+        client=organizations,
+        poll_interval_seconds=aws.poll_interval_seconds,
+        member_role_name=aws.member_role_name,
+    )
+    members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
+    ct = ControlTowerActivities(
+        controltower=aws_client("controltower", aws),
+        servicecatalog=aws_client("servicecatalog", aws),
+        organizations=organizations,
+        members=members,
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
+    stack_sets = StackSetActivities(
+        cloudformation=aws_client("cloudformation", aws),
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
+    checks = TemporalChecks(client)
+    ws_settings = settings.workload_security
+    workload_security = WorkloadSecurityActivities(
+        ws=WorkloadSecurityClient(ws_settings),
+        members=members,
+        management_ssm=aws_client("ssm", aws),
+        settings=ws_settings,
+    )
+    note = settings.notifications
+    notifications = NotificationActivities(
+        http=httpx.Client(timeout=note.timeout_seconds),
+        webhook_url=note.webhook_url,
+        secret=note.webhook_secret.get_secret_value().encode() if note.webhook_secret else None,
+        smtp=smtp_config(settings),
+    )
+    billing = BillingActivities(
+        http=billing_http(settings.billing),
+        poll_interval_seconds=settings.billing.poll_interval_seconds,
+    )
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
+        activities=[
+            org.check_account_available,
+            org.create_account,
+            org.move_to_ou,
+            org.suspend_account,
+            ct.find_ou_baseline,
+            ct.account_enrollment,
+            ct.wait_for_enrollment,
+            ct.reset_ou_baseline,
+            ct.ensure_execution_role,
+            ct.provision_account_factory,
+            stack_sets.deploy_baseline,
+            stack_sets.remove_baseline,
+            checks.running_workflows,
+            workload_security.enroll_workload_security,
+            workload_security.remove_workload_security,
+            billing.check_billing_customer,
+            billing.register_billing,
+            billing.deregister_billing,
+            notifications.notify,
+            notifications.notify_email,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=settings.worker.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
+        interceptors=[AttemptReportingInterceptor()],
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
+    )
+
+
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    note = settings.notifications
+    if not note.smtp_host:
+        return None
+    return SmtpConfig(
+        host=note.smtp_host,
+        port=note.smtp_port,
+        sender=note.smtp_from,
+        starttls=note.smtp_starttls,
+        username=note.smtp_username,
+        password=note.smtp_password.get_secret_value() if note.smtp_password else None,
+        approver_emails=tuple(note.approver_emails),
+        operator_emails=tuple(note.operator_emails),
+        page_url=note.page_url,
+        timeout_seconds=note.timeout_seconds,
+    )
+
+
+async def ensure_coordinator(client: Client, settings: Settings) -> None:
+    """Start the Control Tower coordinator if no worker has yet, and apply this worker's limits."""
+    limits = settings.control_tower
+    handle = await client.start_workflow(
+        ControlTowerCoordinator.run,
+        CoordinatorState(
+            account_limit=limits.account_operation_limit,
+            ou_operation_timeout_seconds=limits.ou_operation_timeout_seconds,
+            heartbeat_timeout_seconds=settings.steps.heartbeat_timeout_seconds,
+        ),
+        id=COORDINATOR_ID,
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await handle.signal(
+        ControlTowerCoordinator.configure,
+        Configure(
+            account_limit=limits.account_operation_limit,
+            ou_operation_timeout_seconds=limits.ou_operation_timeout_seconds,
+            heartbeat_timeout_seconds=settings.steps.heartbeat_timeout_seconds,
+        ),
+    )
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime that serves Prometheus metrics: the SDK's (task latencies, slots,
+    poll failures) and the workflows' own vend_step_* and vend_request_transitions."""
+    address = settings.worker.metrics_bind_address
+    if not address:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address, counters_total_suffix=True, durations_as_seconds=True
+            )
+        )
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    cache_workflow_bytecode()
+    client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
+    await ensure_coordinator(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=settings.worker.max_concurrent_activities) as executor:
+        worker = build_worker(client, settings, executor)
+        log.info("worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address)
+        async with worker:
+            await stop.wait()
+            log.info("draining: finishing in-flight activities")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python worker.py`` and ``vend worker``: settings come from VEND_* variables, not flags,
+    so every process of a deployment reads the same ones (docs/configuration.md)."""
+    argparse.ArgumentParser(
+        prog="worker.py",
+        description="Run an account vending worker: polls the task queue, runs the workflows and "
+        "activities, drains in-flight activities on SIGTERM. Configured by VEND_* variables "
+        "(docs/configuration.md); any number of workers may share a namespace.",
+    ).parse_args(argv)
+    settings = get_settings()
+    logging_setup.configure(settings.log_level, "worker", settings.log_format)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()
