@@ -55,6 +55,7 @@ class CreateAccountResult(BaseModel):
     account_id: str
     adopted: bool
     attempt: int
+    detail: str | None = None
 
 
 class MoveToOuInput(BaseModel):
@@ -68,6 +69,7 @@ class MoveToOuResult(BaseModel):
     ou_id: str
     moved: bool
     attempt: int
+    detail: str | None = None
 
 
 class SuspendInput(BaseModel):
@@ -79,6 +81,7 @@ class SuspendInput(BaseModel):
 
 class CompensationResult(BaseModel):
     detail: str
+    attempt: int = 1
 
 
 @dataclass

@@ -169,6 +169,15 @@ class StepPolicy(BaseModel):
     maximum_attempts: int
 
 
+class Corrections(BaseModel):
+    """What operators changed with a retry. The workflow's input stays what was submitted; the
+    steps read the request as corrected (``VendingInput.corrected``)."""
+
+    account_email: str | None = None
+    ou: OuSnapshot | None = None
+    protect_workload_security: bool | None = None
+
+
 class VendingInput(BaseModel):
     request_id: str
     request: AccountRequest
@@ -179,6 +188,26 @@ class VendingInput(BaseModel):
     step_policy: StepPolicy
     protect_workload_security: bool = False
     cost_estimate: CostEstimate | None = None
+
+    def corrected(self, fixes: Corrections) -> VendingInput:
+        """The request as its steps run it now: as submitted, with operators' corrections."""
+        if fixes == Corrections():
+            return self
+        changes: dict[str, object] = {}
+        if fixes.account_email is not None:
+            changes["account_email"] = fixes.account_email
+        if fixes.ou is not None:
+            changes["organizational_unit"] = fixes.ou.path
+        protect = fixes.protect_workload_security
+        return self.model_copy(
+            update={
+                "request": self.request.model_copy(update=changes),
+                "ou": fixes.ou or self.ou,
+                "protect_workload_security": self.protect_workload_security
+                if protect is None
+                else protect,
+            }
+        )
 
 
 class SubmitInput(BaseModel):
@@ -278,3 +307,4 @@ class RequestState(BaseModel):
     billing_registration_id: str | None = None
     compensations: list[CompensationRecord] = Field(default_factory=list)
     refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)
+    corrections: Corrections = Field(default_factory=Corrections)

@@ -133,3 +133,15 @@ def test_worker_py_runs_as_a_script() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "worker" in out.stdout.lower()
+
+
+def test_the_workflow_answers_to_the_names_the_api_uses() -> None:
+    from temporalio.workflow import _Definition
+
+    from common import vending_contract as contract
+    from workflows.vending import AccountVending
+
+    definition = _Definition.must_from_class(AccountVending)
+    assert definition.name == contract.WORKFLOW
+    assert set(definition.updates) == set(contract.UPDATES)
+    assert set(definition.queries) == set(contract.QUERIES)

@@ -1,16 +1,16 @@
-"""The step table: what each step of a request runs, with what input, and what it records.
+"""The step table: the one place that says which steps a request runs, in what order, and how.
 
-Adding a step is one entry here plus its activity (or, for a step that orchestrates several
-activities, a method on the workflow named by ``run``); the runner in ``vending.py`` does the
-rest: status, attempts, timings, parking on failure, operator retry. A name in ``STEP_NAMES``
-without an entry stays ``pending``: it is not wired in this version.
+Each entry names what the step runs (an activity and its input, or a step function such as
+``enroll_control_tower``), when it is skipped, whether it needs a Control Tower slot, and how a
+cancellation undoes it. The runner (``step_runner.py``) does the rest: status, attempts, timings,
+parking on failure, operator retry and skip. The order is ``common.models.STEP_NAMES``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -37,7 +37,16 @@ with workflow.unsafe.imports_passed_through():
         WorkloadSecurityResult,
     )
     from common.landing_zone import EnrollmentStrategy
-    from common.models import RequestState, VendingInput
+    from common.models import STEP_NAMES, RequestState, VendingInput
+    from workflows.baselines import apply_baselines, remove_baselines
+    from workflows.enrollment import enroll_control_tower
+    from workflows.step_context import StepContext, StepOutcome
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=StepOutcome)
+
+StepRun = Callable[[StepContext], Awaitable[StepOutcome]]
+Undo = Callable[[StepContext], Awaitable[StepOutcome | None]]  # None: nothing to undo
 
 
 def _never(_: VendingInput) -> str | None:
@@ -48,22 +57,41 @@ def _no(_: VendingInput) -> bool:
     return False
 
 
-def _ignore(_: RequestState, __: Any) -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class StepSpec:
-    activity: Callable[..., Any] | None = None
-    make_input: Callable[[VendingInput, RequestState], BaseModel] | None = None
-    record: Callable[[RequestState, Any], None] = _ignore
-    run: str | None = None  # name of a workflow method, for steps made of several activities
+    run: StepRun
     skip_reason: Callable[[VendingInput], str | None] = _never
     holds_control_tower_slot: Callable[[VendingInput], bool] = _no
-    # How a cancellation undoes the step: an activity and its input, or a workflow method.
-    undo: Callable[..., Any] | None = None
-    undo_input: Callable[[VendingInput, RequestState], BaseModel | None] | None = None
-    undo_run: str | None = None
+    undo: Undo | None = None
+
+
+def activity_step(
+    method: Callable[[Any, In], Out],
+    make_input: Callable[[VendingInput, RequestState], In],
+    record: Callable[[RequestState, Out], None] | None = None,
+) -> StepRun:
+    """A step that is one activity: build its input, run it, keep what it made."""
+
+    async def run(ctx: StepContext) -> StepOutcome:
+        result = await ctx.activity(method, make_input(ctx.inp, ctx.state))
+        if record is not None:
+            record(ctx.state, result)
+        return result
+
+    return run
+
+
+def activity_undo(
+    method: Callable[[Any, In], Out],
+    make_input: Callable[[VendingInput, RequestState], In | None],
+) -> Undo:
+    """An undo that is one activity, or nothing when the step made nothing."""
+
+    async def undo(ctx: StepContext) -> StepOutcome | None:
+        arg = make_input(ctx.inp, ctx.state)
+        return None if arg is None else await ctx.activity(method, arg)
+
+    return undo
 
 
 def _create_account_input(inp: VendingInput, _: RequestState) -> CreateAccountInput:
@@ -174,35 +202,27 @@ def _ws_undo_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityIn
 
 STEPS: dict[str, StepSpec] = {
     "create_account": StepSpec(
-        OrganizationsActivities.create_account,
-        _create_account_input,
-        _record_account,
-        undo=OrganizationsActivities.suspend_account,
-        undo_input=_suspend_input,
+        activity_step(
+            OrganizationsActivities.create_account, _create_account_input, _record_account
+        ),
+        undo=activity_undo(OrganizationsActivities.suspend_account, _suspend_input),
     ),
     "move_to_ou": StepSpec(
-        OrganizationsActivities.move_to_ou,
-        _move_input,
-        _record_ou,
+        activity_step(OrganizationsActivities.move_to_ou, _move_input, _record_ou),
         holds_control_tower_slot=_auto_enrolls,
     ),
-    "enroll_control_tower": StepSpec(run="_enroll_control_tower", skip_reason=_not_governed),
-    "apply_baselines": StepSpec(
-        run="_apply_baselines", skip_reason=_no_baselines, undo_run="_remove_baselines"
-    ),
+    "enroll_control_tower": StepSpec(enroll_control_tower, skip_reason=_not_governed),
+    "apply_baselines": StepSpec(apply_baselines, skip_reason=_no_baselines, undo=remove_baselines),
     "enroll_workload_security": StepSpec(
-        WorkloadSecurityActivities.enroll_workload_security,
-        _ws_input,
-        _record_connector,
+        activity_step(
+            WorkloadSecurityActivities.enroll_workload_security, _ws_input, _record_connector
+        ),
         skip_reason=_unprotected,
-        undo=WorkloadSecurityActivities.remove_workload_security,
-        undo_input=_ws_undo_input,
+        undo=activity_undo(WorkloadSecurityActivities.remove_workload_security, _ws_undo_input),
     ),
     "register_billing": StepSpec(
-        BillingActivities.register_billing,
-        _billing_input,
-        _record_registration,
-        undo=BillingActivities.deregister_billing,
-        undo_input=_registration_input,
+        activity_step(BillingActivities.register_billing, _billing_input, _record_registration),
+        undo=activity_undo(BillingActivities.deregister_billing, _registration_input),
     ),
 }
+assert tuple(STEPS) == STEP_NAMES, "the table lists every step, in the order requests run them"

@@ -1,0 +1,165 @@
+"""The ``enroll_control_tower`` step: put the new account under Control Tower's governance.
+
+Three ways, chosen per OU by the landing zone (``enrollment``): Account Factory (provisioned by
+the coordinator in one of its slots), an OU baseline reset (the coordinator runs one per OU and
+every waiting account shares it), or auto-enrollment (``MoveAccount`` started it: the step
+waits for it). An account already enrolled is left alone, so the step can always run again.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.control_tower import (
+        AccountFactoryInput,
+        AccountInput,
+        ControlTowerActivities,
+        EnrollResult,
+        OuBaselineInput,
+        WaitEnrollmentInput,
+    )
+    from common.landing_zone import EnrollmentStrategy
+    from workflows.step_context import StepContext
+
+STEP = "enroll_control_tower"
+
+
+async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
+    account_id, ou_id = _placed(ctx)
+    ou = await ctx.activity(
+        ControlTowerActivities.find_ou_baseline, OuBaselineInput(ou_id=ou_id), quick=True
+    )
+    current = await ctx.activity(
+        ControlTowerActivities.account_enrollment, AccountInput(account_id=account_id), quick=True
+    )
+    strategy = ctx.inp.ou.enrollment
+    if current.status == "SUCCEEDED":
+        await ctx.slot.release()
+        return EnrollResult(strategy=strategy.value, detail="already enrolled")
+    if strategy == EnrollmentStrategy.baseline_reset or (
+        current.status == "FAILED" and strategy == EnrollmentStrategy.auto_enroll
+    ):
+        # A failed auto-enrollment is remediated the way Control Tower documents it:
+        # by resetting the OU's baseline, which re-enrolls the accounts in it.
+        await ctx.slot.release()
+        return await _enroll_by_ou_reset(ctx, ou.enabled_baseline_arn)
+    if strategy == EnrollmentStrategy.account_factory:
+        if workflow.patched("coordinator-runs-account-factory"):
+            return await _enroll_by_account_factory(ctx)
+        return await _enroll_by_account_factory_in_own_slot(ctx)
+    return await _wait_for_auto_enrollment(ctx)
+
+
+async def _enroll_by_account_factory(ctx: StepContext) -> EnrollResult:
+    """The coordinator runs the provisioning in one of its slots (see
+    ``ControlTowerCoordinator._provision``); this request waits for the outcome."""
+    account_id, _ = _placed(ctx)
+    await ctx.activity(
+        ControlTowerActivities.ensure_execution_role, AccountInput(account_id=account_id)
+    )
+    outcome = await ctx.slot.provision(factory_input(ctx), ctx.inp.step_policy)
+    if outcome.status != "SUCCEEDED":
+        raise ApplicationError(
+            f"Account Factory: {outcome.message or 'no reason given'}",
+            {"attempt": outcome.attempt or 1},
+            type=outcome.error_type or "AccountFactoryFailed",
+        )
+    result = await _wait_for_enrollment(ctx)
+    return EnrollResult(
+        strategy=EnrollmentStrategy.account_factory.value, detail="enrolled", attempt=result.attempt
+    )
+
+
+async def _wait_for_auto_enrollment(ctx: StepContext) -> EnrollResult:
+    """``MoveAccount`` started the enrollment in the slot ``move_to_ou`` took: wait for it, then
+    give the slot back."""
+    # Before and after this patch the commands here were the same; only Account Factory's
+    # differed, and that path is now the coordinator's.
+    workflow.deprecate_patch("ct-slot-only-around-the-operation")
+    await ctx.slot.acquire()
+    try:
+        result = await _wait_for_enrollment(ctx)
+    finally:
+        await ctx.slot.release()
+    return EnrollResult(
+        strategy=ctx.inp.ou.enrollment.value, detail="enrolled", attempt=result.attempt
+    )
+
+
+async def _enroll_by_account_factory_in_own_slot(ctx: StepContext) -> EnrollResult:
+    """How requests started before ``coordinator-runs-account-factory`` enrolled: the request
+    held a slot and ran the provisioning itself (before ``ct-slot-only-around-the-operation``,
+    around the execution role too). Kept while their histories must replay."""
+    account_id, _ = _placed(ctx)
+    role = AccountInput(account_id=account_id)
+    narrow = workflow.patched("ct-slot-only-around-the-operation")
+    if narrow:
+        await ctx.activity(ControlTowerActivities.ensure_execution_role, role)
+    await ctx.slot.acquire()
+    try:
+        if not narrow:
+            await ctx.activity(ControlTowerActivities.ensure_execution_role, role)
+        ctx.show("provisioning through Account Factory")
+        await ctx.activity(ControlTowerActivities.provision_account_factory, factory_input(ctx))
+        if narrow:
+            await ctx.slot.release()
+        result = await _wait_for_enrollment(ctx)
+    finally:
+        await ctx.slot.release()
+    return EnrollResult(
+        strategy=EnrollmentStrategy.account_factory.value, detail="enrolled", attempt=result.attempt
+    )
+
+
+async def _enroll_by_ou_reset(ctx: StepContext, enabled_baseline_arn: str) -> EnrollResult:
+    account_id, _ = _placed(ctx)
+    notice = await ctx.slot.reset_ou(account_id, enabled_baseline_arn)
+    if notice.status != "SUCCEEDED":
+        raise ApplicationError(
+            f"ResetEnabledBaseline {notice.operation_id or ''} {notice.status}: "
+            f"{notice.message or 'no reason given'}",
+            type="EnrollmentFailed",
+        )
+    await ctx.activity(
+        ControlTowerActivities.wait_for_enrollment,
+        WaitEnrollmentInput(account_id=account_id, timeout_seconds=120),
+    )
+    return EnrollResult(
+        strategy=EnrollmentStrategy.baseline_reset.value,
+        detail=f"enrolled by OU operation {notice.operation_id}",
+    )
+
+
+async def _wait_for_enrollment(ctx: StepContext) -> EnrollResult:
+    account_id, _ = _placed(ctx)
+    ctx.show("waiting for Control Tower to report the account enrolled")
+    return await ctx.activity(
+        ControlTowerActivities.wait_for_enrollment,
+        WaitEnrollmentInput(
+            account_id=account_id, timeout_seconds=ctx.inp.ou.enrollment_timeout_seconds
+        ),
+    )
+
+
+def factory_input(ctx: StepContext) -> AccountFactoryInput:
+    account_id, ou_id = _placed(ctx)
+    inp = ctx.inp
+    return AccountFactoryInput(
+        request_id=inp.request_id,
+        account_id=account_id,
+        account_name=inp.request.account_name,
+        account_email=inp.request.account_email,
+        ou_name=inp.ou.path.rsplit("/", 1)[-1],
+        ou_id=ou_id,
+        sso_user_email=inp.request.owner_email,
+        product_name=inp.ou.account_factory_product,
+        run=ctx.attempts_so_far(STEP) + 1,
+    )
+
+
+def _placed(ctx: StepContext) -> tuple[str, str]:
+    state = ctx.state
+    assert state.account_id and state.organizational_unit_id, "runs after move_to_ou"
+    return state.account_id, state.organizational_unit_id

@@ -1,0 +1,87 @@
+"""What an operator may do with a request: retry a failed step (with corrections), skip it when
+the landing zone allows, or cancel. The checks are plain functions of the state, run by the
+update validators before anything is written to history; the decision itself waits here for the
+step runner, which acts on it."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from common.models import (
+        CancelInput,
+        RequestState,
+        RequestStatus,
+        RetryInput,
+        SkipInput,
+        StepStatus,
+        VendingInput,
+    )
+
+Decision = RetryInput | SkipInput | CancelInput
+
+
+class OperatorActions:
+    def __init__(self) -> None:
+        self.decision: Decision | None = None
+
+    def decide(self, decision: Decision) -> None:
+        self.decision = decision
+
+    async def next_decision(self) -> Decision:
+        """Wait, parked, until an operator (or the requester, for cancel) decides."""
+        await workflow.wait_condition(lambda: self.decision is not None)
+        decision, self.decision = self.decision, None
+        assert decision is not None
+        return decision
+
+
+def check_cancel(state: RequestState) -> None:
+    if state.status not in (RequestStatus.pending_approval, RequestStatus.waiting_for_operator):
+        raise ApplicationError(
+            f"the request is {state.status.value}; it can be cancelled only while waiting for "
+            "approval or for an operator",
+            type="InvalidState",
+        )
+
+
+def check_retry(state: RequestState, inp: RetryInput) -> None:
+    failed = next((s for s in state.steps if s.status == StepStatus.failed), None)
+    if state.status != RequestStatus.waiting_for_operator or failed is None:
+        raise ApplicationError(
+            f"the request is {state.status.value}; only a request waiting for an operator can "
+            "be retried",
+            type="InvalidState",
+        )
+    if failed.name != inp.step:
+        raise ApplicationError(
+            f"step {inp.step} has not failed; the failed step is {failed.name}",
+            type="InvalidState",
+        )
+    if inp.account_email is not None and inp.step != "create_account":
+        raise ApplicationError(
+            "the account email can be corrected only when create_account failed",
+            type="InvalidState",
+        )
+    if inp.ou is not None:
+        if inp.step != "move_to_ou":
+            raise ApplicationError(
+                "the OU can be corrected only when move_to_ou failed", type="InvalidState"
+            )
+        given = len(state.approvals)
+        if inp.ou.approvals_required > given:
+            raise ApplicationError(
+                f"OU {inp.ou.path} needs {inp.ou.approvals_required} approvals and this "
+                f"request has {given}; cancel it and request the account there",
+                type="InvalidState",
+            )
+
+
+def check_skip(state: RequestState, current: VendingInput, inp: SkipInput) -> None:
+    check_retry(state, RetryInput(by=inp.by, step=inp.step))
+    if inp.step not in current.ou.skippable_steps:
+        allowed = ", ".join(current.ou.skippable_steps) or "none"
+        raise ApplicationError(
+            f"step {inp.step} may not be skipped (skippable: {allowed})", type="InvalidState"
+        )

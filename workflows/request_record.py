@@ -1,0 +1,141 @@
+"""The request's record: its state, its audit trail, and what every change of them sets off.
+
+One object owns both so that a status change always does the same four things (state, metric,
+search attributes, the person's notification) and no code path can do three of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import Notification, NotificationActivities
+    from common import search_attributes as sa
+    from common.models import (
+        STEP_NAMES,
+        AuditEvent,
+        RequestState,
+        RequestStatus,
+        StepState,
+        StepStatus,
+        VendingInput,
+    )
+    from workflows import metrics
+
+SYSTEM = "system"
+
+# Status changes that matter to a person, and the notification each sends.
+NOTIFY_ON = {
+    RequestStatus.pending_approval: "needs_approval",
+    RequestStatus.rejected: "rejected",
+    RequestStatus.expired: "expired",
+    RequestStatus.waiting_for_operator: "waiting_for_operator",
+    RequestStatus.completed: "completed",
+    RequestStatus.cancelled: "cancelled",
+}
+
+
+class RequestRecord:
+    def __init__(self, inp: VendingInput, current: Callable[[], VendingInput]) -> None:
+        self.state = RequestState(
+            id=inp.request_id,
+            status=RequestStatus.validating,
+            request=inp.request,
+            requested_by=inp.requested_by.sub,
+            created_at=inp.created_at,
+            updated_at=inp.created_at,
+            approvals_required=inp.ou.approvals_required,
+            approvals_remaining=inp.ou.approvals_required,
+            steps=[StepState(name=name) for name in STEP_NAMES],
+            cost_estimate=inp.cost_estimate,
+        )
+        self.events: list[AuditEvent] = []
+        self.current_step: str | None = None
+        self._current = current  # the request as corrected so far, for notifications
+        self._notifications: list[workflow.ActivityHandle[Any]] = []
+
+    def step(self, name: str) -> StepState:
+        return next(s for s in self.state.steps if s.name == name)
+
+    def failed_step(self) -> StepState | None:
+        return next((s for s in self.state.steps if s.status == StepStatus.failed), None)
+
+    def event(self, actor: str, action: str, outcome: str, detail: str | None) -> None:
+        self.events.append(
+            AuditEvent(
+                at=workflow.now(), actor=actor, action=action, outcome=outcome, detail=detail
+            )
+        )
+
+    def set_status(self, status: RequestStatus) -> None:
+        self.state.status = status
+        metrics.request_status(status.value)
+        self.touch()
+        event = NOTIFY_ON.get(status)
+        if event is not None:
+            self.notify(event)
+
+    def touch(self, step: str | None = None) -> None:
+        """Mark the state changed, and tell visibility what the lists filter on."""
+        self.state.updated_at = workflow.now()
+        updates = [sa.STATUS.value_set(self.state.status.value)]
+        if step is not None:
+            updates.append(sa.STEP.value_set(step))
+        if self.state.account_id:
+            updates.append(sa.ACCOUNT_ID.value_set(self.state.account_id))
+        workflow.upsert_search_attributes(updates)
+
+    def show(self, text: str, position: int | None = None) -> None:
+        """Say what the running step is doing now (e.g. its place in a queue)."""
+        if self.current_step is None:
+            return
+        step = self.step(self.current_step)
+        step.detail, step.queue_position = text, position
+        self.state.updated_at = workflow.now()
+
+    def notify(self, event: str) -> None:
+        """Best effort and in the background: a notification never holds up or parks a request."""
+        if not workflow.patched("notify-on-status-change"):
+            return  # requests started before notifications existed replay without them
+        inp, state = self._current(), self.state
+        failed = self.failed_step() if event == "waiting_for_operator" else None
+        note = Notification(
+            event=event,
+            request_id=inp.request_id,
+            account_name=inp.request.account_name,
+            organizational_unit=inp.ou.path,
+            requested_by=state.requested_by,
+            status=state.status.value,
+            at=workflow.now(),
+            step=failed.name if failed else None,
+            error=f"{failed.error.type}: {failed.error.message}"
+            if failed and failed.error
+            else None,
+            requester_email=inp.requested_by.email,
+            owner_email=inp.request.owner_email,
+        )
+        workflow.deprecate_patch("notify-by-email")  # every request since has both channels
+        for channel in (NotificationActivities.notify, NotificationActivities.notify_email):
+            self._notifications.append(
+                workflow.start_activity_method(
+                    channel,
+                    note,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(
+                        maximum_attempts=5, maximum_interval=timedelta(seconds=30)
+                    ),
+                )
+            )
+
+    async def notifications_sent(self) -> None:
+        """Let the last notifications go out before the workflow closes."""
+        for pending in self._notifications:
+            with contextlib.suppress(ActivityError):
+                await pending

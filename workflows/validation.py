@@ -1,0 +1,140 @@
+"""Validation of a new request: its name and email claimed, AWS and Sunny Pay asked.
+
+A request is answered while its creator waits on the API (the ``submit`` update), so the claims
+and checks run at once, the checks as local activities: they are short calls whose result the
+workflow needs immediately (recorded as a marker, no activity task through the server). Requests
+started before ``validate-at-once`` did them one by one; their histories still replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities, CustomerInput, CustomerResult
+    from activities.organizations import AvailabilityInput, OrganizationsActivities
+    from common.models import AccountRequest
+    from workflows.claim import AccountClaim, claim_id
+
+Refusal = tuple[str, str]  # (problem type, message)
+
+# Submission refusals that say nothing about the request itself: the workflow fails, so the
+# same Idempotency-Key may try again.
+TRANSIENT_REFUSALS = frozenset({"OrganizationsUnavailable"})
+
+
+class Claims:
+    """This request's hold on its account name and email: child workflows whose ids are the
+    claim (Temporal lets one running workflow hold an id), ended with the request."""
+
+    def __init__(self, request_id: str) -> None:
+        self._request_id = request_id
+        self._held: dict[str, workflow.ChildWorkflowHandle[Any, Any]] = {}
+
+    async def take(
+        self, kind: str, field: str, value: str, *, hashed: bool = True
+    ) -> Refusal | None:
+        try:
+            self._held[kind] = await workflow.start_child_workflow(
+                AccountClaim.run,
+                self._request_id,
+                id=claim_id(kind, value, hashed=hashed),
+                parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return ("Conflict", f"{field}: a live request already uses {value!r}")
+        return None
+
+    async def replace_email(self, email: str) -> None:
+        """Claim the corrected email before letting go of the old one, so no moment exists in
+        which neither is held (or both could be taken by someone else)."""
+        old = self._held.get("email")
+        if refusal := await self.take("email", "account_email", email):
+            raise ApplicationError(refusal[1], type=refusal[0])
+        if old is not None:
+            await old.signal(AccountClaim.release)
+
+
+async def validate(request: AccountRequest, claims: Claims) -> Refusal | None:
+    """The first refusal, in the order a person reads the form; None when the request may go on."""
+    if workflow.patched("validate-at-once"):
+        return await _all_at_once(request, claims)
+    return await _one_by_one(request, claims)
+
+
+async def _all_at_once(req: AccountRequest, claims: Claims) -> Refusal | None:
+    name, email, available, known = await asyncio.gather(
+        claims.take("name", "account_name", req.account_name),
+        claims.take("email", "account_email", req.account_email),
+        _account_available(req.account_name, req.account_email),
+        _customer_known(req.billing.customer_id),
+    )
+    for refusal in (name, email, available):
+        if refusal is not None:
+            return refusal
+    return _unknown_customer(known, req.billing.customer_id)
+
+
+async def _one_by_one(req: AccountRequest, claims: Claims) -> Refusal | None:
+    """How requests started before ``validate-at-once`` validated: a workflow task apiece."""
+    hashed = workflow.patched("claim-ids-without-personal-data")
+    for kind, field, value in (
+        ("name", "account_name", req.account_name),
+        ("email", "account_email", req.account_email),
+    ):
+        if refusal := await claims.take(kind, field, value, hashed=hashed):
+            return refusal
+    refusal = await _account_available(req.account_name, req.account_email, local=False)
+    if refusal is not None:
+        return refusal
+    known = await _customer_known(req.billing.customer_id, local=False)
+    return _unknown_customer(known, req.billing.customer_id)
+
+
+async def _account_available(name: str, email: str, *, local: bool = True) -> Refusal | None:
+    run: Any = workflow.execute_local_activity_method if local else workflow.execute_activity_method
+    try:
+        result = await run(
+            OrganizationsActivities.check_account_available,
+            AvailabilityInput(account_name=name, account_email=email),
+            start_to_close_timeout=timedelta(seconds=20),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=300),
+                maximum_interval=timedelta(seconds=3),
+                maximum_attempts=6,
+            ),
+        )
+    except ActivityError as err:
+        return ("OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}")
+    if not result.available:
+        return ("Conflict", f"{result.field}: {result.detail}")
+    return None
+
+
+async def _customer_known(customer: str, *, local: bool = True) -> CustomerResult:
+    run: Any = workflow.execute_local_activity_method if local else workflow.execute_activity_method
+    try:
+        known: CustomerResult = await run(
+            BillingActivities.check_billing_customer,
+            CustomerInput(customer_id=customer),
+            start_to_close_timeout=timedelta(seconds=20),
+            retry_policy=RetryPolicy(maximum_attempts=2),
+        )
+    except ActivityError:
+        return CustomerResult(known=None)  # the billing service cannot say: check later
+    return known
+
+
+def _unknown_customer(known: CustomerResult, customer: str) -> Refusal | None:
+    if known.known is False:
+        return (
+            "InvalidBillingCustomer",
+            f"billing.customer_id: Sunny Pay has no customer {customer!r}",
+        )
+    return None
