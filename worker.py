@@ -240,7 +240,9 @@ def main(argv: list[str] | None = None) -> None:
         "(docs/configuration.md); any number of workers may share a namespace.",
     ).parse_args(argv)
     settings = get_settings()
-    logging_setup.configure(settings.log_level, "worker", settings.log_format)
+    logging_setup.configure(
+        settings.log_level, "worker", settings.log_format, settings.third_party_log_level
+    )
     asyncio.run(run_worker(settings))
 
 

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
-from api.routers import codec, health, landing_zone, requests, web
+from api.routers import codec, health, index, landing_zone, requests, web
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
 from common.landing_zone import load_landing_zone
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(requests.router)
     app.include_router(codec.router)
     app.include_router(landing_zone.router)
+    app.include_router(index.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
     return app

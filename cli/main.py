@@ -49,7 +49,9 @@ def api(
     from common import logging_setup
 
     settings = get_settings()
-    logging_setup.configure(settings.log_level, "api", settings.log_format)
+    logging_setup.configure(
+        settings.log_level, "api", settings.log_format, settings.third_party_log_level
+    )
     uvicorn.run(
         "api.app:create_app",
         factory=True,

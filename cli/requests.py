@@ -59,6 +59,28 @@ def _summary(req: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _where(item: dict[str, Any], api_url: str, token: str) -> str:
+    """What a person needs to know next about the request, by its status: a finished request
+    has no current step, a parked one has a failed step, a queued one has a place in line."""
+    status, step = item["status"], item.get("current_step")
+    if status == "completed":
+        return f"account {item.get('account_id') or '-'}"
+    if status == "waiting_for_operator":
+        return f"failed at {step or '-'}"
+    if status == "pending_approval":
+        return "waiting for approval"
+    if status != "provisioning":
+        return "-"
+    # Only a running request can be in a queue; its place is in its state, not in the list.
+    req = _send(api_url, token, "GET", f"/{item['id']}")
+    running = next((s for s in req["steps"] if s["status"] == "running"), None)
+    if running is None:
+        return f"step {step or '-'}"
+    if running.get("queue_position") is not None:
+        return f"{running['name']}: queued, position {running['queue_position']}"
+    return f"running {running['name']}"
+
+
 @app.command("list")
 def list_requests(
     api_url: ApiUrl = "http://127.0.0.1:8000",
@@ -76,10 +98,9 @@ def list_requests(
         typer.echo(json.dumps(page, indent=2))
         return
     for item in page["items"]:
-        step = item.get("current_step") or "-"
         typer.echo(
             f"{item['id']}  {item['status']:<21} {item['account_name'] or '-':<24} "
-            f"{item['organizational_unit'] or '-':<22} step {step}"
+            f"{item['organizational_unit'] or '-':<22} {_where(item, api_url, token)}"
         )
     if not page["items"]:
         typer.echo("no requests")

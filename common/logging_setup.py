@@ -57,7 +57,13 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure(level: str, name: str, fmt: str = "text") -> None:
+# Loggers whose records are ours (the engine's and the sandbox's); everything else is a third
+# party's (botocore, httpx, uvicorn, ...) and speaks only from ``third_party_level`` up, so what a
+# person reads on the console is the banner and the engine's own lines.
+OURS = ("vending", "sandbox", "temporalio.workflow", "temporalio.activity")
+
+
+def configure(level: str, name: str, fmt: str = "text", third_party_level: str = "WARNING") -> None:
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter(name))
     if fmt == "json":
@@ -74,6 +80,8 @@ def configure(level: str, name: str, fmt: str = "text") -> None:
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(third_party_level.upper())
+    for logger in OURS:
+        logging.getLogger(logger).setLevel(level.upper())
     # botocore logs request bodies at DEBUG; never let them through (they can hold secrets).
     logging.getLogger("botocore").setLevel(max(logging.INFO, root.level))

@@ -204,7 +204,9 @@ class Settings(BaseSettings):
     pricing: PriceTable = Field(default_factory=PriceTable)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
-    log_level: str = "INFO"  # DEBUG never shows request bodies: botocore stays at INFO
+    log_level: str = "INFO"  # the engine's own loggers
+    # botocore, httpx, uvicorn and other libraries; never below INFO for botocore (request bodies)
+    third_party_log_level: str = "WARNING"
     # "json": one JSON object per line with request_id/workflow_id where known (production);
     # "text": the embedded stack's readable lines.
     log_format: Literal["text", "json"] = "text"

@@ -21,6 +21,7 @@ CALLERS = ("nobody", "alice", "mallory", "bob", "carol", "frank")
 MATRIX: dict[str, tuple[int, ...]] = {
     "GET /healthz": (200, 200, 200, 200, 200, 200),
     "GET /readyz": (200, 200, 200, 200, 200, 200),
+    "GET /v1": (200, 200, 200, 200, 200, 200),  # links and how to sign in: nothing private
     "POST /v1/account-requests": (401, 201, 201, 403, 403, 201),
     "GET /v1/account-requests": (401, 200, 200, 200, 200, 200),
     "GET /v1/account-requests/{id}": (401, 200, 404, 200, 200, 200),

@@ -244,3 +244,30 @@ def test_retry_into_another_ou_when_the_move_fails(
     assert sandbox.control_tower()["enrolled_accounts"][done["account_id"]] == "SUCCEEDED"
     listed = api.wait_listed("carol", {req["id"]}, {"status": "completed"})
     assert listed
+
+
+def test_the_list_says_what_matters_for_each_status(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    """A finished request shows its account, not the last step it ran; a parked one its
+    failed step."""
+    done = api.create("alice", new_body(organizational_unit="Sandbox", environment="sandbox"))
+    finished = api.wait_for(done.json()["id"], {"completed"})
+    parked = parked_request(
+        api, sandbox, new_body(organizational_unit="Sandbox", environment="sandbox")
+    )
+
+    for status, request_id, expected in (
+        ("completed", finished["id"], f"account {finished['account_id']}"),
+        ("waiting_for_operator", parked["id"], "failed at create_account"),
+    ):
+        deadline = time.monotonic() + 30
+        while True:  # visibility is eventually consistent
+            listed = _vend(api, "carol", "list", "--status", status, "--limit", "100")
+            assert listed.exit_code == 0, listed.output
+            line = next((ln for ln in listed.output.splitlines() if request_id in ln), "")
+            if expected in line or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert line.endswith(expected), line
+        assert "register_billing" not in line

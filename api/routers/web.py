@@ -12,12 +12,13 @@ from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from api.deps import SettingsDep
 from api.errors import Problem
 from api.openapi import problems
+from api.routers.index import api_index
 from common.auth import mint_dev_token
 from common.models import Role
 
@@ -25,8 +26,18 @@ STATIC = files("api").joinpath("static")
 router = APIRouter(tags=["web"])
 
 
-@router.get("/", include_in_schema=False, response_class=HTMLResponse)
-async def index() -> HTMLResponse:
+def _wants_json(accept: str) -> bool:
+    """A client that names JSON and not HTML is a program: browsers always ask for HTML."""
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return "text/html" not in kinds and any(
+        k in ("application/json", "application/*") for k in kinds
+    )
+
+
+@router.get("/", include_in_schema=False, response_model=None)
+async def index(request: Request, settings: SettingsDep) -> HTMLResponse | JSONResponse:
+    if _wants_json(request.headers.get("accept", "")):
+        return JSONResponse(api_index(request, settings).model_dump())
     return HTMLResponse(
         STATIC.joinpath("index.html").read_text(),
         headers={
