@@ -3,7 +3,8 @@
 Temporal lets only one running workflow hold an id, so starting ``claim-email-<digest>`` is an
 atomic, cluster-wide reservation; visibility queries are eventually consistent and could let two
 simultaneous requests through. The vending workflow starts its claims as children with
-``ParentClosePolicy.TERMINATE``, so a claim can never outlive the request that made it.
+``ParentClosePolicy.REQUEST_CANCEL``, so a claim can never outlive the request that made it, and
+ends completed when it does (requests started before ``claims-end-completed`` terminate theirs).
 
 Workflow ids are not payloads: the codec does not encrypt them, and they show in the UI, in
 visibility and in the server's logs. So the id carries a digest of the normalised value, never
@@ -12,6 +13,7 @@ the email itself (requests started before this change keep their plain ids; see 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from temporalio import workflow
@@ -31,8 +33,14 @@ class AccountClaim:
 
     @workflow.run
     async def run(self, request_id: str) -> str:
-        await workflow.wait_condition(lambda: self._released)
-        return request_id
+        """Ends *completed*, with why, when the request lets go or closes: a claim that ends is
+        its job done, and the Temporal UI should not show it as killed (``TERMINATED``)."""
+        try:
+            await workflow.wait_condition(lambda: self._released)
+        except asyncio.CancelledError:
+            # The request closed: its close policy (REQUEST_CANCEL) asks its claims to end.
+            return f"released: request {request_id} closed"
+        return f"released by request {request_id} (a corrected value replaced it)"
 
     @workflow.signal
     def release(self) -> None:

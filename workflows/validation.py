@@ -40,12 +40,17 @@ class Claims:
     async def take(
         self, kind: str, field: str, value: str, *, hashed: bool = True
     ) -> Refusal | None:
+        close = (
+            workflow.ParentClosePolicy.REQUEST_CANCEL
+            if workflow.patched("claims-end-completed")
+            else workflow.ParentClosePolicy.TERMINATE
+        )
         try:
             self._held[kind] = await workflow.start_child_workflow(
                 AccountClaim.run,
                 self._request_id,
                 id=claim_id(kind, value, hashed=hashed),
-                parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
+                parent_close_policy=close,
             )
         except WorkflowAlreadyStartedError:
             return ("Conflict", f"{field}: a live request already uses {value!r}")
