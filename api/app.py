@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
-from api.routers import codec, health, index, landing_zone, requests, web
+from api.routers import codec, docs, health, index, landing_zone, requests, web
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
 from common.landing_zone import load_landing_zone
@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Request, approve and track AWS accounts. Errors are RFC 9457 problem details.",
         lifespan=lifespan,
+        docs_url=None,  # self-hosted instead: api/routers/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
@@ -54,5 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(landing_zone.router)
     app.include_router(index.router)
     app.include_router(web.router)
+    app.include_router(docs.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="static")
+    app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     return app

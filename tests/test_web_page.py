@@ -183,3 +183,36 @@ def test_the_page_works_at_phone_width_and_labels_every_field(
     assert alice.evaluate("() => document.activeElement.textContent") == "Skip to content"
     alice.keyboard.press("Enter")
     assert alice.evaluate("() => document.activeElement.id") == "main"
+
+
+@pytest.mark.parametrize("page_path", ["/docs", "/redoc"])
+def test_the_api_documentation_works_without_internet(
+    browser: Browser, stack: EmbeddedStack, page_path: str
+) -> None:
+    """Every asset comes from the API itself (no CDN), under a CSP; the operations are listed.
+    Each page is screenshotted to test-artifacts/screenshots/."""
+    context = browser.new_context()
+    page = context.new_page()
+    elsewhere: list[str] = []
+    violations: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(stack.config.api_url) else elsewhere.append(r.url),
+    )
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
+    response = page.goto(stack.config.api_url + page_path)
+    assert (
+        response is not None and "default-src 'self'" in response.headers["content-security-policy"]
+    )
+    expect(page.get_by_text("/v1/account-requests/{request_id}/approve").first).to_be_visible(
+        timeout=20_000
+    )
+    page.screenshot(path=str(SHOTS / f"api{page_path.replace('/', '-')}.png"))
+    context.close()
+    # ReDoc's footer asks for Redocly's logo from their CDN: the CSP blocks it, so nothing
+    # leaves the machine and the page does not depend on it. Anything else elsewhere fails.
+    outside = [u for u in elsewhere if not u.startswith(f"blob:{stack.config.api_url}/")]
+    assert all(any(u in v and "blocked" in v for v in violations) for u in outside), outside
+    assert outside == [] or page_path == "/redoc"

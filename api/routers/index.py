@@ -59,7 +59,7 @@ def api_index(request: Request, settings: Settings) -> ApiIndex:
         version=request.app.version,
         page="/",
         openapi=request.app.openapi_url or "",
-        docs=request.app.docs_url or "",
+        docs="/docs",  # and /redoc: self-hosted, see api/routers/docs.py
         auth_mode=settings.auth.mode,
         how_to_get_a_token=_token_help(settings),
         routes=routes,
