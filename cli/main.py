@@ -21,11 +21,12 @@ def token(
     email: Annotated[str | None, typer.Option(help="defaults to SUBJECT@example.com")] = None,
     hours: Annotated[int, typer.Option(help="lifetime")] = 12,
 ) -> None:
-    """Print a bearer token that the embedded stack accepts (dev auth mode only)."""
+    """Print a bearer token that the embedded stack (`vend dev`, dev auth mode) accepts, signed
+    with its secret (.data/dev-secret, or VEND_AUTH__DEV_SECRET)."""
     from common.auth import mint_dev_token
 
     settings = get_settings()
-    if settings.auth.mode != "dev":
+    if "mode" in settings.auth.model_fields_set and settings.auth.mode != "dev":
         raise typer.BadParameter("tokens are minted only in dev auth mode; use your OIDC issuer")
     typer.echo(mint_dev_token(settings.auth, subject, role, email, hours * 3600))
 
@@ -47,8 +48,13 @@ def api(
     import uvicorn
 
     from common import logging_setup
+    from common.auth import refuse_unsafe_dev_auth
 
     settings = get_settings()
+    try:
+        refuse_unsafe_dev_auth(settings.auth, host)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--host") from err
     logging_setup.configure(
         settings.log_level, "api", settings.log_format, settings.third_party_log_level
     )

@@ -7,10 +7,14 @@ refetched on an unknown key id, so rotation needs no restart).
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import jwt
@@ -19,6 +23,15 @@ from common.models import Principal, Role
 from common.settings import AuthSettings
 
 DEV_ALGORITHM = "HS256"
+MIN_DEV_SECRET_LENGTH = 32
+# SHA-256 of signing secrets that were ever published (committed to this repository, e.g. in
+# deploy/compose/*.env): anyone can mint tokens with them, so they are refused wherever they
+# turn up. tests/test_hardening.py checks that every secret committed today is listed.
+PUBLISHED_DEV_SECRETS = frozenset(
+    {
+        "50b8228dea8e26bf49fa7cb1f7e6532b469cef7fec77ea5d6ce82531de454b8c",  # compose demo, 2026-11
+    }
+)
 
 
 class InvalidToken(Exception):
@@ -26,15 +39,57 @@ class InvalidToken(Exception):
 
 
 def ensure_dev_secret(settings: AuthSettings) -> str:
-    """The dev signing secret, created on first use so a fresh clone needs no set-up."""
+    """The dev signing secret, created on first use so a fresh clone needs no set-up.
+
+    The file is created 0600 in the same call that creates it, so there is no moment in which
+    another user of the machine could read it."""
     if settings.dev_secret is not None:
-        return settings.dev_secret.get_secret_value()
+        return check_dev_secret(settings.dev_secret.get_secret_value())
     path: Path = settings.dev_secret_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: read theirs
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(secrets.token_urlsafe(32))
+    return check_dev_secret(path.read_text(encoding="utf-8").strip())
+
+
+def check_dev_secret(secret: str) -> str:
+    """Refuse a signing secret that anyone could guess or has already read."""
+    if len(secret) < MIN_DEV_SECRET_LENGTH:
+        raise ValueError(
+            f"the dev signing secret must be at least {MIN_DEV_SECRET_LENGTH} characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if hashlib.sha256(secret.encode()).hexdigest() in PUBLISHED_DEV_SECRETS:
+        raise ValueError(
+            "this dev signing secret was published (it is in the repository): make one"
+        )
+    return secret
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_unsafe_dev_auth(settings: AuthSettings, host: str) -> None:
+    """Dev mode answers self-minted tokens: serve it on a loopback address only, unless the
+    deployment asked for otherwise by name (``VEND_AUTH__ALLOW_INSECURE_DEV_AUTH``)."""
+    if settings.mode == "dev" and not is_loopback(host) and not settings.allow_insecure_dev_auth:
+        raise ValueError(
+            f"dev auth mode would accept self-minted tokens on {host}: bind a loopback address, "
+            "use VEND_AUTH__MODE=oidc, or set VEND_AUTH__ALLOW_INSECURE_DEV_AUTH=true"
+        )
 
 
 def mint_dev_token(
@@ -69,6 +124,14 @@ class TokenVerifier:
         if settings.mode == "oidc":
             if not settings.jwks_url:
                 raise ValueError("VEND_AUTH__JWKS_URL is required when VEND_AUTH__MODE=oidc")
+            url = urlsplit(settings.jwks_url)
+            if url.scheme != "https" and not (
+                url.scheme == "http" and is_loopback(url.hostname or "")
+            ):
+                raise ValueError(
+                    "VEND_AUTH__JWKS_URL must be https: signing keys fetched in clear can be "
+                    "replaced on the way (plain http is accepted on loopback only)"
+                )
             self._jwks = jwt.PyJWKClient(
                 settings.jwks_url,
                 cache_keys=True,
@@ -81,6 +144,11 @@ class TokenVerifier:
             self._dev_secret = ensure_dev_secret(settings)
         else:
             raise ValueError(f"unknown auth mode {settings.mode!r} (dev or oidc)")
+
+    @property
+    def explains_refusals(self) -> bool:
+        """Dev mode tells callers why a token was refused; production keeps it in the log."""
+        return self._settings.mode == "dev"
 
     def verify(self, token: str) -> Principal:
         """Verify signature, issuer, audience and lifetime; map claims onto a principal.

@@ -75,7 +75,8 @@ def load(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def sandbox_env() -> dict[str, str]:
-    return read_env_file(ENV_DIR / "sandbox.env")
+    # The demo's token signing secret is exported by the person who starts it (never committed).
+    return {**read_env_file(ENV_DIR / "sandbox.env"), "VEND_AUTH__DEV_SECRET": "d" * 43}
 
 
 def production_env() -> dict[str, str]:
@@ -201,6 +202,32 @@ def test_every_vend_variable_is_a_setting_and_settings_load(
             assert settings.worker.metrics_bind_address
         else:
             assert "VEND_CURSOR_SECRET" in env
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_the_temporal_ui_cannot_act_and_does_not_face_the_network_unsigned(target: str) -> None:
+    """Anyone who reaches the UI could otherwise terminate, reset or signal any request,
+    bypassing the API's authorization."""
+    doc, _ = load(TARGETS[target]())
+    ui = doc["services"]["temporal-ui"]
+    assert ui["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    assert ui["environment"]["TEMPORAL_AUTH_ENABLED"] == "false"  # until a client is registered
+    for port in ui["ports"]:
+        assert str(port).startswith("127.0.0.1:"), f"published beyond loopback: {port}"
+    signed_in, _ = load({**TARGETS[target](), "TEMPORAL_UI_AUTH_ENABLED": "true"})
+    assert signed_in["services"]["temporal-ui"]["environment"]["TEMPORAL_AUTH_ENABLED"] == "true"
+
+
+def test_no_committed_env_file_holds_a_usable_signing_secret() -> None:
+    from common.auth import check_dev_secret
+
+    for path in ENV_DIR.glob("*.env"):
+        secret = read_env_file(path).get("VEND_AUTH__DEV_SECRET")
+        if secret:
+            with pytest.raises(ValueError):
+                check_dev_secret(secret)
+    with pytest.raises(ValueError, match="published"):
+        check_dev_secret("sandbox-only-token-signing-secret-32-bytes")  # was in service-sandbox.env
 
 
 def test_temporal_setup_registers_the_search_attributes() -> None:

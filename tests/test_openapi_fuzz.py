@@ -8,15 +8,18 @@ a problem detail or a document that lies to client generators.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from api.app import create_app
+from common.settings import AuthSettings, Settings
 from sandbox.stack import EmbeddedStack
 
 CHECKS = [
@@ -30,7 +33,8 @@ CHECKS = [
 
 # The document comes from the app object (the same code the running API serves), so tests are
 # generated at collection time without a server.
-schema = schemathesis.openapi.from_dict(create_app().openapi())
+_DEV = AuthSettings(mode="dev", dev_secret=SecretStr(secrets.token_urlsafe(32)))
+schema = schemathesis.openapi.from_dict(create_app(Settings(auth=_DEV)).openapi())
 
 
 @pytest.mark.resilience
