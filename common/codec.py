@@ -19,7 +19,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 from common.settings import CodecSettings
 
@@ -33,7 +37,9 @@ class CodecError(Exception):
 
 
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: dict[str, bytes], active_key_id: str) -> None:
+    def __init__(
+        self, keys: dict[str, bytes], active_key_id: str, *, require_encryption: bool = False
+    ) -> None:
         if active_key_id not in keys:
             raise ValueError(f"the active key id {active_key_id!r} is not among the keys")
         for key_id, key in keys.items():
@@ -41,10 +47,13 @@ class EncryptionCodec(PayloadCodec):
                 raise ValueError(f"key {key_id!r} must be 32 bytes (AES-256), not {len(key)}")
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._active = active_key_id
+        self._require = require_encryption
 
     @classmethod
     def from_settings(cls, settings: CodecSettings) -> EncryptionCodec | None:
         if not settings.keys:
+            if settings.require_encryption:
+                raise ValueError("VEND_CODEC__REQUIRE_ENCRYPTION is set but no VEND_CODEC__KEYS")
             return None
         keys: dict[str, bytes] = {}
         for key_id, secret in settings.keys.items():
@@ -53,7 +62,7 @@ class EncryptionCodec(PayloadCodec):
             except binascii.Error as err:
                 raise ValueError(f"codec key {key_id!r} is not base64") from err
         active = settings.active_key_id or sorted(keys)[-1]
-        return cls(keys, active)
+        return cls(keys, active, require_encryption=settings.require_encryption)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(p) for p in payloads]
@@ -69,6 +78,8 @@ class EncryptionCodec(PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
+            if self._require:
+                raise CodecError("a plaintext payload, and this deployment requires encryption")
             return payload  # written before encryption was turned on
         key_id = payload.metadata.get(KEY_ID, b"").decode()
         cipher = self._ciphers.get(key_id)
@@ -83,11 +94,19 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(settings: CodecSettings) -> DataConverter:
-    """The one converter the API, the worker, tests and tools share."""
+    """The one converter the API, the worker, tests and tools share.
+
+    Failures are converted with their message and stack trace moved into encoded attributes, so
+    a step's error (which quotes emails, names, URLs from AWS or a vendor) is encrypted in
+    history like every other payload; the SDK puts them back when it reads the failure."""
     codec = EncryptionCodec.from_settings(settings)
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def new_key() -> str:

@@ -16,7 +16,7 @@ from common.codec import CodecError, EncryptionCodec, new_key
 from common.settings import CodecSettings
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, codec_settings, plain_history_json
+from tests.conftest import Api, HttpEmulator, codec_settings, plain_history_json
 
 Body = Callable[..., dict[str, Any]]
 
@@ -135,3 +135,45 @@ def test_codec_endpoint_needs_an_operator_where_configured(
         assert httpx.post(url, json={"payloads": []}, headers=carol).status_code == 200
     finally:
         proc.stop()
+
+
+async def test_a_deployment_that_requires_encryption_refuses_plaintext() -> None:
+    key = new_key()
+    strict = EncryptionCodec.from_settings(
+        CodecSettings(keys={"k": key}, require_encryption=True)  # type: ignore[dict-item]
+    )
+    assert strict is not None
+    with pytest.raises(CodecError, match="plaintext"):
+        await strict.decode([_payload("forged")])
+    sealed = await strict.encode([_payload("fine")])
+    assert (await strict.decode(sealed))[0] == _payload("fine")
+    with pytest.raises(ValueError, match="no VEND_CODEC__KEYS"):
+        EncryptionCodec.from_settings(CodecSettings(require_encryption=True))
+
+
+async def test_failure_messages_are_ciphertext_in_history(
+    api: Api, stack: EmbeddedStack, sunnypay: HttpEmulator, new_body: Body
+) -> None:
+    """A step's error quotes what AWS or a vendor said, emails and URLs included: in history it
+    is encrypted like any payload (encoded failure attributes), and the API still shows it."""
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    secret_words = f"plan not offered to {body['account_email']}"
+    sunnypay.fault(
+        service="sunnypay",
+        action="POST /v1/registrations",
+        error="invalid",
+        status=422,
+        message=secret_words,
+        match=body["account_name"],  # this request's registration, not another test's
+        times=1,
+    )
+    req = api.create("alice", body).json()
+    parked = api.wait_for(req["id"], {"waiting_for_operator"})
+    failed = next(s for s in parked["steps"] if s["name"] == "register_billing")
+    assert body["account_email"] in failed["error"]["message"]
+    raw_client = await Client.connect(stack.config.temporal_address)  # no codec
+    history = await raw_client.get_workflow_handle(workflow_id(req["id"])).fetch_history()
+    raw = history.to_json()
+    assert "ActivityTaskFailed" in raw or "activityTaskFailedEventAttributes" in raw
+    assert body["account_email"] not in raw and "plan not offered" not in raw
+    assert api.act("carol", req["id"], "cancel", {"reason": "test over"}).status_code == 200
