@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities.aws_errors import final
 from activities.heartbeats import beat, pause
-from activities.http_calls import call, message_of
+from activities.http_calls import call, message_of, path
 
 SERVICE = "SunnyPay"
 _NAMESPACE = uuid.UUID("d2b6f4a0-3a59-4a64-9f39-7c2d8a3e5b21")
@@ -63,7 +63,7 @@ class BillingActivities:
     @activity.defn(name="check_billing_customer", no_thread_cancel_exception=True)
     def check_billing_customer(self, inp: CustomerInput) -> CustomerResult:
         try:
-            resp = self.http.get(f"/v1/customers/{inp.customer_id}")
+            resp = self.http.get(path("/v1/customers/{id}", id=inp.customer_id))
         except httpx.HTTPError:
             return CustomerResult(known=None)
         if resp.status_code == 200:
@@ -141,7 +141,12 @@ class BillingActivities:
 
     def _wait_until_settled(self, registration_id: str) -> dict[str, Any]:
         while True:
-            resp = call(self.http, "GET", f"/v1/registrations/{registration_id}", service=SERVICE)
+            resp = call(
+                self.http,
+                "GET",
+                path("/v1/registrations/{id}", id=registration_id),
+                service=SERVICE,
+            )
             self._raise_for_client_error(resp)
             reg: dict[str, Any] = resp.json()
             if reg["status"] in ("active", "rejected"):
@@ -153,7 +158,10 @@ class BillingActivities:
     def deregister_billing(self, inp: RegistrationInput) -> BillingResult:
         """End the registration (compensation); an already-ended one is fine."""
         resp = call(
-            self.http, "DELETE", f"/v1/registrations/{inp.registration_id}", service=SERVICE
+            self.http,
+            "DELETE",
+            path("/v1/registrations/{id}", id=inp.registration_id),
+            service=SERVICE,
         )
         if resp.status_code != 404:
             self._raise_for_client_error(resp)

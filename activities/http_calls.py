@@ -15,11 +15,19 @@ from __future__ import annotations
 import random
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import keepalive, pause
+
+
+def path(template: str, **params: object) -> str:
+    """A request path with every parameter percent-encoded (``/`` and ``?`` included), so a value
+    can only ever name one resource: ``../registrations`` or ``x?y=1`` cannot reach another path
+    with the worker's key."""
+    return template.format(**{name: quote(str(value), safe="") for name, value in params.items()})
 
 
 def call(

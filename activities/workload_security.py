@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, final, to_application_error
-from activities.http_calls import call, message_of
+from activities.http_calls import call, message_of, path
 from activities.member_accounts import MemberAccountAccess
 from common.settings import WorkloadSecuritySettings
 
@@ -323,7 +323,9 @@ class WorkloadSecurityActivities:
             summary = computer.get("ec2VirtualMachineSummary") or {}
             if summary.get("accountID") != account_id or computer.get("policyID") == policy_id:
                 continue
-            self.ws.request("POST", f"computers/{computer['ID']}", json={"policyID": policy_id})
+            self.ws.request(
+                "POST", path("computers/{id}", id=computer["ID"]), json={"policyID": policy_id}
+            )
             assigned += 1
         return assigned
 
@@ -338,7 +340,7 @@ class WorkloadSecurityActivities:
         }
         found = self.ws.request("POST", "awsconnectors/search", json=search)["awsConnectors"]
         for connector in found:
-            self.ws.request("DELETE", f"awsconnectors/{connector['ID']}")
+            self.ws.request("DELETE", path("awsconnectors/{id}", id=connector["ID"]))
         try:
             for region in self.settings.regions:
                 ssm = self.members.client(inp.account_id, "ssm", region=region)

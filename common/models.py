@@ -74,8 +74,13 @@ class WorkloadSecurityOptions(BaseModel):
 
 class BillingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # Sunny Pay customer ids are letters, digits, '-' and '_': anything else could change the
+    # path it is put in (``/v1/customers/{customer_id}``).
     customer_id: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$"
+        ),
     ]
     plan: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
