@@ -166,6 +166,7 @@ def smtp_config(settings: Settings) -> SmtpConfig | None:
         port=note.smtp_port,
         sender=note.smtp_from,
         starttls=note.smtp_starttls,
+        ca_file=note.smtp_ca_file,
         username=note.smtp_username,
         password=note.smtp_password.get_secret_value() if note.smtp_password else None,
         approver_emails=tuple(note.approver_emails),

@@ -1,17 +1,22 @@
 """Tell people when a request needs them: a JSON webhook signed with HMAC-SHA256, and email.
 
-Webhook signature: ``X-Vend-Signature: sha256=<hex of HMAC(secret, body)>``, plus
-``X-Vend-Event`` and ``X-Vend-Delivery`` (a stable id, so a receiver can drop a retried delivery
-it already has). Email carries the same stable id in its Message-ID: SMTP has no idempotency, so
-a retried send may arrive twice, and mail systems that dedupe on Message-ID drop the copy.
+Webhook signature: ``X-Vend-Timestamp: <unix seconds>`` and
+``X-Vend-Signature: sha256=<hex of HMAC(secret, "<timestamp>." + body)>``, plus ``X-Vend-Event``
+and ``X-Vend-Delivery`` (a stable id, so a receiver can drop a retried delivery it already has).
+The timestamp is signed so that a captured delivery cannot be replayed later: receivers refuse
+one whose timestamp is more than five minutes from their clock (``common.webhook_signature``,
+which the sandbox's sink uses). Email carries the same stable id in its Message-ID: SMTP has no
+idempotency, so a retried send may arrive twice, and mail systems that dedupe on Message-ID drop
+the copy. Email goes over TLS with a verified certificate whenever it carries credentials.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import smtplib
+import ssl
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -23,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import final
 from activities.http_calls import call
+from common.webhook_signature import sign
 
 
 class Notification(BaseModel):
@@ -67,6 +73,7 @@ class SmtpConfig:
     starttls: bool = False
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # a private CA for the relay's certificate; else the system's
     approver_emails: tuple[str, ...] = ()
     operator_emails: tuple[str, ...] = ()
     page_url: str | None = None
@@ -113,8 +120,13 @@ def compose(note: Notification, smtp: SmtpConfig, to: list[str]) -> EmailMessage
     return msg
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def check_smtp(smtp: SmtpConfig) -> None:
+    """Credentials never travel in clear: with a username, STARTTLS is required."""
+    if smtp.username and not smtp.starttls:
+        raise ValueError(
+            "SMTP credentials need TLS: set VEND_NOTIFICATIONS__SMTP_STARTTLS=true "
+            "(the relay's certificate is verified)"
+        )
 
 
 @dataclass
@@ -133,14 +145,21 @@ class NotificationActivities:
             return Delivered(delivered=False, detail=f"nobody to tell about {note.event}")
         msg = compose(note, self.smtp, to)
         try:
+            check_smtp(self.smtp)
+        except ValueError as err:
+            raise final(str(err), "EmailInsecure") from err
+        try:
             with smtplib.SMTP(
                 self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_seconds
             ) as server:
                 if self.smtp.starttls:
-                    server.starttls()
-                if self.smtp.username and self.smtp.password:
-                    server.login(self.smtp.username, self.smtp.password)
+                    # Verified: the relay's certificate must chain to a trusted CA and name it.
+                    server.starttls(context=ssl.create_default_context(cafile=self.smtp.ca_file))
+                    if self.smtp.username and self.smtp.password:
+                        server.login(self.smtp.username, self.smtp.password)
                 server.send_message(msg)
+        except ssl.SSLError as err:
+            raise final(f"SMTP {self.smtp.host}: TLS refused: {err}", "EmailInsecure") from err
         except smtplib.SMTPRecipientsRefused as err:
             raise final(f"SMTP refused every recipient: {err.recipients}", "EmailRefused") from err
         except (smtplib.SMTPException, OSError) as err:
@@ -157,8 +176,11 @@ class NotificationActivities:
             "X-Vend-Event": note.event,
             "X-Vend-Delivery": delivery_id(note),
         }
-        if self.secret:
-            headers["X-Vend-Signature"] = sign(self.secret, body)
+        if not self.secret:  # the worker refuses to start like this; never send unsigned
+            raise final("webhook deliveries need a signing secret", "WebhookUnsigned")
+        timestamp = int(time.time())
+        headers["X-Vend-Timestamp"] = str(timestamp)
+        headers["X-Vend-Signature"] = sign(self.secret, timestamp, body)
         resp = call(
             self.http, "POST", self.webhook_url, service="Webhook", content=body, headers=headers
         )

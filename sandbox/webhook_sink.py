@@ -7,8 +7,6 @@ of each kept, so tests (and people, at ``/mail`` and ``/hooks``) see what would 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import html
 import json
 import logging
@@ -23,6 +21,8 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+
+from common.webhook_signature import verify
 
 log = logging.getLogger("sandbox.webhooks")
 
@@ -73,15 +73,21 @@ def _mail_page(messages: list[dict[str, Any]]) -> str:
 def create_app(secret: bytes, keep: int, mailbox: MailBox | None = None) -> FastAPI:
     app = FastAPI(title="Notification sink (sandbox)")
     received: deque[dict[str, Any]] = deque(maxlen=keep)
+    seen: deque[str] = deque(maxlen=10_000)  # signatures within the replay window
     box = mailbox or MailBox(keep)
 
     @app.post("/hooks")
     async def hook(request: Request) -> Any:
+        """Checks a delivery the way a receiver should: signature over ``timestamp.body``,
+        timestamp within five minutes, and a delivery id not seen before (a replay)."""
         body = await request.body()
-        expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected, request.headers.get("X-Vend-Signature", ""))
-        if not valid:
-            return JSONResponse({"error": "bad signature"}, 401)
+        timestamp = request.headers.get("X-Vend-Timestamp", "")
+        if not verify(secret, timestamp, request.headers.get("X-Vend-Signature", ""), body):
+            return JSONResponse({"error": "bad signature or stale timestamp"}, 401)
+        signature = request.headers["X-Vend-Signature"]
+        if signature in seen:
+            return JSONResponse({"error": "replayed delivery"}, 409)
+        seen.append(signature)
         note = json.loads(body)
         note["_delivery"] = request.headers.get("X-Vend-Delivery")
         received.append(note)

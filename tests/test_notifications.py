@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from common.webhook_signature import REPLAY_WINDOW_SECONDS, sign
 from sandbox.stack import EmbeddedStack
 from tests.conftest import Api, Sandbox, parked_request
 
@@ -50,20 +51,28 @@ def test_approvers_hear_of_new_requests_and_requesters_of_decisions(
     assert _received(stack, req["id"], "rejected")["status"] == "rejected"
 
 
-def test_deliveries_are_signed_and_a_forged_one_is_refused(stack: EmbeddedStack) -> None:
+def test_deliveries_are_signed_and_a_forged_or_replayed_one_is_refused(
+    stack: EmbeddedStack,
+) -> None:
+    """The signature covers ``timestamp.body``: a captured delivery cannot be sent again later
+    (stale timestamp), nor at once (the sink keeps what it saw), nor with its body changed."""
     body = json.dumps({"event": "completed", "request_id": "x", "status": "completed"}).encode()
-    forged = httpx.post(
-        stack.config.webhook_url, content=body, headers={"X-Vend-Signature": "sha256=" + "0" * 64}
-    )
-    assert forged.status_code == 401
     secret = stack.secrets["webhook_secret"].encode()
-    good = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    assert (
-        httpx.post(
-            stack.config.webhook_url, content=body, headers={"X-Vend-Signature": good}
-        ).status_code
-        == 200
-    )
+
+    def post(timestamp: int, signature: str, content: bytes = body) -> int:
+        headers = {"X-Vend-Timestamp": str(timestamp), "X-Vend-Signature": signature}
+        return httpx.post(stack.config.webhook_url, content=content, headers=headers).status_code
+
+    now = int(time.time())
+    assert post(now, "sha256=" + "0" * 64) == 401
+    old_style = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()  # body only
+    assert post(now, old_style) == 401
+    stale = now - REPLAY_WINDOW_SECONDS - 5
+    assert post(stale, sign(secret, stale, body)) == 401
+    good = sign(secret, now, body)
+    assert post(now, good, body.replace(b"completed", b"rejected", 1)) == 401
+    assert post(now, good) == 200
+    assert post(now, good) == 409  # the same delivery again: a replay
 
 
 def _mail(stack: EmbeddedStack, account_name: str, event: str) -> dict[str, Any]:

@@ -1,0 +1,142 @@
+"""Email credentials never travel in clear, and the relay's certificate is verified.
+
+A real SMTP server (aiosmtpd) with STARTTLS and AUTH on loopback, its certificate self-signed:
+the engine refuses it until it is told to trust that CA, and never logs in without TLS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from temporalio.exceptions import ApplicationError
+
+from activities.notifications import Notification, NotificationActivities, SmtpConfig
+from sandbox.stack import free_port
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "relay.pem", folder / "relay.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class Relay:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.logins: list[tuple[str, bool]] = []  # (user, over TLS)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content.decode())
+        return "250 OK"
+
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        self.logins.append((data.login.decode(), server._tls_protocol is not None))
+        return AuthResult(success=True)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[tuple[Relay, int, Path]]:
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    handler, port = Relay(), free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=False,
+        authenticator=handler.authenticate,
+        auth_require_tls=False,  # so that a login in clear would be seen, not refused
+    )
+    controller.start()
+    yield handler, port, cert_file
+    controller.stop()
+
+
+def _note() -> Notification:
+    return Notification(
+        event="completed",
+        request_id="r-1",
+        account_name="team-a-prod",
+        organizational_unit="Workloads/Prod",
+        requested_by="alice",
+        status="completed",
+        at=datetime.datetime.now(datetime.UTC),
+        requester_email="alice@example.com",
+    )
+
+
+def _mailer(port: int, **smtp: Any) -> NotificationActivities:
+    config = SmtpConfig(host="127.0.0.1", port=port, sender="vend@example.com", **smtp)
+    return NotificationActivities(http=None, webhook_url=None, secret=None, smtp=config)  # type: ignore[arg-type]
+
+
+def test_an_unverified_relay_is_refused_before_any_credential(
+    relay: tuple[Relay, int, Path],
+) -> None:
+    handler, port, _ = relay
+    mailer = _mailer(port, starttls=True, username="vend", password="hunter2-hunter2")
+    with pytest.raises(ApplicationError) as err:
+        mailer.notify_email(_note())
+    assert err.value.type == "EmailInsecure" and err.value.non_retryable
+    assert "certificate" in err.value.message.lower()
+    assert handler.logins == [] and handler.messages == []
+
+
+def test_a_trusted_relay_gets_credentials_over_tls_only(relay: tuple[Relay, int, Path]) -> None:
+    handler, port, cert_file = relay
+    mailer = _mailer(
+        port, starttls=True, username="vend", password="hunter2-hunter2", ca_file=str(cert_file)
+    )
+    assert mailer.notify_email(_note()).delivered
+    assert handler.logins == [("vend", True)] and len(handler.messages) == 1
+
+
+def test_credentials_without_tls_are_never_sent(relay: tuple[Relay, int, Path]) -> None:
+    handler, port, _ = relay
+    with pytest.raises(ApplicationError) as err:
+        _mailer(port, starttls=False, username="vend", password="x").notify_email(_note())
+    assert err.value.type == "EmailInsecure"
+    assert handler.logins == [] and handler.messages == []
