@@ -118,20 +118,23 @@ class OrganizationsActivities:
     # ---------------------------------------------------------- check_availability
     @activity.defn(name="check_account_available", no_thread_cancel_exception=True)
     def check_account_available(self, inp: AvailabilityInput) -> AvailabilityResult:
-        """Refuse at submission a name or email that an existing account already holds."""
+        """Refuse at submission a name or email that an existing account already holds.
+
+        The answer names neither the account nor its id: any requester may ask, and another
+        team's account id is not theirs to learn (operators find it in Organizations)."""
         try:
             for account in self._accounts():
                 if str(account.get("Email", "")).lower() == inp.account_email.lower():
                     return AvailabilityResult(
                         available=False,
                         field="account_email",
-                        detail=f"AWS account {account['Id']} already uses this email",
+                        detail="an AWS account in the organization already uses this email",
                     )
                 if account.get("Name") == inp.account_name:
                     return AvailabilityResult(
                         available=False,
                         field="account_name",
-                        detail=f"AWS account {account['Id']} already has this name",
+                        detail="an AWS account in the organization already has this name",
                     )
             for status in self._in_progress():
                 if status.get("AccountName") == inp.account_name:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
+from api.limits import BodySizeLimit, RateLimiter
 from api.routers import codec, docs, health, index, landing_zone, requests, web
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
@@ -25,7 +27,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Lazy: the API starts (and answers /readyz with 503) even while Temporal is down.
         app.state.temporal = await connect(settings.temporal, settings.codec, lazy=True)
+        counting = None
+        if settings.api_metrics_bind_address:
+            observability.serve_metrics(settings.api_metrics_bind_address)
+            counting = asyncio.create_task(observability.count_open_requests(app.state.temporal))
         yield
+        if counting is not None:
+            counting.cancel()
 
     app = FastAPI(
         title="Account vending",
@@ -39,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
     app.state.verifier = TokenVerifier(settings.auth)
     app.state.codec = EncryptionCodec.from_settings(settings.codec)
+    limits = settings.limits
+    app.state.limiter = RateLimiter(
+        {"request": limits.requests_per_minute, "create": limits.creates_per_minute}
+    )
     # The Temporal UI runs on its own origin and calls /codec from the browser.
     app.add_middleware(
         CORSMiddleware,
@@ -47,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
     )
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     errors.install(app)
     openapi.install(app)
     observability.install(app)

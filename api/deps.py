@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -10,11 +11,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.errors import Problem
+from api.limits import RateLimiter
 from common.auth import InvalidToken, TokenVerifier
 from common.landing_zone import LandingZone
 from common.models import Principal, Role
 from common.settings import Settings
 
+log = logging.getLogger("vending.api")
 _bearer = HTTPBearer(auto_error=False, description="JWT with sub, email and roles claims")
 
 
@@ -33,6 +36,11 @@ def get_landing_zone(request: Request) -> LandingZone:
     return lz
 
 
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
 def get_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.verifier
     return verifier
@@ -41,6 +49,7 @@ def get_verifier(request: Request) -> TokenVerifier:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[Client, Depends(get_client)]
 LandingZoneDep = Annotated[LandingZone, Depends(get_landing_zone)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
@@ -48,15 +57,22 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 async def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     verifier: Annotated[TokenVerifier, Depends(get_verifier)],
+    limiter: LimiterDep,
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "Unauthorized", "a bearer token is required", headers=_UNAUTHORIZED)
     try:
-        return await verifier.averify(credentials.credentials)
+        user = await verifier.averify(credentials.credentials)
     except InvalidToken as err:
+        # Why a token failed helps whoever forges one: say it only to the embedded stack's
+        # developers; elsewhere it goes to the log.
+        why = f": {err}" if verifier.explains_refusals else ""
+        log.info("bearer token refused: %s", err)
         raise Problem(
-            401, "Unauthorized", f"the bearer token is not valid: {err}", headers=_UNAUTHORIZED
+            401, "Unauthorized", f"the bearer token is not valid{why}", headers=_UNAUTHORIZED
         ) from err
+    limiter.take(user.sub, "request")
+    return user
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -2,20 +2,22 @@
 
 Every response carries ``X-Request-ID`` (the caller's, if it sent a sane one), every log line made
 while serving it carries the same id, and one access line per request says route, status and
-time. ``/metrics`` adds, at scrape time, how many requests sit in each open status: the number an
-on-call engineer wants when approvals or operators fall behind.
+time. Metrics are served on a port of their own (``VEND_API_METRICS_BIND_ADDRESS``), never on
+the port that faces callers, and include how many requests sit in each open status (refreshed
+every 15 s): the number an on-call engineer wants when approvals or operators fall behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from fastapi import FastAPI, Request, Response
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from temporalio.client import Client
 
 from common import search_attributes as sa
@@ -80,19 +82,16 @@ def install(app: FastAPI) -> None:
             http_request_id.reset(http_token)
             account_request_id.reset(account_token)
 
-    app.state.counted_at = 0.0
-    app.include_router(router)
+
+def serve_metrics(bind_address: str) -> None:
+    """Prometheus exposition on its own address, in a thread (prometheus-client's server)."""
+    host, _, port = bind_address.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0")
 
 
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition; open-request counts refreshed from Temporal at most every 15 s."""
-    app = request.app
-    if time.monotonic() - app.state.counted_at > COUNT_CACHE_SECONDS:
-        client: Client = app.state.temporal
+async def count_open_requests(client: Client) -> None:
+    """Keep the open-request gauges current; metrics must answer even while Temporal is down."""
+    while True:
         try:
             for status in OPEN_STATUSES:
                 count = await client.count_workflows(
@@ -100,7 +99,6 @@ async def metrics(request: Request) -> Response:
                     f"AND {sa.STATUS.name} = '{status.value}'"
                 )
                 OPEN_REQUESTS.labels(status.value).set(count.count)
-            app.state.counted_at = time.monotonic()
-        except Exception as err:  # metrics must answer even while Temporal is down
+        except Exception as err:
             logging.getLogger("vending.api").warning("could not count open requests: %s", err)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        await asyncio.sleep(COUNT_CACHE_SECONDS)

@@ -38,7 +38,9 @@ DESCRIPTIONS = {
     403: "The caller's role may not do this",
     404: "No such account request (or not yours to see)",
     409: "The request is not in a state that allows this, or the name or email is in use",
+    413: "The request body is larger than the API accepts (VEND_LIMITS__MAX_BODY_BYTES)",
     422: "Invalid input; `errors` lists each field",
+    429: "Too many calls (see `Retry-After`) or too many open requests for this caller",
     503: "Temporal (or an external check) is not reachable; try again",
 }
 

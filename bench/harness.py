@@ -95,6 +95,11 @@ def stack(**overrides: Any) -> Iterator[EmbeddedStack]:
         "VEND_AWS__POLL_INTERVAL_SECONDS": "0.2",
         "VEND_BILLING__POLL_INTERVAL_SECONDS": "0.2",
         "VEND_WORKER__MAX_CONCURRENT_ACTIVITIES": "100",
+        # The benchmarks load the engine from a few callers; the per-caller limits would
+        # measure themselves instead.
+        "VEND_LIMITS__REQUESTS_PER_MINUTE": "0",
+        "VEND_LIMITS__CREATES_PER_MINUTE": "0",
+        "VEND_LIMITS__OPEN_REQUESTS_PER_REQUESTER": "0",
         **overrides.pop("extra_env", {}),
     }
     config = StackConfig.on_free_ports(

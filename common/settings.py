@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.pricing import PriceTable
@@ -28,6 +28,15 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://127.0.0.1:8233"  # for links to a request's workflow
     # How long the API waits for a worker to take an update before it answers 503.
     update_timeout_seconds: float = 30.0
+    # Transport security. A self-hosted cluster: tls=true with its CA (and a client certificate
+    # and key for mTLS). Temporal Cloud: an API key (which turns TLS on; a key is never sent in
+    # clear), or mTLS with the namespace's certificate. Unset: plaintext, for loopback only.
+    tls: bool | None = None  # None: on when an API key or a client certificate is set
+    tls_ca_file: Path | None = None  # the server's CA (PEM); unset: the system's roots
+    tls_cert_file: Path | None = None  # mTLS client certificate (PEM)
+    tls_key_file: Path | None = None  # mTLS client key (PEM)
+    tls_server_name: str | None = None  # when the address is not the certificate's name
+    api_key: SecretStr | None = None  # Temporal Cloud API key
 
 
 class CodecSettings(BaseModel):
@@ -39,6 +48,9 @@ class CodecSettings(BaseModel):
 
     keys: dict[str, SecretStr] = Field(default_factory=dict)
     active_key_id: str | None = None
+    # Refuse to read a payload that is not ciphertext (the compose stack turns this on): a
+    # plaintext payload in an encrypted deployment is a misconfigured client or a forgery.
+    require_encryption: bool = False
     # The API's /codec endpoint decrypts for the Temporal UI. It needs an operator's or admin's
     # token unless this is off (the embedded stack, on loopback only).
     endpoint_requires_token: bool = True
@@ -53,12 +65,16 @@ class AuthSettings(BaseModel):
     verifies the organization's issuer against its JWKS.
     """
 
-    mode: str = "dev"  # "dev" (embedded stack) or "oidc" (production)
+    # "oidc" (production) unless asked otherwise: `vend dev` (the embedded stack) asks for "dev".
+    mode: Literal["dev", "oidc"] = "oidc"
+    # Dev mode serves only a loopback address: self-minted tokens must not face a network.
+    # This, by name, lets it bind elsewhere (the compose demo stack behind its own network).
+    allow_insecure_dev_auth: bool = False
     dev_secret: SecretStr | None = None  # dev mode: HS256 secret (else read from the file)
     dev_secret_file: Path = Path(".data/dev-secret")
     issuer: str = "vend-dev"  # required `iss`
     audience: str = "account-vending"  # required `aud`
-    jwks_url: str | None = None  # oidc mode: the issuer's JWKS
+    jwks_url: str | None = None  # oidc mode: the issuer's JWKS (https; http only on loopback)
     # How long fetched signing keys are trusted before the JWKS is read again; an unknown key
     # id (a rotation) refetches at once.
     jwks_cache_seconds: int = 300
@@ -145,13 +161,15 @@ class NotificationSettings(BaseModel):
     """Signed webhook on each state change that matters to a person."""
 
     webhook_url: str | None = None  # unset: no webhook
-    webhook_secret: SecretStr | None = None  # signs every delivery (HMAC-SHA256)
+    # Signs every delivery (HMAC-SHA256 over "timestamp.body"); required with a webhook URL.
+    webhook_secret: SecretStr | None = None
     timeout_seconds: float = 10.0
     # Email over SMTP; unset host: no email. The requester and the account owner hear about
     # their request; approvers when one needs them; operators when one waits for them.
     smtp_host: str | None = None
     smtp_port: int = 25
-    smtp_starttls: bool = False
+    smtp_starttls: bool = False  # required with a username: credentials never go in clear
+    smtp_ca_file: str | None = None  # a private CA for the relay's certificate
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "account-vending@localhost"
@@ -159,6 +177,23 @@ class NotificationSettings(BaseModel):
     operator_emails: list[str] = Field(default_factory=list)
     # The web page's address, for links in emails (e.g. https://vend.example.com/).
     page_url: str | None = None
+
+    @model_validator(mode="after")
+    def _safe(self) -> NotificationSettings:
+        if self.webhook_url and not (
+            self.webhook_secret and self.webhook_secret.get_secret_value()
+        ):
+            raise ValueError(
+                "VEND_NOTIFICATIONS__WEBHOOK_URL is set without "
+                "VEND_NOTIFICATIONS__WEBHOOK_SECRET: receivers could not tell a delivery from a "
+                "forgery"
+            )
+        if self.smtp_username and not self.smtp_starttls:
+            raise ValueError(
+                "VEND_NOTIFICATIONS__SMTP_USERNAME needs VEND_NOTIFICATIONS__SMTP_STARTTLS=true: "
+                "credentials never go in clear"
+            )
+        return self
 
 
 class WorkerSettings(BaseModel):
@@ -172,6 +207,17 @@ class WorkerSettings(BaseModel):
     # host:port where the worker serves Prometheus metrics (Temporal SDK metrics and the
     # vend_step_* ones); unset: no metrics endpoint.
     metrics_bind_address: str | None = None
+
+
+class ApiLimits(BaseModel):
+    """Protections of the API itself. Rates are per caller (token ``sub``) and per API process;
+    the cap on open requests is counted across the cluster. 0 turns a limit off."""
+
+    max_body_bytes: int = Field(default=65536, ge=1024)  # larger bodies: 413, before parsing
+    requests_per_minute: int = Field(default=600, ge=0)  # every authenticated call
+    # Creating pages through Organizations and holds claims: a stricter rate, and a quota.
+    creates_per_minute: int = Field(default=30, ge=0)
+    open_requests_per_requester: int = Field(default=50, ge=0)
 
 
 class WebSettings(BaseModel):
@@ -204,12 +250,16 @@ class Settings(BaseSettings):
     pricing: PriceTable = Field(default_factory=PriceTable)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    limits: ApiLimits = Field(default_factory=ApiLimits)
     log_level: str = "INFO"  # the engine's own loggers
     # botocore, httpx, uvicorn and other libraries; never below INFO for botocore (request bodies)
     third_party_log_level: str = "WARNING"
     # "json": one JSON object per line with request_id/workflow_id where known (production);
     # "text": the embedded stack's readable lines.
     log_format: Literal["text", "json"] = "text"
+    # host:port where the API serves Prometheus metrics, apart from the API's own port (which
+    # faces callers); unset: no API metrics endpoint.
+    api_metrics_bind_address: str | None = None
     # On SIGTERM the API stops accepting and lets requests in flight finish for this long.
     api_graceful_shutdown_seconds: float = 10.0
     # Signs list cursors. Set the same value on every API replica; unset, each process makes one.

@@ -101,6 +101,7 @@ class StackConfig:
     temporal_port: int = 7233
     ui_port: int = 8233
     worker_metrics_port: int = 9464
+    api_metrics_port: int = 9465
     aws_port: int = 5000
     api_port: int = 8000
     landing_zone: Path = DEFAULT_LANDING_ZONE
@@ -127,6 +128,7 @@ class StackConfig:
                 "temporal_port",
                 "ui_port",
                 "worker_metrics_port",
+                "api_metrics_port",
                 "aws_port",
                 "api_port",
                 "ws_port",
@@ -152,6 +154,10 @@ class StackConfig:
     @property
     def worker_metrics_url(self) -> str:
         return f"http://{self.host}:{self.worker_metrics_port}/metrics"
+
+    @property
+    def api_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.api_metrics_port}/metrics"
 
     @property
     def ui_url(self) -> str:
@@ -418,6 +424,8 @@ class EmbeddedStack:
             "VEND_WEB__DEMO_LOGIN": "true",
             "VEND_WEB__DEMO_USERS": json.dumps(DEMO_USERS),
         }
+        if port == c.api_port:  # the main API; extra ones (tests) serve no metrics
+            web["VEND_API_METRICS_BIND_ADDRESS"] = f"{c.host}:{c.api_metrics_port}"
         proc = self._spawn(name, argv, {**web, **(env or {})})
         _wait_for(lambda: _http_ok(f"http://{c.host}:{port}/readyz"), proc, 60, name)
         return proc
@@ -518,7 +526,7 @@ def _print_banner(stack: EmbeddedStack) -> None:
         f"  Web page       {c.api_url}/   (sign in as a demo user; start here)",
         f"  API            {c.api_url}   (OpenAPI: {c.api_url}/docs)",
         f"  Temporal UI    {c.ui_url}   (payloads decrypted through {c.api_url}/codec)",
-        f"  Metrics        {c.api_url}/metrics (API), {c.worker_metrics_url} (worker)",
+        f"  Metrics        {c.api_metrics_url} (API), {c.worker_metrics_url} (worker)",
         f"  Temporal       {c.temporal_address}",
         f"  Sandbox AWS    {c.aws_endpoint}   (state: {c.aws_endpoint}/_sandbox/state)",
         f"  Workload Sec.  {c.ws_url}/api   (sandbox tenant; state: {c.ws_url}/_sandbox/state)",

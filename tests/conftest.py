@@ -49,6 +49,12 @@ FAST = {
     "VEND_LOG_LEVEL": "INFO",
     "VEND_LOG_FORMAT": "json",  # what production runs; test_observability reads the lines
     "VEND_WORKER__GRACEFUL_SHUTDOWN_SECONDS": "3",
+    # The suite is a few callers making thousands of calls (the fault run alone opens 100
+    # requests as alice): the per-caller limits are off here and tested on an API of their own
+    # (tests/test_api_limits.py).
+    "VEND_LIMITS__REQUESTS_PER_MINUTE": "0",
+    "VEND_LIMITS__CREATES_PER_MINUTE": "0",
+    "VEND_LIMITS__OPEN_REQUESTS_PER_REQUESTER": "0",
 }
 
 

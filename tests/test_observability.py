@@ -35,7 +35,9 @@ def test_api_metrics_by_route_and_status(api: Api, stack: EmbeddedStack, new_bod
     assert req.status_code == 201
     api.wait_for(req.json()["id"], {"completed"})
     assert api.get("alice", "no-such-request").status_code == 404
-    text = httpx.get(f"{stack.config.api_url}/metrics").text
+    # Not on the port that faces callers; on the metrics port of its own.
+    assert httpx.get(f"{stack.config.api_url}/metrics").status_code == 404
+    text = httpx.get(stack.config.api_metrics_url).text
     samples = _samples(text)
     route = "/v1/account-requests/{request_id}"
     assert _value(samples, "vend_api_requests_total", route=route, status="200") >= 1

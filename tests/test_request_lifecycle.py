@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -179,6 +180,12 @@ def test_existing_account_in_organizations_is_a_conflict(
     assert name.status_code == 409 and "already" in name.json()["detail"]
     email = api.create("alice", new_body(account_email=body["account_email"]))
     assert email.status_code == 409 and "already uses this email" in email.json()["detail"]
+    # Another team may ask too: the answer does not tell them whose account it is.
+    other = api.create("mallory", new_body(account_email=body["account_email"]))
+    assert other.status_code == 409
+    for refused in (name, email, other):
+        assert done["account_id"] not in refused.text
+        assert not re.search(r"\b\d{12}\b", refused.json()["detail"])
 
 
 def test_idempotency_key_replays_the_first_answer(

@@ -28,13 +28,15 @@ def _metric(url: str, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def second(stack: EmbeddedStack, tokens: dict[str, str]) -> Iterator[tuple[Api, str, str]]:
-    api_port, metrics_port = free_port(), free_port()
+    api_port, metrics_port, api_metrics_port = free_port(), free_port(), free_port()
     worker = stack.start_worker("worker-b", metrics_port)
-    api = stack.start_api("api-b", api_port)
+    api = stack.start_api(
+        "api-b", api_port, {"VEND_API_METRICS_BIND_ADDRESS": f"127.0.0.1:{api_metrics_port}"}
+    )
     try:
         yield (
             Api(f"http://127.0.0.1:{api_port}", tokens),
-            f"http://127.0.0.1:{api_port}/metrics",
+            f"http://127.0.0.1:{api_metrics_port}/metrics",
             f"http://127.0.0.1:{metrics_port}/metrics",
         )
     finally:
@@ -47,7 +49,7 @@ def test_two_workers_and_two_apis_share_the_load(
 ) -> None:
     api_b, api_b_metrics, worker_b_metrics = second
     apis = [api, api_b]
-    api_metrics = [f"{stack.config.api_url}/metrics", api_b_metrics]
+    api_metrics = [stack.config.api_metrics_url, api_b_metrics]
     worker_metrics = [stack.config.worker_metrics_url, worker_b_metrics]
     created_route = {"route": "/v1/account-requests", "status": "201"}
     before_api = [_metric(u, "vend_api_requests_total", **created_route) for u in api_metrics]

@@ -16,14 +16,16 @@ from google.protobuf import json_format
 from google.protobuf.json_format import ParseError
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import SettingsDep, _bearer, current_user, get_verifier, require
+from api.deps import LimiterDep, SettingsDep, _bearer, current_user, get_verifier, require
 from api.errors import Problem
 from api.openapi import problems
 from common.auth import TokenVerifier
 from common.codec import CodecError, EncryptionCodec
 from common.models import Role
 
-router = APIRouter(prefix="/codec", tags=["codec"], responses=problems(400, 401, 403, 422))
+router = APIRouter(
+    prefix="/codec", tags=["codec"], responses=problems(400, 401, 403, 413, 422, 429)
+)
 
 
 async def _codec_user(
@@ -31,10 +33,11 @@ async def _codec_user(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     verifier: Annotated[TokenVerifier, Depends(get_verifier)],
+    limiter: LimiterDep,
 ) -> None:
     if not settings.codec.endpoint_requires_token:
         return
-    user = await current_user(credentials, verifier)
+    user = await current_user(credentials, verifier, limiter)
     await require(Role.operator)(user)
 
 

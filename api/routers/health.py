@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 
 from api.deps import ClientDep
@@ -7,6 +9,7 @@ from api.errors import Problem
 from api.openapi import problems
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("vending.api")
 
 
 @router.get("/healthz")
@@ -21,7 +24,9 @@ async def readyz(client: ClientDep) -> dict[str, str]:
     try:
         healthy = await client.service_client.check_health()
     except Exception as err:
-        raise Problem(503, "Unavailable", f"Temporal is not reachable: {err}") from err
+        # The cause goes to the log, not to whoever probes the endpoint (addresses, TLS details).
+        log.warning("readyz: Temporal is not reachable: %s", err)
+        raise Problem(503, "Unavailable", "Temporal is not reachable") from err
     if not healthy:
         raise Problem(503, "Unavailable", "Temporal reports itself unhealthy")
     return {"status": "ready"}

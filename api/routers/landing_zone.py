@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from api.deps import CurrentUser, LandingZoneDep
 from api.openapi import problems
 
-router = APIRouter(prefix="/v1", tags=["landing-zone"], responses=problems(401, 503))
+router = APIRouter(prefix="/v1", tags=["landing-zone"], responses=problems(401, 429, 503))
 
 
 class OrganizationalUnitView(BaseModel):

@@ -22,6 +22,7 @@ from api.deps import (
     ClientDep,
     CurrentUser,
     LandingZoneDep,
+    LimiterDep,
     Operator,
     Requester,
     SettingsDep,
@@ -63,7 +64,7 @@ from common.temporal_client import WORKFLOW_ID_PREFIX, workflow_id
 router = APIRouter(
     prefix="/v1/account-requests",
     tags=["account-requests"],
-    responses=problems(400, 401, 403, 422, 503),
+    responses=problems(400, 401, 403, 413, 422, 429, 503),
 )
 NOT_FOUND = Problem(404, "Not found", "no such account request")
 
@@ -113,10 +114,13 @@ async def create_account_request(
     client: ClientDep,
     settings: SettingsDep,
     lz: LandingZoneDep,
+    limiter: LimiterDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
     ou = check_against_landing_zone(body, lz)
+    limiter.take(user.sub, "create")
+    await _below_open_quota(client, settings, user)
     request_id = request_id_for(user, idempotency_key)
     inp = vending_input(request_id, body, user, ou, settings)
     fingerprint = inp.body_sha256
@@ -145,6 +149,27 @@ async def create_account_request(
             raise _refusal_problem(state) from None
     response.headers["Location"] = f"/v1/account-requests/{request_id}"
     return _view(state, settings)
+
+
+async def _below_open_quota(client: Client, settings: Settings, user: Principal) -> None:
+    """A requester may hold so many open requests at once (each holds claims on a name and an
+    email): past that, 429 until some close. Counted in visibility, across every replica."""
+    cap = settings.limits.open_requests_per_requester
+    if cap <= 0:
+        return
+    query = (
+        f"WorkflowType = {_quote(contract.WORKFLOW)} AND ExecutionStatus = 'Running' "
+        f"AND {sa.REQUESTER.name} = {_quote(user.sub)}"
+    )
+    counted = await client.count_workflows(query, rpc_timeout=_update_timeout(settings))
+    if counted.count >= cap:
+        raise Problem(
+            429,
+            "Too many requests",
+            f"{user.sub} has {counted.count} open account requests, the most one requester may "
+            "have; wait for some to finish or cancel one",
+            kind="too-many-open-requests",
+        )
 
 
 def _update_timeout(settings: Settings) -> timedelta:

@@ -88,7 +88,7 @@ class DemoLogin(BaseModel):
     user: str
 
 
-@router.post("/ui/demo-login", responses=problems(400, 404, 422))
+@router.post("/ui/demo-login", responses=problems(400, 404, 413, 422))
 async def demo_login(body: DemoLogin, request: Request, settings: SettingsDep) -> dict[str, Any]:
     """A token for a demo user: the embedded stack's sign-in. Absent (404) unless dev auth mode
     and demo login are both on, so no deployment with real identities can reach it."""
