@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
 from api.limits import BodySizeLimit, RateLimiter
 from api.routers import codec, docs, health, index, landing_zone, requests, web
+from api.security_headers import SecurityHeaders
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
 from common.landing_zone import load_landing_zone
@@ -51,14 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = RateLimiter(
         {"request": limits.requests_per_minute, "create": limits.creates_per_minute}
     )
-    # The Temporal UI runs on its own origin and calls /codec from the browser.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.codec.ui_origins,
-        allow_credentials=True,
-        allow_methods=["POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-    )
+    # CSP on every page, CORS for /codec only (the Temporal UI's origin), HSTS over TLS.
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     errors.install(app)
     openapi.install(app)

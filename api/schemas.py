@@ -92,11 +92,18 @@ class AccountRequestView(BaseModel):
         default_factory=list, description="what a cancellation undid, in order"
     )
     workflow_url: str | None = Field(default=None, description="The request in the Temporal UI")
+    stale: bool = Field(
+        default=False,
+        description="true: no worker answered, so this is the request as Temporal recorded it at "
+        "its last status change; steps may have moved on since",
+    )
 
     @classmethod
-    def of(cls, state: RequestState, workflow_url: str | None) -> AccountRequestView:
-        data = state.model_dump(exclude={"refusal"})
-        return cls(**data, workflow_url=workflow_url)
+    def of(
+        cls, state: RequestState, workflow_url: str | None, *, stale: bool = False
+    ) -> AccountRequestView:
+        data = state.model_dump(exclude={"refusal", "corrections"})
+        return cls(**data, workflow_url=workflow_url, stale=stale)
 
 
 class AccountRequestSummary(BaseModel):

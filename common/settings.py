@@ -28,6 +28,9 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://127.0.0.1:8233"  # for links to a request's workflow
     # How long the API waits for a worker to take an update before it answers 503.
     update_timeout_seconds: float = 30.0
+    # How long a read waits for a worker to answer its query before it answers from the state
+    # recorded at the last status change (marked stale).
+    query_timeout_seconds: float = 5.0
     # Transport security. A self-hosted cluster: tls=true with its CA (and a client certificate
     # and key for mTLS). Temporal Cloud: an API key (which turns TLS on; a key is never sent in
     # clear), or mTLS with the namespace's certificate. Unset: plaintext, for loopback only.

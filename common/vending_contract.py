@@ -24,5 +24,9 @@ SKIP: Final = "skip"
 GET_STATE: Final = "get_state"
 GET_EVENTS: Final = "get_events"
 
+# The memo key under which the workflow records its state at every status change: what reads
+# are answered from while no worker polls (marked stale).
+STATE_MEMO: Final = "state"
+
 UPDATES: Final = (SUBMIT, APPROVE, REJECT, CANCEL, RETRY, SKIP)
 QUERIES: Final = (GET_STATE, GET_EVENTS)

@@ -212,3 +212,57 @@ def test_readyz_and_401_say_no_more_than_they_must_outside_dev() -> None:
     with _app(mode="dev", dev_secret=SecretStr(GOOD_SECRET)) as client:
         explained = client.get("/v1/account-requests", headers={"Authorization": "Bearer abc"})
         assert explained.json()["detail"].startswith("the bearer token is not valid: ")
+
+
+# ------------------------------------------------------------------ 13. CSP, CORS, HSTS
+def _web_app(**web: Any) -> Any:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from common.settings import CodecSettings, TemporalSettings, WebSettings
+
+    settings = Settings(
+        auth=AuthSettings(mode="dev", dev_secret=SecretStr(GOOD_SECRET)),
+        temporal=TemporalSettings(address="127.0.0.1:1"),
+        codec=CodecSettings(ui_origins=["https://temporal.example.com"]),
+        web=WebSettings(**web),
+    )
+    return TestClient(create_app(settings), base_url="https://vend.example.com")
+
+
+def test_every_page_has_a_csp_that_names_only_this_origin_and_the_issuer() -> None:
+    with _web_app() as client:
+        csp = client.get("/").headers["content-security-policy"]
+        assert "connect-src 'self';" in csp and "https:" not in csp.replace("'self'", "")
+    with _web_app(
+        oidc_client_id="vend",
+        oidc_authorization_endpoint="https://login.example.com/auth",
+        oidc_token_endpoint="https://login.example.com/token",
+    ) as client:
+        csp = client.get("/").headers["content-security-policy"]
+        assert "connect-src 'self' https://login.example.com;" in csp
+        assert "default-src 'self'" in client.get("/docs").headers["content-security-policy"]
+
+
+def test_cors_answers_for_the_codec_only() -> None:
+    preflight = {
+        "Origin": "https://temporal.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    with _web_app() as client:
+        codec = client.options("/codec/decode", headers=preflight)
+        assert codec.headers.get("access-control-allow-origin") == "https://temporal.example.com"
+        api = client.options("/v1/account-requests", headers=preflight)
+        assert "access-control-allow-origin" not in api.headers
+        listed = client.get("/v1", headers={"Origin": "https://temporal.example.com"})
+        assert "access-control-allow-origin" not in listed.headers
+
+
+def test_hsts_over_tls_only() -> None:
+    from fastapi.testclient import TestClient
+
+    with _web_app() as client:
+        assert client.get("/healthz").headers["strict-transport-security"].startswith("max-age=")
+        plain = TestClient(client.app, base_url="http://127.0.0.1:8000")
+        assert "strict-transport-security" not in plain.get("/healthz").headers

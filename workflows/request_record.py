@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import Notification, NotificationActivities
     from common import search_attributes as sa
+    from common import vending_contract as contract
     from common.models import (
         STEP_NAMES,
         AuditEvent,
@@ -78,6 +79,9 @@ class RequestRecord:
         self.state.status = status
         metrics.request_status(status.value)
         self.touch()
+        if workflow.patched("state-in-memo"):
+            # What the API answers while no worker can (memo is encrypted like any payload).
+            workflow.upsert_memo({contract.STATE_MEMO: self.state})
         event = NOTIFY_ON.get(status)
         if event is not None:
             self.notify(event)

@@ -76,8 +76,8 @@ def _ui_url(settings: Settings, request_id: str) -> str:
     )
 
 
-def _view(state: RequestState, settings: Settings) -> AccountRequestView:
-    return AccountRequestView.of(state, _ui_url(settings, state.id))
+def _view(state: RequestState, settings: Settings, *, stale: bool = False) -> AccountRequestView:
+    return AccountRequestView.of(state, _ui_url(settings, state.id), stale=stale)
 
 
 def _parse_id(request_id: str) -> str:
@@ -87,14 +87,45 @@ def _parse_id(request_id: str) -> str:
         raise NOT_FOUND from err
 
 
-async def _visible_state(handle: WorkflowHandle[Any, Any], user: Principal) -> RequestState:
+async def _read_state(
+    handle: WorkflowHandle[Any, Any], settings: Settings
+) -> tuple[RequestState, bool]:
+    """The request's state from its workflow (a query); while no worker answers, what Temporal
+    recorded at the last status change (the memo), flagged stale, instead of an error."""
+    try:
+        state: RequestState = await handle.query(
+            contract.GET_STATE,
+            result_type=RequestState,
+            rpc_timeout=timedelta(seconds=settings.temporal.query_timeout_seconds),
+        )
+        return state, False
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise
+        try:
+            described = await handle.describe(rpc_timeout=_update_timeout(settings))
+            recorded: RequestState | None = await described.memo_value(
+                contract.STATE_MEMO, None, type_hint=RequestState
+            )
+        except RPCError:
+            recorded = None
+        if recorded is None:  # a request from before state-in-memo, or Temporal itself is down
+            raise Problem(
+                503, "Unavailable", "no worker answered and nothing was recorded; try again"
+            ) from err
+        return recorded, True
+
+
+async def _visible_state(
+    handle: WorkflowHandle[Any, Any], user: Principal, settings: Settings
+) -> tuple[RequestState, bool]:
     """The request's state if this user may see it; 404 otherwise (no existence leak)."""
-    state: RequestState = await handle.query(contract.GET_STATE, result_type=RequestState)
+    state, stale = await _read_state(handle, settings)
     if state.status in (RequestStatus.invalid, RequestStatus.validating):
         raise NOT_FOUND
     if state.requested_by != user.sub and not user.has(Role.approver, Role.operator, Role.admin):
         raise NOT_FOUND
-    return state
+    return state, stale
 
 
 def _refusal_problem(state: RequestState) -> Problem:
@@ -243,15 +274,16 @@ async def get_account_request(
     request_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
     handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    return _view(await _visible_state(handle, user), settings)
+    state, stale = await _visible_state(handle, user, settings)
+    return _view(state, settings, stale=stale)
 
 
 @router.get("/{request_id}/events", response_model=EventsView, responses=problems(404))
 async def get_account_request_events(
-    request_id: str, user: CurrentUser, client: ClientDep
+    request_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> EventsView:
     handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    await _visible_state(handle, user)
+    await _visible_state(handle, user, settings)
     events = await handle.query(contract.GET_EVENTS, result_type=list[AuditEvent])
     return EventsView(items=events)
 
@@ -272,7 +304,7 @@ async def _decide(
     reaches a request which has already closed is a conflict, not a missing request.
     """
     handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
-    state = await _visible_state(handle, user)
+    state, _ = await _visible_state(handle, user, settings)
     is_owner = state.requested_by == user.sub
     if requester_may and not is_owner and not user.has(Role.operator, Role.admin):
         raise Problem(403, "Forbidden", "only the requester or an operator may do this")

@@ -1,0 +1,43 @@
+"""With no worker polling, a request can still be read: from what its workflow recorded in
+Temporal at its last status change (the memo, encrypted), marked stale, instead of a 503."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.stack import EmbeddedStack
+from tests.conftest import Api
+
+Body = Callable[..., dict[str, Any]]
+
+
+def test_a_request_reads_while_no_worker_runs(
+    api: Api, stack: EmbeddedStack, new_body: Body
+) -> None:
+    done = api.wait_for(
+        api.create("alice", new_body(organizational_unit="Sandbox", environment="sandbox")).json()[
+            "id"
+        ],
+        {"completed"},
+    )
+    pending = api.create("alice", new_body()).json()  # waits for approval
+    assert pending["status"] == "pending_approval" and pending["stale"] is False
+    stack.processes["worker"].stop(timeout=30)
+    try:
+        started = time.monotonic()
+        read = api.get("alice", done["id"])
+        assert read.status_code == 200, read.text
+        view = read.json()
+        assert view["stale"] is True
+        assert view["status"] == "completed" and view["account_id"] == done["account_id"]
+        assert [s["status"] for s in view["steps"]] == [s["status"] for s in done["steps"]]
+        waiting = api.get("alice", pending["id"]).json()
+        assert waiting["stale"] is True and waiting["status"] == "pending_approval"
+        # Still nobody else's to see.
+        assert api.get("mallory", done["id"]).status_code == 404
+        assert time.monotonic() - started < 30  # bounded by the query timeout, not hung
+    finally:
+        stack.start_worker()
+    assert api.get("alice", done["id"]).json()["stale"] is False
