@@ -20,12 +20,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from activities.aws_clients import client as aws_client
 from activities.aws_clients import client_config, organizations_client
-from activities.billing import BillingActivities
+from activities.billing import BillingActivities, sunnypay_http
 from activities.control_tower import ControlTowerActivities
 from activities.interceptors import AttemptReportingInterceptor
 from activities.member_accounts import MemberAccountAccess
 from activities.notifications import NotificationActivities, SmtpConfig
 from activities.organizations import OrganizationsActivities
+from activities.preflight import preflight_from_settings
+from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
 from activities.stack_sets import StackSetActivities
 from activities.temporal_checks import TemporalChecks
 from activities.workload_security import (
@@ -33,7 +35,8 @@ from activities.workload_security import (
     WorkloadSecurityClient,
 )
 from common import logging_setup
-from common.settings import BillingSettings, Settings, get_settings
+from common.landing_zone import load_landing_zone
+from common.settings import Settings, get_settings
 from common.temporal_client import connect
 from workflows.claim import AccountClaim
 from workflows.coordinator import (
@@ -42,12 +45,13 @@ from workflows.coordinator import (
     ControlTowerCoordinator,
     CoordinatorState,
 )
+from workflows.preflight import Preflight
 from workflows.vending import AccountVending
 
 log = logging.getLogger("vending.worker")
 
 
-WORKFLOWS = [AccountVending, AccountClaim, ControlTowerCoordinator]
+WORKFLOWS = [AccountVending, AccountClaim, ControlTowerCoordinator, Preflight]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -71,19 +75,12 @@ def cache_workflow_bytecode() -> None:
         compileall.compile_dir(path, quiet=2)
 
 
-def billing_http(settings: BillingSettings) -> httpx.Client:
-    """The Sunny Pay client; its key sits in the client's headers and nowhere else."""
-    headers = {}
-    if settings.api_key is not None:
-        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-    return httpx.Client(
-        base_url=settings.base_url.rstrip("/") + "/",
-        headers=headers,
-        timeout=settings.timeout_seconds,
-    )
-
-
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    executor: ThreadPoolExecutor,
+    gate: PrerequisiteGate | None = None,
+) -> Worker:
     aws = settings.aws
     organizations = organizations_client(aws)
     org = OrganizationsActivities(
@@ -119,7 +116,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         smtp=smtp_config(settings),
     )
     billing = BillingActivities(
-        http=billing_http(settings.billing),
+        http=sunnypay_http(settings.billing),
         poll_interval_seconds=settings.billing.poll_interval_seconds,
     )
     return Worker(
@@ -148,11 +145,16 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             billing.deregister_billing,
             notifications.notify,
             notifications.notify_email,
+            *([gate.preflight.run_preflight] if gate is not None else []),
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
-        interceptors=[AttemptReportingInterceptor()],
+        # Outermost first: the gate answers before an attempt is counted or anything runs.
+        interceptors=[
+            *([PrerequisiteInterceptor(gate)] if gate is not None else []),
+            AttemptReportingInterceptor(),
+        ],
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
     )
 
@@ -223,11 +225,17 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    preflight = preflight_from_settings(
+        settings, load_landing_zone(settings.landing_zone_file), client
+    )
+    gate = PrerequisiteGate(preflight, settings.worker.prerequisite_recheck_seconds)
     with ThreadPoolExecutor(max_workers=settings.worker.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, executor)
+        worker = build_worker(client, settings, executor, gate)
         log.info("worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address)
         async with worker:
+            checking = asyncio.create_task(gate.check_all())  # while the worker already polls
             await stop.wait()
+            checking.cancel()
             log.info("draining: finishing in-flight activities")
 
 

@@ -17,6 +17,7 @@ from temporalio import activity
 from activities.aws_errors import final
 from activities.heartbeats import beat, pause
 from activities.http_calls import call, message_of, path
+from common.settings import BillingSettings
 
 SERVICE = "SunnyPay"
 _NAMESPACE = uuid.UUID("d2b6f4a0-3a59-4a64-9f39-7c2d8a3e5b21")
@@ -193,3 +194,15 @@ def _code(resp: httpx.Response) -> str | None:
     except ValueError:
         return None
     return err.get("code") if isinstance(err, dict) else None
+
+
+def sunnypay_http(settings: BillingSettings) -> httpx.Client:
+    """The Sunny Pay client; its key sits in the client's headers and nowhere else."""
+    headers = {}
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    return httpx.Client(
+        base_url=settings.base_url.rstrip("/") + "/",
+        headers=headers,
+        timeout=settings.timeout_seconds,
+    )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
+
+from common import search_attributes
+from common.preflight import CheckResult, CheckStatus
+from common.settings import TemporalSettings
 
 
 class WorkflowIds(BaseModel):
@@ -32,3 +41,64 @@ class TemporalChecks:
             if desc.status == WorkflowExecutionStatus.RUNNING:
                 running.append(workflow_id)
         return WorkflowIds(ids=running)
+
+
+async def temporal_readiness(client: Client, settings: TemporalSettings) -> list[CheckResult]:
+    """``vend doctor``'s Temporal checks: the namespace, and every search attribute the engine
+    filters on registered with its type (without them, a request's first status change fails)."""
+    started = time.monotonic()
+
+    def result(status: CheckStatus, found: str, fix: str | None = None) -> CheckResult:
+        return CheckResult(
+            name="temporal.namespace",
+            title="Temporal's namespace is ready (search attributes registered)",
+            status=status,
+            found=found,
+            fix=fix,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    namespace = settings.namespace
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=10)
+        )
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace), timeout=timedelta(seconds=10)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return [
+                result(
+                    CheckStatus.failed,
+                    f"namespace {namespace!r} does not exist at {settings.address}",
+                    f"temporal operator namespace create --namespace {namespace}",
+                )
+            ]
+        return [
+            result(
+                CheckStatus.failed,
+                f"{settings.address}: {err.status.name if err.status else 'error'}: {err.message}",
+                "check VEND_TEMPORAL__ADDRESS, its TLS settings and the API key",
+            )
+        ]
+    registered = dict(listed.custom_attributes)
+    wrong = []
+    for key in search_attributes.ALL:
+        kind = registered.get(key.name)
+        if kind != IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD:
+            wrong.append(key.name)
+    if wrong:
+        return [
+            result(
+                CheckStatus.failed,
+                f"not registered as Keyword: {', '.join(wrong)}",
+                "; ".join(
+                    f"temporal operator search-attribute create --namespace {namespace} "
+                    f"--name {name} --type Keyword"
+                    for name in wrong
+                ),
+            )
+        ]
+    found = f"namespace {namespace}: {len(search_attributes.ALL)} search attributes registered"
+    return [result(CheckStatus.ok, found)]

@@ -146,7 +146,7 @@ class WorkloadSecurityActivities:
         )
 
     # ------------------------------------------------------------------ (2) the role
-    def _ensure_role(self, account_id: str, external_id: str) -> str:
+    def _ensure_role(self, account_id: str, external_id: str, *, again: bool = False) -> str:
         iam = self.members.client(account_id, "iam")
         name = self.settings.role_name
         trust = json.dumps(
@@ -186,11 +186,18 @@ class WorkloadSecurityActivities:
                     "it has not run for this account",
                     "ConnectorRoleMissing",
                 ) from err
-            role = iam.create_role(
-                RoleName=name,
-                AssumeRolePolicyDocument=trust,
-                Description="Trend Micro Cloud One Workload Security discovery (read-only)",
-            )["Role"]
+            try:
+                role = iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=trust,
+                    Description="Trend Micro Cloud One Workload Security discovery (read-only)",
+                )["Role"]
+            except ClientError as exists:
+                # Another attempt of this step made it between our look and our create (an
+                # attempt presumed dead by its heartbeat, still running): take it as it is.
+                if error_code(exists) != "EntityAlreadyExists" or again:
+                    raise  # (IAM's reads may lag its writes: the step's retry looks again)
+                return self._ensure_role(account_id, external_id, again=True)
         policy = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": DISCOVERY_ACTIONS, "Resource": "*"}],

@@ -6,12 +6,14 @@ from typing import Annotated
 
 import typer
 
+from cli.doctor import doctor
 from cli.requests import app as requests_app
 from common.models import Role
 from common.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
 app.add_typer(requests_app, name="requests")
+app.command()(doctor)
 
 
 @app.command()

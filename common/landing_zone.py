@@ -67,6 +67,18 @@ class ControlTowerSettings(BaseModel):
     account_factory_product: str = "AWS Control Tower Account Factory"
 
 
+class Guardrails(BaseModel):
+    """What an OU's accounts are held to, as the landing zone declares it; ``vend doctor``
+    checks that each is in force on the OU, and requesters see them on the form.
+
+    ``controls`` are Control Tower control identifiers (the part after ``control/`` in the
+    control's ARN, e.g. ``AWS-GR_RESTRICT_ROOT_USER``), mandatory or elective, preventive or
+    detective; ``service_control_policies`` are SCP names attached to the OU itself."""
+
+    controls: list[str] = Field(default_factory=list)
+    service_control_policies: list[str] = Field(default_factory=list)
+
+
 class OrganizationalUnitPolicy(BaseModel):
     path: str
     open_for_vending: bool = True
@@ -77,6 +89,7 @@ class OrganizationalUnitPolicy(BaseModel):
     baseline_parameters: dict[str, dict[str, str]] = Field(default_factory=dict)
     control_tower_enrollment: EnrollmentStrategy | None = None  # overrides the landing zone's
     workload_security: WorkloadSecurityRequirement = WorkloadSecurityRequirement.optional
+    guardrails: Guardrails = Field(default_factory=Guardrails)
 
     @field_validator("path")
     @classmethod
@@ -98,6 +111,8 @@ class LandingZone(BaseModel):
     # Where a cancelled request's account goes, and whether it is then closed (CloseAccount).
     suspended_ou: str = "Suspended"
     close_cancelled_accounts: bool = False
+    # What holds the suspended OU shut (typically a deny-all SCP); checked by `vend doctor`.
+    suspended_ou_guardrails: Guardrails = Field(default_factory=Guardrails)
 
     @model_validator(mode="after")
     def _consistent(self) -> LandingZone:

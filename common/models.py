@@ -172,6 +172,7 @@ class StepPolicy(BaseModel):
     retry_initial_seconds: float
     retry_maximum_seconds: float
     maximum_attempts: int
+    prerequisite_wait_seconds: float = 30.0
 
 
 class Corrections(BaseModel):

@@ -104,6 +104,9 @@ class AwsSettings(BaseModel):
     """
 
     region: str = "us-east-1"  # the management account's home region (Control Tower's)
+    # Whose credentials the worker has: the management account's, or a delegated
+    # administrator's (then CreateAccount needs Organizations' delegation policy).
+    account_role: Literal["management", "delegated_administrator"] = "management"
     member_role_name: str = "OrganizationAccountAccessRole"  # assumed in member accounts
     poll_interval_seconds: float = 10.0  # between looks at long AWS operations
     max_boto_attempts: int = 5  # botocore's own retries of one call (standard mode)
@@ -117,6 +120,9 @@ class StepSettings(BaseModel):
     retry_initial_seconds: float = 1.0
     retry_maximum_seconds: float = 60.0
     maximum_attempts: int = 10  # then the request waits for an operator
+    # A step held back by a failed prerequisite (see `vend doctor`) tries again after this long,
+    # doubling up to 10 times as long; it counts no attempt and pages nobody.
+    prerequisite_wait_seconds: float = 30.0
 
 
 class ControlTowerLimits(BaseModel):
@@ -210,6 +216,9 @@ class WorkerSettings(BaseModel):
     # host:port where the worker serves Prometheus metrics (Temporal SDK metrics and the
     # vend_step_* ones); unset: no metrics endpoint.
     metrics_bind_address: str | None = None
+    # A doctor's check that failed at start is run again at most this often, when a step it
+    # holds back comes up; once it passes, the waiting steps go on.
+    prerequisite_recheck_seconds: float = 30.0
 
 
 class ApiLimits(BaseModel):

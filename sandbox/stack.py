@@ -397,11 +397,24 @@ class EmbeddedStack:
             "VEND_NOTIFICATIONS__PAGE_URL": f"{c.api_url}/",
         }
 
-    def start_worker(self, name: str = "worker", metrics_port: int | None = None) -> Process:
+    def doctor_env(self) -> dict[str, str]:
+        """What ``vend doctor`` needs to check this stack as its worker would."""
+        return {**self.env(), **self.worker_env()}
+
+    def start_worker(
+        self,
+        name: str = "worker",
+        metrics_port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Process:
         """A worker; extra ones (other names) need their own metrics port."""
         c = self.config
         port = metrics_port or c.worker_metrics_port
-        env = {**self.worker_env(), "VEND_WORKER__METRICS_BIND_ADDRESS": f"{c.host}:{port}"}
+        env = {
+            **self.worker_env(),
+            "VEND_WORKER__METRICS_BIND_ADDRESS": f"{c.host}:{port}",
+            **(env or {}),
+        }
         return self._spawn(name, [sys.executable, "-m", "worker"], env)
 
     def start_api(

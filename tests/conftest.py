@@ -49,6 +49,7 @@ FAST = {
     "VEND_LOG_LEVEL": "INFO",
     "VEND_LOG_FORMAT": "json",  # what production runs; test_observability reads the lines
     "VEND_WORKER__GRACEFUL_SHUTDOWN_SECONDS": "3",
+    "VEND_STEPS__PREREQUISITE_WAIT_SECONDS": "1",
     # The suite is a few callers making thousands of calls (the fault run alone opens 100
     # requests as alice): the per-caller limits are off here and tested on an API of their own
     # (tests/test_api_limits.py).
@@ -182,6 +183,10 @@ class Sandbox:
 
     def clear_faults(self) -> None:
         self.http.delete("/_sandbox/faults").raise_for_status()
+
+    def configure(self, **cfg: Any) -> None:
+        """Sandbox settings, and how a test breaks the organization on purpose."""
+        self.http.post("/_sandbox/config", json=cfg).raise_for_status()
 
     def fail_creation(self, email: str, reason: str, times: int | None = None) -> None:
         """Make CreateAccount for ``email`` end FAILED with ``reason`` (``times`` times)."""

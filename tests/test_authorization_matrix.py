@@ -22,6 +22,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET /healthz": (200, 200, 200, 200, 200, 200),
     "GET /readyz": (200, 200, 200, 200, 200, 200),
     "GET /v1": (200, 200, 200, 200, 200, 200),  # links and how to sign in: nothing private
+    "GET /v1/landing-zone/health": (401, 403, 403, 403, 200, 200),  # operators run the doctor
     "POST /v1/account-requests": (401, 201, 201, 403, 403, 201),
     "GET /v1/account-requests": (401, 200, 200, 200, 200, 200),
     "GET /v1/account-requests/{id}": (401, 200, 404, 200, 200, 200),

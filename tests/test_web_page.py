@@ -82,6 +82,10 @@ def test_request_from_form_to_completed_with_two_approvals(
     name = f"web-{uuid.uuid4().hex[:8]}"
     alice.get_by_label("Account name").fill(name)
     alice.get_by_label("Account root email").fill(f"aws+{name}@gmail.com")  # not allowed
+    alice.get_by_label("Organizational unit").select_option("Sandbox")
+    # The guardrails the landing zone declares for the OU (vend doctor checks them in force).
+    expect(alice.locator("#ou-guardrails")).to_contain_text("AWS-GR_RESTRICT_ROOT_USER_ACCESS_KEYS")
+    expect(alice.locator("#ou-guardrails")).to_contain_text("SCP vend-deny-leave-organization")
     alice.get_by_label("Organizational unit").select_option("Workloads/Prod")
     # What the OU implies shows before anyone submits.
     expect(alice.locator("#ou-implies")).to_contain_text("2, within")

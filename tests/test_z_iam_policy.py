@@ -26,6 +26,13 @@ def test_committed_policies_are_what_the_code_needs(name: str) -> None:
     )
 
 
+def test_the_doctor_simulates_what_the_code_calls() -> None:
+    """``vend doctor`` reads the actions from the wheel (deploy/ is not installed)."""
+    assert iam_policy.ACTIONS_FILE.read_text() == iam_policy.render(
+        iam_policy.actions_document()
+    ), "activities/required_actions.json is stale: run `python -m tools.iam_policy --write`"
+
+
 def _granted(policy: dict[str, object]) -> set[str]:
     statements = policy["Statement"]
     assert isinstance(statements, list)

@@ -35,6 +35,15 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "iam": ("member", "iam"),
     },
     "stack_sets.py": {"self.cloudformation": ("management", "cloudformation")},
+    "preflight.py": {
+        "self.sts": ("management", "sts"),
+        "self.organizations": ("management", "organizations"),
+        "self.controltower": ("management", "controltower"),
+        "self.servicecatalog": ("management", "servicecatalog"),
+        "self.cloudformation": ("management", "cloudformation"),
+        "self.iam": ("management", "iam"),
+        "self.ssm": ("management", "ssm"),
+    },
     "workload_security.py": {
         "self.management_ssm": ("management", "ssm"),
         "iam": ("member", "iam"),
@@ -53,6 +62,7 @@ NO_AWS = {
     "http_calls.py",
     "interceptors.py",
     "notifications.py",
+    "prerequisites.py",
     "temporal_checks.py",
     "waiting.py",
 }
@@ -194,6 +204,14 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
+# What `vend doctor` simulates against the worker's role (shipped in the wheel: deploy/ is not).
+ACTIONS_FILE = ROOT / "activities" / "required_actions.json"
+
+
+def actions_document() -> dict[str, Any]:
+    return {"management": required_actions("management"), "member": required_actions("member")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="rewrite deploy/iam/")
@@ -205,6 +223,9 @@ def main() -> None:
             print(f"wrote deploy/iam/{name}")
         else:
             print(f"# {name}\n{render(doc)}")
+    if args.write:
+        ACTIONS_FILE.write_text(render(actions_document()))
+        print(f"wrote {ACTIONS_FILE.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from common.models import CancelInput, RequestStatus, SkipInput, StepStatus
+    from common.preflight import PREREQUISITE_FAILED
     from workflows import metrics
     from workflows.failures import error_of
     from workflows.operator_actions import OperatorActions
@@ -28,16 +29,31 @@ async def run_step(name: str, spec: StepSpec, ctx: StepContext, operator: Operat
         record.event(SYSTEM, f"step:{name}", "skipped", skip)
         metrics.step_outcome(name, "skipped", None)
         return True
+    held_back = 0  # how many times in a row a failed prerequisite held the step back
     while True:
-        step.status, step.error, step.detail = StepStatus.running, None, None
-        step.started_at, step.finished_at = workflow.now(), None
-        record.current_step = name
-        record.touch(step=name)
+        if not held_back:
+            step.status, step.error, step.detail = StepStatus.running, None, None
+            step.started_at, step.finished_at = workflow.now(), None
+            record.current_step = name
+            record.touch(step=name)
         try:
             if spec.holds_control_tower_slot(ctx.inp):
                 await ctx.slot.acquire()
             result = await spec.run(ctx)
         except (ActivityError, ApplicationError) as err:
+            error = error_of(err)
+            if error.type == PREREQUISITE_FAILED:
+                # The organization is not ready (``vend doctor``): wait and show why; this is
+                # nobody's step to fix by retrying, and no attempt was made.
+                await ctx.slot.release()
+                wait = ctx.inp.step_policy.prerequisite_wait_seconds * 2 ** min(held_back, 3)
+                if not held_back:
+                    record.event(SYSTEM, f"step:{name}", "waiting", error.message)
+                held_back += 1
+                record.show(f"waiting for a prerequisite: {error.message}")
+                await workflow.sleep(wait)
+                continue
+            held_back = 0
             step.attempts += attempts_of(err)
             step.status, step.error = StepStatus.failed, error_of(err)
             step.finished_at, step.queue_position = workflow.now(), None
@@ -56,6 +72,8 @@ async def run_step(name: str, spec: StepSpec, ctx: StepContext, operator: Operat
                 record.touch(step=name)
                 return True
             continue
+        if held_back:
+            record.event(SYSTEM, f"step:{name}", "resumed", "its prerequisites hold again")
         step.attempts += result.attempt
         step.status, step.finished_at = StepStatus.succeeded, workflow.now()
         metrics.step_outcome(name, "succeeded", step.started_at)

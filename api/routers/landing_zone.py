@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+import uuid
+from datetime import timedelta
 
-from api.deps import CurrentUser, LandingZoneDep
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
+
+from api.deps import ClientDep, CurrentUser, LandingZoneDep, Operator, SettingsDep
+from api.errors import Problem
 from api.openapi import problems
+from common import preflight
+from common.landing_zone import Guardrails
+from common.preflight import PreflightReport
 
 router = APIRouter(prefix="/v1", tags=["landing-zone"], responses=problems(401, 429, 503))
 
@@ -19,6 +28,7 @@ class OrganizationalUnitView(BaseModel):
     baselines: list[str]
     workload_security: str
     control_tower_enrollment: str
+    guardrails: Guardrails = Field(description="what accounts in the OU are held to")
 
 
 class LandingZoneView(BaseModel):
@@ -40,6 +50,7 @@ async def get_landing_zone(user: CurrentUser, lz: LandingZoneDep) -> LandingZone
                 baselines=ou.baselines,
                 workload_security=ou.workload_security.value,
                 control_tower_enrollment=lz.enrollment_for(ou).value,
+                guardrails=ou.guardrails,
             )
             for ou in lz.organizational_units
             if ou.open_for_vending
@@ -58,3 +69,25 @@ async def get_me(user: CurrentUser) -> MeView:
     """Who the token says the caller is, with roles as this deployment maps them (the page
     shows what the caller may do from this, not from the token's raw claims)."""
     return MeView(sub=user.sub, email=user.email, roles=[r.value for r in user.roles])
+
+
+@router.get("/landing-zone/health", response_model=PreflightReport, responses=problems(403))
+async def get_landing_zone_health(
+    user: Operator, client: ClientDep, settings: SettingsDep
+) -> PreflightReport:
+    """``vend doctor``'s checks, run now by a worker (it holds the credentials and keys): each
+    with ok / warning / failed, what it found and the fix. Read-only."""
+    try:
+        report: PreflightReport = await client.execute_workflow(
+            preflight.WORKFLOW,
+            id=f"preflight-{uuid.uuid4()}",
+            task_queue=settings.temporal.task_queue,
+            result_type=PreflightReport,
+            execution_timeout=timedelta(seconds=90),
+            rpc_timeout=timedelta(seconds=95),
+        )
+    except (WorkflowFailureError, RPCError) as err:
+        raise Problem(
+            503, "Unavailable", "no worker ran the checks in time; is a worker running?"
+        ) from err
+    return report

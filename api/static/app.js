@@ -319,7 +319,10 @@ async function newRequestView() {
         : `${ou.approvals_required}, within ${Math.round(ou.approval_window_seconds / 86400 * 10) / 10} days`),
       h("dt", {}, "Baselines"), h("dd", {}, ou.baselines.join(", ") || "none"),
       h("dt", {}, "Workload Security"), h("dd", {}, ou.workload_security),
-      h("dt", {}, "Control Tower"), h("dd", {}, ou.control_tower_enrollment.replaceAll("_", " "))));
+      h("dt", {}, "Control Tower"), h("dd", {}, ou.control_tower_enrollment.replaceAll("_", " ")),
+      h("dt", {}, "Guardrails"), h("dd", { id: "ou-guardrails" },
+        [...ou.guardrails.controls, ...ou.guardrails.service_control_policies.map((p) => `SCP ${p}`)]
+          .join(", ") || "none declared")));
   };
   ouSelect.addEventListener("change", onOu);
   const num = () => h("input", { type: "number", min: 0, max: 10000, value: 0, inputmode: "numeric" });

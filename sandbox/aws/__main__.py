@@ -24,6 +24,7 @@ from sandbox.aws.faults import FaultPlan
 from sandbox.aws.seed import (
     seed_control_tower,
     seed_organization,
+    seed_service_control_policies,
     seed_stack_sets,
     seed_workload_security_secrets,
 )
@@ -92,6 +93,7 @@ def main() -> None:
     lz = load_landing_zone(args.landing_zone)
     ids = seed_organization(endpoint, lz)
     seed_control_tower(app.controltower, lz, ids, set(args.unregistered_ou))
+    seed_service_control_policies(endpoint, lz, ids)
     seed_stack_sets(endpoint, lz, args.landing_zone)
     seed_workload_security_secrets(
         endpoint, ws_secrets["tenant_id"], ws_secrets["activation_token"]
@@ -118,6 +120,7 @@ def main() -> None:
                     "records": ct.records,
                     "operations": ct.operations,
                     "auto_enroll_ous": ct.auto_enroll_ous,
+                    "enabled_controls": ct.enabled_controls,
                 },
                 "ssm_associations": app.ssm.associations,
                 "workload_security": {"connectors": ws.connectors, "policy_of": ws.policy_of},

@@ -38,6 +38,25 @@ class EmulatorError(Exception):
         self.code, self.message = code, message
 
 
+# Control Tower enables these on every registered OU (a sample of the real mandatory set).
+MANDATORY_CONTROLS = frozenset(
+    {
+        "AWS-GR_CLOUDTRAIL_CHANGE_PROHIBITED",
+        "AWS-GR_CONFIG_CHANGE_PROHIBITED",
+        "AWS-GR_CLOUDWATCH_EVENTS_CHANGE_PROHIBITED",
+    }
+)
+
+
+def control_arn(control: str) -> str:
+    """A control's identifier as Control Tower's APIs give it (legacy guardrail ARNs)."""
+    return (
+        control
+        if control.startswith("arn:")
+        else f"arn:aws:controltower:us-east-1::control/{control}"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -92,6 +111,11 @@ class ControlTowerEmulator:
     baselines: dict[str, EnabledBaseline] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
+    # Controls in force, by OU ARN -> control ARNs (mandatory ones come with registration).
+    enabled_controls: dict[str, set[str]] = field(default_factory=dict)
+    landing_zone_status: str = "ACTIVE"  # ACTIVE | PROCESSING | FAILED (a test can break it)
+    account_factory_shared: bool = True  # the Account Factory portfolio is shared with the caller
+    landing_zone_drift: str = "IN_SYNC"
     # What tests read: the largest concurrency seen, and every operation's interval.
     max_account_ops: int = 0
     max_ou_ops: int = 0
@@ -125,7 +149,15 @@ class ControlTowerEmulator:
                 return existing.arn
             eb = EnabledBaseline(arn=self._new_baseline_arn(), target=arn, parent=None)
             self.baselines[eb.arn] = eb
+            self.enabled_controls.setdefault(arn, set()).update(
+                control_arn(c) for c in MANDATORY_CONTROLS
+            )
             return eb.arn
+
+    def enable_control_now(self, ou_id: str, control: str) -> None:
+        """EnableControl, done at once (sandbox seeding of the landing zone's elective ones)."""
+        with self._lock:
+            self.enabled_controls.setdefault(self._ou(ou_id).arn, set()).add(control_arn(control))
 
     def _new_baseline_arn(self) -> str:
         suffix = secrets.token_hex(8).upper()
@@ -232,6 +264,60 @@ class ControlTowerEmulator:
             if handler is None:
                 raise EmulatorError("ValidationException", f"{action} is not emulated")
             return handler(req)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ landing zone, controls
+    def _landing_zone_arn(self) -> str:
+        return f"arn:aws:controltower:us-east-1:{self.org().account_id}:landingzone/SANDBOX1"
+
+    def _ct_ListLandingZones(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"landingZones": [{"arn": self._landing_zone_arn()}]}
+
+    def _ct_GetLandingZone(self, req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("landingZoneIdentifier") != self._landing_zone_arn():
+            raise EmulatorError("ResourceNotFoundException", "landing zone not found")
+        return {
+            "landingZone": {
+                "arn": self._landing_zone_arn(),
+                "version": "3.3",
+                "latestAvailableVersion": "3.3",
+                "status": self.landing_zone_status,
+                "driftStatus": {"status": self.landing_zone_drift},
+                "manifest": {"governedRegions": ["us-east-1"]},
+            }
+        }
+
+    def _ct_ListEnabledControls(self, req: dict[str, Any]) -> dict[str, Any]:
+        target = req.get("targetIdentifier")
+        if not target:
+            raise EmulatorError("ValidationException", "targetIdentifier is required")
+        if self._baseline_for_target(target) is None and target not in self.enabled_controls:
+            raise EmulatorError(
+                "ResourceNotFoundException", f"{target} is not a registered organizational unit"
+            )
+        return {
+            "enabledControls": [
+                {
+                    "arn": f"{target}/enabledcontrol/{control.rsplit('/', 1)[-1]}",
+                    "controlIdentifier": control,
+                    "targetIdentifier": target,
+                    "statusSummary": {"status": "SUCCEEDED"},
+                    "driftStatusSummary": {"driftStatus": "IN_SYNC"},
+                }
+                for control in sorted(self.enabled_controls.get(target, set()))
+            ]
+        }
+
+    def _ct_DisableControl(self, req: dict[str, Any]) -> dict[str, Any]:
+        target, control = req.get("targetIdentifier", ""), req.get("controlIdentifier", "")
+        controls = self.enabled_controls.get(target, set())
+        if control not in controls:
+            raise EmulatorError(
+                "ResourceNotFoundException", f"{control} is not enabled on {target}"
+            )
+        if control.rsplit("/", 1)[-1] in MANDATORY_CONTROLS:
+            raise EmulatorError("ValidationException", "a mandatory control cannot be disabled")
+        controls.discard(control)
+        return {"operationIdentifier": secrets.token_hex(16)}
 
     def _ct_ListBaselines(self, req: dict[str, Any]) -> dict[str, Any]:
         return {"baselines": [{"arn": CONTROL_TOWER_BASELINE, "name": "AWSControlTowerBaseline"}]}
@@ -342,6 +428,8 @@ class ControlTowerEmulator:
             return handler(req)  # type: ignore[no-any-return]
 
     def _sc_SearchProducts(self, req: dict[str, Any]) -> dict[str, Any]:
+        if not self.account_factory_shared:  # the portfolio does not reach the caller
+            return {"ProductViewSummaries": []}
         return {
             "ProductViewSummaries": [
                 {

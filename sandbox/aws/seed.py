@@ -60,6 +60,55 @@ def seed_control_tower(
         ct.register_ou(ou_ids[ou.path])
         if strategy == EnrollmentStrategy.auto_enroll:
             ct.auto_enroll_ous.add(ou_ids[ou.path])
+        for control in ou.guardrails.controls:  # the elective ones the platform team enabled
+            ct.enable_control_now(ou_ids[ou.path], control)
+
+
+DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+DENY_LEAVE = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Deny",'
+    '"Action":"organizations:LeaveOrganization","Resource":"*"}]}'
+)
+
+
+def seed_service_control_policies(
+    endpoint: str, lz: LandingZone, ou_ids: dict[str, str], region: str = "us-east-1"
+) -> None:
+    """The SCPs the landing zone declares, created and attached (moto does not enforce them)."""
+    org = _client("organizations", endpoint, region)
+    root = org.list_roots()["Roots"][0]
+    if not any(
+        t["Type"] == "SERVICE_CONTROL_POLICY" and t["Status"] == "ENABLED"
+        for t in root.get("PolicyTypes", [])
+    ):
+        org.enable_policy_type(RootId=root["Id"], PolicyType="SERVICE_CONTROL_POLICY")
+    wanted = [(ou.path, ou.guardrails.service_control_policies) for ou in lz.organizational_units]
+    wanted.append((lz.suspended_ou, lz.suspended_ou_guardrails.service_control_policies))
+    existing = {
+        p["Name"]: p["Id"]
+        for page in org.get_paginator("list_policies").paginate(Filter="SERVICE_CONTROL_POLICY")
+        for p in page["Policies"]
+    }
+    for path, names in wanted:
+        target = ou_ids.get(path)
+        if target is None:
+            continue
+        attached = {
+            p["Name"]
+            for p in org.list_policies_for_target(TargetId=target, Filter="SERVICE_CONTROL_POLICY")[
+                "Policies"
+            ]
+        }
+        for name in names:
+            if name not in existing:
+                existing[name] = org.create_policy(
+                    Name=name,
+                    Description=f"{name} (sandbox)",
+                    Type="SERVICE_CONTROL_POLICY",
+                    Content=DENY_ALL if "deny-all" in name else DENY_LEAVE,
+                )["Policy"]["PolicySummary"]["Id"]
+            if name not in attached:
+                org.attach_policy(PolicyId=existing[name], TargetId=target)
 
 
 def seed_stack_sets(

@@ -76,6 +76,7 @@ class SandboxAws:
         self.ssm = SsmAssociations()
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.seeded = False
+        self.denied_actions: set[str] = set()  # what SimulatePrincipalPolicy denies
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -96,6 +97,8 @@ class SandboxAws:
             )
         if service == "controltower":
             return self._rest_json(start_response, action, body)
+        if service == "iam" and action == "SimulatePrincipalPolicy":
+            return self._simulate(start_response, body)
         if service == "ssm" and action in _EMULATED_SSM:
             return self._ssm(environ, start_response, action, body)
         if service == "servicecatalog" and action in _EMULATED_SC:
@@ -117,6 +120,29 @@ class SandboxAws:
             return [json.dumps({"__type": err.code, "message": err.message}).encode()]
         start_response("200 OK", headers)
         return [json.dumps(result, default=_json_default).encode()]
+
+    def _simulate(self, start_response: StartResponse, body: bytes) -> Iterable[bytes]:
+        """iam:SimulatePrincipalPolicy (moto has none): every action is allowed except those a
+        test denies (``/_sandbox/config {"denied_actions": [...]}``), as if the worker's role
+        lacked them. Query protocol, XML answer, as IAM's."""
+        form = parse_qs(body.decode("utf-8", "replace"))
+        actions = [v[0] for k, v in sorted(form.items()) if k.startswith("ActionNames.member.")]
+        results = "".join(
+            "<member><EvalActionName>{}</EvalActionName><EvalResourceName>*</EvalResourceName>"
+            "<EvalDecision>{}</EvalDecision><MatchedStatements/><MissingContextValues/></member>".format(
+                action, "implicitDeny" if action in self.denied_actions else "allowed"
+            )
+            for action in actions
+        )
+        xml = (
+            '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+            f"<EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>"
+            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+            "</SimulatePrincipalPolicyResponse>"
+        ).encode()
+        start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))])
+        return [xml]
 
     def _rest_json(
         self, start_response: StartResponse, action: str, body: bytes
@@ -203,9 +229,25 @@ class SandboxAws:
             self.faults.clear()
             result = {"cleared": True}
         elif path == "/_sandbox/config" and method == "POST":
+            # Also how a test breaks the organization on purpose for `vend doctor`.
             if "create_account_seconds" in payload:
                 self.organizations.create_account_seconds = float(payload["create_account_seconds"])
-            result = {"create_account_seconds": self.organizations.create_account_seconds}
+            if "denied_actions" in payload:
+                self.denied_actions = set(payload["denied_actions"])
+            if "landing_zone_status" in payload:
+                self.controltower.landing_zone_status = str(payload["landing_zone_status"])
+            if "account_factory_shared" in payload:
+                self.controltower.account_factory_shared = bool(payload["account_factory_shared"])
+            if "feature_set" in payload:
+                org = self.controltower.org().org
+                assert org is not None
+                org.feature_set = str(payload["feature_set"])
+            result = {
+                "create_account_seconds": self.organizations.create_account_seconds,
+                "denied_actions": sorted(self.denied_actions),
+                "landing_zone_status": self.controltower.landing_zone_status,
+                "account_factory_shared": self.controltower.account_factory_shared,
+            }
         elif path == "/_sandbox/release" and method == "POST":
             result = {
                 "released": self.organizations.release_holds()

@@ -1,0 +1,87 @@
+"""``vend doctor``: is this organization ready for the first request? Read-only, all checks at
+once, each with the fix; exit status 1 on any failed check (for pipelines, with ``--json``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from common.landing_zone import load_landing_zone
+from common.preflight import CheckStatus, PreflightReport
+from common.settings import get_settings
+
+MARK = {CheckStatus.ok: "ok", CheckStatus.warning: "warning", CheckStatus.failed: "FAILED"}
+COLOUR = {
+    CheckStatus.ok: typer.colors.GREEN,
+    CheckStatus.warning: typer.colors.YELLOW,
+    CheckStatus.failed: typer.colors.RED,
+}
+
+
+async def diagnose(landing_zone: Path | None) -> PreflightReport:
+    from activities.preflight import preflight_from_settings
+    from common.temporal_client import connect
+
+    settings = get_settings()
+    lz = load_landing_zone(landing_zone or settings.landing_zone_file)
+    try:
+        temporal = await connect(settings.temporal, settings.codec)
+    except Exception as err:  # reported as a check, not a crash
+        temporal = None
+        unreachable = f"{settings.temporal.address}: {err}"
+    report = await preflight_from_settings(settings, lz, temporal).run()
+    if temporal is None:
+        from common.preflight import CheckResult
+
+        report.checks.append(
+            CheckResult(
+                name="temporal.namespace",
+                title="Temporal's namespace is ready (search attributes registered)",
+                status=CheckStatus.failed,
+                found=f"unreachable: {unreachable}",
+                fix="check VEND_TEMPORAL__ADDRESS, its TLS settings and the API key",
+            )
+        )
+    return report
+
+
+def render(report: PreflightReport, colour: bool) -> str:
+    lines = []
+    width = max(len(c.name) for c in report.checks)
+    for check in sorted(report.checks, key=lambda c: (c.status != CheckStatus.failed, c.name)):
+        mark = f"{MARK[check.status]:<7}"
+        if colour:
+            mark = typer.style(mark, fg=COLOUR[check.status], bold=True)
+        lines.append(f"{mark} {check.name:<{width}}  {check.found}")
+        if check.fix and check.status != CheckStatus.ok:
+            lines.append(f"{'':<7} {'':<{width}}  fix: {check.fix}")
+    failed, warned = (
+        len(report.failed()),
+        sum(c.status == CheckStatus.warning for c in report.checks),
+    )
+    seconds = max((c.seconds for c in report.checks), default=0.0)
+    lines.append(
+        f"\n{len(report.checks)} checks: {failed} failed, {warned} warnings ({seconds:.1f} s)"
+    )
+    return "\n".join(lines)
+
+
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    landing_zone: Annotated[
+        Path | None, typer.Option(help="default: VEND_LANDING_ZONE_FILE")
+    ] = None,
+) -> None:
+    """Check that the organization, Control Tower, StackSets, IAM, Workload Security, Sunny Pay
+    and Temporal are ready, without changing anything; print each fix."""
+    report = asyncio.run(diagnose(landing_zone))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        typer.echo(render(report, colour=sys.stdout.isatty()))
+    if not report.ok:
+        raise typer.Exit(1)

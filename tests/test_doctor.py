@@ -1,0 +1,329 @@
+"""``vend doctor``: every check passes on a ready organization, and each one fails, with its fix,
+when the sandbox is broken on purpose the way a real organization can be. Read-only throughout.
+
+The doctor runs as a separate process (``vend doctor --json``) with the worker's environment,
+exactly as an operator runs it before going live.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from common.landing_zone import load_landing_zone
+from sandbox.stack import EmbeddedStack, free_port
+from tests.conftest import ROOT, Api, Sandbox
+
+Body = Callable[..., dict[str, Any]]
+BROKEN_ON_PURPOSE = {"Experiments/Unregistered"}  # the suite's sandbox leaves it unregistered
+
+
+@pytest.fixture(scope="module")
+def ready_landing_zone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's landing zone without the OU the sandbox leaves unregistered on purpose."""
+    doc = yaml.safe_load((ROOT / "tests" / "landing_zone.yaml").read_text())
+    doc["organizational_units"] = [
+        ou for ou in doc["organizational_units"] if ou["path"] not in BROKEN_ON_PURPOSE
+    ]
+    for baseline in doc["baselines"].values():  # templates are relative to the file
+        baseline["template"] = str((ROOT / "tests" / baseline["template"]).resolve())
+    path = tmp_path_factory.mktemp("lz") / "landing_zone.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    load_landing_zone(path)  # still valid
+    return path
+
+
+Doctor = Callable[..., tuple[int, dict[str, dict[str, Any]]]]
+
+
+@pytest.fixture
+def doctor(stack: EmbeddedStack, ready_landing_zone: Path) -> Doctor:
+    def run(landing_zone: Path | None = None, **env: str) -> tuple[int, dict[str, dict[str, Any]]]:
+        environ = {
+            **stack.doctor_env(),
+            "VEND_LANDING_ZONE_FILE": str(landing_zone or ready_landing_zone),
+            **env,
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "cli.main", "doctor", "--json"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=ROOT,
+            timeout=120,
+        )
+        report = json.loads(out.stdout)
+        return out.returncode, {c["name"]: c for c in report["checks"]}
+
+    return run
+
+
+def _edited(source: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    doc = yaml.safe_load(source.read_text())
+    edit(doc)
+    path = tmp_path / "landing_zone.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_a_ready_organization_passes_every_check_in_seconds(doctor: Doctor) -> None:
+    started = time.monotonic()
+    code, checks = doctor()
+    elapsed = time.monotonic() - started
+    not_ok = {n: c for n, c in checks.items() if c["status"] != "ok"}
+    assert not_ok == {} and code == 0
+    assert {
+        "aws.identity",
+        "organizations.all_features",
+        "organizations.ou_paths",
+        "organizations.guardrails",
+        "controltower.landing_zone",
+        "controltower.ou_registration",
+        "controltower.enrollment",
+        "controltower.controls",
+        "stacksets.baselines",
+        "iam.permissions",
+        "workload_security.api",
+        "ssm.agent_parameters",
+        "sunnypay.api",
+        "temporal.namespace",
+        "codec.key",
+    } <= set(checks)
+    assert max(c["seconds"] for c in checks.values()) < 10
+    print(f"\nvend doctor: {len(checks)} checks in {elapsed:.1f} s (process start included)")
+
+
+def test_the_doctor_changes_nothing(doctor: Doctor, sandbox: Sandbox) -> None:
+    """Read-only: every AWS call it makes is a Describe, Get, List, Search or Simulate."""
+    doctor(AWS_ACCESS_KEY_ID="doctor-probe")  # its own key, to tell its calls from the worker's
+    made = set(sandbox.state()["actions_by_key"].get("doctor-probe", []))
+    assert len(made) > 10, "the doctor should have asked AWS many things"
+    writes = [
+        k
+        for k in made
+        if not k.split(":", 1)[-1].startswith(("Describe", "Get", "List", "Simulate", "Search"))
+    ]
+    assert writes == [], writes
+
+
+def test_an_unregistered_ou_fails_with_the_registration_to_do(doctor: Doctor) -> None:
+    code, checks = doctor(landing_zone=ROOT / "tests" / "landing_zone.yaml")
+    check = checks["controltower.ou_registration"]
+    assert code == 1 and check["status"] == "failed"
+    assert "Experiments/Unregistered is not registered" in check["found"]
+    assert "Register OU" in check["fix"]
+
+
+def test_a_missing_ou_fails_with_the_command_that_creates_it(
+    doctor: Doctor, ready_landing_zone: Path, tmp_path: Path
+) -> None:
+    def add(doc: dict[str, Any]) -> None:
+        doc["organizational_units"].append(
+            {"path": "Workloads/Analytics", "environments": ["prod"], "approvals_required": 1}
+        )
+
+    code, checks = doctor(landing_zone=_edited(ready_landing_zone, tmp_path, add))
+    check = checks["organizations.ou_paths"]
+    assert code == 1 and check["status"] == "failed"
+    assert "Workloads/Analytics" in check["found"]
+    assert "create-organizational-unit" in check["fix"] and "--name Analytics" in check["fix"]
+
+
+def test_a_missing_stack_set_and_a_wrong_permission_model_fail(
+    doctor: Doctor, ready_landing_zone: Path, tmp_path: Path
+) -> None:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["baselines"]["ws-role"]["stack_set_name"] = "vend-not-created-yet"
+        doc["baselines"]["audit-role"]["permission_model"] = "SERVICE_MANAGED"
+
+    code, checks = doctor(landing_zone=_edited(ready_landing_zone, tmp_path, edit))
+    check = checks["stacksets.baselines"]
+    assert code == 1 and check["status"] == "failed"
+    assert "vend-not-created-yet does not exist" in check["found"]
+    assert "vend-audit-role is SELF_MANAGED" in check["found"]
+    assert "create-stack-set" in check["fix"] and "permission_model: SELF_MANAGED" in check["fix"]
+
+
+def test_declared_guardrails_that_are_not_in_force_fail(
+    doctor: Doctor, ready_landing_zone: Path, tmp_path: Path
+) -> None:
+    def edit(doc: dict[str, Any]) -> None:
+        sandbox_ou = next(o for o in doc["organizational_units"] if o["path"] == "Sandbox")
+        sandbox_ou["guardrails"]["controls"].append("AWS-GR_DISALLOW_VPC_INTERNET_ACCESS")
+        sandbox_ou["guardrails"]["service_control_policies"].append("vend-region-deny")
+
+    code, checks = doctor(landing_zone=_edited(ready_landing_zone, tmp_path, edit))
+    controls, scps = checks["controltower.controls"], checks["organizations.guardrails"]
+    assert code == 1 and controls["status"] == "failed" and scps["status"] == "failed"
+    assert "AWS-GR_DISALLOW_VPC_INTERNET_ACCESS on Sandbox" in controls["found"]
+    assert "enable-control" in controls["fix"]
+    assert "vend-region-deny on Sandbox" in scps["found"] and "attach-policy" in scps["fix"]
+
+
+@pytest.mark.parametrize(
+    ("config", "name", "found"),
+    [
+        ({"landing_zone_status": "FAILED"}, "controltower.landing_zone", "is FAILED"),
+        ({"account_factory_shared": False}, "controltower.enrollment", "not available"),
+        ({"feature_set": "CONSOLIDATED_BILLING"}, "organizations.all_features", "CONSOLIDATED"),
+        (
+            {
+                "denied_actions": [
+                    "organizations:CreateAccount",
+                    "cloudformation:CreateStackInstances",
+                ]
+            },
+            "iam.permissions",
+            "organizations:CreateAccount",
+        ),
+    ],
+)
+def test_a_broken_organization_fails_the_check_with_its_fix(
+    doctor: Doctor, sandbox: Sandbox, config: dict[str, Any], name: str, found: str
+) -> None:
+    healthy = {
+        "landing_zone_status": "ACTIVE",
+        "account_factory_shared": True,
+        "feature_set": "ALL",
+        "denied_actions": [],
+    }
+    sandbox.configure(**config)
+    try:
+        code, checks = doctor()
+    finally:
+        sandbox.configure(**{k: healthy[k] for k in config})
+    assert code == 1 and checks[name]["status"] == "failed", checks[name]
+    assert found in checks[name]["found"] and checks[name]["fix"]
+    others = [n for n, c in checks.items() if c["status"] == "failed" and n != name]
+    assert others == []
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "fix"),
+    [
+        ({"VEND_WORKLOAD_SECURITY__API_KEY": "refused-key"}, "workload_security.api", "API_KEY"),
+        ({"VEND_BILLING__API_KEY": "refused-key"}, "sunnypay.api", "VEND_BILLING__API_KEY"),
+        (
+            {"VEND_WORKLOAD_SECURITY__TENANT_ID_PARAMETER": "/vend/nowhere"},
+            "ssm.agent_parameters",
+            "put-parameter --name /vend/nowhere",
+        ),
+        ({"VEND_CODEC__KEYS": "{}", "VEND_CODEC__ACTIVE_KEY_ID": ""}, "codec.key", "VEND_CODEC"),
+        ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "aws.identity", "credentials"),
+    ],
+)
+def test_a_refused_key_or_missing_secret_fails_with_its_fix(
+    doctor: Doctor, env: dict[str, str], name: str, fix: str
+) -> None:
+    code, checks = doctor(**env)
+    assert code == 1 and checks[name]["status"] == "failed", checks[name]
+    assert fix in (checks[name]["fix"] or "") + checks[name]["found"]
+
+
+def test_a_namespace_without_the_search_attributes_fails_with_the_commands(
+    doctor: Doctor, stack: EmbeddedStack
+) -> None:
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "temporal"),
+            "operator",
+            "namespace",
+            "create",
+            "--address",
+            stack.config.temporal_address,
+            "--namespace",
+            "doctor-bare",
+        ],
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
+    time.sleep(2)  # the dev server's namespace cache
+    code, checks = doctor(VEND_TEMPORAL__NAMESPACE="doctor-bare")
+    check = checks["temporal.namespace"]
+    assert code == 1 and check["status"] == "failed"
+    assert "VendingStatus" in check["found"]
+    assert "search-attribute create --namespace doctor-bare --name VendingStatus" in check["fix"]
+    code, checks = doctor(VEND_TEMPORAL__ADDRESS="127.0.0.1:1")
+    assert checks["temporal.namespace"]["status"] == "failed"
+
+
+def test_people_read_a_table_and_pipelines_the_exit_status(
+    stack: EmbeddedStack, ready_landing_zone: Path
+) -> None:
+    env = {**stack.doctor_env(), "VEND_LANDING_ZONE_FILE": str(ready_landing_zone)}
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "doctor"],
+        capture_output=True,
+        text=True,
+        env={**env, "VEND_BILLING__API_KEY": "refused-key"},
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert "FAILED  sunnypay.api" in out.stdout and "fix: set VEND_BILLING__API_KEY" in out.stdout
+    assert "ok      aws.identity" in out.stdout
+    assert "\x1b[" not in out.stdout  # no colours when the output is not a terminal
+
+
+def test_operators_get_the_report_from_the_api(api: Api) -> None:
+    assert api.call("GET", "/v1/landing-zone/health", "alice").status_code == 403
+    got = api.call("GET", "/v1/landing-zone/health", "carol")
+    assert got.status_code == 200, got.text
+    checks = {c["name"]: c for c in got.json()["checks"]}
+    assert checks["sunnypay.api"]["status"] == "ok"
+    # The suite's own landing zone has an OU left unregistered on purpose: the API says so.
+    assert checks["controltower.ou_registration"]["status"] == "failed"
+
+
+def test_a_failed_prerequisite_holds_the_step_back_with_the_reason_not_one_failure_each(
+    api: Api, stack: EmbeddedStack, new_body: Body
+) -> None:
+    """The worker's doctor finds Sunny Pay refusing its key: requests reach register_billing and
+    wait there, showing the check's finding and fix, spending no attempts and paging nobody;
+    once the key is right, they go on by themselves."""
+    stack.processes["worker"].stop(timeout=30)
+    log = ROOT / "test-artifacts" / "logs" / "worker-bad-billing-key.log"
+    size = log.stat().st_size if log.exists() else 0
+    bad = stack.start_worker(
+        "worker-bad-billing-key",
+        free_port(),
+        {"VEND_BILLING__API_KEY": "refused-key", "VEND_WORKER__PREREQUISITE_RECHECK_SECONDS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "doctor: " not in (log.read_text()[size:] if log.exists() else ""):
+            assert time.monotonic() < deadline, "the worker should run the doctor at start"
+            time.sleep(0.2)
+        assert "sunnypay.api FAILED" in log.read_text()[size:]
+        body = {"organizational_unit": "Sandbox", "environment": "sandbox"}
+        ids = [api.create("alice", new_body(**body)).json()["id"] for _ in range(2)]
+        waiting: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(waiting) < len(ids):
+            for request_id in ids:
+                state = api.get("alice", request_id).json()
+                step = next(s for s in state["steps"] if s["name"] == "register_billing")
+                if (step["detail"] or "").startswith("waiting for a prerequisite"):
+                    waiting[request_id] = (state, step)
+            time.sleep(0.5)
+        assert len(waiting) == len(ids), "both requests should wait at register_billing"
+        for state, step in waiting.values():
+            assert state["status"] == "provisioning"  # not waiting_for_operator
+            assert step["status"] == "running" and step["attempts"] == 0
+            assert "Sunny Pay" in step["detail"] and "VEND_BILLING__API_KEY" in step["detail"]
+    finally:
+        bad.stop(timeout=30)
+        stack.start_worker()
+    for request_id in ids:  # the key is right again: they go on by themselves
+        done = api.wait_for(request_id, {"completed"}, timeout=120)
+        step = next(s for s in done["steps"] if s["name"] == "register_billing")
+        assert step["attempts"] == 1
