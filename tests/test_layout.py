@@ -33,7 +33,7 @@ MAY_IMPORT = {
     "activities": {"common"},
     "workflows": {"common", "activities"},
     "api": {"common"},
-    "cli": {"common", "api", "worker", "sandbox"},
+    "cli": {"common", "activities", "api", "worker", "sandbox"},  # it stands above them all
     "worker": {"common", "activities", "workflows"},
 }
 OURS = {"common", "activities", "workflows", "api", "cli", "worker", "sandbox", "tools", "bench"}
