@@ -206,7 +206,7 @@ def test_worker_killed_mid_step_creates_nothing_twice(
     _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, done["account_id"])
 
 
-def test_bad_api_key_fails_the_step_clearly(
+def test_a_refused_api_key_holds_the_step_with_the_fix_and_never_shows_the_key(
     api: Api,
     stack: EmbeddedStack,
     sandbox: Sandbox,
@@ -214,26 +214,31 @@ def test_bad_api_key_fails_the_step_clearly(
     sunnypay: HttpEmulator,
     new_body: Body,
 ) -> None:
+    """The worker's doctor finds the key refused: the step waits with the finding and the fix
+    (not parked, no attempt spent), and goes on by itself once a worker has the right key."""
     stack.processes["worker"].stop()
     good_env = stack.worker_env
     stack.worker_env = lambda: {**good_env(), "VEND_WORKLOAD_SECURITY__API_KEY": "not-the-key"}  # type: ignore[method-assign]
     try:
         stack.start_worker()
         req = api.create("alice", _protected(new_body)).json()
-        parked = api.wait_for(req["id"], {"waiting_for_operator"})
-        error = _step(parked, "enroll_workload_security")["error"]
-        assert error["type"] == "WorkloadSecurityUnauthorized"
-        assert "API key" in error["message"] and "not-the-key" not in error["message"]
-        assert _step(parked, "enroll_workload_security")["attempts"] == 1
+        deadline, step = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            state = api.get("alice", req["id"]).json()
+            step = _step(state, "enroll_workload_security")
+            if (step.get("detail") or "").startswith("waiting for a prerequisite"):
+                break
+            time.sleep(0.3)
+        assert "key was refused (401)" in step["detail"], step
+        assert "VEND_WORKLOAD_SECURITY__API_KEY" in step["detail"]
+        assert "not-the-key" not in json.dumps(state)
+        assert state["status"] == "provisioning" and step["attempts"] == 0
     finally:
         stack.processes["worker"].stop()
         stack.worker_env = good_env  # type: ignore[method-assign]
         stack.start_worker()
-    assert (
-        api.act("carol", req["id"], "retry", {"step": "enroll_workload_security"}).status_code
-        == 202
-    )
     done = api.wait_for(req["id"], {"completed"})
+    assert _step(done, "enroll_workload_security")["attempts"] == 1
     _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, done["account_id"])
 
 
