@@ -4,6 +4,7 @@ once, each with the fix; exit status 1 on any failed check (for pipelines, with 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,18 @@ async def diagnose(landing_zone: Path | None) -> PreflightReport:
     return report
 
 
+def _use_embedded_stack(data_dir: Path) -> None:
+    """The worker's environment of the stack `vend dev` runs (its sandbox endpoints and keys)."""
+    try:
+        from sandbox.stack import EmbeddedStack, StackConfig
+    except ImportError as err:
+        raise typer.BadParameter("the sandbox is not installed (make install does it)") from err
+    if not (data_dir / "sandbox-secrets.json").exists():
+        raise typer.BadParameter(f"no embedded stack's state in {data_dir}: start it with make run")
+    os.environ.update(EmbeddedStack(StackConfig(data_dir=data_dir)).doctor_env())
+    get_settings.cache_clear()
+
+
 def render(report: PreflightReport, colour: bool) -> str:
     lines = []
     width = max(len(c.name) for c in report.checks)
@@ -75,9 +88,17 @@ def doctor(
     landing_zone: Annotated[
         Path | None, typer.Option(help="default: VEND_LANDING_ZONE_FILE")
     ] = None,
+    embedded: Annotated[
+        bool, typer.Option(help="check the embedded stack that `make run` started, as its worker")
+    ] = False,
+    data_dir: Annotated[Path, typer.Option(help="with --embedded: the stack's state")] = Path(
+        ".data"
+    ),
 ) -> None:
     """Check that the organization, Control Tower, StackSets, IAM, Workload Security, Sunny Pay
     and Temporal are ready, without changing anything; print each fix."""
+    if embedded:
+        _use_embedded_stack(data_dir)
     report = asyncio.run(diagnose(landing_zone))
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

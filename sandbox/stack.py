@@ -546,6 +546,8 @@ def _print_banner(stack: EmbeddedStack) -> None:
         f"  Sunny Pay      {c.sunnypay_url}   (state: {c.sunnypay_url}/_sandbox/state)",
         f"  Notifications  {c.mail_url} (mail), {c.webhook_url} (webhooks): what was sent",
         f"  State          {c.data_dir.resolve()}",
+        "  Preflight      vend doctor --embedded   (what a real organization is checked for:",
+        "                 vend doctor, with the worker's environment)",
         "",
         "Demo tokens (valid 7 days):",
     ]
