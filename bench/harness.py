@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.stack import EmbeddedStack, StackConfig, running
+from sandbox.stack import DEFAULT_TEMPORAL_LEVERS, EmbeddedStack, StackConfig, running
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -66,6 +66,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def temporal_levers() -> tuple[str, ...]:
+    """``BENCH_TEMPORAL_LEVERS``: "all" (the default, what `make run` uses), "none", or a comma
+    list of sandbox.stack.TEMPORAL_LEVERS names, to weigh one change at a time."""
+    chosen = os.environ.get("BENCH_TEMPORAL_LEVERS", "all").strip()
+    if chosen == "all":
+        return DEFAULT_TEMPORAL_LEVERS
+    if chosen in ("", "none"):
+        return ()
+    return tuple(lever.strip() for lever in chosen.split(",") if lever.strip())
+
+
+def levers_in_force() -> dict[str, Any]:
+    """What the figure was measured with, recorded beside it."""
+    return {
+        "temporal_dev_server": list(temporal_levers()),
+        "claims": "a child workflow per claimed value, ended completed by REQUEST_CANCEL",
+        "state_in_memo": True,
+    }
+
+
 @dataclass
 class Result:
     name: str
@@ -75,6 +95,7 @@ class Result:
     goal: str
     limits: str = ""
     machine: dict[str, Any] = field(default_factory=machine)
+    levers: dict[str, Any] = field(default_factory=lambda: levers_in_force())
     finished_at: str = field(
         default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     )
@@ -107,6 +128,7 @@ def stack(**overrides: Any) -> Iterator[EmbeddedStack]:
         landing_zone=LANDING_ZONE,
         log_dir=data / "logs",
         extra_env=extra_env,
+        temporal_levers=temporal_levers(),
         **overrides,
     )
     with running(config) as s:

@@ -94,6 +94,36 @@ class Process:
 WORKER_ACCESS_KEY = "sandbox-worker"
 
 
+# The dev server's settings that cost CPU or disk waits without buying anything here, each
+# measured in BENCHMARKS.md ("levers"). All keep what `make run` promises: a crash of the
+# process loses nothing (WAL with synchronous=NORMAL survives a process crash; only a power cut
+# may lose the last commits, as with any dev database).
+TEMPORAL_LEVERS: dict[str, list[str]] = {
+    "sqlite-wal": ["--sqlite-pragma", "journal_mode=WAL", "--sqlite-pragma", "synchronous=NORMAL"],
+    # The CLI turns this on, and then every workflow task and visibility write reads the cluster
+    # metadata; the search attributes are registered at start, so the cache is never stale.
+    "no-search-attribute-refresh": [
+        "--dynamic-config-value",
+        "system.forceSearchAttributesCacheRefreshOnRead=false",
+    ],
+    # One task-queue partition: a 2-core dev server gains nothing from spreading a queue.
+    "one-partition": [
+        "--dynamic-config-value",
+        "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value",
+        "matching.numTaskqueueWritePartitions=1",
+    ],
+}
+DEFAULT_TEMPORAL_LEVERS: tuple[str, ...] = tuple(TEMPORAL_LEVERS)
+
+
+def temporal_lever_flags(levers: tuple[str, ...]) -> list[str]:
+    unknown = [lever for lever in levers if lever not in TEMPORAL_LEVERS]
+    if unknown:
+        raise ValueError(f"unknown Temporal levers {unknown}; known: {sorted(TEMPORAL_LEVERS)}")
+    return [flag for lever in levers for flag in TEMPORAL_LEVERS[lever]]
+
+
 @dataclass
 class StackConfig:
     data_dir: Path = Path(".data")
@@ -118,6 +148,8 @@ class StackConfig:
     sunnypay_activation_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: processes share the launcher's terminal
+    # How the dev server is tuned (TEMPORAL_LEVERS); benchmarks switch them one at a time.
+    temporal_levers: tuple[str, ...] = field(default_factory=lambda: DEFAULT_TEMPORAL_LEVERS)
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, **settings: Any) -> StackConfig:
@@ -278,6 +310,7 @@ class EmbeddedStack:
             "--dynamic-config-value",
             "frontend.enableUpdateWorkflowExecution=true",
             *search_attributes.cli_flags(),
+            *temporal_lever_flags(c.temporal_levers),
         ]
         proc = self._spawn("temporal", argv)
         _wait_for(lambda: _port_open(c.host, c.temporal_port), proc, 60, "Temporal")
