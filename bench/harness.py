@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-from sandbox.stack import DEFAULT_TEMPORAL_LEVERS, EmbeddedStack, StackConfig, running
+from sandbox.stack import (
+    DEFAULT_TEMPORAL_LEVERS,
+    TEMPORAL_LEVERS,
+    EmbeddedStack,
+    StackConfig,
+    running,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -67,11 +73,13 @@ def machine() -> dict[str, Any]:
 
 
 def temporal_levers() -> tuple[str, ...]:
-    """``BENCH_TEMPORAL_LEVERS``: "all" (the default, what `make run` uses), "none", or a comma
-    list of sandbox.stack.TEMPORAL_LEVERS names, to weigh one change at a time."""
-    chosen = os.environ.get("BENCH_TEMPORAL_LEVERS", "all").strip()
-    if chosen == "all":
+    """``BENCH_TEMPORAL_LEVERS``: "default" (what `make run` uses), "all", "none", or a comma list
+    of sandbox.stack.TEMPORAL_LEVERS names, to weigh one change at a time."""
+    chosen = os.environ.get("BENCH_TEMPORAL_LEVERS", "default").strip()
+    if chosen == "default":
         return DEFAULT_TEMPORAL_LEVERS
+    if chosen == "all":
+        return tuple(TEMPORAL_LEVERS)
     if chosen in ("", "none"):
         return ()
     return tuple(lever.strip() for lever in chosen.split(",") if lever.strip())
