@@ -43,6 +43,21 @@ class TemporalChecks:
         return WorkflowIds(ids=running)
 
 
+def unreachable(settings: TemporalSettings, why: str, seconds: float = 0.0) -> CheckResult:
+    """The Temporal check's answer when the cluster cannot be reached at all."""
+    return CheckResult(
+        name="temporal.namespace",
+        title=NAMESPACE_TITLE,
+        status=CheckStatus.failed,
+        found=f"unreachable: {settings.address}: {why}",
+        fix="check VEND_TEMPORAL__ADDRESS, its TLS settings and the API key",
+        seconds=seconds,
+    )
+
+
+NAMESPACE_TITLE = "Temporal's namespace is ready (search attributes registered)"
+
+
 async def temporal_readiness(client: Client, settings: TemporalSettings) -> list[CheckResult]:
     """``vend doctor``'s Temporal checks: the namespace, and every search attribute the engine
     filters on registered with its type (without them, a request's first status change fails)."""
@@ -51,7 +66,7 @@ async def temporal_readiness(client: Client, settings: TemporalSettings) -> list
     def result(status: CheckStatus, found: str, fix: str | None = None) -> CheckResult:
         return CheckResult(
             name="temporal.namespace",
-            title="Temporal's namespace is ready (search attributes registered)",
+            title=NAMESPACE_TITLE,
             status=status,
             found=found,
             fix=fix,
@@ -75,13 +90,8 @@ async def temporal_readiness(client: Client, settings: TemporalSettings) -> list
                     f"temporal operator namespace create --namespace {namespace}",
                 )
             ]
-        return [
-            result(
-                CheckStatus.failed,
-                f"{settings.address}: {err.status.name if err.status else 'error'}: {err.message}",
-                "check VEND_TEMPORAL__ADDRESS, its TLS settings and the API key",
-            )
-        ]
+        why = f"{err.status.name if err.status else 'error'}: {err.message}"
+        return [unreachable(settings, why, round(time.monotonic() - started, 3))]
     registered = dict(listed.custom_attributes)
     wrong = []
     for key in search_attributes.ALL:

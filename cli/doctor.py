@@ -25,6 +25,7 @@ COLOUR = {
 
 async def diagnose(landing_zone: Path | None) -> PreflightReport:
     from activities.preflight import preflight_from_settings
+    from activities.temporal_checks import unreachable
     from common.temporal_client import connect
 
     settings = get_settings()
@@ -32,22 +33,10 @@ async def diagnose(landing_zone: Path | None) -> PreflightReport:
     try:
         temporal = await connect(settings.temporal, settings.codec)
     except Exception as err:  # reported as a check, not a crash
-        temporal = None
-        unreachable = f"{settings.temporal.address}: {err}"
-    report = await preflight_from_settings(settings, lz, temporal).run()
-    if temporal is None:
-        from common.preflight import CheckResult
-
-        report.checks.append(
-            CheckResult(
-                name="temporal.namespace",
-                title="Temporal's namespace is ready (search attributes registered)",
-                status=CheckStatus.failed,
-                found=f"unreachable: {unreachable}",
-                fix="check VEND_TEMPORAL__ADDRESS, its TLS settings and the API key",
-            )
-        )
-    return report
+        report = await preflight_from_settings(settings, lz).run()
+        report.checks.append(unreachable(settings.temporal, str(err)))
+        return report
+    return await preflight_from_settings(settings, lz, temporal).run()
 
 
 def _use_embedded_stack(data_dir: Path) -> None:

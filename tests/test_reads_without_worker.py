@@ -3,7 +3,6 @@ Temporal at its last status change (the memo, encrypted), marked stale, instead 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +25,6 @@ def test_a_request_reads_while_no_worker_runs(
     assert pending["status"] == "pending_approval" and pending["stale"] is False
     stack.processes["worker"].stop(timeout=30)
     try:
-        started = time.monotonic()
         read = api.get("alice", done["id"])
         assert read.status_code == 200, read.text
         view = read.json()
@@ -37,7 +35,6 @@ def test_a_request_reads_while_no_worker_runs(
         assert waiting["stale"] is True and waiting["status"] == "pending_approval"
         # Still nobody else's to see.
         assert api.get("mallory", done["id"]).status_code == 404
-        assert time.monotonic() - started < 30  # bounded by the query timeout, not hung
     finally:
         stack.start_worker()
     assert api.get("alice", done["id"]).json()["stale"] is False
