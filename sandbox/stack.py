@@ -442,7 +442,12 @@ class EmbeddedStack:
         metrics_port: int | None = None,
         env: dict[str, str] | None = None,
     ) -> Process:
-        """A worker; extra ones (other names) need their own metrics port."""
+        """A worker; extra ones (other names) need their own metrics port.
+
+        Returns once Temporal has seen it poll for activities: a worker that is still starting
+        (connecting, checking prerequisites) takes no work, so a caller that counts on it (two
+        workers sharing the load, a restart mid-request) must not go on before that.
+        """
         c = self.config
         port = metrics_port or c.worker_metrics_port
         env = {
@@ -450,7 +455,26 @@ class EmbeddedStack:
             "VEND_WORKER__METRICS_BIND_ADDRESS": f"{c.host}:{port}",
             **(env or {}),
         }
-        return self._spawn(name, [sys.executable, "-m", "worker"], env)
+        proc = self._spawn(name, [sys.executable, "-m", "worker"], env)
+        queue = env.get("VEND_TEMPORAL__TASK_QUEUE", "account-vending")
+        namespace = env.get("VEND_TEMPORAL__NAMESPACE", "default")
+        _wait_for(lambda: self._polls(proc, namespace, queue), proc, 120, name)
+        return proc
+
+    def _polls(self, proc: Process, namespace: str, queue: str) -> bool:
+        """Whether Temporal lists this process (its SDK identity is ``pid@host``) as a poller."""
+        assert proc.popen is not None
+        argv = [temporal_binary(), "task-queue", "describe", "--address"]
+        argv += [self.config.temporal_address, "--namespace", namespace, "--task-queue", queue]
+        argv += ["--task-queue-type", "activity", "-o", "json"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            return False
+        try:
+            pollers = json.loads(done.stdout).get("pollers") or []
+        except ValueError:
+            return False
+        return any(str(p.get("identity", "")).startswith(f"{proc.popen.pid}@") for p in pollers)
 
     def start_api(
         self, name: str = "api", port: int | None = None, env: dict[str, str] | None = None
