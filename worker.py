@@ -25,7 +25,7 @@ from activities.control_tower import ControlTowerActivities
 from activities.interceptors import AttemptReportingInterceptor
 from activities.member_accounts import MemberAccountAccess
 from activities.notifications import NotificationActivities, SmtpConfig
-from activities.organizations import OrganizationsActivities
+from activities.organizations import DecommissionActivities, OrganizationsActivities
 from activities.preflight import preflight_from_settings
 from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
 from activities.stack_sets import StackSetActivities
@@ -39,19 +39,28 @@ from common.landing_zone import load_landing_zone
 from common.settings import Settings, get_settings
 from common.temporal_client import connect
 from workflows.claim import AccountClaim
+from workflows.close_quota import CLOSE_QUOTA_ID, CloseQuotaQueue, CloseQuotaState
 from workflows.coordinator import (
     COORDINATOR_ID,
     Configure,
     ControlTowerCoordinator,
     CoordinatorState,
 )
+from workflows.managed_account import ManagedAccountWorkflow
 from workflows.preflight import Preflight
 from workflows.vending import AccountVending
 
 log = logging.getLogger("vending.worker")
 
 
-WORKFLOWS = [AccountVending, AccountClaim, ControlTowerCoordinator, Preflight]
+WORKFLOWS = [
+    AccountVending,
+    AccountClaim,
+    ControlTowerCoordinator,
+    Preflight,
+    ManagedAccountWorkflow,
+    CloseQuotaQueue,
+]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -88,6 +97,7 @@ def build_worker(
         poll_interval_seconds=aws.poll_interval_seconds,
         member_role_name=aws.member_role_name,
     )
+    decommission = DecommissionActivities(org, settings.close_quota.limit)
     members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
     ct = ControlTowerActivities(
         controltower=aws_client("controltower", aws),
@@ -129,6 +139,10 @@ def build_worker(
             org.create_account,
             org.move_to_ou,
             org.suspend_account,
+            decommission.quarantine_account,
+            decommission.close_quota_limit,
+            decommission.close_account,
+            decommission.wait_for_closure,
             ct.find_ou_baseline,
             ct.account_enrollment,
             ct.wait_for_enrollment,
@@ -202,6 +216,22 @@ async def ensure_coordinator(client: Client, settings: Settings) -> None:
     )
 
 
+async def ensure_close_quota(client: Client, settings: Settings) -> None:
+    """Start the close-quota queue if no worker has yet, and apply this worker's settings."""
+    quota = CloseQuotaState(
+        window_seconds=settings.close_quota.window_seconds,
+        refused_retry_seconds=settings.close_quota.refused_retry_seconds,
+    )
+    handle = await client.start_workflow(
+        CloseQuotaQueue.run,
+        quota,
+        id=CLOSE_QUOTA_ID,
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await handle.signal(CloseQuotaQueue.configure, quota)
+
+
 def metrics_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime that serves Prometheus metrics: the SDK's (task latencies, slots,
     poll failures) and the workflows' own vend_step_* and vend_request_transitions."""
@@ -221,6 +251,7 @@ async def run_worker(settings: Settings) -> None:
     cache_workflow_bytecode()
     client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
     await ensure_coordinator(client, settings)
+    await ensure_close_quota(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

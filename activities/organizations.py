@@ -339,3 +339,150 @@ class OrganizationsActivities:
                 return CompensationResult(detail=f"moved to {inp.suspended_ou_path}, closed")
             raise to_application_error(err, action="suspend account") from err
         return CompensationResult(detail=f"moved to {inp.suspended_ou_path}, closing")
+
+
+# ------------------------------------------------------------------ decommission
+CLOSE_QUOTA_REASONS = ("CLOSE_ACCOUNT_QUOTA_EXCEEDED", "CLOSE_ACCOUNT_REQUESTS_LIMIT_EXCEEDED")
+CLOSE_QUOTA_EXCEEDED = "CloseQuotaExceeded"
+
+
+class QuarantineInput(BaseModel):
+    request_id: str
+    account_id: str
+    expected_ou_path: str  # where the inventory says the account is
+    expected_owner: str
+    suspended_ou_path: str
+
+
+class CloseAccountInput(BaseModel):
+    request_id: str
+    account_id: str
+
+
+class CloseQuotaInput(BaseModel):
+    """Nothing to ask: the organization's size says (or the worker's setting)."""
+
+
+class CloseQuotaLimit(BaseModel):
+    limit: int
+    member_accounts: int
+
+
+class ClosureResult(BaseModel):
+    status: str
+    attempt: int
+    detail: str | None = None
+
+
+def close_quota_for(member_accounts: int) -> int:
+    """AWS's rule: 10% of the member accounts, at least 10 and at most 1,000."""
+    return max(10, min(1000, member_accounts // 10))
+
+
+@dataclass
+class DecommissionActivities:
+    """The Organizations side of a decommission: quarantine first, close last."""
+
+    org: OrganizationsActivities
+    close_quota_limit_override: int = 0  # VEND_CLOSE_QUOTA__LIMIT
+
+    @activity.defn(name="quarantine_account", no_thread_cancel_exception=True)
+    def quarantine_account(self, inp: QuarantineInput) -> MoveToOuResult:
+        """Move the account to the suspended OU, but only if it is where and whose the inventory
+        says: an account found elsewhere or with another owner is not touched (the step parks
+        with what was found, for an operator to look at)."""
+        client = self.org.client
+        try:
+            target = self.org.resolve_ou(inp.suspended_ou_path)
+            expected = self.org.resolve_ou(inp.expected_ou_path)
+            current = client.list_parents(ChildId=inp.account_id)["Parents"][0]["Id"]
+            tags = self.org._tags(inp.account_id)
+            ours = tags.get(DECOMMISSION_TAG) == inp.request_id
+            if current == target and ours:
+                return MoveToOuResult(ou_id=target, moved=False, attempt=activity.info().attempt)
+            found: list[str] = []
+            if current != expected:
+                found.append(f"it is in {current}, not {inp.expected_ou_path} ({expected})")
+            owner = tags.get("vending:owner", "")
+            if owner.lower() != inp.expected_owner.lower():
+                found.append("its vending:owner tag is not the owner the inventory records")
+            if found:
+                raise ApplicationError(
+                    f"account {inp.account_id} is not as the inventory records it: "
+                    f"{'; '.join(found)}; nothing was changed. Put it back, or update the "
+                    "inventory, then retry",
+                    type="AccountNotAsRecorded",
+                    non_retryable=True,
+                )
+            client.tag_resource(
+                ResourceId=inp.account_id,
+                Tags=[
+                    {"Key": DECOMMISSION_TAG, "Value": inp.request_id},
+                    {"Key": "vending:status", "Value": "decommissioning"},
+                ],
+            )
+            moved = self.org._move(inp.account_id, target)
+        except ClientError as err:
+            raise to_application_error(err, action="quarantine") from err
+        return MoveToOuResult(
+            ou_id=target,
+            moved=moved,
+            attempt=activity.info().attempt,
+            detail=f"moved to {inp.suspended_ou_path}",
+        )
+
+    @activity.defn(name="close_quota_limit", no_thread_cancel_exception=True)
+    def close_quota_limit(self, inp: CloseQuotaInput) -> CloseQuotaLimit:
+        members = len(self.org._accounts()) - 1  # the management account is not a member
+        limit = self.close_quota_limit_override or close_quota_for(members)
+        return CloseQuotaLimit(limit=limit, member_accounts=members)
+
+    @activity.defn(name="close_account", no_thread_cancel_exception=True)
+    def close_account(self, inp: CloseAccountInput) -> ClosureResult:
+        """CloseAccount once: an account already closing or closed is not asked again."""
+        client = self.org.client
+        attempt = activity.info().attempt
+        try:
+            status = client.describe_account(AccountId=inp.account_id)["Account"]["Status"]
+            if status in ("PENDING_CLOSURE", "SUSPENDED"):
+                return ClosureResult(status=status, attempt=attempt, detail=f"already {status}")
+            client.close_account(AccountId=inp.account_id)
+        except ClientError as err:
+            code = error_code(err)
+            if code == "AccountAlreadyClosedException":
+                return ClosureResult(status="SUSPENDED", attempt=attempt, detail="already closed")
+            reason = str(err.response.get("Reason", "") or err.response["Error"].get("Message"))
+            if code == "ConstraintViolationException" and any(
+                r in reason for r in CLOSE_QUOTA_REASONS
+            ):
+                raise ApplicationError(
+                    f"CloseAccount: {reason}", type=CLOSE_QUOTA_EXCEEDED, non_retryable=True
+                ) from err
+            raise to_application_error(err, action="CloseAccount") from err
+        return ClosureResult(status="PENDING_CLOSURE", attempt=attempt, detail="closing")
+
+    @activity.defn(name="wait_for_closure", no_thread_cancel_exception=True)
+    def wait_for_closure(self, inp: CloseAccountInput) -> ClosureResult:
+        """Wait for AWS to finish closing (PENDING_CLOSURE, then SUSPENDED: minutes on AWS)."""
+        client = self.org.client
+        while True:
+            status = patiently(
+                lambda: client.describe_account(AccountId=inp.account_id),
+                self.org.poll_interval_seconds,
+                waiting_for=f"closure of {inp.account_id}",
+            )["Account"]["Status"]
+            if status == "SUSPENDED":
+                return ClosureResult(
+                    status=status, attempt=activity.info().attempt, detail="SUSPENDED"
+                )
+            if status == "ACTIVE":
+                raise ApplicationError(
+                    f"account {inp.account_id} is ACTIVE again: its closure was reverted",
+                    type="ClosureReverted",
+                    non_retryable=True,
+                )
+            beat(status)
+            pause(self.org.poll_interval_seconds, waiting_for="CloseAccount")
+
+
+DECOMMISSION_TAG = "vending:decommission-request"

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
 from api.limits import BodySizeLimit, RateLimiter
-from api.routers import codec, docs, health, index, landing_zone, requests, web
+from api.routers import accounts, codec, docs, health, index, landing_zone, requests, web
 from api.security_headers import SecurityHeaders
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.install(app)
     app.include_router(health.router)
     app.include_router(requests.router)
+    app.include_router(accounts.router)
     app.include_router(codec.router)
     app.include_router(landing_zone.router)
     app.include_router(index.router)

@@ -87,6 +87,12 @@ def start_operation(
                 SearchAttributePair(sa.STATUS, RequestStatus.validating.value),
                 SearchAttributePair(sa.REQUESTER, user.sub),
                 SearchAttributePair(sa.OU, inp.ou.path),
+                SearchAttributePair(sa.KIND, inp.kind.value),
+                *(
+                    [SearchAttributePair(sa.ACCOUNT_ID, inp.account.account_id)]
+                    if inp.account is not None
+                    else []
+                ),
             ]
         ),
         memo={
@@ -94,6 +100,9 @@ def start_operation(
             "organizational_unit": inp.ou.path,
             "environment": body.environment.value,
             "requested_by": user.sub,
+            "kind": inp.kind.value,
         },
-        static_summary=f"{body.account_name} → {inp.ou.path} ({user.sub})",
+        static_summary=f"{body.account_name} → {inp.ou.path} ({user.sub})"
+        if inp.account is None
+        else f"{inp.kind.value} {body.account_name} ({inp.account.account_id}, {user.sub})",
     )

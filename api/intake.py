@@ -63,6 +63,11 @@ def check_against_landing_zone(body: AccountRequest, lz: LandingZone) -> OuSnaps
         )
     if errors or ou is None:
         raise validation_problem(errors)
+    return ou_snapshot(ou, lz)
+
+
+def ou_snapshot(ou: OrganizationalUnitPolicy, lz: LandingZone) -> OuSnapshot:
+    """The OU's policy as a request carries it (a later edit of the file changes no history)."""
     return OuSnapshot(
         path=ou.path,
         approvals_required=ou.approvals_required,

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from common.models import (
+    ALL_STEP_NAMES,
     INTERNAL_STATUSES,
-    STEP_NAMES,
     AccountRequest,
     ApprovalRecord,
     AuditEvent,
     CompensationRecord,
+    RequestKind,
     RequestState,
     RequestStatus,
     StepState,
@@ -23,7 +24,7 @@ from common.pricing import CostEstimate
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
-StepName = StrEnum("StepName", {name: name for name in STEP_NAMES})  # type: ignore[misc]
+StepName = StrEnum("StepName", {name: name for name in ALL_STEP_NAMES})  # type: ignore[misc]
 
 
 # What the API shows; ``validating`` and ``invalid`` are internal to the workflow.
@@ -71,6 +72,7 @@ class SkipBody(BaseModel):
 
 class AccountRequestView(BaseModel):
     id: str
+    kind: RequestKind = RequestKind.vend
     status: RequestStatus
     request: AccountRequest
     requested_by: str
@@ -108,6 +110,7 @@ class AccountRequestView(BaseModel):
 
 class AccountRequestSummary(BaseModel):
     id: str
+    kind: str = "vend"
     status: str
     account_name: str | None
     organizational_unit: str | None
@@ -125,3 +128,59 @@ class AccountRequestPage(BaseModel):
 
 class EventsView(BaseModel):
     items: list[AuditEvent]
+
+
+class AccountView(BaseModel):
+    """A managed account, as the inventory holds it (``GET /v1/accounts/{account_id}``)."""
+
+    account_id: str
+    account_name: str
+    account_email: str
+    organizational_unit: str
+    organizational_unit_id: str | None
+    environment: str
+    owner_email: str
+    cost_center: str
+    tags: dict[str, str]
+    status: str
+    control_tower: str
+    baselines: list[dict[str, str]]
+    workload_security: dict[str, object] | None
+    billing: dict[str, object] | None
+    requests: list[str] = Field(description="every request that touched it, newest first")
+    current_change: str | None = None
+    queued_changes: list[str] = Field(default_factory=list)
+    managed_since: datetime | None = None
+    last_checked_at: datetime | None = None
+    stale: bool = False
+
+
+class AccountSummary(BaseModel):
+    account_id: str
+    account_name: str | None
+    organizational_unit: str | None
+    environment: str | None
+    status: str
+
+
+class AccountPage(BaseModel):
+    items: list[AccountSummary]
+    next_cursor: str | None
+
+
+class AccountEventView(AuditEvent):
+    request_id: str | None = None
+
+
+class AccountEventsView(BaseModel):
+    items: list[AccountEventView]
+
+
+class DecommissionBody(BaseModel):
+    """Close a managed account: quarantine, end billing, remove protection and baselines,
+    unmanage, close. ``confirm_account_name`` must be the account's name, typed."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["decommission"]
+    justification: Reason
+    confirm_account_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]

@@ -90,6 +90,14 @@ class OrganizationalUnitPolicy(BaseModel):
     control_tower_enrollment: EnrollmentStrategy | None = None  # overrides the landing zone's
     workload_security: WorkloadSecurityRequirement = WorkloadSecurityRequirement.optional
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    # Approvals a decommission of one of its accounts needs; unset: its approvals_required, and
+    # at least one (closing an account is never automatic).
+    decommission_approvals: int | None = Field(default=None, ge=1, le=10)
+
+    def decommission_approvals_required(self) -> int:
+        if self.decommission_approvals is not None:
+            return self.decommission_approvals
+        return max(1, self.approvals_required)
 
     @field_validator("path")
     @classmethod

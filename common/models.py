@@ -34,6 +34,33 @@ STEP_NAMES: tuple[str, ...] = (
     "enroll_workload_security",
     "register_billing",
 )
+# A decommission, in the order of the lifecycle contract: shut the account in, stop paying for
+# it, take away what the vend gave it, then close it (the one step nothing can undo).
+DECOMMISSION_STEP_NAMES: tuple[str, ...] = (
+    "quarantine",
+    "end_billing",
+    "remove_workload_security",
+    "remove_baselines",
+    "unmanage_control_tower",
+    "close_account",
+)
+ALL_STEP_NAMES: tuple[str, ...] = (*STEP_NAMES, *DECOMMISSION_STEP_NAMES)
+
+
+class RequestKind(StrEnum):
+    vend = "vend"
+    decommission = "decommission"
+
+
+def step_names(kind: RequestKind) -> tuple[str, ...]:
+    return DECOMMISSION_STEP_NAMES if kind == RequestKind.decommission else STEP_NAMES
+
+
+class AccountStatus(StrEnum):
+    active = "active"
+    changing = "changing"
+    decommissioning = "decommissioning"
+    closed = "closed"
 
 
 class RequestStatus(StrEnum):
@@ -184,6 +211,37 @@ class Corrections(BaseModel):
     protect_workload_security: bool | None = None
 
 
+class BaselineRecord(BaseModel):
+    stack_set: str
+    status: str
+
+
+class ManagedAccount(BaseModel):
+    """An account under management, as the inventory holds it (``GET /v1/accounts/{id}``).
+
+    ``request`` is the account described as a request body would describe it (name, email, OU,
+    environment, owner, cost center, tags, protection, billing): a change request is run against
+    it, and a cancelled decommission puts the account back to it."""
+
+    account_id: str
+    request: AccountRequest
+    status: AccountStatus = AccountStatus.active
+    organizational_unit_id: str | None = None
+    control_tower: str = "not enrolled"  # e.g. "enrolled (baseline_reset)"
+    baselines: list[BaselineRecord] = Field(default_factory=list)
+    workload_security_connector_id: int | None = None
+    workload_security_policy: str | None = None
+    billing_registration_id: str | None = None
+    billing_status: str | None = None
+    requested_by: str = ""
+    requests: list[str] = Field(default_factory=list)  # newest first
+    current_change: str | None = None
+    queued_changes: list[str] = Field(default_factory=list)
+    managed_since: datetime | None = None
+    updated_at: datetime | None = None
+    last_checked_at: datetime | None = None
+
+
 class VendingInput(BaseModel):
     request_id: str
     request: AccountRequest
@@ -194,6 +252,9 @@ class VendingInput(BaseModel):
     step_policy: StepPolicy
     protect_workload_security: bool = False
     cost_estimate: CostEstimate | None = None
+    kind: RequestKind = RequestKind.vend
+    # For a change request: the account as the inventory held it when the change was asked for.
+    account: ManagedAccount | None = None
 
     def corrected(self, fixes: Corrections) -> VendingInput:
         """The request as its steps run it now: as submitted, with operators' corrections."""
@@ -314,3 +375,28 @@ class RequestState(BaseModel):
     compensations: list[CompensationRecord] = Field(default_factory=list)
     refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)
     corrections: Corrections = Field(default_factory=Corrections)
+    kind: RequestKind = RequestKind.vend
+
+
+class AccountEvent(AuditEvent):
+    """One line of an account's audit trail, with the request it came from (if any)."""
+
+    request_id: str | None = None
+
+
+class ChangeTurn(BaseModel):
+    """A change request asks the account for its turn: one change at a time per account."""
+
+    request_id: str
+    workflow_id: str
+    kind: RequestKind
+
+
+class ChangeFinished(BaseModel):
+    """What a change request (or the vend) did to the account, sent when it closes."""
+
+    request_id: str
+    kind: RequestKind
+    status: RequestStatus
+    account: ManagedAccount | None = None  # the account as it now is, when the change ran
+    events: list[AuditEvent] = Field(default_factory=list)

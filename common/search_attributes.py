@@ -6,6 +6,8 @@ embedded stack, ``temporal operator search-attribute create`` on a cluster).
 
 from __future__ import annotations
 
+import hashlib
+
 from temporalio.common import SearchAttributeKey
 
 STATUS = SearchAttributeKey.for_keyword("VendingStatus")
@@ -13,8 +15,15 @@ STEP = SearchAttributeKey.for_keyword("VendingStep")
 REQUESTER = SearchAttributeKey.for_keyword("VendingRequester")
 OU = SearchAttributeKey.for_keyword("VendingOU")
 ACCOUNT_ID = SearchAttributeKey.for_keyword("VendingAccountId")
+KIND = SearchAttributeKey.for_keyword("VendingKind")  # vend, decommission, ...
+# A digest of the owner's email: visibility is not encrypted, so it never holds the email itself.
+OWNER = SearchAttributeKey.for_keyword("VendingOwner")
 
-ALL = (STATUS, STEP, REQUESTER, OU, ACCOUNT_ID)
+ALL = (STATUS, STEP, REQUESTER, OU, ACCOUNT_ID, KIND, OWNER)
+
+
+def owner_digest(email: str) -> str:
+    return hashlib.sha256(f"owner:{email.strip().lower()}".encode()).hexdigest()[:40]
 
 
 def cli_flags() -> list[str]:

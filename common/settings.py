@@ -132,6 +132,18 @@ class ControlTowerLimits(BaseModel):
     ou_operation_timeout_seconds: float = 7200.0  # one OU re-registration
 
 
+class CloseQuotaSettings(BaseModel):
+    """AWS lets an organization close 10% of its member accounts (at least 10, at most 1,000)
+    in a rolling 30 days; the engine queues its closures to stay inside that."""
+
+    window_seconds: float = Field(default=30 * 86400.0, gt=0)
+    # 0: derive from the organization's size by AWS's rule; set it if AWS granted another.
+    limit: int = Field(default=0, ge=0)
+    # After AWS refuses a closure for its quota (closures made outside the engine count too),
+    # ask again this often; the request waits in line meanwhile, failing nothing.
+    refused_retry_seconds: float = Field(default=900.0, gt=0)
+
+
 class WorkloadSecuritySettings(BaseModel):
     """Trend Micro Cloud One Workload Security. The key is a secret: it is read by the worker
     only, and never enters a workflow input, result, history, log line or API response."""
@@ -257,6 +269,7 @@ class Settings(BaseSettings):
     steps: StepSettings = Field(default_factory=StepSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     control_tower: ControlTowerLimits = Field(default_factory=ControlTowerLimits)
+    close_quota: CloseQuotaSettings = Field(default_factory=CloseQuotaSettings)
     workload_security: WorkloadSecuritySettings = Field(default_factory=WorkloadSecuritySettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     pricing: PriceTable = Field(default_factory=PriceTable)

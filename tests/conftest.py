@@ -39,6 +39,8 @@ USERS: dict[str, list[Role]] = {
     "frank": [Role.admin],
 }
 
+CLOSE_WINDOW_SECONDS = 20
+
 FAST = {
     "VEND_AWS__POLL_INTERVAL_SECONDS": "0.2",
     "VEND_AWS__MAX_BOTO_ATTEMPTS": "4",
@@ -50,6 +52,10 @@ FAST = {
     "VEND_LOG_FORMAT": "json",  # what production runs; test_observability reads the lines
     "VEND_WORKER__GRACEFUL_SHUTDOWN_SECONDS": "3",
     "VEND_STEPS__PREREQUISITE_WAIT_SECONDS": "1",
+    # The close quota's rolling window, the same here as the sandbox's (see the stack fixture):
+    # short, so the suite's many closures never fill it for long.
+    "VEND_CLOSE_QUOTA__WINDOW_SECONDS": str(CLOSE_WINDOW_SECONDS),
+    "VEND_CLOSE_QUOTA__REFUSED_RETRY_SECONDS": "2",
     # The suite is a few callers making thousands of calls (the fault run alone opens 100
     # requests as alice): the per-caller limits are off here and tested on an API of their own
     # (tests/test_api_limits.py).
@@ -76,6 +82,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         log_dir=ARTIFACTS / "logs",
     )
     with running(config) as stack:
+        httpx.post(
+            f"{config.aws_endpoint}/_sandbox/config",
+            json={"close_window_seconds": CLOSE_WINDOW_SECONDS, "close_account_seconds": 1},
+            timeout=10,
+        ).raise_for_status()
         yield stack
 
 

@@ -155,3 +155,21 @@ def test_the_workflow_answers_to_the_names_the_api_uses() -> None:
     assert definition.name == contract.WORKFLOW
     assert set(definition.updates) == set(contract.UPDATES)
     assert set(definition.queries) == set(contract.QUERIES)
+
+
+def test_the_account_workflow_answers_to_the_names_the_api_and_requests_use() -> None:
+    from temporalio.workflow import _Definition
+
+    from common import account_contract
+    from workflows.managed_account import ManagedAccountWorkflow
+    from workflows.vending import AccountVending
+
+    definition = _Definition.must_from_class(ManagedAccountWorkflow)
+    assert definition.name == account_contract.WORKFLOW
+    assert set(definition.queries) == {account_contract.GET_ACCOUNT, account_contract.GET_EVENTS}
+    assert set(definition.signals) == {
+        account_contract.CHANGE_REQUESTED,
+        account_contract.CHANGE_FINISHED,
+    }
+    # The request side answers the account's turn signal.
+    assert account_contract.TURN_SIGNAL in _Definition.must_from_class(AccountVending).signals

@@ -10,17 +10,17 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from common.models import STEP_NAMES, CompensationRecord, StepStatus
+    from common.models import CompensationRecord, StepStatus
     from workflows.failures import error_of
     from workflows.request_record import SYSTEM
     from workflows.step_context import StepContext
-    from workflows.steps import STEPS
+    from workflows.steps import StepSpec
 
 
-async def compensate(ctx: StepContext) -> None:
+async def compensate(ctx: StepContext, table: dict[str, StepSpec]) -> None:
     record = ctx.record
-    for name in reversed(STEP_NAMES):
-        undo = STEPS[name].undo
+    for name in reversed(tuple(table)):
+        undo = table[name].undo
         if undo is None or record.step(name).status not in (
             StepStatus.succeeded,
             StepStatus.failed,

@@ -44,6 +44,15 @@ def check_cancel(state: RequestState) -> None:
             "approval or for an operator",
             type="InvalidState",
         )
+    closing = next((s for s in state.steps if s.name == "close_account"), None)
+    if closing is not None and closing.status != StepStatus.pending:
+        # From here a decommission only goes forward: a closure is not undone by a cancel.
+        raise ApplicationError(
+            "close_account has started: an account closure cannot be undone by a cancel; "
+            "retry the step (a closed account can be reopened within 90 days through AWS "
+            "Support)",
+            type="InvalidState",
+        )
 
 
 def check_retry(state: RequestState, inp: RetryInput) -> None:

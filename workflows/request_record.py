@@ -20,13 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from common import search_attributes as sa
     from common import vending_contract as contract
     from common.models import (
-        STEP_NAMES,
         AuditEvent,
         RequestState,
         RequestStatus,
         StepState,
         StepStatus,
         VendingInput,
+        step_names,
     )
     from workflows import metrics
 
@@ -54,9 +54,15 @@ class RequestRecord:
             updated_at=inp.created_at,
             approvals_required=inp.ou.approvals_required,
             approvals_remaining=inp.ou.approvals_required,
-            steps=[StepState(name=name) for name in STEP_NAMES],
+            steps=[StepState(name=name) for name in step_names(inp.kind)],
             cost_estimate=inp.cost_estimate,
+            kind=inp.kind,
         )
+        if inp.account is not None:  # a change request: the account it changes, as it is
+            self.state.account_id = inp.account.account_id
+            self.state.organizational_unit_id = inp.account.organizational_unit_id
+            self.state.workload_security_connector_id = inp.account.workload_security_connector_id
+            self.state.billing_registration_id = inp.account.billing_registration_id
         self.events: list[AuditEvent] = []
         self.current_step: str | None = None
         self._current = current  # the request as corrected so far, for notifications

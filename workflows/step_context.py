@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from temporalio import workflow
 
@@ -17,6 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.control_tower_slot import ControlTowerSlot
     from workflows.request_record import RequestRecord
     from workflows.step_policy import activity_options
+
+if TYPE_CHECKING:
+    from workflows.decommission import CloseQuotaTurn
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -37,6 +40,7 @@ class StepContext:
     submitted: VendingInput  # the workflow's input: never changed
     record: RequestRecord
     slot: ControlTowerSlot
+    close_quota: CloseQuotaTurn | None = None  # a decommission's place in the close quota
 
     @property
     def inp(self) -> VendingInput:

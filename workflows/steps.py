@@ -106,7 +106,7 @@ def _record_account(state: RequestState, result: CreateAccountResult) -> None:
     state.account_id = result.account_id
 
 
-def _move_input(inp: VendingInput, state: RequestState) -> MoveToOuInput:
+def move_input(inp: VendingInput, state: RequestState) -> MoveToOuInput:
     assert state.account_id, "move_to_ou runs after create_account"
     return MoveToOuInput(
         request_id=inp.request_id,
@@ -146,7 +146,7 @@ def _unprotected(inp: VendingInput) -> str | None:
     return f"Workload Security is not required by OU {inp.ou.path} nor asked for by the request"
 
 
-def _ws_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput:
+def ws_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput:
     assert state.account_id
     return WorkloadSecurityInput(
         request_id=inp.request_id,
@@ -156,7 +156,7 @@ def _ws_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput:
     )
 
 
-def _record_connector(state: RequestState, result: WorkloadSecurityResult) -> None:
+def record_connector(state: RequestState, result: WorkloadSecurityResult) -> None:
     state.workload_security_connector_id = result.connector_id
 
 
@@ -175,7 +175,7 @@ def _billing_input(inp: VendingInput, state: RequestState) -> BillingInput:
     )
 
 
-def _record_registration(state: RequestState, result: BillingResult) -> None:
+def record_registration(state: RequestState, result: BillingResult) -> None:
     state.billing_registration_id = result.registration_id
 
 
@@ -197,7 +197,7 @@ def _registration_input(_: VendingInput, state: RequestState) -> RegistrationInp
 
 
 def _ws_undo_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput | None:
-    return _ws_input(inp, state) if state.account_id else None
+    return ws_input(inp, state) if state.account_id else None
 
 
 STEPS: dict[str, StepSpec] = {
@@ -208,20 +208,20 @@ STEPS: dict[str, StepSpec] = {
         undo=activity_undo(OrganizationsActivities.suspend_account, _suspend_input),
     ),
     "move_to_ou": StepSpec(
-        activity_step(OrganizationsActivities.move_to_ou, _move_input, _record_ou),
+        activity_step(OrganizationsActivities.move_to_ou, move_input, _record_ou),
         holds_control_tower_slot=_auto_enrolls,
     ),
     "enroll_control_tower": StepSpec(enroll_control_tower, skip_reason=_not_governed),
     "apply_baselines": StepSpec(apply_baselines, skip_reason=_no_baselines, undo=remove_baselines),
     "enroll_workload_security": StepSpec(
         activity_step(
-            WorkloadSecurityActivities.enroll_workload_security, _ws_input, _record_connector
+            WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
         ),
         skip_reason=_unprotected,
         undo=activity_undo(WorkloadSecurityActivities.remove_workload_security, _ws_undo_input),
     ),
     "register_billing": StepSpec(
-        activity_step(BillingActivities.register_billing, _billing_input, _record_registration),
+        activity_step(BillingActivities.register_billing, _billing_input, record_registration),
         undo=activity_undo(BillingActivities.deregister_billing, _registration_input),
     ),
 }

@@ -22,17 +22,20 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from common import account_contract
     from common import search_attributes as sa
     from common import vending_contract as contract
     from common.models import (
-        STEP_NAMES,
         ApprovalRecord,
         ApproveInput,
         AuditEvent,
         CancelInput,
+        ManagedAccount,
         RejectInput,
+        RequestKind,
         RequestState,
         RequestStatus,
         RetryInput,
@@ -41,15 +44,23 @@ with workflow.unsafe.imports_passed_through():
         SubmitInput,
         VendingInput,
     )
-    from workflows import operator_actions
+    from workflows import inventory_records, operator_actions
+    from workflows.account_turn import AccountTurn
+    from workflows.close_quota import CLOSE_NOTICE, CloseNotice
     from workflows.compensation import compensate
     from workflows.control_tower_slot import ControlTowerSlot
     from workflows.coordinator import NOTICE_SIGNAL, Notice
+    from workflows.decommission import CloseQuotaTurn
+    from workflows.managed_account import (
+        ManagedAccountInput,
+        ManagedAccountWorkflow,
+        first_events,
+    )
     from workflows.operator_actions import OperatorActions
     from workflows.request_record import SYSTEM, RequestRecord
     from workflows.step_context import StepContext
     from workflows.step_runner import run_step
-    from workflows.steps import STEPS
+    from workflows.step_tables import table_for
     from workflows.validation import TRANSIENT_REFUSALS, Claims, validate
 
 
@@ -61,7 +72,16 @@ class AccountVending:
         self._record = RequestRecord(inp, lambda: self._ctx.inp)
         self._state = self._record.state
         self._slot = ControlTowerSlot(inp.request_id, self._record.show)
-        self._ctx = StepContext(submitted=inp, record=self._record, slot=self._slot)
+        self._close_quota = CloseQuotaTurn(inp.request_id)
+        self._ctx = StepContext(
+            submitted=inp, record=self._record, slot=self._slot, close_quota=self._close_quota
+        )
+        self._table = table_for(inp.kind)
+        self._turn = (
+            AccountTurn(inp.request_id, inp.account.account_id, inp.kind)
+            if inp.account is not None
+            else None
+        )
         self._claims = Claims(inp.request_id)
         self._operator = OperatorActions()
         self._submitted = False
@@ -85,14 +105,35 @@ class AccountVending:
         if self._state.status != RequestStatus.provisioning:
             return await self._finish()  # rejected, expired or cancelled
 
-        for name in STEP_NAMES:
-            if not await run_step(name, STEPS[name], self._ctx, self._operator):
-                await compensate(self._ctx)  # cancelled while parked: undo what was done
+        if self._turn is not None:  # a change: one at a time per account
+            await self._turn.wait(self._show_first_step)
+        for name, spec in self._table.items():
+            if not await run_step(name, spec, self._ctx, self._operator):
+                await compensate(self._ctx, self._table)  # cancelled while parked: undo
                 return await self._finish()
 
+        if self._input.kind == RequestKind.vend and workflow.patched("inventory"):
+            await self._put_in_inventory()
         self._record.event(SYSTEM, "complete", "completed", f"account {self._state.account_id}")
         self._record.set_status(RequestStatus.completed)
         return await self._finish()
+
+    def _show_first_step(self, text: str) -> None:
+        self._state.steps[0].detail = text
+        self._record.touch()
+
+    async def _put_in_inventory(self) -> None:
+        """The account is managed from now on: its own workflow keeps it (and outlives us)."""
+        account = inventory_records.vended_account(self._ctx)
+        events = first_events(self._record.events, self._input.request_id)
+        await workflow.start_child_workflow(
+            ManagedAccountWorkflow.run,
+            ManagedAccountInput(account=account, events=events),
+            id=account_contract.account_workflow_id(account.account_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            memo={"account_name": account.request.account_name},
+        )
+        self._record.event(SYSTEM, "inventory", "managed", f"account {account.account_id}")
 
     async def _wait_for_decision(self) -> None:
         """Approvals, a rejection or a cancellation change the status; silence expires it."""
@@ -112,8 +153,19 @@ class AccountVending:
     async def _finish(self) -> RequestState:
         await self._slot.release()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._turn is not None:
+            after = self._account_after()
+            await self._turn.finished(self._state.status, after, self._record.events)
         await self._record.notifications_sent()
         return self._state
+
+    def _account_after(self) -> ManagedAccount | None:
+        """The account as this change leaves it (None: untouched, the record stands)."""
+        if self._state.status == RequestStatus.completed:
+            return inventory_records.decommissioned_account(self._ctx)
+        if self._state.status == RequestStatus.cancelled and self._state.compensations:
+            return inventory_records.restored_account(self._ctx)
+        return None
 
     # ------------------------------------------------------------------ 1. validate
     @workflow.update(name=contract.SUBMIT)
@@ -135,14 +187,19 @@ class AccountVending:
 
     async def _accept_or_refuse(self) -> None:
         record, ou = self._record, self._input.ou
-        refusal = await validate(self._input.request, self._claims)
+        refusal = None
+        if self._input.kind == RequestKind.vend:  # a change's account exists: nothing to claim
+            refusal = await validate(self._input.request, self._claims)
         if refusal is not None:
             kind, message = refusal
             self._state.refusal = StepError(type=kind, message=message)
             record.event(self._state.requested_by, "create", "refused", message)
             record.set_status(RequestStatus.invalid)
             return
-        record.event(self._state.requested_by, "create", "accepted", f"OU {ou.path}")
+        detail = f"OU {ou.path}"
+        if self._input.account is not None:
+            detail = f"{self._input.kind.value} of account {self._input.account.account_id}"
+        record.event(self._state.requested_by, "create", "accepted", detail)
         workflow.deprecate_patch("notify-created-and-approved")
         record.notify("created")
         if ou.approvals_required == 0:
@@ -257,6 +314,16 @@ class AccountVending:
     @workflow.query(name=contract.GET_EVENTS)
     def get_events(self) -> list[AuditEvent]:
         return self._record.events
+
+    @workflow.signal(name=account_contract.TURN_SIGNAL)
+    def account_turn(self, account: ManagedAccount) -> None:
+        """The account's workflow: this change's turn has come."""
+        if self._turn is not None:
+            self._turn.on_turn(account)
+
+    @workflow.signal(name=CLOSE_NOTICE)
+    def close_quota_notice(self, notice: CloseNotice) -> None:
+        self._close_quota.on_notice(notice, self._ctx)
 
     @workflow.signal(name=NOTICE_SIGNAL)
     def control_tower_notice(self, notice: Notice) -> None:

@@ -51,12 +51,14 @@ from common.models import (
     CancelInput,
     Principal,
     RejectInput,
+    RequestKind,
     RequestState,
     RequestStatus,
     RetryInput,
     Role,
     SkipInput,
     SubmitInput,
+    VendingInput,
 )
 from common.settings import Settings
 from common.temporal_client import WORKFLOW_ID_PREFIX, workflow_id
@@ -76,7 +78,9 @@ def _ui_url(settings: Settings, request_id: str) -> str:
     )
 
 
-def _view(state: RequestState, settings: Settings, *, stale: bool = False) -> AccountRequestView:
+def request_view(
+    state: RequestState, settings: Settings, *, stale: bool = False
+) -> AccountRequestView:
     return AccountRequestView.of(state, _ui_url(settings, state.id), stale=stale)
 
 
@@ -154,10 +158,19 @@ async def create_account_request(
     await _below_open_quota(client, settings, user)
     request_id = request_id_for(user, idempotency_key)
     inp = vending_input(request_id, body, user, ou, settings)
-    fingerprint = inp.body_sha256
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{request_id}"
+    return request_view(state, settings)
+
+
+async def submit_request(client: Client, settings: Settings, inp: VendingInput) -> RequestState:
+    """Start the request's workflow and have it validate, in one call (update-with-start): the
+    answer is the request accepted, or its refusal as a problem. A replayed Idempotency-Key
+    finds the same workflow, open or closed."""
+    request_id, fingerprint = inp.request_id, inp.body_sha256
     start = start_operation(inp, settings)
     try:
-        state = await client.execute_update_with_start_workflow(
+        state: RequestState = await client.execute_update_with_start_workflow(
             contract.SUBMIT,
             SubmitInput(body_sha256=fingerprint),
             start_workflow_operation=start,
@@ -169,7 +182,7 @@ async def create_account_request(
         state = await client.get_workflow_handle(workflow_id(request_id)).query(
             contract.GET_STATE, result_type=RequestState
         )
-        if body_fingerprint(state.request) != fingerprint:
+        if state.kind == RequestKind.vend and body_fingerprint(state.request) != fingerprint:
             raise Problem(
                 422,
                 "Invalid request",
@@ -178,8 +191,7 @@ async def create_account_request(
             ) from None
         if state.refusal is not None:
             raise _refusal_problem(state) from None
-    response.headers["Location"] = f"/v1/account-requests/{request_id}"
-    return _view(state, settings)
+    return state
 
 
 async def _below_open_quota(client: Client, settings: Settings, user: Principal) -> None:
@@ -216,6 +228,7 @@ async def _summary(wf: WorkflowExecution) -> AccountRequestSummary:
     attrs = wf.typed_search_attributes
     return AccountRequestSummary(
         id=wf.id.removeprefix(WORKFLOW_ID_PREFIX),
+        kind=attrs.get(sa.KIND) or RequestKind.vend.value,
         status=attrs.get(sa.STATUS) or "unknown",
         account_name=memo.get("account_name"),
         organizational_unit=memo.get("organizational_unit"),
@@ -233,6 +246,7 @@ async def list_account_requests(
     client: ClientDep,
     settings: SettingsDep,
     status_filter: Annotated[PublicStatus | None, Query(alias="status")] = None,
+    kind: RequestKind | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> AccountRequestPage:
@@ -248,6 +262,10 @@ async def list_account_requests(
     ]
     if status_filter is not None:
         clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
+    if kind == RequestKind.vend:  # requests from before kinds existed carry none: vends
+        clauses.append(f"({sa.KIND.name} = {_quote(kind.value)} OR {sa.KIND.name} IS NULL)")
+    elif kind is not None:
+        clauses.append(f"{sa.KIND.name} = {_quote(kind.value)}")
     if not user.has(Role.approver, Role.operator, Role.admin):
         clauses.append(f"{sa.REQUESTER.name} = {_quote(user.sub)}")
     key = settings.cursor_secret.get_secret_value().encode()
@@ -275,7 +293,7 @@ async def get_account_request(
 ) -> AccountRequestView:
     handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
     state, stale = await _visible_state(handle, user, settings)
-    return _view(state, settings, stale=stale)
+    return request_view(state, settings, stale=stale)
 
 
 @router.get("/{request_id}/events", response_model=EventsView, responses=problems(404))
@@ -320,7 +338,7 @@ async def _decide(
         raise Problem(
             409, "Conflict", f"the request is {state.status.value} and can no longer change"
         ) from err
-    return _view(new_state, settings)
+    return request_view(new_state, settings)
 
 
 @router.post(

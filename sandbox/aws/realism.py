@@ -8,6 +8,7 @@ something against the second behaviour, so the sandbox patches moto's Organizati
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -64,6 +65,12 @@ class OrganizationsRealism:
     create_account_seconds: float = 2.0
     creations: dict[str, Creation] = field(default_factory=dict)
     on_move: Callable[[str, str], None] | None = None  # (account id, destination OU id)
+    # CloseAccount: PENDING_CLOSURE for this long, then SUSPENDED; at most ``close_quota``
+    # closures (None: AWS's 10% rule, at least 10, at most 1,000) in ``close_window_seconds``.
+    close_account_seconds: float = 2.0
+    close_quota: int | None = None
+    close_window_seconds: float = 30 * 86400.0
+    closures: dict[str, float] = field(default_factory=dict)  # account id -> when asked
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -80,6 +87,53 @@ class OrganizationsRealism:
                 account = c.backend.accounts[-1]
                 account.create_account_status_id = c.id
                 c.account_id = account.id
+
+    def tick_closures(self, backend: OrganizationsBackend) -> None:
+        now = time.time()
+        for account in backend.accounts:
+            asked = self.closures.get(account.id)
+            pending = account.status == "PENDING_CLOSURE" and asked is not None
+            if pending and now >= (asked or 0.0) + self.close_account_seconds:
+                account.status = account.state = "SUSPENDED"
+
+    def close_account(self, backend: OrganizationsBackend, **kwargs: Any) -> None:
+        """As AWS: asynchronous, refused for the management account, for an account already
+        closing or closed, and past the organization's rolling close quota."""
+        if backend.org is None:
+            raise AWSOrganizationsNotInUseException
+        account_id = str(kwargs["AccountId"])
+        if account_id == backend.org.master_account_id:
+            raise JsonRESTError(
+                "ConstraintViolationException",
+                "You cannot close the management account with CloseAccount.",
+            )
+        account = backend.get_account_by_id(account_id)
+        with self._lock:
+            self.tick_closures(backend)
+            if account.status in ("PENDING_CLOSURE", "SUSPENDED"):
+                raise JsonRESTError(
+                    "AccountAlreadyClosedException",
+                    "You attempted to close an account that is already closed.",
+                )
+            now = time.time()
+            recent = [t for t in self.closures.values() if t > now - self.close_window_seconds]
+            members = len(backend.accounts) - 1
+            quota = self.close_quota or max(10, min(1000, members // 10))
+            if len(recent) >= quota:
+                err = JsonRESTError(
+                    "ConstraintViolationException",
+                    "You have exceeded close account quota for the past 30 days.",
+                )
+                err.description = json.dumps(
+                    {
+                        "__type": "ConstraintViolationException",
+                        "Message": "You have exceeded close account quota for the past 30 days.",
+                        "Reason": "CLOSE_ACCOUNT_QUOTA_EXCEEDED",
+                    }
+                )
+                raise err
+            self.closures[account_id] = now
+            account.status = account.state = "PENDING_CLOSURE"
 
     def release_holds(self) -> int:
         with self._lock:
@@ -170,6 +224,8 @@ class OrganizationsRealism:
 
 
 _ORIGINAL_CREATE = OrganizationsBackend.create_account
+_ORIGINAL_DESCRIBE_ACCOUNT = OrganizationsBackend.describe_account
+_ORIGINAL_LIST_ACCOUNTS = OrganizationsBackend.list_accounts
 
 
 def install(realism: OrganizationsRealism) -> None:
@@ -187,11 +243,25 @@ def install(realism: OrganizationsRealism) -> None:
     def move_account(self: OrganizationsBackend, **kw: Any) -> None:
         realism.move_account(self, **kw)
 
+    def close_account(self: OrganizationsBackend, **kw: Any) -> None:
+        realism.close_account(self, **kw)
+
+    def describe_account(self: OrganizationsBackend, **kw: Any) -> dict[str, Any]:
+        realism.tick_closures(self)
+        return _ORIGINAL_DESCRIBE_ACCOUNT(self, **kw)
+
+    def list_accounts(self: OrganizationsBackend, **kw: Any) -> Any:
+        realism.tick_closures(self)
+        return _ORIGINAL_LIST_ACCOUNTS(self, **kw)
+
     patches = {
         "create_account": create_account,
         "describe_create_account_status": describe,
         "list_create_account_status": list_status,
         "move_account": move_account,
+        "close_account": close_account,
+        "describe_account": describe_account,
+        "list_accounts": list_accounts,
     }
     for name, fn in patches.items():
         setattr(OrganizationsBackend, name, fn)

@@ -234,6 +234,15 @@ class SandboxAws:
                 self.organizations.create_account_seconds = float(payload["create_account_seconds"])
             if "denied_actions" in payload:
                 self.denied_actions = set(payload["denied_actions"])
+            orgs = self.organizations
+            if "close_account_seconds" in payload:
+                orgs.close_account_seconds = float(payload["close_account_seconds"])
+            if "close_quota" in payload:
+                orgs.close_quota = (
+                    None if payload["close_quota"] is None else int(payload["close_quota"])
+                )
+            if "close_window_seconds" in payload:
+                orgs.close_window_seconds = float(payload["close_window_seconds"])
             if "landing_zone_status" in payload:
                 self.controltower.landing_zone_status = str(payload["landing_zone_status"])
             if "account_factory_shared" in payload:
@@ -247,6 +256,9 @@ class SandboxAws:
                 "denied_actions": sorted(self.denied_actions),
                 "landing_zone_status": self.controltower.landing_zone_status,
                 "account_factory_shared": self.controltower.account_factory_shared,
+                "close_account_seconds": orgs.close_account_seconds,
+                "close_quota": orgs.close_quota,
+                "close_window_seconds": orgs.close_window_seconds,
             }
         elif path == "/_sandbox/release" and method == "POST":
             result = {

@@ -1,0 +1,297 @@
+"""``/v1/accounts``: the inventory of managed accounts, and the changes asked of them.
+
+Each account is a workflow (``account-<id>``, see ``workflows/managed_account.py``); lists come
+from visibility, records from its query (or, while no worker answers, its memo, marked stale).
+A change is a request like a vend request, under ``/v1/account-requests/{id}`` once made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import cursor as cursors
+from api.assembly import request_id_for
+from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, SettingsDep
+from api.errors import Problem, validation_problem
+from api.intake import ou_snapshot, protects
+from api.openapi import problems
+from api.routers.requests import request_view, submit_request
+from api.schemas import (
+    AccountEventsView,
+    AccountEventView,
+    AccountPage,
+    AccountRequestView,
+    AccountSummary,
+    AccountView,
+    DecommissionBody,
+)
+from common import account_contract as contract
+from common import search_attributes as sa
+from common.models import (
+    AccountEvent,
+    AccountStatus,
+    ManagedAccount,
+    Principal,
+    RequestKind,
+    Role,
+    StepPolicy,
+    VendingInput,
+)
+from common.settings import Settings
+
+router = APIRouter(
+    prefix="/v1/accounts",
+    tags=["accounts"],
+    responses=problems(400, 401, 403, 413, 422, 429, 503),
+)
+NOT_FOUND = Problem(404, "Not found", "no such managed account")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def _timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.temporal.update_timeout_seconds)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _may_see(account: ManagedAccount, user: Principal) -> bool:
+    if user.has(Role.approver, Role.operator, Role.admin):
+        return True
+    owner = account.request.owner_email.lower()
+    return account.requested_by == user.sub or (user.email or "").lower() == owner
+
+
+def _handle(client: Client, account_id: str) -> WorkflowHandle[Any, Any]:
+    if not _ACCOUNT_ID.match(account_id):
+        raise NOT_FOUND
+    return client.get_workflow_handle(contract.account_workflow_id(account_id))
+
+
+async def _read(
+    client: Client, account_id: str, user: Principal, settings: Settings
+) -> tuple[ManagedAccount, bool]:
+    """The account if this user may see it (404 otherwise: no existence leak)."""
+    handle = _handle(client, account_id)
+    try:
+        account: ManagedAccount = await handle.query(
+            contract.GET_ACCOUNT,
+            result_type=ManagedAccount,
+            rpc_timeout=timedelta(seconds=settings.temporal.query_timeout_seconds),
+        )
+        stale = False
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise NOT_FOUND from err
+        try:
+            described = await handle.describe(rpc_timeout=_timeout(settings))
+            recorded: ManagedAccount | None = await described.memo_value(
+                contract.STATE_MEMO, None, type_hint=ManagedAccount
+            )
+        except RPCError:
+            recorded = None
+        if recorded is None:
+            raise Problem(503, "Unavailable", "no worker answered; try again") from err
+        account, stale = recorded, True
+    if not _may_see(account, user):
+        raise NOT_FOUND
+    return account, stale
+
+
+def _view(account: ManagedAccount, *, stale: bool = False) -> AccountView:
+    body = account.request
+    ws = (
+        {
+            "connector_id": account.workload_security_connector_id,
+            "policy": account.workload_security_policy,
+        }
+        if account.workload_security_connector_id
+        else None
+    )
+    billing = (
+        {
+            "customer_id": body.billing.customer_id,
+            "registration_id": account.billing_registration_id,
+            "status": account.billing_status,
+        }
+        if account.billing_status
+        else None
+    )
+    return AccountView(
+        account_id=account.account_id,
+        account_name=body.account_name,
+        account_email=body.account_email,
+        organizational_unit=body.organizational_unit,
+        organizational_unit_id=account.organizational_unit_id,
+        environment=body.environment.value,
+        owner_email=body.owner_email,
+        cost_center=body.cost_center,
+        tags=body.tags,
+        status=account.status.value,
+        control_tower=account.control_tower,
+        baselines=[b.model_dump() for b in account.baselines],
+        workload_security=ws,
+        billing=billing,
+        requests=account.requests,
+        current_change=account.current_change,
+        queued_changes=account.queued_changes,
+        managed_since=account.managed_since,
+        last_checked_at=account.last_checked_at,
+        stale=stale,
+    )
+
+
+@router.get("", response_model=AccountPage)
+async def list_accounts(
+    user: CurrentUser,
+    client: ClientDep,
+    settings: SettingsDep,
+    organizational_unit: Annotated[str | None, Query(max_length=500)] = None,
+    status_filter: Annotated[AccountStatus | None, Query(alias="status")] = None,
+    owner: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> AccountPage:
+    """Managed accounts (visibility order; eventually consistent). Requesters see the accounts
+    they requested or own."""
+    clauses = [f"WorkflowType = {_quote(contract.WORKFLOW)}"]
+    if organizational_unit:
+        clauses.append(f"{sa.OU.name} = {_quote(organizational_unit.strip().strip('/'))}")
+    if status_filter is not None:
+        clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
+    if owner:
+        clauses.append(f"{sa.OWNER.name} = {_quote(sa.owner_digest(owner))}")
+    if not user.has(Role.approver, Role.operator, Role.admin):
+        mine = [f"{sa.REQUESTER.name} = {_quote(user.sub)}"]
+        if user.email:
+            mine.append(f"{sa.OWNER.name} = {_quote(sa.owner_digest(user.email))}")
+        clauses.append("(" + " OR ".join(mine) + ")")
+    key = settings.cursor_secret.get_secret_value().encode()
+    token: bytes | None = None
+    if cursor:
+        try:
+            token = cursors.decode(cursor, key)
+        except cursors.InvalidCursor as err:
+            raise Problem(422, "Invalid request", str(err), kind="validation") from err
+    it = client.list_workflows(
+        " AND ".join(clauses),
+        page_size=limit,
+        next_page_token=token,
+        rpc_timeout=_timeout(settings),
+    )
+    await it.fetch_next_page(page_size=limit)
+    items = []
+    for wf in it.current_page or []:
+        memo = await wf.memo()
+        attrs = wf.typed_search_attributes
+        items.append(
+            AccountSummary(
+                account_id=attrs.get(sa.ACCOUNT_ID) or wf.id.removeprefix(contract.ID_PREFIX),
+                account_name=memo.get("account_name"),
+                organizational_unit=memo.get("organizational_unit"),
+                environment=memo.get("environment"),
+                status=attrs.get(sa.STATUS) or "unknown",
+            )
+        )
+    nxt = it.next_page_token
+    return AccountPage(items=items, next_cursor=cursors.encode(nxt, key) if nxt else None)
+
+
+@router.get("/{account_id}", response_model=AccountView, responses=problems(404))
+async def get_account(
+    account_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
+) -> AccountView:
+    account, stale = await _read(client, account_id, user, settings)
+    return _view(account, stale=stale)
+
+
+@router.get("/{account_id}/events", response_model=AccountEventsView, responses=problems(404))
+async def get_account_events(
+    account_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
+) -> AccountEventsView:
+    """The account's whole audit trail: every request's events, and the inventory's own."""
+    await _read(client, account_id, user, settings)
+    events = await _handle(client, account_id).query(
+        contract.GET_EVENTS, result_type=list[AccountEvent]
+    )
+    return AccountEventsView(items=[AccountEventView(**e.model_dump()) for e in events])
+
+
+@router.post(
+    "/{account_id}/changes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountRequestView,
+    responses=problems(404, 409),
+)
+async def request_account_change(
+    account_id: str,
+    body: DecommissionBody,
+    user: CurrentUser,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+    limiter: LimiterDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> AccountRequestView:
+    """Ask for a change to a managed account (the account's requester or owner, or an admin):
+    today ``decommission``. The change is a request: approve, reject, retry, skip and cancel it
+    under ``/v1/account-requests/{id}``. One change runs at a time per account; the next waits."""
+    account, _ = await _read(client, account_id, user, settings)
+    owner = (user.email or "").lower() == account.request.owner_email.lower()
+    if not (account.requested_by == user.sub or owner or user.has(Role.admin)):
+        raise Problem(403, "Forbidden", "only the account's requester or owner, or an admin")
+    if account.status == AccountStatus.closed:
+        raise Problem(409, "Conflict", f"account {account_id} is closed")
+    if account.status == AccountStatus.decommissioning:
+        raise Problem(409, "Conflict", f"account {account_id} is already being decommissioned")
+    if body.confirm_account_name != account.request.account_name:
+        raise validation_problem(
+            [
+                {
+                    "loc": ["body", "confirm_account_name"],
+                    "msg": "type the account's name exactly to confirm its decommission",
+                }
+            ]
+        )
+    policy = lz.find(account.request.organizational_unit)
+    if policy is None or not policy.open_for_vending:
+        raise validation_problem(
+            [
+                {
+                    "loc": ["path", "account_id"],
+                    "msg": f"the account is in OU {account.request.organizational_unit}, which "
+                    "is not open for vending: the engine does not decommission accounts there",
+                }
+            ]
+        )
+    limiter.take(user.sub, "create")
+    ou = ou_snapshot(policy, lz).model_copy(
+        update={"approvals_required": policy.decommission_approvals_required()}
+    )
+    request = account.request.model_copy(update={"justification": body.justification})
+    fingerprint = hashlib.sha256(f"{account_id}\n{body.model_dump_json()}".encode()).hexdigest()
+    request_id = request_id_for(user, idempotency_key)
+    inp = VendingInput(
+        request_id=request_id,
+        request=request,
+        requested_by=user,
+        created_at=datetime.now(UTC),
+        body_sha256=fingerprint,
+        ou=ou,
+        step_policy=StepPolicy(**settings.steps.model_dump()),
+        protect_workload_security=protects(request, ou),
+        kind=RequestKind.decommission,
+        account=account,
+    )
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{request_id}"
+    return request_view(state, settings)

@@ -1,0 +1,28 @@
+"""How the inventory's per-account workflow is reached: its type, id and message names.
+
+As with ``vending_contract``, the API and the CLI use these names and never import the workflow
+module; the strings are part of the history format.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+WORKFLOW: Final = "ManagedAccount"
+ID_PREFIX: Final = "account-"
+
+# Signals: the request workflows tell the account what they want and what they did.
+CHANGE_REQUESTED: Final = "change_requested"
+CHANGE_FINISHED: Final = "change_finished"
+# The account's answer to a request workflow: its turn has come.
+TURN_SIGNAL: Final = "account_turn"
+
+# Queries.
+GET_ACCOUNT: Final = "get_account"
+GET_EVENTS: Final = "get_account_events"
+
+STATE_MEMO: Final = "account"  # the account as last recorded: read while no worker answers
+
+
+def account_workflow_id(account_id: str) -> str:
+    return f"{ID_PREFIX}{account_id}"

@@ -1,0 +1,259 @@
+"""The inventory and the decommission: a vended account becomes a managed account, and a
+decommission takes back what the vend gave it and closes it, in the close quota's order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, HttpEmulator, Sandbox
+
+Body = Callable[..., dict[str, Any]]
+
+
+def _account(api: Api, account_id: str, user: str = "alice") -> dict[str, Any]:
+    resp = api.call("GET", f"/v1/accounts/{account_id}", user)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _wait_account(
+    api: Api, account_id: str, statuses: set[str], timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        resp = api.call("GET", f"/v1/accounts/{account_id}", "carol")
+        if resp.status_code == 200:
+            last = resp.json()
+            if last["status"] in statuses:
+                return last
+        time.sleep(0.3)
+    raise AssertionError(f"account never reached {statuses}; last seen: {last}")
+
+
+def _vend(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    created = api.create("alice", body)
+    assert created.status_code == 201, created.text
+    return api.wait_for(created.json()["id"], {"completed"}, timeout=120)
+
+
+def _decommission(api: Api, account_id: str, name: str, user: str = "alice") -> dict[str, Any]:
+    body = {"kind": "decommission", "justification": "project ended", "confirm_account_name": name}
+    resp = api.call("POST", f"/v1/accounts/{account_id}/changes", user, json=body)
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def test_a_vended_account_is_managed_and_a_decommission_closes_it_leaving_nothing_behind(
+    api: Api,
+    sandbox: Sandbox,
+    new_body: Body,
+    workload_security: HttpEmulator,
+    sunnypay: HttpEmulator,
+) -> None:
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+
+    account = _wait_account(api, account_id, {"active"})
+    assert account["account_name"] == body["account_name"]
+    assert account["organizational_unit"] == "Experiments/Full"
+    assert account["requests"] == [vend["id"]]
+    assert account["workload_security"]["connector_id"] == vend["workload_security_connector_id"]
+    assert account["billing"]["registration_id"] == vend["billing_registration_id"]
+    assert [b["stack_set"] for b in account["baselines"]] == ["vend-audit-role"]
+    # Listed, filtered, and hidden from another requester.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        page = api.call(
+            "GET", "/v1/accounts", "alice", params={"organizational_unit": "Experiments/Full"}
+        ).json()
+        if account_id in {a["account_id"] for a in page["items"]}:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the managed account was never listed")
+    mallory = api.call("GET", "/v1/accounts", "mallory", params={"limit": 100}).json()
+    assert account_id not in {a["account_id"] for a in mallory["items"]}
+    assert api.call("GET", f"/v1/accounts/{account_id}", "mallory").status_code == 404
+
+    # The typed confirmation must be the account's name.
+    wrong = api.call(
+        "POST",
+        f"/v1/accounts/{account_id}/changes",
+        "alice",
+        json={"kind": "decommission", "justification": "x", "confirm_account_name": "nope"},
+    )
+    assert wrong.status_code == 422 and "confirm_account_name" in wrong.text
+
+    change = _decommission(api, account_id, body["account_name"])
+    assert change["kind"] == "decommission" and change["account_id"] == account_id
+    assert change["status"] == "pending_approval"  # closing is never automatic
+    assert [s["name"] for s in change["steps"]] == [
+        "quarantine",
+        "end_billing",
+        "remove_workload_security",
+        "remove_baselines",
+        "unmanage_control_tower",
+        "close_account",
+    ]
+    assert api.act("bob", change["id"], "approve", {}).status_code == 200
+    done = api.wait_for(change["id"], {"completed"}, timeout=120)
+    by_name = {s["name"]: s for s in done["steps"]}
+    assert by_name["close_account"]["status"] == "succeeded"
+    assert by_name["unmanage_control_tower"]["status"] == "skipped"
+
+    # The sandbox shows it closed, parked, with nothing left.
+    described = sandbox.org.describe_account(AccountId=account_id)["Account"]
+    assert described["Status"] == "SUSPENDED"
+    assert sandbox.ou_path_of(account_id) == "Suspended"
+    assert sandbox.stack_instances("vend-audit-role", account_id) == []
+    connectors = workload_security.state().get("connectors", [])
+    assert not [c for c in connectors if str(c.get("accountId")) == account_id]
+    registrations = sunnypay.state()["registrations"]
+    mine = [r for r in registrations if r["aws_account_id"] == account_id]
+    assert mine and all(r["deleted"] for r in mine), mine
+
+    closed = _wait_account(api, account_id, {"closed"})
+    assert closed["requests"] == [change["id"], vend["id"]]
+    assert closed["organizational_unit"] == "Suspended"
+    assert closed["workload_security"] is None and closed["baselines"] == []
+    trail = api.call("GET", f"/v1/accounts/{account_id}/events", "alice").json()["items"]
+    assert {e["request_id"] for e in trail} >= {vend["id"], change["id"]}
+    assert any(e["action"] == "step:close_account" for e in trail)
+    # A closed account takes no more changes.
+    again = api.call(
+        "POST",
+        f"/v1/accounts/{account_id}/changes",
+        "alice",
+        json={
+            "kind": "decommission",
+            "justification": "again",
+            "confirm_account_name": body["account_name"],
+        },
+    )
+    assert again.status_code == 409
+
+
+def test_a_decommission_cancelled_before_closing_puts_the_account_back(
+    api: Api, sandbox: Sandbox, new_body: Body, sunnypay: HttpEmulator
+) -> None:
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+    # Removing the baselines fails for good: the request parks before close_account.
+    sandbox.fault(
+        service="cloudformation",
+        action="DeleteStackInstances",
+        error="AccessDeniedException",
+        status=403,
+        message="not allowed",
+        match=account_id,
+    )
+    change = _decommission(api, account_id, body["account_name"])
+    api.act("bob", change["id"], "approve", {})
+    parked = api.wait_for(change["id"], {"waiting_for_operator"}, timeout=120)
+    failed = next(s for s in parked["steps"] if s["status"] == "failed")
+    assert failed["name"] == "remove_baselines"
+    assert sandbox.ou_path_of(account_id) == "Suspended"  # quarantined meanwhile
+    sandbox.clear_faults()
+
+    cancelled = api.act("alice", change["id"], "cancel", {"reason": "keep it"})
+    assert cancelled.status_code == 200, cancelled.text
+    final = api.wait_for(change["id"], {"cancelled"}, timeout=120)
+    deadline = time.monotonic() + 60
+    while len(final["compensations"]) < 4 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        final = api.get("alice", change["id"]).json()
+    undone = [(c["step"], c["status"]) for c in final["compensations"]]
+    assert undone == [  # newest first: the failed step may have half-done its work
+        ("remove_baselines", "undone"),
+        ("remove_workload_security", "undone"),
+        ("end_billing", "undone"),
+        ("quarantine", "undone"),
+    ], undone
+    assert sandbox.ou_path_of(account_id) == "Experiments/Full"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "ACTIVE"
+    account = _wait_account(api, account_id, {"active"})
+    assert account["current_change"] is None
+    registration = account["billing"]["registration_id"]
+    assert registration and registration != vend["billing_registration_id"]
+    active = [
+        r
+        for r in sunnypay.state()["registrations"]
+        if r["aws_account_id"] == account_id and not r["deleted"]
+    ]
+    assert [r["registration_id"] for r in active] == [registration]
+
+
+def test_cancel_is_refused_once_close_account_has_started(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+    sandbox.fault(
+        service="organizations",
+        action="CloseAccount",
+        error="AccessDeniedException",
+        status=403,
+        message="not allowed",
+        match=account_id,
+    )
+    change = _decommission(api, account_id, body["account_name"])
+    api.act("bob", change["id"], "approve", {})
+    parked = api.wait_for(change["id"], {"waiting_for_operator"}, timeout=120)
+    assert next(s for s in parked["steps"] if s["status"] == "failed")["name"] == "close_account"
+    refused = api.act("alice", change["id"], "cancel", {"reason": "changed my mind"})
+    assert refused.status_code == 409 and "close_account has started" in refused.text
+    sandbox.clear_faults()
+    assert api.act("carol", change["id"], "retry", {"step": "close_account"}).status_code == 202
+    api.wait_for(change["id"], {"completed"}, timeout=120)
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+
+
+@pytest.mark.timeout(600)
+def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    """The sandbox allows 3 closures per window: 15 decommissions all finish, the later ones
+    queued with a position that only ever moves forward (first come, first served)."""
+    bodies = [new_body(organizational_unit="Sandbox", environment="sandbox") for _ in range(15)]
+    created = [api.create("alice", b).json()["id"] for b in bodies]
+    vends = [api.wait_for(rid, {"completed"}, timeout=240) for rid in created]
+    sandbox.configure(close_quota=3)
+    try:
+        changes = []
+        for body, vend in zip(bodies, vends, strict=True):
+            _wait_account(api, vend["account_id"], {"active"})
+            change = _decommission(api, vend["account_id"], body["account_name"])
+            assert api.act("bob", change["id"], "approve", {}).status_code == 200
+            changes.append(change["id"])
+        positions: dict[str, list[int]] = {rid: [] for rid in changes}
+        closed_at: dict[str, str] = {}
+        deadline = time.monotonic() + 480
+        while len(closed_at) < len(changes) and time.monotonic() < deadline:
+            for rid in changes:
+                if rid in closed_at:
+                    continue
+                state = api.get("carol", rid).json()
+                assert state["status"] not in ("waiting_for_operator", "cancelled"), state
+                step = next(s for s in state["steps"] if s["name"] == "close_account")
+                if step["queue_position"]:
+                    positions[rid].append(step["queue_position"])
+                if state["status"] == "completed":
+                    closed_at[rid] = step["finished_at"]
+            time.sleep(0.5)
+        assert len(closed_at) == len(changes), f"{len(closed_at)} of {len(changes)} closed"
+        waited = [p for p in positions.values() if p]
+        assert len(waited) >= 5, "the ones past the quota should show their place in line"
+        for seen in waited:  # nobody is overtaken: a place in line only moves forward
+            assert seen == sorted(seen, reverse=True), seen
+    finally:
+        sandbox.configure(close_quota=None)

@@ -1,0 +1,216 @@
+"""The decommission's step table: take away, in order, what the vend gave the account, then
+close it.
+
+Each step but the last is undone by the vend step it mirrors (a cancel before ``close_account``
+starts puts the account back as the inventory had it: the request's ``inp.request`` describes
+the account as it was, so the vend steps' own inputs apply). ``close_account`` waits for its turn
+in the organization's close quota (``close_quota.py``), then for AWS to finish the closure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities, BillingInput, RegistrationInput
+    from activities.organizations import (
+        CLOSE_QUOTA_EXCEEDED,
+        CloseAccountInput,
+        CloseQuotaInput,
+        ClosureResult,
+        DecommissionActivities,
+        OrganizationsActivities,
+        QuarantineInput,
+    )
+    from activities.workload_security import WorkloadSecurityActivities
+    from common.landing_zone import EnrollmentStrategy
+    from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
+    from workflows.baselines import apply_baselines, remove_baselines
+    from workflows.close_quota import (
+        CLOSE_QUOTA_ID,
+        CloseNotice,
+        CloseOutcome,
+        CloseQuotaQueue,
+        CloseTurn,
+    )
+    from workflows.failures import error_of
+    from workflows.step_context import StepContext, StepOutcome
+    from workflows.steps import (
+        StepSpec,
+        activity_step,
+        activity_undo,
+        move_input,
+        record_connector,
+        record_registration,
+        ws_input,
+    )
+
+
+class CloseQuotaTurn:
+    """This request's place in the close quota's line, and the notices that move it."""
+
+    def __init__(self, request_id: str) -> None:
+        self._request_id = request_id
+        self._granted = False
+        self.position: int | None = None
+        self.next_free_at: datetime | None = None
+
+    def _queue(self) -> workflow.ExternalWorkflowHandle[CloseQuotaQueue]:
+        return workflow.get_external_workflow_handle_for(CloseQuotaQueue.run, CLOSE_QUOTA_ID)
+
+    async def wait(self, ctx: StepContext, limit: int) -> None:
+        self._granted = False
+        turn = CloseTurn(
+            request_id=self._request_id, workflow_id=workflow.info().workflow_id, limit=limit
+        )
+        await self._queue().signal(CloseQuotaQueue.ask, turn)
+        ctx.show("waiting for a place in the organization's close quota")
+        await workflow.wait_condition(lambda: self._granted)
+        ctx.show("closing the account")
+
+    async def done(self, outcome: str) -> None:
+        await self._queue().signal(
+            CloseQuotaQueue.done, CloseOutcome(request_id=self._request_id, outcome=outcome)
+        )
+
+    def on_notice(self, notice: CloseNotice, show: StepContext) -> None:
+        if notice.kind == "granted":
+            self._granted = True
+            self.position = None
+        elif not self._granted:
+            self.position, self.next_free_at = notice.position, notice.next_free_at
+            when = notice.next_free_at.isoformat() if notice.next_free_at else "unknown"
+            show.show(
+                f"queued for the close quota (position {notice.position}; the window next "
+                f"frees a place at {when})",
+                notice.position,
+            )
+
+
+def _account_id(state: RequestState) -> str:
+    assert state.account_id, "a change request names its account"
+    return state.account_id
+
+
+def _quarantine_input(inp: VendingInput, state: RequestState) -> QuarantineInput:
+    return QuarantineInput(
+        request_id=inp.request_id,
+        account_id=_account_id(state),
+        expected_ou_path=inp.request.organizational_unit,
+        expected_owner=inp.request.owner_email,
+        suspended_ou_path=inp.ou.suspended_ou,
+    )
+
+
+def _end_billing_input(_: VendingInput, state: RequestState) -> RegistrationInput:
+    assert state.billing_registration_id
+    return RegistrationInput(registration_id=state.billing_registration_id)
+
+
+def _no_billing(inp: VendingInput) -> str | None:
+    account = inp.account
+    if account is None or not account.billing_registration_id:
+        return "the account has no billing registration"
+    return None
+
+
+def _billing_again(inp: VendingInput, state: RequestState) -> BillingInput:
+    """Register again (the cancel's undo of end_billing); the run number names this request's
+    registration apart from the vend's (Sunny Pay's idempotency key includes it)."""
+    return BillingInput(
+        request_id=inp.request_id,
+        account_id=_account_id(state),
+        account_name=inp.request.account_name,
+        customer_id=inp.request.billing.customer_id,
+        plan=inp.request.billing.plan,
+        cost_center=inp.request.cost_center,
+        contact_email=inp.request.owner_email,
+        workload_security=inp.protect_workload_security,
+    )
+
+
+def _unprotected(inp: VendingInput) -> str | None:
+    account = inp.account
+    if account is None or not account.workload_security_connector_id:
+        return "the account is not enrolled in Workload Security"
+    return None
+
+
+def _no_baselines(inp: VendingInput) -> str | None:
+    return None if inp.ou.baseline_stack_sets else f"OU {inp.ou.path} has no baseline StackSets"
+
+
+def _not_account_factory(inp: VendingInput) -> str | None:
+    if inp.ou.enrollment == EnrollmentStrategy.none:
+        return f"OU {inp.ou.path} is not governed by Control Tower"
+    if inp.ou.enrollment != EnrollmentStrategy.account_factory:
+        # Enrolled through its OU's baseline: Control Tower governs an account by the OU it is
+        # in, and quarantine moved it to the suspended OU, which Control Tower does not govern.
+        return (
+            f"enrolled through OU {inp.ou.path}'s baseline ({inp.ou.enrollment.value}); "
+            f"it left Control Tower's governance when quarantine moved it to {inp.ou.suspended_ou}"
+        )
+    return None
+
+
+async def _terminate_provisioned_product(ctx: StepContext) -> StepOutcome:
+    raise ApplicationError(
+        "unmanaging an Account Factory account (TerminateProvisionedProduct) is not supported "
+        "yet: terminate its provisioned product in Service Catalog, then skip this step",
+        type="NotSupported",
+        non_retryable=True,
+    )
+
+
+async def close_account(ctx: StepContext) -> StepOutcome:
+    """Wait for a place in the close quota, CloseAccount once, then wait for SUSPENDED."""
+    assert ctx.close_quota is not None
+    arg = CloseAccountInput(request_id=ctx.inp.request_id, account_id=_account_id(ctx.state))
+    quota = await ctx.activity(
+        DecommissionActivities.close_quota_limit,
+        CloseQuotaInput(),
+        quick=True,
+    )
+    while True:
+        await ctx.close_quota.wait(ctx, quota.limit)
+        try:
+            await ctx.activity(DecommissionActivities.close_account, arg)
+        except ActivityError as err:
+            if error_of(err).type == CLOSE_QUOTA_EXCEEDED:
+                await ctx.close_quota.done("refused")  # keeps its place; asked again later
+                continue
+            await ctx.close_quota.done("withdrawn")
+            raise
+        await ctx.close_quota.done("closed")
+        break
+    closed: ClosureResult = await ctx.activity(DecommissionActivities.wait_for_closure, arg)
+    return closed
+
+
+DECOMMISSION_STEPS: dict[str, StepSpec] = {
+    "quarantine": StepSpec(
+        activity_step(DecommissionActivities.quarantine_account, _quarantine_input),
+        undo=activity_undo(OrganizationsActivities.move_to_ou, move_input),
+    ),
+    "end_billing": StepSpec(
+        activity_step(BillingActivities.deregister_billing, _end_billing_input),
+        skip_reason=_no_billing,
+        undo=activity_step(BillingActivities.register_billing, _billing_again, record_registration),
+    ),
+    "remove_workload_security": StepSpec(
+        activity_step(WorkloadSecurityActivities.remove_workload_security, ws_input),
+        skip_reason=_unprotected,
+        undo=activity_step(
+            WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
+        ),
+    ),
+    "remove_baselines": StepSpec(remove_baselines, skip_reason=_no_baselines, undo=apply_baselines),
+    "unmanage_control_tower": StepSpec(
+        _terminate_provisioned_product, skip_reason=_not_account_factory
+    ),
+    "close_account": StepSpec(close_account),
+}
+assert tuple(DECOMMISSION_STEPS) == DECOMMISSION_STEP_NAMES

@@ -1,0 +1,170 @@
+"""ManagedAccount: one long-lived workflow per managed account, the single writer of its record.
+
+A vend request that completes starts it (``account-<account_id>``); change requests (a
+decommission today) ask it for their turn and report what they did when they close. It runs one
+change at a time and queues the rest in arrival order, so two changes can never race on the
+same account; its record is what ``GET /v1/accounts/{id}`` shows, and its events, with every
+request's own trail folded in, are the account's whole history. It continues as new when
+Temporal suggests it, carrying the record and the trail, so an account may live for years.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from common import account_contract as contract
+    from common import search_attributes as sa
+    from common.models import (
+        AccountEvent,
+        AccountStatus,
+        AuditEvent,
+        ChangeFinished,
+        ChangeTurn,
+        ManagedAccount,
+        RequestKind,
+        RequestStatus,
+    )
+
+SYSTEM = "system"
+
+
+class ManagedAccountInput(BaseModel):
+    account: ManagedAccount
+    events: list[AccountEvent] = Field(default_factory=list)
+    turns: list[ChangeTurn] = Field(default_factory=list)  # carried over continue-as-new
+
+
+def _status_during(kind: RequestKind) -> AccountStatus:
+    if kind == RequestKind.decommission:
+        return AccountStatus.decommissioning
+    return AccountStatus.changing
+
+
+@workflow.defn(name=contract.WORKFLOW)
+class ManagedAccountWorkflow:
+    @workflow.init
+    def __init__(self, inp: ManagedAccountInput) -> None:
+        self._account = inp.account
+        self._events = inp.events
+        self._turns = inp.turns  # the head runs (``current_change``), the rest wait
+
+    @workflow.run
+    async def run(self, inp: ManagedAccountInput) -> ManagedAccount:
+        self._publish()
+        while True:
+            await workflow.wait_condition(
+                lambda: workflow.info().is_continue_as_new_suggested() or self._finished()
+            )
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._finished():
+                return self._account
+            workflow.continue_as_new(
+                ManagedAccountInput(account=self._account, events=self._events, turns=self._turns)
+            )
+
+    def _finished(self) -> bool:
+        """A closed account with nothing queued has nothing more to do; its record stays
+        readable (a closed workflow still answers queries and lists)."""
+        return self._account.status == AccountStatus.closed and not self._turns
+
+    # ------------------------------------------------------------------ changes
+    @workflow.signal(name=contract.CHANGE_REQUESTED)
+    async def change_requested(self, turn: ChangeTurn) -> None:
+        if any(t.request_id == turn.request_id for t in self._turns):
+            return  # the same request asking again (a replayed signal): already in line
+        self._turns.append(turn)
+        if turn.request_id not in self._account.requests:
+            self._account.requests.insert(0, turn.request_id)
+        ahead = len(self._turns) - 1
+        detail = f"{turn.kind.value} queued behind {ahead} change(s)" if ahead else turn.kind.value
+        self._event(SYSTEM, "change", "queued" if ahead else "started", detail, turn.request_id)
+        await self._grant_head()
+
+    @workflow.signal(name=contract.CHANGE_FINISHED)
+    async def change_finished(self, done: ChangeFinished) -> None:
+        for event in done.events:
+            self._events.append(AccountEvent(**event.model_dump(), request_id=done.request_id))
+        if done.request_id not in self._account.requests:
+            self._account.requests.insert(0, done.request_id)
+        was_head = bool(self._turns) and self._turns[0].request_id == done.request_id
+        self._turns = [t for t in self._turns if t.request_id != done.request_id]
+        if done.account is not None:  # completed, or cancelled and undone: as it now is
+            keep = self._account
+            self._account = done.account.model_copy(
+                update={"requests": keep.requests, "managed_since": keep.managed_since}
+            )
+        if done.kind == RequestKind.decommission and done.status == RequestStatus.completed:
+            self._account.status = AccountStatus.closed
+        self._event(SYSTEM, "change", done.status.value, done.kind.value, done.request_id)
+        if was_head:
+            await self._grant_head()
+        else:
+            self._publish()
+
+    async def _grant_head(self) -> None:
+        """Give the turn to the first change in line, if it does not already have it."""
+        head = self._turns[0] if self._turns else None
+        if head is None:
+            self._account.current_change = None
+            if self._account.status != AccountStatus.closed:
+                self._account.status = AccountStatus.active
+        elif self._account.current_change != head.request_id:
+            self._account.current_change = head.request_id
+            self._account.status = _status_during(head.kind)
+            await workflow.get_external_workflow_handle(head.workflow_id).signal(
+                contract.TURN_SIGNAL, self._account
+            )
+        self._account.queued_changes = [t.request_id for t in self._turns[1:]]
+        self._publish()
+
+    # ------------------------------------------------------------------ the record
+    def _event(
+        self, actor: str, action: str, outcome: str, detail: str | None, request_id: str | None
+    ) -> None:
+        self._events.append(
+            AccountEvent(
+                at=workflow.now(),
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                detail=detail,
+                request_id=request_id,
+            )
+        )
+
+    def _publish(self) -> None:
+        """Tell visibility what the lists filter on, and record the account for stale reads."""
+        account = self._account
+        account.updated_at = workflow.now()
+        workflow.upsert_search_attributes(
+            [
+                sa.STATUS.value_set(account.status.value),
+                sa.OU.value_set(account.request.organizational_unit),
+                sa.ACCOUNT_ID.value_set(account.account_id),
+                sa.REQUESTER.value_set(account.requested_by),
+                sa.OWNER.value_set(sa.owner_digest(account.request.owner_email)),
+            ]
+        )
+        workflow.upsert_memo(
+            {
+                contract.STATE_MEMO: account,
+                "account_name": account.request.account_name,
+                "organizational_unit": account.request.organizational_unit,
+                "environment": account.request.environment.value,
+            }
+        )
+
+    @workflow.query(name=contract.GET_ACCOUNT)
+    def get_account(self) -> ManagedAccount:
+        return self._account
+
+    @workflow.query(name=contract.GET_EVENTS)
+    def get_events(self) -> list[AccountEvent]:
+        return self._events
+
+
+def first_events(vend_events: list[AuditEvent], request_id: str) -> list[AccountEvent]:
+    """The vend request's trail, as the first lines of the account's."""
+    return [AccountEvent(**e.model_dump(), request_id=request_id) for e in vend_events]

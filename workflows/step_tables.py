@@ -1,0 +1,14 @@
+"""Which step table a request runs: the vend's, or the one of its change kind."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from common.models import RequestKind
+    from workflows.decommission import DECOMMISSION_STEPS
+    from workflows.steps import STEPS, StepSpec
+
+
+def table_for(kind: RequestKind) -> dict[str, StepSpec]:
+    return DECOMMISSION_STEPS if kind == RequestKind.decommission else STEPS
