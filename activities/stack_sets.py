@@ -217,6 +217,10 @@ class StackSetActivities:
         info = activity.info()
         name = inp.baseline.stack_set_name
         try:
+            if info.heartbeat_details:
+                # An earlier attempt started a deletion (and said so at once): let it finish
+                # rather than ask for another while it runs.
+                self._wait(inp, str(info.heartbeat_details[0]))
             regions = sorted(self._instances(inp))
             if not regions:
                 return DeployBaselineResult.nothing_to_do(name, info.attempt)
@@ -240,6 +244,7 @@ class StackSetActivities:
                         **targets,
                         **self._call_as(inp),
                     )["OperationId"]
+                    beat(str(op))
                     break
                 except ClientError as err:
                     if error_code(err) != "OperationInProgressException":
@@ -248,6 +253,9 @@ class StackSetActivities:
                     self.poll_interval_seconds * random.uniform(0.5, 1.5),
                     waiting_for=f"StackSet {name}",
                 )
+                regions = sorted(self._instances(inp))  # the busy operation may have been ours
+                if not regions:
+                    return DeployBaselineResult.nothing_to_do(name, info.attempt)
             self._wait(inp, str(op))
         except ClientError as err:
             raise to_application_error(err, action=f"DeleteStackInstances {name}") from err

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.stack import EmbeddedStack
 from tests.conftest import Api, HttpEmulator, Sandbox
 
 Body = Callable[..., dict[str, Any]]
@@ -257,3 +258,67 @@ def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
             assert seen == sorted(seen, reverse=True), seen
     finally:
         sandbox.configure(close_quota=None)
+
+
+def _kill_worker_when(stack: EmbeddedStack, ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 90
+    while not ready():
+        assert time.monotonic() < deadline, f"never reached: {what}"
+        time.sleep(0.1)
+    time.sleep(0.3)  # the activity is now polling AWS
+    stack.processes["worker"].kill()
+    stack.start_worker()
+
+
+def _delete_operations(sandbox: Sandbox) -> int:
+    cfn = sandbox.client("cloudformation")
+    ops = cfn.list_stack_set_operations(StackSetName="vend-audit-role")["Summaries"]
+    return sum(1 for op in ops if op["Action"] == "DELETE")
+
+
+def _step_of(api: Api, request_id: str, name: str) -> dict[str, Any]:
+    state = api.get("carol", request_id).json()
+    return dict(next(s for s in state["steps"] if s["name"] == name))
+
+
+def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_of_each(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+    sandbox.fault(
+        service="cloudformation", action="DeleteStackInstances", hold=True, match=account_id
+    )
+    before = {a: sandbox.calls(a) for a in ("CloseAccount", "MoveAccount")}
+    deletes = _delete_operations(sandbox)
+    change = _decommission(api, account_id, body["account_name"])
+    api.act("bob", change["id"], "approve", {})
+
+    def deleting() -> bool:
+        held = sandbox.state()["held"]["cloudformation"] >= 1
+        return held and _step_of(api, change["id"], "remove_baselines")["status"] == "running"
+
+    _kill_worker_when(stack, deleting, "a held DeleteStackInstances")
+    time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still deletes
+    sandbox.clear_faults()
+    assert sandbox.release() >= 1
+    sandbox.configure(close_account_seconds=6)  # long enough to kill the worker inside it
+    try:
+
+        def closing() -> bool:
+            status = sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"]
+            return status == "PENDING_CLOSURE"
+
+        _kill_worker_when(stack, closing, "PENDING_CLOSURE")
+        done = api.wait_for(change["id"], {"completed"}, timeout=120)
+    finally:
+        sandbox.configure(close_account_seconds=1)
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.calls("CloseAccount") - before["CloseAccount"] == 1
+    assert sandbox.calls("MoveAccount") - before["MoveAccount"] == 1  # the quarantine, once
+    # One deletion: the resumed attempt waited for it (AWS refuses a second one while it runs).
+    assert _delete_operations(sandbox) - deletes == 1
+    assert sandbox.stack_instances("vend-audit-role", account_id) == []
+    assert next(s for s in done["steps"] if s["name"] == "close_account")["attempts"] >= 1

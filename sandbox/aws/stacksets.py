@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ class Pending:
     failure: str | None
     instances: list[tuple[str, str]]
     held: bool = False  # paused by the fault plan until /_sandbox/release
+    on_success: Callable[[], None] | None = None  # what the operation does when it ends well
 
 
 @dataclass
@@ -61,6 +64,8 @@ class StackSetRealism:
                         self.instance_status[key] = ("OUTDATED", "FAILED", p.failure)
                     else:
                         self.instance_status.pop(key, None)
+                if p.on_success is not None and not p.failure:
+                    p.on_success()
                 del self.pending[op_id]
 
     def update_instances(self, original: Any, stack_set: Any, *args: Any, **kw: Any) -> Any:
@@ -114,6 +119,24 @@ class StackSetRealism:
             self._track(stack_set, op_id, accounts, regions, "CreateStackInstances")
             return op_id
 
+    def delete_stack_instances(
+        self, stack_set: Any, accounts: list[str], regions: list[str]
+    ) -> None:
+        """DeleteStackInstances as AWS runs it: an operation that takes a while (and may be held
+        or fail by the fault plan), the instances gone only once it has succeeded."""
+        with self._lock:
+            self._refuse_overlap(stack_set)
+            op_id = str(uuid.uuid4())
+            stack_set._create_operation(
+                operation_id=op_id,
+                action="DELETE",
+                status="RUNNING",
+                accounts=accounts,
+                regions=regions,
+            )
+            self._track(stack_set, op_id, accounts, regions, "DeleteStackInstances")
+            self.pending[op_id].on_success = lambda: stack_set.instances.delete(accounts, regions)
+
     def instance_dict(self, original: Any, instance: Any) -> dict[str, Any]:
         self.tick()
         out: dict[str, Any] = original(instance)
@@ -142,6 +165,9 @@ def install(realism: StackSetRealism) -> None:
     def update(self: Any, *args: Any, **kw: Any) -> Any:
         return realism.update_instances(original_update, self, *args, **kw)
 
+    def delete(self: Any, accounts: list[str], regions: list[str]) -> None:
+        realism.delete_stack_instances(self, list(accounts), list(regions))
+
     def to_dict(self: Any) -> dict[str, Any]:
         return realism.instance_dict(original_to_dict, self)
 
@@ -161,6 +187,7 @@ def install(realism: StackSetRealism) -> None:
 
     setattr(cfn_models.StackSet, "create_stack_instances", create)  # noqa: B010
     setattr(cfn_models.StackSet, "update_instances", update)  # noqa: B010
+    setattr(cfn_models.StackSet, "delete_stack_instances", delete)  # noqa: B010
     setattr(cfn_models.StackInstance, "to_dict", to_dict)  # noqa: B010
     setattr(cfn_models.CloudFormationBackend, "describe_stack_set_operation", describe)  # noqa: B010
     setattr(  # noqa: B010
