@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
+from activities.account_lifecycle import AdoptionActivities, LifecycleActivities
 from activities.aws_clients import client as aws_client
 from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
@@ -25,7 +26,7 @@ from activities.control_tower import ControlTowerActivities
 from activities.interceptors import AttemptReportingInterceptor
 from activities.member_accounts import MemberAccountAccess
 from activities.notifications import NotificationActivities, SmtpConfig
-from activities.organizations import DecommissionActivities, OrganizationsActivities
+from activities.organizations import OrganizationsActivities
 from activities.preflight import preflight_from_settings
 from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
 from activities.stack_sets import StackSetActivities
@@ -97,8 +98,9 @@ def build_worker(
         poll_interval_seconds=aws.poll_interval_seconds,
         member_role_name=aws.member_role_name,
     )
-    decommission = DecommissionActivities(org, settings.close_quota.limit)
+    decommission = LifecycleActivities(org, settings.close_quota.limit)
     members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
+    adoption = AdoptionActivities(org, members)
     ct = ControlTowerActivities(
         controltower=aws_client("controltower", aws),
         servicecatalog=aws_client("servicecatalog", aws),
@@ -143,6 +145,8 @@ def build_worker(
             decommission.close_quota_limit,
             decommission.close_account,
             decommission.wait_for_closure,
+            adoption.check_adoptable,
+            adoption.verify_access,
             ct.find_ou_baseline,
             ct.account_enrollment,
             ct.wait_for_enrollment,

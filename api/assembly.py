@@ -89,8 +89,8 @@ def start_operation(
                 SearchAttributePair(sa.OU, inp.ou.path),
                 SearchAttributePair(sa.KIND, inp.kind.value),
                 *(
-                    [SearchAttributePair(sa.ACCOUNT_ID, inp.account.account_id)]
-                    if inp.account is not None
+                    [SearchAttributePair(sa.ACCOUNT_ID, account_id)]
+                    if (account_id := inp.account_id or (inp.account and inp.account.account_id))
                     else []
                 ),
             ]
@@ -102,7 +102,5 @@ def start_operation(
             "requested_by": user.sub,
             "kind": inp.kind.value,
         },
-        static_summary=f"{body.account_name} → {inp.ou.path} ({user.sub})"
-        if inp.account is None
-        else f"{inp.kind.value} {body.account_name} ({inp.account.account_id}, {user.sub})",
+        static_summary=f"{inp.kind.value} {body.account_name} → {inp.ou.path} ({user.sub})",
     )

@@ -25,6 +25,7 @@ UPDATE_ERROR_STATUS = {
     "SelfApproval": 403,
     "IdempotencyKeyReused": 422,
     "InvalidBillingCustomer": 422,
+    "AccountMismatch": 422,  # an adoption named an account by another name or email
     "OrganizationsUnavailable": 503,
 }
 

@@ -184,3 +184,14 @@ class DecommissionBody(BaseModel):
     kind: Literal["decommission"]
     justification: Reason
     confirm_account_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+
+
+class AdoptBody(AccountRequest):
+    """Bring an existing member account under management. ``account_name`` and
+    ``account_email`` are typed as confirmation: they must be what Organizations says of
+    ``account_id``, so nobody adopts the wrong account by a mistyped id."""
+
+    account_id: Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+
+    def as_request(self) -> AccountRequest:
+        return AccountRequest.model_validate(self.model_dump(exclude={"account_id"}))

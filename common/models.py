@@ -44,16 +44,23 @@ DECOMMISSION_STEP_NAMES: tuple[str, ...] = (
     "unmanage_control_tower",
     "close_account",
 )
-ALL_STEP_NAMES: tuple[str, ...] = (*STEP_NAMES, *DECOMMISSION_STEP_NAMES)
+# An adoption: nothing is created; the rest is the vend's, once the engine can act in the account.
+ADOPT_STEP_NAMES: tuple[str, ...] = ("verify_access", *STEP_NAMES[1:])
+ALL_STEP_NAMES: tuple[str, ...] = (*STEP_NAMES, *DECOMMISSION_STEP_NAMES, "verify_access")
 
 
 class RequestKind(StrEnum):
     vend = "vend"
     decommission = "decommission"
+    adopt = "adopt"
 
 
 def step_names(kind: RequestKind) -> tuple[str, ...]:
-    return DECOMMISSION_STEP_NAMES if kind == RequestKind.decommission else STEP_NAMES
+    if kind == RequestKind.decommission:
+        return DECOMMISSION_STEP_NAMES
+    if kind == RequestKind.adopt:
+        return ADOPT_STEP_NAMES
+    return STEP_NAMES
 
 
 class AccountStatus(StrEnum):
@@ -255,6 +262,8 @@ class VendingInput(BaseModel):
     kind: RequestKind = RequestKind.vend
     # For a change request: the account as the inventory held it when the change was asked for.
     account: ManagedAccount | None = None
+    # For an adoption: the existing member account it brings under management.
+    account_id: str | None = None
 
     def corrected(self, fixes: Corrections) -> VendingInput:
         """The request as its steps run it now: as submitted, with operators' corrections."""

@@ -15,16 +15,16 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities, BillingInput, RegistrationInput
-    from activities.organizations import (
+    from activities.account_lifecycle import (
         CLOSE_QUOTA_EXCEEDED,
         CloseAccountInput,
         CloseQuotaInput,
         ClosureResult,
-        DecommissionActivities,
-        OrganizationsActivities,
+        LifecycleActivities,
         QuarantineInput,
     )
+    from activities.billing import BillingActivities, BillingInput, RegistrationInput
+    from activities.organizations import OrganizationsActivities
     from activities.workload_security import WorkloadSecurityActivities
     from common.landing_zone import EnrollmentStrategy
     from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
@@ -170,14 +170,14 @@ async def close_account(ctx: StepContext) -> StepOutcome:
     assert ctx.close_quota is not None
     arg = CloseAccountInput(request_id=ctx.inp.request_id, account_id=_account_id(ctx.state))
     quota = await ctx.activity(
-        DecommissionActivities.close_quota_limit,
+        LifecycleActivities.close_quota_limit,
         CloseQuotaInput(),
         quick=True,
     )
     while True:
         await ctx.close_quota.wait(ctx, quota.limit)
         try:
-            await ctx.activity(DecommissionActivities.close_account, arg)
+            await ctx.activity(LifecycleActivities.close_account, arg)
         except ActivityError as err:
             if error_of(err).type == CLOSE_QUOTA_EXCEEDED:
                 await ctx.close_quota.done("refused")  # keeps its place; asked again later
@@ -186,13 +186,13 @@ async def close_account(ctx: StepContext) -> StepOutcome:
             raise
         await ctx.close_quota.done("closed")
         break
-    closed: ClosureResult = await ctx.activity(DecommissionActivities.wait_for_closure, arg)
+    closed: ClosureResult = await ctx.activity(LifecycleActivities.wait_for_closure, arg)
     return closed
 
 
 DECOMMISSION_STEPS: dict[str, StepSpec] = {
     "quarantine": StepSpec(
-        activity_step(DecommissionActivities.quarantine_account, _quarantine_input),
+        activity_step(LifecycleActivities.quarantine_account, _quarantine_input),
         undo=activity_undo(OrganizationsActivities.move_to_ou, move_input),
     ),
     "end_billing": StepSpec(

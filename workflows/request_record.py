@@ -58,6 +58,8 @@ class RequestRecord:
             cost_estimate=inp.cost_estimate,
             kind=inp.kind,
         )
+        if inp.account_id is not None:  # an adoption: the account exists already
+            self.state.account_id = inp.account_id
         if inp.account is not None:  # a change request: the account it changes, as it is
             self.state.account_id = inp.account.account_id
             self.state.organizational_unit_id = inp.account.organizational_unit_id

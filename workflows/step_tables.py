@@ -6,9 +6,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from common.models import RequestKind
+    from workflows.adoption import ADOPT_STEPS
     from workflows.decommission import DECOMMISSION_STEPS
     from workflows.steps import STEPS, StepSpec
 
 
 def table_for(kind: RequestKind) -> dict[str, StepSpec]:
-    return DECOMMISSION_STEPS if kind == RequestKind.decommission else STEPS
+    if kind == RequestKind.decommission:
+        return DECOMMISSION_STEPS
+    if kind == RequestKind.adopt:
+        return ADOPT_STEPS
+    return STEPS

@@ -17,6 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.account_lifecycle import AdoptableInput, AdoptionActivities
     from activities.billing import BillingActivities, CustomerInput, CustomerResult
     from activities.organizations import AvailabilityInput, OrganizationsActivities
     from common.models import AccountRequest
@@ -142,4 +143,43 @@ def _unknown_customer(known: CustomerResult, customer: str) -> Refusal | None:
             "InvalidBillingCustomer",
             f"billing.customer_id: Sunny Pay has no customer {customer!r}",
         )
+    return None
+
+
+async def validate_adoption(
+    request: AccountRequest, account_id: str, claims: Claims
+) -> Refusal | None:
+    """An adoption: the account claimed (two adoptions of it cannot both run), Organizations
+    asked whether it may be adopted and is the one named, Sunny Pay asked about the customer."""
+    claimed, adoptable, known = await asyncio.gather(
+        claims.take("account", "account_id", account_id),
+        _adoptable(request, account_id),
+        _customer_known(request.billing.customer_id),
+    )
+    for refusal in (claimed, adoptable):
+        if refusal is not None:
+            return refusal
+    return _unknown_customer(known, request.billing.customer_id)
+
+
+async def _adoptable(request: AccountRequest, account_id: str) -> Refusal | None:
+    try:
+        result = await workflow.execute_local_activity_method(
+            AdoptionActivities.check_adoptable,
+            AdoptableInput(
+                account_id=account_id,
+                account_name=request.account_name,
+                account_email=request.account_email,
+            ),
+            start_to_close_timeout=timedelta(seconds=20),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=300),
+                maximum_interval=timedelta(seconds=3),
+                maximum_attempts=6,
+            ),
+        )
+    except ActivityError as err:
+        return ("OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}")
+    if result.refusal_type is not None:
+        return (result.refusal_type, result.message or "the account cannot be adopted")
     return None

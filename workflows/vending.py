@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.step_context import StepContext
     from workflows.step_runner import run_step
     from workflows.step_tables import table_for
-    from workflows.validation import TRANSIENT_REFUSALS, Claims, validate
+    from workflows.validation import TRANSIENT_REFUSALS, Claims, validate, validate_adoption
 
 
 @workflow.defn(name=contract.WORKFLOW)
@@ -112,7 +112,7 @@ class AccountVending:
                 await compensate(self._ctx, self._table)  # cancelled while parked: undo
                 return await self._finish()
 
-        if self._input.kind == RequestKind.vend and workflow.patched("inventory"):
+        if self._input.kind != RequestKind.decommission and workflow.patched("inventory"):
             await self._put_in_inventory()
         self._record.event(SYSTEM, "complete", "completed", f"account {self._state.account_id}")
         self._record.set_status(RequestStatus.completed)
@@ -188,8 +188,13 @@ class AccountVending:
     async def _accept_or_refuse(self) -> None:
         record, ou = self._record, self._input.ou
         refusal = None
-        if self._input.kind == RequestKind.vend:  # a change's account exists: nothing to claim
+        if self._input.kind == RequestKind.vend:
             refusal = await validate(self._input.request, self._claims)
+        elif self._input.kind == RequestKind.adopt:
+            assert self._input.account_id
+            refusal = await validate_adoption(
+                self._input.request, self._input.account_id, self._claims
+            )
         if refusal is not None:
             kind, message = refusal
             self._state.refusal = StepError(type=kind, message=message)
@@ -197,8 +202,8 @@ class AccountVending:
             record.set_status(RequestStatus.invalid)
             return
         detail = f"OU {ou.path}"
-        if self._input.account is not None:
-            detail = f"{self._input.kind.value} of account {self._input.account.account_id}"
+        if self._state.account_id and self._input.kind != RequestKind.vend:
+            detail = f"{self._input.kind.value} of account {self._state.account_id}: {detail}"
         record.event(self._state.requested_by, "create", "accepted", detail)
         workflow.deprecate_patch("notify-created-and-approved")
         record.notify("created")

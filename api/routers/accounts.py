@@ -17,10 +17,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import cursor as cursors
-from api.assembly import request_id_for
-from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, SettingsDep
+from api.assembly import request_id_for, vending_input
+from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, Operator, SettingsDep
 from api.errors import Problem, validation_problem
-from api.intake import ou_snapshot, protects
+from api.intake import check_against_landing_zone, ou_snapshot, protects
 from api.openapi import problems
 from api.routers.requests import request_view, submit_request
 from api.schemas import (
@@ -30,6 +30,7 @@ from api.schemas import (
     AccountRequestView,
     AccountSummary,
     AccountView,
+    AdoptBody,
     DecommissionBody,
 )
 from common import account_contract as contract
@@ -203,6 +204,48 @@ async def list_accounts(
         )
     nxt = it.next_page_token
     return AccountPage(items=items, next_cursor=cursors.encode(nxt, key) if nxt else None)
+
+
+@router.post(
+    "/adopt",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountRequestView,
+    responses=problems(409),
+)
+async def adopt_account(
+    body: AdoptBody,
+    user: Operator,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+    limiter: LimiterDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> AccountRequestView:
+    """Bring an account made outside the engine under management (operators): nothing is
+    created; it is placed, enrolled, baselined, protected and billed as a vend would. 409 when
+    it is managed already, is the management account, or is not in the organization."""
+    request = body.as_request()
+    ou = check_against_landing_zone(request, lz, email_domain=False)
+    try:
+        await _handle(client, body.account_id).describe(rpc_timeout=_timeout(settings))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    else:
+        raise Problem(409, "Conflict", f"account {body.account_id} is managed already")
+    limiter.take(user.sub, "create")
+    inp = vending_input(request_id_for(user, idempotency_key), request, user, ou, settings)
+    inp = inp.model_copy(
+        update={
+            "kind": RequestKind.adopt,
+            "account_id": body.account_id,
+            "body_sha256": hashlib.sha256(body.model_dump_json().encode()).hexdigest(),
+        }
+    )
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
+    return request_view(state, settings)
 
 
 @router.get("/{account_id}", response_model=AccountView, responses=problems(404))

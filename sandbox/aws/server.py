@@ -99,11 +99,38 @@ class SandboxAws:
             return self._rest_json(start_response, action, body)
         if service == "iam" and action == "SimulatePrincipalPolicy":
             return self._simulate(start_response, body)
+        if service == "sts" and action == "AssumeRole" and (why := self._cannot_assume(body)):
+            return _error(environ, start_response, 403, "AccessDenied", why)
         if service == "ssm" and action in _EMULATED_SSM:
             return self._ssm(environ, start_response, action, body)
         if service == "servicecatalog" and action in _EMULATED_SC:
             return self._service_catalog(environ, start_response, action, body)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _cannot_assume(self, body: bytes) -> str | None:
+        """As IAM: a role in a member account can be assumed only if it exists there (moto lets
+        any ARN be assumed). The member accounts Organizations creates get their execution role;
+        an account made otherwise, or whose role was deleted, refuses."""
+        arn = (parse_qs(body.decode("utf-8", "replace")).get("RoleArn") or [""])[0]
+        match = re.match(r"^arn:aws:iam::(\d{12}):role/(?:.*/)?([^/]+)$", arn)
+        if match is None:
+            return None
+        account, name = match.groups()
+        try:
+            org = self.controltower.org()
+        except EmulatorError:
+            return None
+        assert org.org is not None
+        members = {a.id for a in org.accounts if a.id != org.org.master_account_id}
+        if account not in members:
+            return None  # the management account's own roles, or outside the organization
+        roles = iam_models.iam_backends[account]["global"].roles.values()
+        if any(r.name == name for r in roles):
+            return None
+        return (
+            f"User is not authorized to perform: sts:AssumeRole on resource: {arn} "
+            "(the role does not exist in the account)"
+        )
 
     def _ssm(
         self, environ: dict[str, Any], start_response: StartResponse, action: str, body: bytes

@@ -3,6 +3,7 @@ decommission takes back what the vend gave it and closes it, in the close quota'
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -322,3 +323,92 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
     assert _delete_operations(sandbox) - deletes == 1
     assert sandbox.stack_instances("vend-audit-role", account_id) == []
     assert next(s for s in done["steps"] if s["name"] == "close_account")["attempts"] >= 1
+
+
+def _account_made_outside_the_engine(sandbox: Sandbox, new_body: Body) -> tuple[str, str, str]:
+    body = new_body()
+    name, email = body["account_name"], body["account_email"]
+    status = sandbox.org.create_account(AccountName=name, Email=email)["CreateAccountStatus"]
+    deadline = time.monotonic() + 30
+    while status["State"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+        status = sandbox.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
+            "CreateAccountStatus"
+        ]
+    assert status["State"] == "SUCCEEDED", status
+    return str(status["AccountId"]), name, email
+
+
+def _adopt(api: Api, new_body: Body, account_id: str, name: str, email: str) -> Any:
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    body.update(account_id=account_id, account_name=name, account_email=email)
+    return api.call("POST", "/v1/accounts/adopt", "carol", json=body)
+
+
+def test_an_account_made_outside_the_engine_is_adopted_and_ends_as_a_vended_one(
+    api: Api, sandbox: Sandbox, new_body: Body, workload_security: HttpEmulator
+) -> None:
+    account_id, name, email = _account_made_outside_the_engine(sandbox, new_body)
+    # Requesters may not adopt; a mistyped name is refused with the field.
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    body.update(account_id=account_id, account_name=name, account_email=email)
+    assert api.call("POST", "/v1/accounts/adopt", "alice", json=body).status_code == 403
+    wrong = _adopt(api, new_body, account_id, "someone-else", email)
+    assert wrong.status_code == 422 and "account_name" in wrong.text, wrong.text
+
+    resp = _adopt(api, new_body, account_id, name, email)
+    assert resp.status_code == 201, resp.text
+    adopted = resp.json()
+    assert adopted["kind"] == "adopt" and adopted["account_id"] == account_id
+    assert [s["name"] for s in adopted["steps"]][:2] == ["verify_access", "move_to_ou"]
+    done = api.wait_for(adopted["id"], {"completed"}, timeout=120)
+    assert {s["name"]: s["status"] for s in done["steps"]} == {
+        "verify_access": "succeeded",
+        "move_to_ou": "succeeded",
+        "enroll_control_tower": "succeeded",
+        "apply_baselines": "succeeded",
+        "enroll_workload_security": "succeeded",
+        "register_billing": "succeeded",
+    }
+    assert sandbox.ou_path_of(account_id) == "Experiments/Full"
+    assert sandbox.stack_instances("vend-audit-role", account_id)
+    connectors = workload_security.state()["connectors"]
+    assert [c for c in connectors if str(c["accountId"]) == account_id]
+    account = _wait_account(api, account_id, {"active"})
+    assert account["requests"] == [adopted["id"]]
+    assert account["billing"]["status"] == "active"
+    # Nothing was created, and the account cannot be adopted twice.
+    assert not [c for c in sandbox.state()["creations"] if c["AccountName"] == name][1:]
+    again = _adopt(api, new_body, account_id, name, email)
+    assert again.status_code == 409, again.text
+
+
+def test_adopting_an_account_without_its_execution_role_parks_with_what_to_create(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    account_id, name, email = _account_made_outside_the_engine(sandbox, new_body)
+    iam = sandbox.member_client(account_id, "iam")  # these credentials outlive the role
+    role = "OrganizationAccountAccessRole"
+    for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
+    document = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    iam.delete_role(RoleName=role)
+
+    resp = _adopt(api, new_body, account_id, name, email)
+    assert resp.status_code == 201, resp.text
+    parked = api.wait_for(resp.json()["id"], {"waiting_for_operator"}, timeout=60)
+    failed = next(s for s in parked["steps"] if s["status"] == "failed")
+    assert failed["name"] == "verify_access"
+    assert failed["error"]["type"] == "ExecutionRoleMissing"
+    assert role in failed["error"]["message"]
+    assert sandbox.ou_path_of(account_id) == ""  # nothing was touched: still at the root
+
+    iam.create_role(
+        RoleName=role,
+        AssumeRolePolicyDocument=document if isinstance(document, str) else json.dumps(document),
+    )
+    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    retried = api.act("carol", resp.json()["id"], "retry", {"step": "verify_access"})
+    assert retried.status_code == 202, retried.text
+    api.wait_for(resp.json()["id"], {"completed"}, timeout=120)

@@ -1,0 +1,260 @@
+"""AWS Organizations for the rest of an account's life: adopt it, quarantine it, close it.
+
+CloseAccount is asynchronous (PENDING_CLOSURE, then SUSPENDED) and quota-limited; every call here
+looks before it acts, so a retried attempt never closes or moves anything twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.aws_errors import error_code, to_application_error
+from activities.heartbeats import beat, pause
+from activities.member_accounts import MemberAccountAccess
+from activities.organizations import MoveToOuResult, OrganizationsActivities
+from activities.waiting import patiently
+
+CLOSE_QUOTA_REASONS = ("CLOSE_ACCOUNT_QUOTA_EXCEEDED", "CLOSE_ACCOUNT_REQUESTS_LIMIT_EXCEEDED")
+CLOSE_QUOTA_EXCEEDED = "CloseQuotaExceeded"
+
+
+class QuarantineInput(BaseModel):
+    request_id: str
+    account_id: str
+    expected_ou_path: str  # where the inventory says the account is
+    expected_owner: str
+    suspended_ou_path: str
+
+
+class CloseAccountInput(BaseModel):
+    request_id: str
+    account_id: str
+
+
+class CloseQuotaInput(BaseModel):
+    """Nothing to ask: the organization's size says (or the worker's setting)."""
+
+
+class CloseQuotaLimit(BaseModel):
+    limit: int
+    member_accounts: int
+
+
+class ClosureResult(BaseModel):
+    status: str
+    attempt: int
+    detail: str | None = None
+
+
+def close_quota_for(member_accounts: int) -> int:
+    """AWS's rule: 10% of the member accounts, at least 10 and at most 1,000."""
+    return max(10, min(1000, member_accounts // 10))
+
+
+@dataclass
+class LifecycleActivities:
+    """The Organizations side of adopting and decommissioning accounts."""
+
+    org: OrganizationsActivities
+    close_quota_limit_override: int = 0  # VEND_CLOSE_QUOTA__LIMIT
+
+    @activity.defn(name="quarantine_account", no_thread_cancel_exception=True)
+    def quarantine_account(self, inp: QuarantineInput) -> MoveToOuResult:
+        """Move the account to the suspended OU, but only if it is where and whose the inventory
+        says: an account found elsewhere or with another owner is not touched (the step parks
+        with what was found, for an operator to look at)."""
+        client = self.org.client
+        try:
+            target = self.org.resolve_ou(inp.suspended_ou_path)
+            expected = self.org.resolve_ou(inp.expected_ou_path)
+            current = client.list_parents(ChildId=inp.account_id)["Parents"][0]["Id"]
+            tags = self.org._tags(inp.account_id)
+            ours = tags.get(DECOMMISSION_TAG) == inp.request_id
+            if current == target and ours:
+                return MoveToOuResult(ou_id=target, moved=False, attempt=activity.info().attempt)
+            found: list[str] = []
+            if current != expected:
+                found.append(f"it is in {current}, not {inp.expected_ou_path} ({expected})")
+            owner = tags.get("vending:owner", "")
+            if owner.lower() != inp.expected_owner.lower():
+                found.append("its vending:owner tag is not the owner the inventory records")
+            if found:
+                raise ApplicationError(
+                    f"account {inp.account_id} is not as the inventory records it: "
+                    f"{'; '.join(found)}; nothing was changed. Put it back, or update the "
+                    "inventory, then retry",
+                    type="AccountNotAsRecorded",
+                    non_retryable=True,
+                )
+            client.tag_resource(
+                ResourceId=inp.account_id,
+                Tags=[
+                    {"Key": DECOMMISSION_TAG, "Value": inp.request_id},
+                    {"Key": "vending:status", "Value": "decommissioning"},
+                ],
+            )
+            moved = self.org._move(inp.account_id, target)
+        except ClientError as err:
+            raise to_application_error(err, action="quarantine") from err
+        return MoveToOuResult(
+            ou_id=target,
+            moved=moved,
+            attempt=activity.info().attempt,
+            detail=f"moved to {inp.suspended_ou_path}",
+        )
+
+    @activity.defn(name="close_quota_limit", no_thread_cancel_exception=True)
+    def close_quota_limit(self, inp: CloseQuotaInput) -> CloseQuotaLimit:
+        members = len(self.org._accounts()) - 1  # the management account is not a member
+        limit = self.close_quota_limit_override or close_quota_for(members)
+        return CloseQuotaLimit(limit=limit, member_accounts=members)
+
+    @activity.defn(name="close_account", no_thread_cancel_exception=True)
+    def close_account(self, inp: CloseAccountInput) -> ClosureResult:
+        """CloseAccount once: an account already closing or closed is not asked again."""
+        client = self.org.client
+        attempt = activity.info().attempt
+        try:
+            status = client.describe_account(AccountId=inp.account_id)["Account"]["Status"]
+            if status in ("PENDING_CLOSURE", "SUSPENDED"):
+                return ClosureResult(status=status, attempt=attempt, detail=f"already {status}")
+            client.close_account(AccountId=inp.account_id)
+        except ClientError as err:
+            code = error_code(err)
+            if code == "AccountAlreadyClosedException":
+                return ClosureResult(status="SUSPENDED", attempt=attempt, detail="already closed")
+            reason = str(err.response.get("Reason", "") or err.response["Error"].get("Message"))
+            if code == "ConstraintViolationException" and any(
+                r in reason for r in CLOSE_QUOTA_REASONS
+            ):
+                raise ApplicationError(
+                    f"CloseAccount: {reason}", type=CLOSE_QUOTA_EXCEEDED, non_retryable=True
+                ) from err
+            raise to_application_error(err, action="CloseAccount") from err
+        return ClosureResult(status="PENDING_CLOSURE", attempt=attempt, detail="closing")
+
+    @activity.defn(name="wait_for_closure", no_thread_cancel_exception=True)
+    def wait_for_closure(self, inp: CloseAccountInput) -> ClosureResult:
+        """Wait for AWS to finish closing (PENDING_CLOSURE, then SUSPENDED: minutes on AWS)."""
+        client = self.org.client
+        while True:
+            status = patiently(
+                lambda: client.describe_account(AccountId=inp.account_id),
+                self.org.poll_interval_seconds,
+                waiting_for=f"closure of {inp.account_id}",
+            )["Account"]["Status"]
+            if status == "SUSPENDED":
+                return ClosureResult(
+                    status=status, attempt=activity.info().attempt, detail="SUSPENDED"
+                )
+            if status == "ACTIVE":
+                raise ApplicationError(
+                    f"account {inp.account_id} is ACTIVE again: its closure was reverted",
+                    type="ClosureReverted",
+                    non_retryable=True,
+                )
+            beat(status)
+            pause(self.org.poll_interval_seconds, waiting_for="CloseAccount")
+
+
+DECOMMISSION_TAG = "vending:decommission-request"
+
+
+# ------------------------------------------------------------------ adopt
+class AdoptableInput(BaseModel):
+    account_id: str
+    account_name: str
+    account_email: str
+
+
+class AdoptableResult(BaseModel):
+    refusal_type: str | None = None  # None: it may be adopted
+    message: str | None = None
+    current_ou_id: str | None = None
+
+
+class VerifyAccessInput(BaseModel):
+    account_id: str
+
+
+class AccessResult(BaseModel):
+    role_arn: str
+    attempt: int
+    detail: str | None = None
+
+
+@dataclass
+class AdoptionActivities:
+    """Whether an existing member account can be adopted, and whether the engine can act in it."""
+
+    org: OrganizationsActivities
+    members: MemberAccountAccess
+
+    @activity.defn(name="check_adoptable", no_thread_cancel_exception=True)
+    def check_adoptable(self, inp: AdoptableInput) -> AdoptableResult:
+        """The account must be an active member (not the management account) and be the one the
+        operator named: its name and email, typed, must be what Organizations says."""
+        client = self.org.client
+        try:
+            management = client.describe_organization()["Organization"]["MasterAccountId"]
+            if inp.account_id == management:
+                return AdoptableResult(
+                    refusal_type="Conflict",
+                    message=f"{inp.account_id} is the management account: it is never managed",
+                )
+            try:
+                account = client.describe_account(AccountId=inp.account_id)["Account"]
+            except ClientError as err:
+                if error_code(err) != "AccountNotFoundException":
+                    raise
+                return AdoptableResult(
+                    refusal_type="Conflict",
+                    message=f"account {inp.account_id} is not a member of the organization",
+                )
+            if account["Status"] != "ACTIVE":
+                return AdoptableResult(
+                    refusal_type="Conflict",
+                    message=f"account {inp.account_id} is {account['Status']}, not ACTIVE",
+                )
+            if account["Name"] != inp.account_name:
+                return AdoptableResult(
+                    refusal_type="AccountMismatch",
+                    message=f"account_name: account {inp.account_id} is named "
+                    f"{account['Name']!r} in Organizations",
+                )
+            if str(account["Email"]).lower() != inp.account_email.lower():
+                return AdoptableResult(
+                    refusal_type="AccountMismatch",
+                    message=f"account_email: account {inp.account_id} has another email",
+                )
+            parent = client.list_parents(ChildId=inp.account_id)["Parents"][0]["Id"]
+        except ClientError as err:
+            raise to_application_error(err, action="check the account to adopt") from err
+        return AdoptableResult(current_ou_id=str(parent))
+
+    @activity.defn(name="verify_access", no_thread_cancel_exception=True)
+    def verify_access(self, inp: VerifyAccessInput) -> AccessResult:
+        """The steps after this one act in the account through its execution role: check that
+        it can be assumed now, and say what to create when it cannot."""
+        role = f"arn:aws:iam::{inp.account_id}:role/{self.members.role_name}"
+        try:
+            sts = self.members.client(inp.account_id, "sts", session_name="vend-verify-access")
+            sts.get_caller_identity()
+        except ClientError as err:
+            if error_code(err) in ("AccessDenied", "AccessDeniedException"):
+                raise ApplicationError(
+                    f"cannot assume {role}: create the role {self.members.role_name} in account "
+                    f"{inp.account_id}, trusting the management account (as Organizations does "
+                    "for the accounts it creates), then retry",
+                    type="ExecutionRoleMissing",
+                    non_retryable=True,
+                ) from err
+            raise to_application_error(err, action="AssumeRole") from err
+        return AccessResult(
+            role_arn=role, attempt=activity.info().attempt, detail=f"assumed {role}"
+        )
