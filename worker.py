@@ -18,7 +18,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
-from activities.account_lifecycle import AdoptionActivities, LifecycleActivities
+from activities.account_lifecycle import (
+    AdoptionActivities,
+    LifecycleActivities,
+    UpdateActivities,
+)
 from activities.aws_clients import client as aws_client
 from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
@@ -101,6 +105,7 @@ def build_worker(
     decommission = LifecycleActivities(org, settings.close_quota.limit)
     members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
     adoption = AdoptionActivities(org, members)
+    updates = UpdateActivities(org, aws_client("account", aws))
     ct = ControlTowerActivities(
         controltower=aws_client("controltower", aws),
         servicecatalog=aws_client("servicecatalog", aws),
@@ -147,6 +152,8 @@ def build_worker(
             decommission.wait_for_closure,
             adoption.check_adoptable,
             adoption.verify_access,
+            updates.rename_account,
+            updates.retag_account,
             ct.find_ou_baseline,
             ct.account_enrollment,
             ct.wait_for_enrollment,

@@ -7,6 +7,7 @@ looks before it acts, so a retried attempt never closes or moves anything twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -16,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.aws_errors import error_code, to_application_error
 from activities.heartbeats import beat, pause
 from activities.member_accounts import MemberAccountAccess
-from activities.organizations import MoveToOuResult, OrganizationsActivities
+from activities.organizations import REQUEST_ID_TAG, MoveToOuResult, OrganizationsActivities
 from activities.waiting import patiently
 
 CLOSE_QUOTA_REASONS = ("CLOSE_ACCOUNT_QUOTA_EXCEEDED", "CLOSE_ACCOUNT_REQUESTS_LIMIT_EXCEEDED")
@@ -258,3 +259,58 @@ class AdoptionActivities:
         return AccessResult(
             role_arn=role, attempt=activity.info().attempt, detail=f"assumed {role}"
         )
+
+
+# ------------------------------------------------------------------ update
+class RenameInput(BaseModel):
+    account_id: str
+    account_name: str
+
+
+class RetagInput(BaseModel):
+    request_id: str
+    account_id: str
+    tags: dict[str, str]
+    removed: list[str]
+
+
+class ChangeResult(BaseModel):
+    attempt: int
+    detail: str | None = None
+
+
+@dataclass
+class UpdateActivities:
+    """Renaming (Account API) and retagging (Organizations) an account under management."""
+
+    org: OrganizationsActivities
+    account: Any  # the Account API client, from the management account
+
+    @activity.defn(name="rename_account", no_thread_cancel_exception=True)
+    def rename_account(self, inp: RenameInput) -> ChangeResult:
+        """PutAccountName: idempotent (the same name again changes nothing)."""
+        try:
+            current = self.account.get_account_information(AccountId=inp.account_id)
+            if current.get("AccountName") != inp.account_name:
+                self.account.put_account_name(
+                    AccountId=inp.account_id, AccountName=inp.account_name
+                )
+        except ClientError as err:
+            raise to_application_error(err, action="PutAccountName") from err
+        return ChangeResult(attempt=activity.info().attempt, detail=f"named {inp.account_name}")
+
+    @activity.defn(name="retag_account", no_thread_cancel_exception=True)
+    def retag_account(self, inp: RetagInput) -> ChangeResult:
+        client = self.org.client
+        try:
+            tags = {**inp.tags, REQUEST_ID_TAG: inp.request_id}
+            client.tag_resource(
+                ResourceId=inp.account_id,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+            )
+            if inp.removed:
+                client.untag_resource(ResourceId=inp.account_id, TagKeys=sorted(inp.removed))
+        except ClientError as err:
+            raise to_application_error(err, action="TagResource") from err
+        detail = f"tags set; removed {', '.join(inp.removed)}" if inp.removed else "tags set"
+        return ChangeResult(attempt=activity.info().attempt, detail=detail)

@@ -134,8 +134,14 @@ class ControlTowerActivities:
     def _enrollment(self, account_id: str) -> EnrollmentStatus:
         for eb in self._enabled_baselines(self._account_arn(account_id)):
             summary = eb.get("statusSummary", {})
+            drift = eb.get("driftStatusSummary", {}).get("types", {}).get("inheritance", {})
+            status = summary.get("status", "UNDER_CHANGE")
+            if status == "SUCCEEDED" and drift.get("status") == "DRIFTED":
+                # Enrolled through another OU than the one it is in now (it was moved): it
+                # must be enrolled again through its new OU.
+                status = "DRIFTED"
             return EnrollmentStatus(
-                status=summary.get("status", "UNDER_CHANGE"),
+                status=status,
                 enabled_baseline_arn=eb["arn"],
                 last_operation=summary.get("lastOperationIdentifier"),
             )

@@ -47,6 +47,9 @@ DISCOVERY_ACTIONS = [
 ]
 
 
+ENGINE_ROLE_DESCRIPTION = "Trend Micro Cloud One Workload Security discovery (read-only)"
+
+
 class WorkloadSecurityInput(BaseModel):
     request_id: str
     account_id: str
@@ -190,7 +193,7 @@ class WorkloadSecurityActivities:
                 role = iam.create_role(
                     RoleName=name,
                     AssumeRolePolicyDocument=trust,
-                    Description="Trend Micro Cloud One Workload Security discovery (read-only)",
+                    Description=ENGINE_ROLE_DESCRIPTION,
                 )["Role"]
             except ClientError as exists:
                 # Another attempt of this step made it between our look and our create (an
@@ -362,8 +365,15 @@ class WorkloadSecurityActivities:
             name = self.settings.role_name
             if self.settings.role_source == "engine":
                 try:
-                    iam.delete_role_policy(RoleName=name, PolicyName="workload-security-discovery")
-                    iam.delete_role(RoleName=name)
+                    # Only the role the engine made: one a baseline StackSet deployed (same
+                    # name) is its stack's to delete, and deleting it here would leave that
+                    # stack unable to delete itself.
+                    role = iam.get_role(RoleName=name)["Role"]
+                    if role.get("Description") == ENGINE_ROLE_DESCRIPTION:
+                        iam.delete_role_policy(
+                            RoleName=name, PolicyName="workload-security-discovery"
+                        )
+                        iam.delete_role(RoleName=name)
                 except ClientError as err:
                     if error_code(err) != "NoSuchEntity":
                         raise

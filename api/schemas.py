@@ -8,17 +8,21 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from common.landing_zone import Environment
 from common.models import (
+    ACCOUNT_NAME_PATTERN,
     ALL_STEP_NAMES,
     INTERNAL_STATUSES,
     AccountRequest,
     ApprovalRecord,
     AuditEvent,
+    BillingOptions,
     CompensationRecord,
     RequestKind,
     RequestState,
     RequestStatus,
     StepState,
+    WorkloadSecurityOptions,
 )
 from common.pricing import CostEstimate
 
@@ -184,6 +188,40 @@ class DecommissionBody(BaseModel):
     kind: Literal["decommission"]
     justification: Reason
     confirm_account_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+
+
+class UpdateBody(BaseModel):
+    """Change a managed account: any of the fields below; the result must fit the landing zone
+    as a new request would (moving a dev account into Workloads/Prod needs environment prod).
+    Only the steps the difference needs run."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["update"]
+    justification: Reason
+    organizational_unit: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None
+    environment: Environment | None = None
+    account_name: Annotated[str, StringConstraints(pattern=ACCOUNT_NAME_PATTERN)] | None = None
+    owner_email: EmailStr | None = None
+    cost_center: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+        | None
+    ) = None
+    tags: dict[str, str] | None = None
+    workload_security: WorkloadSecurityOptions | None = None
+    billing: BillingOptions | None = None
+
+    def changes(self) -> dict[str, object]:
+        """The fields asked to change, as an AccountRequest names them."""
+        fields = self.model_dump(exclude={"kind", "justification"}, exclude_none=True)
+        if self.owner_email is not None:
+            fields["owner_email"] = self.owner_email.lower()
+        return fields
+
+
+ChangeBody = Annotated[DecommissionBody | UpdateBody, Field(discriminator="kind")]
 
 
 class AdoptBody(AccountRequest):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
@@ -46,13 +46,27 @@ DECOMMISSION_STEP_NAMES: tuple[str, ...] = (
 )
 # An adoption: nothing is created; the rest is the vend's, once the engine can act in the account.
 ADOPT_STEP_NAMES: tuple[str, ...] = ("verify_access", *STEP_NAMES[1:])
-ALL_STEP_NAMES: tuple[str, ...] = (*STEP_NAMES, *DECOMMISSION_STEP_NAMES, "verify_access")
+# An update, in vending order; each step runs only when the change needs it.
+UPDATE_STEP_NAMES: tuple[str, ...] = (
+    "move_to_ou",
+    "rename_account",
+    "enroll_control_tower",
+    "apply_baselines",
+    "enroll_workload_security",
+    "remove_workload_security",
+    "register_billing",
+    "retag",
+)
+ALL_STEP_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys((*STEP_NAMES, *DECOMMISSION_STEP_NAMES, *ADOPT_STEP_NAMES, *UPDATE_STEP_NAMES))
+)
 
 
 class RequestKind(StrEnum):
     vend = "vend"
     decommission = "decommission"
     adopt = "adopt"
+    update = "update"
 
 
 def step_names(kind: RequestKind) -> tuple[str, ...]:
@@ -60,6 +74,8 @@ def step_names(kind: RequestKind) -> tuple[str, ...]:
         return DECOMMISSION_STEP_NAMES
     if kind == RequestKind.adopt:
         return ADOPT_STEP_NAMES
+    if kind == RequestKind.update:
+        return UPDATE_STEP_NAMES
     return STEP_NAMES
 
 
@@ -211,11 +227,17 @@ class StepPolicy(BaseModel):
 
 class Corrections(BaseModel):
     """What operators changed with a retry. The workflow's input stays what was submitted; the
-    steps read the request as corrected (``VendingInput.corrected``)."""
+    steps read the request as corrected (``VendingInput.corrected``).
+
+    A change request also rebases itself here when its turn comes: ``account`` is the record as
+    it then stands (an earlier change may have moved on since the request was made) and
+    ``request`` the account as this change leaves it, recomputed from that record."""
 
     account_email: str | None = None
     ou: OuSnapshot | None = None
     protect_workload_security: bool | None = None
+    account: ManagedAccount | None = None
+    request: AccountRequest | None = None
 
 
 class BaselineRecord(BaseModel):
@@ -264,12 +286,17 @@ class VendingInput(BaseModel):
     account: ManagedAccount | None = None
     # For an adoption: the existing member account it brings under management.
     account_id: str | None = None
+    # For an update: the policy of the OU the account is in before it (``ou`` is the one after).
+    previous_ou: OuSnapshot | None = None
+    previous_protect_workload_security: bool = False
+    changes: dict[str, Any] = Field(default_factory=dict)  # an update's asked-for fields
 
     def corrected(self, fixes: Corrections) -> VendingInput:
         """The request as its steps run it now: as submitted, with operators' corrections."""
         if fixes == Corrections():
             return self
         changes: dict[str, object] = {}
+        base = self.request if fixes.request is None else fixes.request
         if fixes.account_email is not None:
             changes["account_email"] = fixes.account_email
         if fixes.ou is not None:
@@ -277,13 +304,17 @@ class VendingInput(BaseModel):
         protect = fixes.protect_workload_security
         return self.model_copy(
             update={
-                "request": self.request.model_copy(update=changes),
+                "request": base.model_copy(update=changes),
+                "account": fixes.account or self.account,
                 "ou": fixes.ou or self.ou,
                 "protect_workload_security": self.protect_workload_security
                 if protect is None
                 else protect,
             }
         )
+
+
+Corrections.model_rebuild()
 
 
 class SubmitInput(BaseModel):

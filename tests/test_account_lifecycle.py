@@ -412,3 +412,129 @@ def test_adopting_an_account_without_its_execution_role_parks_with_what_to_creat
     retried = api.act("carol", resp.json()["id"], "retry", {"step": "verify_access"})
     assert retried.status_code == 202, retried.text
     api.wait_for(resp.json()["id"], {"completed"}, timeout=120)
+
+
+def _change(api: Api, account_id: str, body: dict[str, Any], user: str = "alice") -> Any:
+    return api.call("POST", f"/v1/accounts/{account_id}/changes", user, json=body)
+
+
+def test_vend_move_to_prod_rename_then_decommission_the_whole_life(
+    api: Api, sandbox: Sandbox, new_body: Body, workload_security: HttpEmulator
+) -> None:
+    # Unprotected in SDLC (optional there); Prod requires protection, so the move adds it.
+    body = new_body(
+        organizational_unit="Workloads/SDLC",
+        environment="dev",
+        workload_security={"enabled": False, "policy": None},
+    )
+    created = api.create("alice", body).json()
+    api.act("bob", created["id"], "approve", {})
+    vend = api.wait_for(created["id"], {"completed"}, timeout=120)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+
+    # Into Prod: the environment must fit, and nothing-changes is refused.
+    misfit = _change(
+        api,
+        account_id,
+        {"kind": "update", "justification": "go live", "organizational_unit": "Workloads/Prod"},
+    )
+    assert misfit.status_code == 422 and "environment" in misfit.text, misfit.text
+    same = _change(
+        api, account_id, {"kind": "update", "justification": "x", "cost_center": "CC-1234"}
+    )
+    assert same.status_code == 422 and "changes nothing" in same.text
+    move = _change(
+        api,
+        account_id,
+        {
+            "kind": "update",
+            "justification": "go live",
+            "organizational_unit": "Workloads/Prod",
+            "environment": "prod",
+            "workload_security": {"enabled": True, "policy": None},
+        },
+    )
+    assert move.status_code == 201, move.text
+    moved = move.json()
+    assert moved["kind"] == "update" and moved["approvals_required"] == 2  # Prod's, the stricter
+    assert api.act("bob", moved["id"], "approve", {}).status_code == 200
+    assert api.act("dave", moved["id"], "approve", {}).status_code == 200
+    done = api.wait_for(moved["id"], {"completed"}, timeout=180)
+    ran = {s["name"]: s["status"] for s in done["steps"]}
+    assert ran == {
+        "move_to_ou": "succeeded",
+        "rename_account": "skipped",
+        "enroll_control_tower": "succeeded",
+        "apply_baselines": "succeeded",
+        "enroll_workload_security": "succeeded",  # Prod requires it
+        "remove_workload_security": "skipped",
+        "register_billing": "skipped",
+        "retag": "succeeded",  # the environment tag
+    }, ran
+    connectors = workload_security.state()["connectors"]
+    assert [c for c in connectors if str(c["accountId"]) == account_id]
+    assert sandbox.ou_path_of(account_id) == "Workloads/Prod"
+    assert sandbox.control_tower()["enrolled_accounts"][account_id] == "SUCCEEDED"
+    assert sandbox.stack_instances("vend-workload-security-role", account_id)
+    assert sandbox.tags_of(account_id)["vending:environment"] == "prod"
+    account = _wait_account(api, account_id, {"active"})
+    assert account["organizational_unit"] == "Workloads/Prod"
+    assert account["environment"] == "prod"
+    assert {b["stack_set"] for b in account["baselines"]} == {
+        "vend-audit-role",
+        "vend-workload-security-role",
+    }
+
+    # Rename: one step, PutAccountName; Organizations shows the new name.
+    new_name = body["account_name"] + "-prod"
+    rename = _change(
+        api, account_id, {"kind": "update", "justification": "naming", "account_name": new_name}
+    )
+    assert rename.status_code == 201, rename.text
+    api.act("bob", rename.json()["id"], "approve", {})
+    api.act("dave", rename.json()["id"], "approve", {})
+    renamed = api.wait_for(rename.json()["id"], {"completed"}, timeout=120)
+    assert [s["name"] for s in renamed["steps"] if s["status"] == "succeeded"] == ["rename_account"]
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Name"] == new_name
+    assert _wait_account(api, account_id, {"active"})["account_name"] == new_name
+
+    # And the end of its life.
+    change = _decommission(api, account_id, new_name)
+    for approver in ("bob", "dave"):
+        api.act(approver, change["id"], "approve", {})
+    api.wait_for(change["id"], {"completed"}, timeout=180)
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.ou_path_of(account_id) == "Suspended"
+    for stack_set in ("vend-audit-role", "vend-workload-security-role"):
+        assert sandbox.stack_instances(stack_set, account_id) == []
+    assert not [
+        c for c in workload_security.state()["connectors"] if str(c["accountId"]) == account_id
+    ]
+    closed = _wait_account(api, account_id, {"closed"})
+    assert closed["requests"] == [change["id"], rename.json()["id"], moved["id"], vend["id"]]
+
+
+def test_a_second_change_waits_for_the_first(api: Api, new_body: Body) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+    first = _change(
+        api, account_id, {"kind": "update", "justification": "a", "cost_center": "CC-2"}
+    ).json()
+    second = _change(
+        api, account_id, {"kind": "update", "justification": "b", "tags": {"team": "data"}}
+    ).json()
+    assert first["status"] == second["status"] == "provisioning"  # Sandbox needs no approval
+    for change in (first, second):
+        api.wait_for(change["id"], {"completed"}, timeout=120)
+    trail = api.call("GET", f"/v1/accounts/{account_id}/events", "alice").json()["items"]
+    queued = [e for e in trail if e["action"] == "change" and e["outcome"] == "queued"]
+    account = _account(api, account_id)
+    assert account["cost_center"] == "CC-2" and account["tags"] == {"team": "data"}
+    assert account["requests"][:2] == [second["id"], first["id"]]
+    assert [e["request_id"] for e in queued] == [second["id"]], "the second waited its turn"
+    # ...and ran on the record the first left: its cost center is not undone.
+    second_state = api.get("alice", second["id"]).json()
+    assert second_state["request"]["cost_center"] == "CC-2"

@@ -88,3 +88,36 @@ def restored_account(ctx: StepContext) -> ManagedAccount:
             "last_checked_at": workflow.now(),
         }
     )
+
+
+def updated_account(ctx: StepContext) -> ManagedAccount:
+    """The account after a completed update: as asked, with what the steps made."""
+    inp, state = ctx.inp, ctx.state
+    assert inp.account is not None
+    before = inp.account
+    enrolled = _step_status(ctx, "enroll_control_tower")
+    control_tower = before.control_tower
+    if enrolled == StepStatus.succeeded:
+        control_tower = f"enrolled ({inp.ou.enrollment.value})"
+    elif inp.request.organizational_unit != before.request.organizational_unit:
+        control_tower = "not enrolled"  # moved to an OU Control Tower does not govern
+    protected = inp.protect_workload_security
+    return before.model_copy(
+        update={
+            "status": AccountStatus.active,
+            "request": inp.request,
+            "organizational_unit_id": state.organizational_unit_id,
+            "control_tower": control_tower,
+            "baselines": [
+                BaselineRecord(stack_set=b.stack_set_name, status="CURRENT")
+                for b in inp.ou.baseline_stack_sets
+            ],
+            "workload_security_connector_id": state.workload_security_connector_id
+            if protected
+            else None,
+            "workload_security_policy": inp.request.workload_security.policy if protected else None,
+            "billing_registration_id": state.billing_registration_id,
+            "billing_status": "active" if state.billing_registration_id else None,
+            "last_checked_at": workflow.now(),
+        }
+    )

@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.adoption import ADOPT_STEPS
     from workflows.decommission import DECOMMISSION_STEPS
     from workflows.steps import STEPS, StepSpec
+    from workflows.update import UPDATE_STEPS
 
 
 def table_for(kind: RequestKind) -> dict[str, StepSpec]:
@@ -16,4 +17,6 @@ def table_for(kind: RequestKind) -> dict[str, StepSpec]:
         return DECOMMISSION_STEPS
     if kind == RequestKind.adopt:
         return ADOPT_STEPS
+    if kind == RequestKind.update:
+        return UPDATE_STEPS
     return STEPS

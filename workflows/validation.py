@@ -183,3 +183,12 @@ async def _adoptable(request: AccountRequest, account_id: str) -> Refusal | None
     if result.refusal_type is not None:
         return (result.refusal_type, result.message or "the account cannot be adopted")
     return None
+
+
+async def validate_update(after: AccountRequest, before: AccountRequest) -> Refusal | None:
+    """An update: a new billing customer must be one Sunny Pay knows (the rest was checked
+    against the landing zone by the API)."""
+    if after.billing.customer_id == before.billing.customer_id:
+        return None
+    known = await _customer_known(after.billing.customer_id)
+    return _unknown_customer(known, after.billing.customer_id)

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from common import search_attributes as sa
     from common import vending_contract as contract
     from common.models import (
+        AccountRequest,
         ApprovalRecord,
         ApproveInput,
         AuditEvent,
@@ -61,7 +62,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.step_context import StepContext
     from workflows.step_runner import run_step
     from workflows.step_tables import table_for
-    from workflows.validation import TRANSIENT_REFUSALS, Claims, validate, validate_adoption
+    from workflows.validation import (
+        TRANSIENT_REFUSALS,
+        Claims,
+        validate,
+        validate_adoption,
+        validate_update,
+    )
 
 
 @workflow.defn(name=contract.WORKFLOW)
@@ -106,17 +113,43 @@ class AccountVending:
             return await self._finish()  # rejected, expired or cancelled
 
         if self._turn is not None:  # a change: one at a time per account
-            await self._turn.wait(self._show_first_step)
+            self._rebase(await self._turn.wait(self._show_first_step))
         for name, spec in self._table.items():
             if not await run_step(name, spec, self._ctx, self._operator):
                 await compensate(self._ctx, self._table)  # cancelled while parked: undo
                 return await self._finish()
 
-        if self._input.kind != RequestKind.decommission and workflow.patched("inventory"):
+        if self._input.kind in (RequestKind.vend, RequestKind.adopt) and workflow.patched(
+            "inventory"
+        ):
             await self._put_in_inventory()
         self._record.event(SYSTEM, "complete", "completed", f"account {self._state.account_id}")
         self._record.set_status(RequestStatus.completed)
         return await self._finish()
+
+    def _rebase(self, latest: ManagedAccount) -> None:
+        """Run the change against the account as it is now, not as it was when asked for: a
+        change queued behind another must not undo what that one did."""
+        before = self._input.account
+        facts = ["request", "organizational_unit_id", "workload_security_connector_id"]
+        facts += ["billing_registration_id", "baselines"]
+        if before is not None and all(getattr(latest, f) == getattr(before, f) for f in facts):
+            return
+        fixes = self._state.corrections
+        fixes.account = latest
+        asked = self._input.changes if self._input.kind == RequestKind.update else {}
+        fixes.request = AccountRequest.model_validate(
+            {
+                **latest.request.model_dump(),
+                **asked,
+                "justification": self._input.request.justification,
+            }
+        )
+        self._state.request = self._ctx.inp.request
+        self._state.organizational_unit_id = latest.organizational_unit_id
+        self._state.workload_security_connector_id = latest.workload_security_connector_id
+        self._state.billing_registration_id = latest.billing_registration_id
+        self._record.event(SYSTEM, "rebase", "accepted", "the account changed while this waited")
 
     def _show_first_step(self, text: str) -> None:
         self._state.steps[0].detail = text
@@ -162,6 +195,8 @@ class AccountVending:
     def _account_after(self) -> ManagedAccount | None:
         """The account as this change leaves it (None: untouched, the record stands)."""
         if self._state.status == RequestStatus.completed:
+            if self._input.kind == RequestKind.update:
+                return inventory_records.updated_account(self._ctx)
             return inventory_records.decommissioned_account(self._ctx)
         if self._state.status == RequestStatus.cancelled and self._state.compensations:
             return inventory_records.restored_account(self._ctx)
@@ -195,6 +230,8 @@ class AccountVending:
             refusal = await validate_adoption(
                 self._input.request, self._input.account_id, self._claims
             )
+        elif self._input.kind == RequestKind.update and self._input.account is not None:
+            refusal = await validate_update(self._input.request, self._input.account.request)
         if refusal is not None:
             kind, message = refusal
             self._state.refusal = StepError(type=kind, message=message)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -31,12 +32,16 @@ from api.schemas import (
     AccountSummary,
     AccountView,
     AdoptBody,
+    ChangeBody,
     DecommissionBody,
+    UpdateBody,
 )
 from common import account_contract as contract
 from common import search_attributes as sa
+from common.landing_zone import LandingZone, OrganizationalUnitPolicy
 from common.models import (
     AccountEvent,
+    AccountRequest,
     AccountStatus,
     ManagedAccount,
     Principal,
@@ -276,7 +281,7 @@ async def get_account_events(
 )
 async def request_account_change(
     account_id: str,
-    body: DecommissionBody,
+    body: ChangeBody,
     user: CurrentUser,
     client: ClientDep,
     settings: SettingsDep,
@@ -286,8 +291,9 @@ async def request_account_change(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
     """Ask for a change to a managed account (the account's requester or owner, or an admin):
-    today ``decommission``. The change is a request: approve, reject, retry, skip and cancel it
-    under ``/v1/account-requests/{id}``. One change runs at a time per account; the next waits."""
+    ``update`` or ``decommission``. The change is a request: approve, reject, retry, skip and
+    cancel it under ``/v1/account-requests/{id}``. One change runs at a time per account; the
+    next waits its turn."""
     account, _ = await _read(client, account_id, user, settings)
     owner = (user.email or "").lower() == account.request.owner_email.lower()
     if not (account.requested_by == user.sub or owner or user.has(Role.admin)):
@@ -295,7 +301,41 @@ async def request_account_change(
     if account.status == AccountStatus.closed:
         raise Problem(409, "Conflict", f"account {account_id} is closed")
     if account.status == AccountStatus.decommissioning:
-        raise Problem(409, "Conflict", f"account {account_id} is already being decommissioned")
+        raise Problem(409, "Conflict", f"account {account_id} is being decommissioned")
+    source = lz.find(account.request.organizational_unit)
+    if source is None or not source.open_for_vending:
+        raise validation_problem(
+            [
+                {
+                    "loc": ["path", "account_id"],
+                    "msg": f"the account is in OU {account.request.organizational_unit}, which "
+                    "is not open for vending: the engine does not change accounts there",
+                }
+            ]
+        )
+    limiter.take(user.sub, "create")
+    if isinstance(body, DecommissionBody):
+        inp = _decommission_input(account, body, user, source, lz, settings, idempotency_key)
+    else:
+        inp = _update_input(account, body, user, source, lz, settings, idempotency_key)
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
+    return request_view(state, settings)
+
+
+def _fingerprint(account_id: str, body: DecommissionBody | UpdateBody) -> str:
+    return hashlib.sha256(f"{account_id}\n{body.model_dump_json()}".encode()).hexdigest()
+
+
+def _decommission_input(
+    account: ManagedAccount,
+    body: DecommissionBody,
+    user: Principal,
+    source: OrganizationalUnitPolicy,
+    lz: LandingZone,
+    settings: Settings,
+    idempotency_key: str | None,
+) -> VendingInput:
     if body.confirm_account_name != account.request.account_name:
         raise validation_problem(
             [
@@ -305,36 +345,69 @@ async def request_account_change(
                 }
             ]
         )
-    policy = lz.find(account.request.organizational_unit)
-    if policy is None or not policy.open_for_vending:
-        raise validation_problem(
-            [
-                {
-                    "loc": ["path", "account_id"],
-                    "msg": f"the account is in OU {account.request.organizational_unit}, which "
-                    "is not open for vending: the engine does not decommission accounts there",
-                }
-            ]
-        )
-    limiter.take(user.sub, "create")
-    ou = ou_snapshot(policy, lz).model_copy(
-        update={"approvals_required": policy.decommission_approvals_required()}
+    ou = ou_snapshot(source, lz).model_copy(
+        update={"approvals_required": source.decommission_approvals_required()}
     )
     request = account.request.model_copy(update={"justification": body.justification})
-    fingerprint = hashlib.sha256(f"{account_id}\n{body.model_dump_json()}".encode()).hexdigest()
-    request_id = request_id_for(user, idempotency_key)
-    inp = VendingInput(
-        request_id=request_id,
+    return VendingInput(
+        request_id=request_id_for(user, idempotency_key),
         request=request,
         requested_by=user,
         created_at=datetime.now(UTC),
-        body_sha256=fingerprint,
+        body_sha256=_fingerprint(account.account_id, body),
         ou=ou,
         step_policy=StepPolicy(**settings.steps.model_dump()),
-        protect_workload_security=protects(request, ou),
+        protect_workload_security=bool(account.workload_security_connector_id),
         kind=RequestKind.decommission,
         account=account,
     )
-    state = await submit_request(client, settings, inp)
-    response.headers["Location"] = f"/v1/account-requests/{request_id}"
-    return request_view(state, settings)
+
+
+def _update_input(
+    account: ManagedAccount,
+    body: UpdateBody,
+    user: Principal,
+    source: OrganizationalUnitPolicy,
+    lz: LandingZone,
+    settings: Settings,
+    idempotency_key: str | None,
+) -> VendingInput:
+    before = account.request
+    try:
+        after = AccountRequest.model_validate(
+            {**before.model_dump(), **body.changes(), "justification": body.justification}
+        )
+    except ValidationError as err:
+        raise validation_problem(
+            [{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"]} for e in err.errors()]
+        ) from err
+    if after.model_copy(update={"justification": before.justification}) == before:
+        raise validation_problem(
+            [{"loc": ["body"], "msg": "the update changes nothing about the account"}]
+        )
+    destination = check_against_landing_zone(after, lz, email_domain=False)
+    previous = ou_snapshot(source, lz)
+    ou = destination.model_copy(
+        update={
+            # The stricter of the two OUs' rules.
+            "approvals_required": max(previous.approvals_required, destination.approvals_required),
+            "approval_window_seconds": min(
+                previous.approval_window_seconds, destination.approval_window_seconds
+            ),
+        }
+    )
+    return VendingInput(
+        request_id=request_id_for(user, idempotency_key),
+        request=after,
+        requested_by=user,
+        created_at=datetime.now(UTC),
+        body_sha256=_fingerprint(account.account_id, body),
+        ou=ou,
+        step_policy=StepPolicy(**settings.steps.model_dump()),
+        protect_workload_security=protects(after, destination),
+        kind=RequestKind.update,
+        account=account,
+        previous_ou=previous,
+        previous_protect_workload_security=bool(account.workload_security_connector_id),
+        changes=body.changes(),
+    )

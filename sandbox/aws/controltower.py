@@ -84,6 +84,7 @@ class EnabledBaseline:
     parent: str | None
     status: str = "SUCCEEDED"
     last_operation: str | None = None
+    drifted: bool = False  # inheritance drift: the account left the OU it was enrolled through
 
 
 @dataclass
@@ -219,6 +220,7 @@ class ControlTowerEmulator:
             )
             self.baselines[eb.arn] = eb
         eb.parent, eb.status, eb.last_operation = parent_arn, "UNDER_CHANGE", op.id
+        eb.drifted = False
 
     def _failure_for(self, service: str, action: str, body: str) -> str | None:
         rule = self.faults.take(service, action, body, "failure_reason")
@@ -239,6 +241,11 @@ class ControlTowerEmulator:
         """Auto-enrollment: a registered OU with it enrolls accounts moved into it."""
         with self._lock:
             parent = self._registered_baseline_of_ou(dest_ou_id)
+            mine = self._baseline_for_target(self._account(account_id).arn)
+            if mine is not None and (parent is None or mine.parent != parent.arn):
+                # As Control Tower reports an enrolled account moved to another OU: inheritance
+                # drift, until the account is enrolled again through its new OU.
+                mine.drifted = True
             if parent is None or dest_ou_id not in self.auto_enroll_ous:
                 return
             now = time.time()
@@ -346,6 +353,9 @@ class ControlTowerEmulator:
             "baselineVersion": "4.0",
             "targetIdentifier": eb.target,
             "statusSummary": {"status": eb.status},
+            "driftStatusSummary": {
+                "types": {"inheritance": {"status": "DRIFTED" if eb.drifted else "IN_SYNC"}}
+            },
         }
         if eb.last_operation:
             out["statusSummary"]["lastOperationIdentifier"] = eb.last_operation

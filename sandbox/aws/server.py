@@ -97,6 +97,8 @@ class SandboxAws:
             )
         if service == "controltower":
             return self._rest_json(start_response, action, body)
+        if service == "account" and action in ("PutAccountName", "GetAccountInformation"):
+            return self._account_api(start_response, action, body)
         if service == "iam" and action == "SimulatePrincipalPolicy":
             return self._simulate(start_response, body)
         if service == "sts" and action == "AssumeRole" and (why := self._cannot_assume(body)):
@@ -106,6 +108,44 @@ class SandboxAws:
         if service == "servicecatalog" and action in _EMULATED_SC:
             return self._service_catalog(environ, start_response, action, body)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _account_api(
+        self, start_response: StartResponse, action: str, body: bytes
+    ) -> Iterable[bytes]:
+        """The Account API's name calls (moto has only alternate contacts): the name is the one
+        Organizations shows, as on AWS."""
+        req = json.loads(body or b"{}")
+        headers = [("Content-Type", "application/json")]
+
+        def refuse(status: str, code: str, message: str) -> Iterable[bytes]:
+            start_response(status, [*headers, ("x-amzn-ErrorType", code)])
+            return [json.dumps({"message": message}).encode()]
+
+        try:
+            org = self.controltower.org()
+            account = org.get_account_by_id(str(req.get("AccountId", "")))
+        except Exception:
+            return refuse(
+                "403 Forbidden", "AccessDeniedException", "the account is not in the organization"
+            )
+        if action == "PutAccountName":
+            name = str(req.get("AccountName", ""))
+            if not 1 <= len(name) <= 50:
+                return refuse(
+                    "400 Bad Request", "ValidationException", "AccountName must be 1-50 characters"
+                )
+            account.name = name
+            result: dict[str, Any] = {}
+        else:
+            result = {
+                "AccountId": account.id,
+                "AccountName": account.name,
+                "AccountCreatedDate": account.create_time.isoformat()
+                if hasattr(account.create_time, "isoformat")
+                else str(account.create_time),
+            }
+        start_response("200 OK", headers)
+        return [json.dumps(result).encode()]
 
     def _cannot_assume(self, body: bytes) -> str | None:
         """As IAM: a role in a member account can be assumed only if it exists there (moto lets
@@ -325,6 +365,9 @@ def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
         return service, rpc.group(1)
     if service == "controltower":
         return service, protocols.rest_routes("controltower").get(path, path)
+    if service == "account" and path.strip("/"):
+        name = path.strip("/")
+        return service, name[0].upper() + name[1:]  # /putAccountName -> PutAccountName
     actions = parse_qs(body.decode("utf-8", "replace")).get("Action") or parse_qs(
         environ.get("QUERY_STRING", "")
     ).get("Action")
