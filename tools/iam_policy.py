@@ -50,6 +50,11 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "ssm": ("member", "ssm"),
     },
     "member_accounts.py": {"self.sts": ("management", "sts")},
+    "account_lifecycle.py": {
+        "client": ("management", "organizations"),
+        "self.account": ("management", "account"),
+        "sts": ("member", "sts"),
+    },
 }
 # Modules that call no AWS API (HTTP or Temporal only, or that only build the clients the others
 # call through); listed so a new module must be placed.
