@@ -19,6 +19,7 @@ from common.models import (
     BillingOptions,
     CompensationRecord,
     RequestKind,
+    RequestPlan,
     RequestState,
     RequestStatus,
     StepState,
@@ -96,6 +97,9 @@ class AccountRequestView(BaseModel):
     billing_registration_id: str | None = None
     compensations: list[CompensationRecord] = Field(
         default_factory=list, description="what a cancellation undid, in order"
+    )
+    plan: RequestPlan | None = Field(
+        default=None, description="what the request said it would do when it was made"
     )
     workflow_url: str | None = Field(default=None, description="The request in the Temporal UI")
     stale: bool = Field(

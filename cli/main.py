@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cli.accounts import app as accounts_app
 from cli.doctor import doctor
 from cli.requests import app as requests_app
 from common.models import Role
@@ -13,6 +14,7 @@ from common.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
 app.add_typer(requests_app, name="requests")
+app.add_typer(accounts_app, name="accounts")
 app.command()(doctor)
 
 

@@ -22,9 +22,14 @@ def _client(api_url: str, token: str) -> httpx.Client:
 
 
 def _send(api_url: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    return call_api(api_url, token, method, f"/v1/account-requests{path}", **kwargs)
+
+
+def call_api(api_url: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One API call; a problem answer is printed (with its fields) and exits non-zero."""
     with _client(api_url, token) as client:
         try:
-            resp = client.request(method, f"/v1/account-requests{path}", **kwargs)
+            resp = client.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             typer.echo(f"error: the API at {api_url} is not reachable ({err})", err=True)
             raise typer.Exit(2) from err
@@ -40,9 +45,10 @@ def _send(api_url: str, token: str, method: str, path: str, **kwargs: Any) -> An
     return resp.json()
 
 
-def _summary(req: dict[str, Any]) -> str:
+def summary(req: dict[str, Any]) -> str:
     lines = [
-        f"{req['id']}  {req['status']}  {req['request']['account_name']}  "
+        f"{req['id']}  {req.get('kind', 'vend')}  {req['status']}  "
+        f"{req['request']['account_name']}  "
         f"→ {req['request']['organizational_unit']}  (by {req['requested_by']})",
         f"  account: {req.get('account_id') or '-'}   approvals still needed: "
         f"{req['approvals_remaining']}",
@@ -118,7 +124,7 @@ def show(
     if as_json:
         typer.echo(json.dumps(req, indent=2))
         return
-    typer.echo(_summary(req))
+    typer.echo(summary(req))
     for event in _send(api_url, token, "GET", f"/{request_id}/events")["items"]:
         typer.echo(
             f"  {event['at']}  {event['actor']:<8} {event['action']:<24} "
@@ -128,7 +134,7 @@ def show(
 
 def _act(api_url: str, token: str, request_id: str, action: str, body: dict[str, Any]) -> None:
     req = _send(api_url, token, "POST", f"/{request_id}/{action}", json=body)
-    typer.echo(_summary(req))
+    typer.echo(summary(req))
 
 
 @app.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
@@ -271,6 +271,33 @@ class ManagedAccount(BaseModel):
     last_checked_at: datetime | None = None
 
 
+class PlannedResource(BaseModel):
+    action: Literal["create", "change", "remove", "check"]
+    kind: str  # e.g. "aws account", "stack instance", "workload security connector"
+    name: str
+
+
+class PlannedStep(BaseModel):
+    name: str
+    runs: bool
+    reason: str | None = None  # why it is skipped
+    resources: list[PlannedResource] = Field(default_factory=list)
+
+
+class RequestPlan(BaseModel):
+    """The preview of a request: shown before approval, and kept on the request."""
+
+    kind: RequestKind
+    steps: list[PlannedStep]
+    approvals_required: int
+    cost_estimate: CostEstimate | None = None
+    # From the queues when the plan was made: Control Tower slots and close quota in use.
+    queues: dict[str, int] = Field(default_factory=dict)
+    eta_seconds: float | None = Field(
+        default=None, description="rough: typical AWS durations of the steps that run, plus queues"
+    )
+
+
 class VendingInput(BaseModel):
     request_id: str
     request: AccountRequest
@@ -290,6 +317,7 @@ class VendingInput(BaseModel):
     previous_ou: OuSnapshot | None = None
     previous_protect_workload_security: bool = False
     changes: dict[str, Any] = Field(default_factory=dict)  # an update's asked-for fields
+    plan: RequestPlan | None = None  # what the preview said it would do, for the approvers
 
     def corrected(self, fixes: Corrections) -> VendingInput:
         """The request as its steps run it now: as submitted, with operators' corrections."""
@@ -416,6 +444,7 @@ class RequestState(BaseModel):
     refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)
     corrections: Corrections = Field(default_factory=Corrections)
     kind: RequestKind = RequestKind.vend
+    plan: RequestPlan | None = None
 
 
 class AccountEvent(AuditEvent):

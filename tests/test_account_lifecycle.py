@@ -37,6 +37,16 @@ def _wait_account(
     raise AssertionError(f"account never reached {statuses}; last seen: {last}")
 
 
+def _as_planned(done: dict[str, Any]) -> None:
+    """The request did what its plan said: the same steps ran, the same were skipped."""
+    planned = [(s["name"], s["runs"], s["reason"]) for s in done["plan"]["steps"]]
+    ran = [
+        (s["name"], s["status"] != "skipped", s["detail"] if s["status"] == "skipped" else None)
+        for s in done["steps"]
+    ]
+    assert planned == ran, (planned, ran)
+
+
 def _vend(api: Api, body: dict[str, Any]) -> dict[str, Any]:
     created = api.create("alice", body)
     assert created.status_code == 201, created.text
@@ -363,6 +373,7 @@ def test_an_account_made_outside_the_engine_is_adopted_and_ends_as_a_vended_one(
     assert adopted["kind"] == "adopt" and adopted["account_id"] == account_id
     assert [s["name"] for s in adopted["steps"]][:2] == ["verify_access", "move_to_ou"]
     done = api.wait_for(adopted["id"], {"completed"}, timeout=120)
+    _as_planned(done)
     assert {s["name"]: s["status"] for s in done["steps"]} == {
         "verify_access": "succeeded",
         "move_to_ou": "succeeded",
@@ -461,6 +472,14 @@ def test_vend_move_to_prod_rename_then_decommission_the_whole_life(
     assert api.act("bob", moved["id"], "approve", {}).status_code == 200
     assert api.act("dave", moved["id"], "approve", {}).status_code == 200
     done = api.wait_for(moved["id"], {"completed"}, timeout=180)
+    _as_planned(vend)
+    _as_planned(done)
+    baselines = next(p for p in done["plan"]["steps"] if p["name"] == "apply_baselines")
+    assert {
+        "action": "create",
+        "kind": "stack instance",
+        "name": ("vend-workload-security-role in us-east-1"),
+    } in baselines["resources"]
     ran = {s["name"]: s["status"] for s in done["steps"]}
     assert ran == {
         "move_to_ou": "succeeded",
@@ -495,15 +514,29 @@ def test_vend_move_to_prod_rename_then_decommission_the_whole_life(
     api.act("bob", rename.json()["id"], "approve", {})
     api.act("dave", rename.json()["id"], "approve", {})
     renamed = api.wait_for(rename.json()["id"], {"completed"}, timeout=120)
+    _as_planned(renamed)
     assert [s["name"] for s in renamed["steps"] if s["status"] == "succeeded"] == ["rename_account"]
     assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Name"] == new_name
     assert _wait_account(api, account_id, {"active"})["account_name"] == new_name
 
     # And the end of its life.
+    preview = api.call(
+        "POST",
+        f"/v1/accounts/{account_id}/changes/preview",
+        "alice",
+        json={"kind": "decommission", "justification": "end", "confirm_account_name": new_name},
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["approvals_required"] == 2
+    assert _account(api, account_id)["requests"][0] == rename.json()["id"]  # nothing written
     change = _decommission(api, account_id, new_name)
     for approver in ("bob", "dave"):
         api.act(approver, change["id"], "approve", {})
-    api.wait_for(change["id"], {"completed"}, timeout=180)
+    closed_request = api.wait_for(change["id"], {"completed"}, timeout=180)
+    _as_planned(closed_request)
+    assert [s["name"] for s in preview.json()["steps"] if s["runs"]] == [
+        s["name"] for s in closed_request["plan"]["steps"] if s["runs"]
+    ]
     assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
     assert sandbox.ou_path_of(account_id) == "Suspended"
     for stack_set in ("vend-audit-role", "vend-workload-security-role"):
@@ -515,26 +548,102 @@ def test_vend_move_to_prod_rename_then_decommission_the_whole_life(
     assert closed["requests"] == [change["id"], rename.json()["id"], moved["id"], vend["id"]]
 
 
-def test_a_second_change_waits_for_the_first(api: Api, new_body: Body) -> None:
+def test_a_second_change_waits_for_the_first(api: Api, sandbox: Sandbox, new_body: Body) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
     vend = _vend(api, body)
     account_id = vend["account_id"]
     _wait_account(api, account_id, {"active"})
+    # The first change parks (its retag is refused), holding the account's turn.
+    sandbox.fault(
+        service="organizations",
+        action="TagResource",
+        error="AccessDeniedException",
+        status=400,
+        message="not now",
+        match=account_id,
+    )
     first = _change(
         api, account_id, {"kind": "update", "justification": "a", "cost_center": "CC-2"}
     ).json()
+    api.wait_for(first["id"], {"waiting_for_operator"}, timeout=60)
     second = _change(
         api, account_id, {"kind": "update", "justification": "b", "tags": {"team": "data"}}
     ).json()
-    assert first["status"] == second["status"] == "provisioning"  # Sandbox needs no approval
+    deadline = time.monotonic() + 30
+    while _account(api, account_id)["queued_changes"] != [second["id"]]:
+        assert time.monotonic() < deadline, "the second change should queue behind the first"
+        time.sleep(0.3)
+    waiting = api.get("alice", second["id"]).json()
+    assert "one change at a time" in (waiting["steps"][0]["detail"] or "")
+    sandbox.clear_faults()
+    assert api.act("carol", first["id"], "retry", {"step": "retag"}).status_code == 202
     for change in (first, second):
         api.wait_for(change["id"], {"completed"}, timeout=120)
-    trail = api.call("GET", f"/v1/accounts/{account_id}/events", "alice").json()["items"]
-    queued = [e for e in trail if e["action"] == "change" and e["outcome"] == "queued"]
-    account = _account(api, account_id)
+    account = _wait_account(api, account_id, {"active"})
+    # The second ran on the record the first left: the first's cost center is not undone.
     assert account["cost_center"] == "CC-2" and account["tags"] == {"team": "data"}
     assert account["requests"][:2] == [second["id"], first["id"]]
-    assert [e["request_id"] for e in queued] == [second["id"]], "the second waited its turn"
-    # ...and ran on the record the first left: its cost center is not undone.
-    second_state = api.get("alice", second["id"]).json()
-    assert second_state["request"]["cost_center"] == "CC-2"
+    assert sandbox.tags_of(account_id)["vending:cost-center"] == "CC-2"
+
+
+def test_the_command_line_lists_shows_and_refuses_a_mistyped_decommission(
+    api: Api, new_body: Body
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    def vend_cli(user: str, *args: str) -> Any:
+        env = {"VEND_API_URL": str(api.http.base_url), "VEND_TOKEN": api.tokens[user]}
+        return CliRunner().invoke(app, ["accounts", *args], env=env)
+
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+    shown = vend_cli("alice", "show", account_id)
+    assert shown.exit_code == 0, shown.output
+    assert body["account_name"] in shown.output and vend["id"] in shown.output
+    assert "step:create_account" in shown.output  # the vend's trail is the account's
+    deadline = time.monotonic() + 15
+    listed = vend_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
+    while account_id not in listed.output and time.monotonic() < deadline:
+        time.sleep(0.3)
+        listed = vend_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
+    assert account_id in listed.output
+    wrong = vend_cli(
+        "alice", "decommission", account_id, "--justification", "done", "--confirm", "nope"
+    )
+    assert wrong.exit_code == 1 and "confirm_account_name" in wrong.output
+    moved = vend_cli("alice", "update", account_id, "--justification", "x", "--cost-center", "C9")
+    assert moved.exit_code == 0, moved.output
+    assert " update " in moved.output.splitlines()[0]
+
+
+def test_a_preview_of_a_new_request_writes_nothing_and_matches_what_it_then_does(
+    api: Api, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    preview = api.call("POST", "/v1/account-requests/preview", "alice", json=body)
+    assert preview.status_code == 200, preview.text
+    planned = preview.json()
+    assert planned["approvals_required"] == 0 and planned["eta_seconds"] > 0
+    steps = {s["name"]: s for s in planned["steps"]}
+    assert not steps["enroll_workload_security"]["runs"]  # Sandbox: protection off
+    assert steps["create_account"]["resources"] == [
+        {
+            "action": "create",
+            "kind": "aws account",
+            "name": f"{body['account_name']} <{body['account_email']}>",
+        }
+    ]
+    bad = api.call(
+        "POST", "/v1/account-requests/preview", "alice", json={**body, "environment": "prod"}
+    )
+    assert bad.status_code == 422
+    # Nothing was written: the same name is still free to request.
+    done = _vend(api, body)
+    _as_planned(done)
+    assert [s["name"] for s in planned["steps"] if s["runs"]] == [
+        s["name"] for s in done["plan"]["steps"] if s["runs"]
+    ]

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities, BillingInput, RegistrationInput
     from activities.organizations import OrganizationsActivities
     from activities.workload_security import WorkloadSecurityActivities
-    from common.landing_zone import EnrollmentStrategy
     from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
     from workflows.baselines import apply_baselines, remove_baselines
     from workflows.close_quota import (
@@ -110,13 +109,6 @@ def _end_billing_input(_: VendingInput, state: RequestState) -> RegistrationInpu
     return RegistrationInput(registration_id=state.billing_registration_id)
 
 
-def _no_billing(inp: VendingInput) -> str | None:
-    account = inp.account
-    if account is None or not account.billing_registration_id:
-        return "the account has no billing registration"
-    return None
-
-
 def _billing_again(inp: VendingInput, state: RequestState) -> BillingInput:
     """Register again (the cancel's undo of end_billing); the run number names this request's
     registration apart from the vend's (Sunny Pay's idempotency key includes it)."""
@@ -130,30 +122,6 @@ def _billing_again(inp: VendingInput, state: RequestState) -> BillingInput:
         contact_email=inp.request.owner_email,
         workload_security=inp.protect_workload_security,
     )
-
-
-def _unprotected(inp: VendingInput) -> str | None:
-    account = inp.account
-    if account is None or not account.workload_security_connector_id:
-        return "the account is not enrolled in Workload Security"
-    return None
-
-
-def _no_baselines(inp: VendingInput) -> str | None:
-    return None if inp.ou.baseline_stack_sets else f"OU {inp.ou.path} has no baseline StackSets"
-
-
-def _not_account_factory(inp: VendingInput) -> str | None:
-    if inp.ou.enrollment == EnrollmentStrategy.none:
-        return f"OU {inp.ou.path} is not governed by Control Tower"
-    if inp.ou.enrollment != EnrollmentStrategy.account_factory:
-        # Enrolled through its OU's baseline: Control Tower governs an account by the OU it is
-        # in, and quarantine moved it to the suspended OU, which Control Tower does not govern.
-        return (
-            f"enrolled through OU {inp.ou.path}'s baseline ({inp.ou.enrollment.value}); "
-            f"it left Control Tower's governance when quarantine moved it to {inp.ou.suspended_ou}"
-        )
-    return None
 
 
 async def _terminate_provisioned_product(ctx: StepContext) -> StepOutcome:
@@ -197,20 +165,16 @@ DECOMMISSION_STEPS: dict[str, StepSpec] = {
     ),
     "end_billing": StepSpec(
         activity_step(BillingActivities.deregister_billing, _end_billing_input),
-        skip_reason=_no_billing,
         undo=activity_step(BillingActivities.register_billing, _billing_again, record_registration),
     ),
     "remove_workload_security": StepSpec(
         activity_step(WorkloadSecurityActivities.remove_workload_security, ws_input),
-        skip_reason=_unprotected,
         undo=activity_step(
             WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
         ),
     ),
-    "remove_baselines": StepSpec(remove_baselines, skip_reason=_no_baselines, undo=apply_baselines),
-    "unmanage_control_tower": StepSpec(
-        _terminate_provisioned_product, skip_reason=_not_account_factory
-    ),
+    "remove_baselines": StepSpec(remove_baselines, undo=apply_baselines),
+    "unmanage_control_tower": StepSpec(_terminate_provisioned_product),
     "close_account": StepSpec(close_account),
 }
 assert tuple(DECOMMISSION_STEPS) == DECOMMISSION_STEP_NAMES

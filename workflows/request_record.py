@@ -57,6 +57,7 @@ class RequestRecord:
             steps=[StepState(name=name) for name in step_names(inp.kind)],
             cost_estimate=inp.cost_estimate,
             kind=inp.kind,
+            plan=inp.plan,
         )
         if inp.account_id is not None:  # an adoption: the account exists already
             self.state.account_id = inp.account_id

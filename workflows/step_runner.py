@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from common.models import CancelInput, RequestStatus, SkipInput, StepStatus
     from common.preflight import PREREQUISITE_FAILED
+    from common.step_plan import skip_reason
     from workflows import metrics
     from workflows.failures import error_of
     from workflows.operator_actions import OperatorActions
@@ -23,7 +24,7 @@ async def run_step(name: str, spec: StepSpec, ctx: StepContext, operator: Operat
     """True once the step succeeded or was skipped; False when cancelled while parked."""
     record = ctx.record
     step = record.step(name)
-    skip = spec.skip_reason(ctx.inp)
+    skip = skip_reason(ctx.inp, name)  # the rule the preview showed (common/step_plan.py)
     if skip is not None:
         step.status, step.detail = StepStatus.skipped, skip
         record.event(SYSTEM, f"step:{name}", "skipped", skip)

@@ -49,10 +49,6 @@ StepRun = Callable[[StepContext], Awaitable[StepOutcome]]
 Undo = Callable[[StepContext], Awaitable[StepOutcome | None]]  # None: nothing to undo
 
 
-def _never(_: VendingInput) -> str | None:
-    return None
-
-
 def _no(_: VendingInput) -> bool:
     return False
 
@@ -60,7 +56,6 @@ def _no(_: VendingInput) -> bool:
 @dataclass(frozen=True)
 class StepSpec:
     run: StepRun
-    skip_reason: Callable[[VendingInput], str | None] = _never
     holds_control_tower_slot: Callable[[VendingInput], bool] = _no
     undo: Undo | None = None
 
@@ -130,22 +125,6 @@ def _auto_enrolls(inp: VendingInput) -> bool:
     return inp.ou.enrollment == EnrollmentStrategy.auto_enroll
 
 
-def _not_governed(inp: VendingInput) -> str | None:
-    if inp.ou.enrollment == EnrollmentStrategy.none:
-        return f"OU {inp.ou.path} is not governed by Control Tower"
-    return None
-
-
-def _no_baselines(inp: VendingInput) -> str | None:
-    return None if inp.ou.baseline_stack_sets else f"OU {inp.ou.path} has no baseline StackSets"
-
-
-def _unprotected(inp: VendingInput) -> str | None:
-    if inp.protect_workload_security:
-        return None
-    return f"Workload Security is not required by OU {inp.ou.path} nor asked for by the request"
-
-
 def ws_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityInput:
     assert state.account_id
     return WorkloadSecurityInput(
@@ -211,13 +190,12 @@ STEPS: dict[str, StepSpec] = {
         activity_step(OrganizationsActivities.move_to_ou, move_input, _record_ou),
         holds_control_tower_slot=_auto_enrolls,
     ),
-    "enroll_control_tower": StepSpec(enroll_control_tower, skip_reason=_not_governed),
-    "apply_baselines": StepSpec(apply_baselines, skip_reason=_no_baselines, undo=remove_baselines),
+    "enroll_control_tower": StepSpec(enroll_control_tower),
+    "apply_baselines": StepSpec(apply_baselines, undo=remove_baselines),
     "enroll_workload_security": StepSpec(
         activity_step(
             WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
         ),
-        skip_reason=_unprotected,
         undo=activity_undo(WorkloadSecurityActivities.remove_workload_security, _ws_undo_input),
     ),
     "register_billing": StepSpec(

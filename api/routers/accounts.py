@@ -23,6 +23,7 @@ from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, Operato
 from api.errors import Problem, validation_problem
 from api.intake import check_against_landing_zone, ou_snapshot, protects
 from api.openapi import problems
+from api.queues import queue_lengths
 from api.routers.requests import request_view, submit_request
 from api.schemas import (
     AccountEventsView,
@@ -46,11 +47,13 @@ from common.models import (
     ManagedAccount,
     Principal,
     RequestKind,
+    RequestPlan,
     Role,
     StepPolicy,
     VendingInput,
 )
 from common.settings import Settings
+from common.step_plan import plan
 
 router = APIRouter(
     prefix="/v1/accounts",
@@ -248,6 +251,7 @@ async def adopt_account(
             "body_sha256": hashlib.sha256(body.model_dump_json().encode()).hexdigest(),
         }
     )
+    inp.plan = plan(inp, await queue_lengths(client))
     state = await submit_request(client, settings, inp)
     response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
     return request_view(state, settings)
@@ -294,6 +298,40 @@ async def request_account_change(
     ``update`` or ``decommission``. The change is a request: approve, reject, retry, skip and
     cancel it under ``/v1/account-requests/{id}``. One change runs at a time per account; the
     next waits its turn."""
+    limiter.take(user.sub, "create")
+    inp = await _change_input(client, account_id, body, user, lz, settings, idempotency_key)
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
+    return request_view(state, settings)
+
+
+@router.post(
+    "/{account_id}/changes/preview", response_model=RequestPlan, responses=problems(404, 409)
+)
+async def preview_account_change(
+    account_id: str,
+    body: ChangeBody,
+    user: CurrentUser,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+) -> RequestPlan:
+    """What this change would do, before anyone approves it (nothing is written)."""
+    inp = await _change_input(client, account_id, body, user, lz, settings, None)
+    assert inp.plan is not None
+    return inp.plan
+
+
+async def _change_input(
+    client: Client,
+    account_id: str,
+    body: DecommissionBody | UpdateBody,
+    user: Principal,
+    lz: LandingZone,
+    settings: Settings,
+    idempotency_key: str | None,
+) -> VendingInput:
+    """The change's request input, checked (who may, what state, what fits), with its plan."""
     account, _ = await _read(client, account_id, user, settings)
     owner = (user.email or "").lower() == account.request.owner_email.lower()
     if not (account.requested_by == user.sub or owner or user.has(Role.admin)):
@@ -313,14 +351,12 @@ async def request_account_change(
                 }
             ]
         )
-    limiter.take(user.sub, "create")
     if isinstance(body, DecommissionBody):
         inp = _decommission_input(account, body, user, source, lz, settings, idempotency_key)
     else:
         inp = _update_input(account, body, user, source, lz, settings, idempotency_key)
-    state = await submit_request(client, settings, inp)
-    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
-    return request_view(state, settings)
+    inp.plan = plan(inp, await queue_lengths(client))
+    return inp
 
 
 def _fingerprint(account_id: str, body: DecommissionBody | UpdateBody) -> str:

@@ -30,6 +30,7 @@ from api.deps import (
 from api.errors import Problem, refusal_problem
 from api.intake import body_fingerprint, check_against_landing_zone, protects
 from api.openapi import problems
+from api.queues import queue_lengths
 from api.schemas import (
     AccountRequestPage,
     AccountRequestSummary,
@@ -52,6 +53,7 @@ from common.models import (
     Principal,
     RejectInput,
     RequestKind,
+    RequestPlan,
     RequestState,
     RequestStatus,
     RetryInput,
@@ -61,6 +63,7 @@ from common.models import (
     VendingInput,
 )
 from common.settings import Settings
+from common.step_plan import plan
 from common.temporal_client import WORKFLOW_ID_PREFIX, workflow_id
 
 router = APIRouter(
@@ -158,9 +161,26 @@ async def create_account_request(
     await _below_open_quota(client, settings, user)
     request_id = request_id_for(user, idempotency_key)
     inp = vending_input(request_id, body, user, ou, settings)
+    inp.plan = plan(inp, await queue_lengths(client))
     state = await submit_request(client, settings, inp)
     response.headers["Location"] = f"/v1/account-requests/{request_id}"
     return request_view(state, settings)
+
+
+@router.post("/preview", response_model=RequestPlan)
+async def preview_account_request(
+    body: AccountRequest,
+    user: Requester,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+) -> RequestPlan:
+    """What this request would do, before anyone approves it: the steps that would run and
+    what each creates, the approvals, the cost estimate, an ETA from the queues. Nothing is
+    written; the same plan is kept on the request when it is made."""
+    ou = check_against_landing_zone(body, lz)
+    inp = vending_input(request_id_for(user, None), body, user, ou, settings)
+    return plan(inp, await queue_lengths(client))
 
 
 async def submit_request(client: Client, settings: Settings, inp: VendingInput) -> RequestState:

@@ -1,0 +1,144 @@
+"""``vend accounts``: the inventory, and the changes asked of its accounts, over the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from cli.requests import ApiUrl, Token, call_api, summary
+
+app = typer.Typer(no_args_is_help=True, help="List, inspect, change, adopt and close accounts.")
+
+
+@app.command("list")
+def list_accounts(
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    organizational_unit: Annotated[str | None, typer.Option("--ou")] = None,
+    status: Annotated[str | None, typer.Option(help="active, changing, closed, ...")] = None,
+    owner: Annotated[str | None, typer.Option(help="the owner's email")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Managed accounts."""
+    params: dict[str, Any] = {"limit": limit}
+    for key, value in (("organizational_unit", organizational_unit), ("status", status)):
+        if value:
+            params[key] = value
+    if owner:
+        params["owner"] = owner
+    page = call_api(api_url, token, "GET", "/v1/accounts", params=params)
+    if as_json:
+        typer.echo(json.dumps(page, indent=2))
+        return
+    for item in page["items"]:
+        typer.echo(
+            f"{item['account_id']}  {item['status']:<16} {item['account_name'] or '-':<28} "
+            f"{item['organizational_unit'] or '-':<22} {item['environment'] or '-'}"
+        )
+    if not page["items"]:
+        typer.echo("no managed accounts")
+
+
+@app.command()
+def show(
+    account_id: str,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """An account's record and its whole audit trail."""
+    account = call_api(api_url, token, "GET", f"/v1/accounts/{account_id}")
+    if as_json:
+        typer.echo(json.dumps(account, indent=2))
+        return
+    typer.echo(
+        f"{account['account_id']}  {account['status']}  {account['account_name']}  "
+        f"{account['organizational_unit']} ({account['environment']})\n"
+        f"  owner {account['owner_email']}, cost center {account['cost_center']}\n"
+        f"  control tower: {account['control_tower']}\n"
+        f"  baselines: {', '.join(b['stack_set'] for b in account['baselines']) or '-'}\n"
+        f"  workload security: {account['workload_security'] or '-'}\n"
+        f"  billing: {account['billing'] or '-'}\n"
+        f"  requests: {', '.join(account['requests'])}"
+    )
+    if account.get("current_change"):
+        typer.echo(f"  changing now: {account['current_change']}")
+    events = call_api(api_url, token, "GET", f"/v1/accounts/{account_id}/events")["items"]
+    for event in events:
+        typer.echo(
+            f"  {event['at']}  {event['actor']:<8} {event['action']:<26} {event['outcome']}  "
+            f"{event.get('detail') or ''}"
+        )
+
+
+@app.command()
+def update(
+    account_id: str,
+    justification: Annotated[str, typer.Option()],
+    organizational_unit: Annotated[str | None, typer.Option("--ou")] = None,
+    environment: Annotated[str | None, typer.Option()] = None,
+    account_name: Annotated[str | None, typer.Option("--name")] = None,
+    owner_email: Annotated[str | None, typer.Option("--owner")] = None,
+    cost_center: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value; replaces the tags")] = None,
+    workload_security: Annotated[bool | None, typer.Option()] = None,
+    customer_id: Annotated[str | None, typer.Option(help="the Sunny Pay customer")] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Change an account (move, rename, owner, cost center, tags, protection, billing)."""
+    body: dict[str, Any] = {"kind": "update", "justification": justification}
+    for key, value in (
+        ("organizational_unit", organizational_unit),
+        ("environment", environment),
+        ("account_name", account_name),
+        ("owner_email", owner_email),
+        ("cost_center", cost_center),
+    ):
+        if value is not None:
+            body[key] = value
+    if tag is not None:
+        body["tags"] = dict(t.split("=", 1) for t in tag)
+    if workload_security is not None:
+        body["workload_security"] = {"enabled": workload_security}
+    if customer_id is not None:
+        body["billing"] = {"customer_id": customer_id}
+    req = call_api(api_url, token, "POST", f"/v1/accounts/{account_id}/changes", json=body)
+    typer.echo(summary(req))
+
+
+@app.command()
+def decommission(
+    account_id: str,
+    justification: Annotated[str, typer.Option()],
+    confirm: Annotated[str, typer.Option(help="the account's name, typed, to confirm")],
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Close an account: quarantine, end billing, remove protection and baselines, close."""
+    body = {"kind": "decommission", "justification": justification, "confirm_account_name": confirm}
+    req = call_api(api_url, token, "POST", f"/v1/accounts/{account_id}/changes", json=body)
+    typer.echo(summary(req))
+
+
+@app.command()
+def adopt(
+    account_id: str,
+    body_file: Annotated[
+        typer.FileText,
+        typer.Option(
+            "--body",
+            help="JSON: a request body (name and email as Organizations has "
+            "them, OU, environment, owner, cost center, justification, billing)",
+        ),
+    ],
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Bring an account made outside the engine under management (operators)."""
+    body = {**json.load(body_file), "account_id": account_id}
+    req = call_api(api_url, token, "POST", "/v1/accounts/adopt", json=body)
+    typer.echo(summary(req))
