@@ -160,6 +160,7 @@ def build_worker(
             ct.reset_ou_baseline,
             ct.ensure_execution_role,
             ct.provision_account_factory,
+            ct.unmanage_account_factory,
             stack_sets.deploy_baseline,
             stack_sets.remove_baseline,
             checks.running_workflows,

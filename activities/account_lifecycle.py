@@ -76,8 +76,11 @@ class LifecycleActivities:
             current = client.list_parents(ChildId=inp.account_id)["Parents"][0]["Id"]
             tags = self.org._tags(inp.account_id)
             ours = tags.get(DECOMMISSION_TAG) == inp.request_id
-            if current == target and ours:
-                return MoveToOuResult(ou_id=target, moved=False, attempt=activity.info().attempt)
+            if ours:
+                # This request checked and tagged it already: a retry, or Control Tower put the
+                # account at the Root when the decommission unmanaged it. Back to quarantine.
+                moved = self.org._move(inp.account_id, target)
+                return MoveToOuResult(ou_id=target, moved=moved, attempt=activity.info().attempt)
             found: list[str] = []
             if current != expected:
                 found.append(f"it is in {current}, not {inp.expected_ou_path} ({expected})")

@@ -85,6 +85,17 @@ class AccountFactoryResult(BaseModel):
     attempt: int = 1
 
 
+class UnmanageInput(BaseModel):
+    request_id: str
+    account_id: str
+
+
+class UnmanageResult(BaseModel):
+    record_id: str | None  # None: no Account Factory product held the account any more
+    detail: str
+    attempt: int = 1
+
+
 class EnrollResult(BaseModel):
     strategy: str
     detail: str
@@ -308,7 +319,7 @@ class ControlTowerActivities:
                 record_id, adopted = self._existing_record(name)
             if record_id is None:
                 record_id = self._provision(inp, name, attempt=info.attempt)
-            self._wait_for_record(record_id)
+            self._wait_for_record(record_id, "Account Factory provisioning")
         except ClientError as err:
             raise to_application_error(err, action="ProvisionProduct") from err
         return AccountFactoryResult(
@@ -316,6 +327,59 @@ class ControlTowerActivities:
             record_id=record_id,
             adopted=adopted,
             attempt=info.attempt,
+        )
+
+    @activity.defn(name="unmanage_account_factory", no_thread_cancel_exception=True)
+    def unmanage_account_factory(self, inp: UnmanageInput) -> UnmanageResult:
+        """Terminate the account's Account Factory provisioned product (Control Tower's
+        "unmanage"; the account is not closed). Found by the account id, not the name, which a
+        rename does not change in Service Catalog; none left means it is done already."""
+        info = activity.info()
+        try:
+            record_id = str(info.heartbeat_details[0]) if info.heartbeat_details else None
+            if record_id is None:
+                product = self._product_of(inp.account_id)
+                if product is None:
+                    return UnmanageResult(
+                        record_id=None,
+                        detail="no Account Factory product holds the account",
+                        attempt=info.attempt,
+                    )
+                if product["Status"] == "UNDER_CHANGE":
+                    self._wait_for_record(str(product["LastRecordId"]), "an earlier operation")
+                    product = self._product_of(inp.account_id)
+                    if product is None:
+                        return UnmanageResult(record_id=None, detail="unmanaged already")
+                token = uuid.uuid5(_NAMESPACE, f"terminate/{inp.request_id}/{inp.account_id}")
+                record_id = str(
+                    self.servicecatalog.terminate_provisioned_product(
+                        ProvisionedProductId=product["Id"],
+                        TerminateToken=str(token),
+                        # The account is the physical resource: it is closed by its own step.
+                        RetainPhysicalResources=True,
+                    )["RecordDetail"]["RecordId"]
+                )
+                beat(record_id)
+            self._wait_for_record(record_id, "Account Factory unmanage")
+        except ClientError as err:
+            raise to_application_error(err, action="TerminateProvisionedProduct") from err
+        return UnmanageResult(
+            record_id=record_id,
+            detail=f"unmanaged by record {record_id}",
+            attempt=info.attempt,
+        )
+
+    def _product_of(self, account_id: str) -> dict[str, Any] | None:
+        found = self.servicecatalog.search_provisioned_products(
+            Filters={"SearchQuery": [f"physicalId:{account_id}"]}
+        )["ProvisionedProducts"]
+        return next(
+            (
+                p
+                for p in found
+                if p.get("PhysicalId") == account_id and p.get("Type") == "CONTROL_TOWER_ACCOUNT"
+            ),
+            None,
         )
 
     def _existing_record(self, name: str) -> tuple[str | None, bool]:
@@ -381,7 +445,7 @@ class ControlTowerActivities:
             raise final(f"{product_name} has no active provisioning artifact", "ProductNotFound")
         return str(product["ProductId"]), str(chosen["Id"])
 
-    def _wait_for_record(self, record_id: str) -> None:
+    def _wait_for_record(self, record_id: str, what: str) -> None:
         while True:
             detail = patiently(
                 lambda: self.servicecatalog.describe_record(Id=record_id),
@@ -398,7 +462,7 @@ class ControlTowerActivities:
                 )
                 quota = "ServiceQuotaExceeded" in errors
                 raise ApplicationError(
-                    f"Account Factory provisioning {status}: {errors or 'no reason given'}",
+                    f"{what} {status}: {errors or 'no reason given'}",
                     type="ServiceQuotaExceededException" if quota else "AccountFactoryFailed",
                     non_retryable=not quota,
                 )

@@ -203,6 +203,63 @@ def test_a_decommission_cancelled_before_closing_puts_the_account_back(
     assert [r["registration_id"] for r in active] == [registration]
 
 
+def test_an_account_factory_account_is_unmanaged_before_it_is_closed(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Experiments/Factory", environment="dev")
+    vend = _vend(api, body)
+    account_id = vend["account_id"]
+    _wait_account(api, account_id, {"active"})
+    sc = sandbox.client("servicecatalog")
+
+    def products() -> list[dict[str, Any]]:
+        found = sc.search_provisioned_products(
+            Filters={"SearchQuery": [f"physicalId:{account_id}"]}
+        )["ProvisionedProducts"]
+        return [p for p in found if p["PhysicalId"] == account_id]
+
+    assert [p["Status"] for p in products()] == ["AVAILABLE"]
+
+    # Service Catalog refuses the termination: the request parks with its reason, and a cancel
+    # finds the account still managed and puts it home.
+    sandbox.fault(
+        service="servicecatalog",
+        action="TerminateProvisionedProduct",
+        failure_reason="Stack DELETE_FAILED: a resource is protected",
+        times=1,
+    )
+    change = _decommission(api, account_id, body["account_name"])
+    api.act("bob", change["id"], "approve", {})
+    parked = api.wait_for(change["id"], {"waiting_for_operator"}, timeout=120)
+    failed = next(s for s in parked["steps"] if s["status"] == "failed")
+    assert failed["name"] == "unmanage_control_tower"
+    assert "a resource is protected" in failed["error"]["message"]
+    assert api.act("alice", change["id"], "cancel", {"reason": "keep it"}).status_code == 200
+    final = api.wait_for(change["id"], {"cancelled"}, timeout=120)
+    deadline = time.monotonic() + 60
+    while len(final["compensations"]) < 5 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        final = api.get("alice", change["id"]).json()
+    assert final["compensations"][0]["step"] == "unmanage_control_tower"
+    assert all(c["status"] == "undone" for c in final["compensations"]), final["compensations"]
+    assert sandbox.ou_path_of(account_id) == "Experiments/Factory"
+    assert sandbox.control_tower()["enrolled_accounts"][account_id] == "SUCCEEDED"
+    _wait_account(api, account_id, {"active"})
+
+    # Decommissioned for real: terminated (one product, one termination), back in quarantine
+    # from the Root where Control Tower leaves it, then closed.
+    change = _decommission(api, account_id, body["account_name"])
+    api.act("bob", change["id"], "approve", {})
+    done = api.wait_for(change["id"], {"completed"}, timeout=120)
+    unmanage = next(s for s in done["steps"] if s["name"] == "unmanage_control_tower")
+    assert unmanage["status"] == "succeeded" and "unmanaged by record" in unmanage["detail"]
+    _as_planned(done)
+    assert products() == []
+    assert account_id not in sandbox.control_tower()["enrolled_accounts"]
+    assert sandbox.ou_path_of(account_id) == "Suspended"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+
+
 def test_cancel_is_refused_once_close_account_has_started(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.account_lifecycle import (
@@ -24,6 +24,12 @@ with workflow.unsafe.imports_passed_through():
         QuarantineInput,
     )
     from activities.billing import BillingActivities, BillingInput, RegistrationInput
+    from activities.control_tower import (
+        AccountInput,
+        ControlTowerActivities,
+        UnmanageInput,
+        UnmanageResult,
+    )
     from activities.organizations import OrganizationsActivities
     from activities.workload_security import WorkloadSecurityActivities
     from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
@@ -35,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         CloseQuotaQueue,
         CloseTurn,
     )
+    from workflows.enrollment import enroll_by_account_factory
     from workflows.failures import error_of
     from workflows.step_context import StepContext, StepOutcome
     from workflows.steps import (
@@ -124,13 +131,38 @@ def _billing_again(inp: VendingInput, state: RequestState) -> BillingInput:
     )
 
 
-async def _terminate_provisioned_product(ctx: StepContext) -> StepOutcome:
-    raise ApplicationError(
-        "unmanaging an Account Factory account (TerminateProvisionedProduct) is not supported "
-        "yet: terminate its provisioned product in Service Catalog, then skip this step",
-        type="NotSupported",
-        non_retryable=True,
+async def unmanage_control_tower(ctx: StepContext) -> StepOutcome:
+    """Terminate the Account Factory product (an account operation: it takes a Control Tower
+    slot), then put the account back in quarantine: Control Tower moves an account it stops
+    managing to the Root."""
+    await ctx.slot.acquire()
+    try:
+        ctx.show("unmanaging through Account Factory (TerminateProvisionedProduct)")
+        result: UnmanageResult = await ctx.activity(
+            ControlTowerActivities.unmanage_account_factory,
+            UnmanageInput(request_id=ctx.inp.request_id, account_id=_account_id(ctx.state)),
+        )
+    finally:
+        await ctx.slot.release()
+    await ctx.activity(
+        LifecycleActivities.quarantine_account, _quarantine_input(ctx.inp, ctx.state)
     )
+    return result
+
+
+async def _manage_again(ctx: StepContext) -> StepOutcome:
+    """The cancel's undo of unmanage: enroll the account through Account Factory again, into
+    the OU the inventory had it in (Control Tower places it there; the quarantine's own undo
+    then finds it home)."""
+    assert ctx.inp.account is not None and ctx.inp.account.organizational_unit_id
+    current = await ctx.activity(
+        ControlTowerActivities.account_enrollment,
+        AccountInput(account_id=_account_id(ctx.state)),
+        quick=True,
+    )
+    if current.status != "NOT_ENROLLED":  # the termination never took: nothing to make again
+        return UnmanageResult(record_id=None, detail=f"still managed ({current.status})")
+    return await enroll_by_account_factory(ctx, ou_id=ctx.inp.account.organizational_unit_id)
 
 
 async def close_account(ctx: StepContext) -> StepOutcome:
@@ -174,7 +206,7 @@ DECOMMISSION_STEPS: dict[str, StepSpec] = {
         ),
     ),
     "remove_baselines": StepSpec(remove_baselines, undo=apply_baselines),
-    "unmanage_control_tower": StepSpec(_terminate_provisioned_product),
+    "unmanage_control_tower": StepSpec(unmanage_control_tower, undo=_manage_again),
     "close_account": StepSpec(close_account),
 }
 assert tuple(DECOMMISSION_STEPS) == DECOMMISSION_STEP_NAMES

@@ -47,26 +47,28 @@ async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
         return await _enroll_by_ou_reset(ctx, ou.enabled_baseline_arn)
     if strategy == EnrollmentStrategy.account_factory:
         if workflow.patched("coordinator-runs-account-factory"):
-            return await _enroll_by_account_factory(ctx)
+            return await enroll_by_account_factory(ctx)
         return await _enroll_by_account_factory_in_own_slot(ctx)
     return await _wait_for_auto_enrollment(ctx)
 
 
-async def _enroll_by_account_factory(ctx: StepContext) -> EnrollResult:
+async def enroll_by_account_factory(ctx: StepContext, ou_id: str | None = None) -> EnrollResult:
     """The coordinator runs the provisioning in one of its slots (see
-    ``ControlTowerCoordinator._provision``); this request waits for the outcome."""
-    account_id, _ = _placed(ctx)
+    ``ControlTowerCoordinator._provision``); this request waits for the outcome. ``ou_id``:
+    the OU to enroll into, when it is not where the request placed the account (a cancelled
+    decommission's undo)."""
+    account_id, _ = _placed(ctx, ou_id)
     await ctx.activity(
         ControlTowerActivities.ensure_execution_role, AccountInput(account_id=account_id)
     )
-    outcome = await ctx.slot.provision(factory_input(ctx), ctx.inp.step_policy)
+    outcome = await ctx.slot.provision(factory_input(ctx, ou_id), ctx.inp.step_policy)
     if outcome.status != "SUCCEEDED":
         raise ApplicationError(
             f"Account Factory: {outcome.message or 'no reason given'}",
             {"attempt": outcome.attempt or 1},
             type=outcome.error_type or "AccountFactoryFailed",
         )
-    result = await _wait_for_enrollment(ctx)
+    result = await _wait_for_enrollment(ctx, account_id)
     return EnrollResult(
         strategy=EnrollmentStrategy.account_factory.value, detail="enrolled", attempt=result.attempt
     )
@@ -132,8 +134,8 @@ async def _enroll_by_ou_reset(ctx: StepContext, enabled_baseline_arn: str) -> En
     )
 
 
-async def _wait_for_enrollment(ctx: StepContext) -> EnrollResult:
-    account_id, _ = _placed(ctx)
+async def _wait_for_enrollment(ctx: StepContext, account_id: str | None = None) -> EnrollResult:
+    account_id = account_id or _placed(ctx)[0]
     ctx.show("waiting for Control Tower to report the account enrolled")
     return await ctx.activity(
         ControlTowerActivities.wait_for_enrollment,
@@ -143,8 +145,8 @@ async def _wait_for_enrollment(ctx: StepContext) -> EnrollResult:
     )
 
 
-def factory_input(ctx: StepContext) -> AccountFactoryInput:
-    account_id, ou_id = _placed(ctx)
+def factory_input(ctx: StepContext, into_ou: str | None = None) -> AccountFactoryInput:
+    account_id, ou_id = _placed(ctx, into_ou)
     inp = ctx.inp
     return AccountFactoryInput(
         request_id=inp.request_id,
@@ -159,7 +161,8 @@ def factory_input(ctx: StepContext) -> AccountFactoryInput:
     )
 
 
-def _placed(ctx: StepContext) -> tuple[str, str]:
+def _placed(ctx: StepContext, ou_id: str | None = None) -> tuple[str, str]:
     state = ctx.state
-    assert state.account_id and state.organizational_unit_id, "runs after move_to_ou"
-    return state.account_id, state.organizational_unit_id
+    ou_id = ou_id or state.organizational_unit_id
+    assert state.account_id and ou_id, "runs after move_to_ou"
+    return state.account_id, ou_id

@@ -99,6 +99,8 @@ class Record:
     account_id: str | None = None
     product_id: str = AF_PRODUCT_ID
     pp_id: str = ""
+    record_type: str = "PROVISION_PRODUCT"
+    terminated: bool = False  # the provisioned product is gone (its records stay, as in AWS)
 
 
 @dataclass
@@ -246,6 +248,8 @@ class ControlTowerEmulator:
                 # As Control Tower reports an enrolled account moved to another OU: inheritance
                 # drift, until the account is enrolled again through its new OU.
                 mine.drifted = True
+            elif mine is not None and parent is not None and mine.parent == parent.arn:
+                mine.drifted = False  # back in the OU it was enrolled through
             if parent is None or dest_ou_id not in self.auto_enroll_ous:
                 return
             now = time.time()
@@ -488,7 +492,7 @@ class ControlTowerEmulator:
             if rec.token == token:
                 return {"RecordDetail": self._record_detail(rec)}  # idempotent replay
             # Simplification: AWS keeps a failed product's name until it is terminated.
-            if rec.name == name and self._record_status(rec) != "FAILED":
+            if rec.name == name and not rec.terminated and self._record_status(rec) != "FAILED":
                 raise EmulatorError(
                     "DuplicateResourceException", f"provisioned product {name} exists"
                 )
@@ -593,7 +597,7 @@ class ControlTowerEmulator:
             "CreatedTime": rec.created,
             "UpdatedTime": _now(),
             "ProvisionedProductType": "CFN_STACK",
-            "RecordType": "PROVISION_PRODUCT",
+            "RecordType": rec.record_type,
             "ProvisionedProductId": rec.pp_id,
             "ProductId": rec.product_id,
             "ProvisioningArtifactId": AF_ARTIFACT_ID,
@@ -613,9 +617,12 @@ class ControlTowerEmulator:
     def _sc_SearchProvisionedProducts(self, req: dict[str, Any]) -> dict[str, Any]:
         queries = (req.get("Filters") or {}).get("SearchQuery") or []
         names = {q.split(":", 1)[1] for q in queries if q.startswith("name:")}
+        physical = {q.split(":", 1)[1] for q in queries if q.startswith("physicalId:")}
         items = []
         for rec in self.records.values():
-            if names and rec.name not in names:
+            if rec.terminated or rec.record_type != "PROVISION_PRODUCT":
+                continue
+            if (names and rec.name not in names) or (physical and rec.account_id not in physical):
                 continue
             status = {"IN_PROGRESS": "UNDER_CHANGE", "SUCCEEDED": "AVAILABLE", "FAILED": "ERROR"}[
                 self._record_status(rec)
@@ -635,6 +642,88 @@ class ControlTowerEmulator:
                 }
             )
         return {"ProvisionedProducts": items, "TotalResultsCount": len(items)}
+
+    def _sc_TerminateProvisionedProduct(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Unmanage an Account Factory account, as AWS does it: asynchronous (DescribeRecord),
+        one of Control Tower's account operations; on success Control Tower removes what it
+        put in the account (its execution role too) and moves the account to the Root."""
+        pp_id, name = req.get("ProvisionedProductId"), req.get("ProvisionedProductName")
+        if bool(pp_id) == bool(name):
+            raise EmulatorError(
+                "InvalidParametersException",
+                "specify exactly one of ProvisionedProductId and ProvisionedProductName",
+            )
+        token = req.get("TerminateToken", "")
+        for rec in self.records.values():
+            if rec.record_type != "PROVISION_PRODUCT" and token and rec.token == token:
+                return {"RecordDetail": self._record_detail(rec)}  # idempotent replay
+        product = next(
+            (
+                r
+                for r in self.records.values()
+                if r.record_type == "PROVISION_PRODUCT"
+                and not r.terminated
+                and (r.pp_id == pp_id or (name and r.name == name))
+            ),
+            None,
+        )
+        if product is None:
+            raise EmulatorError("ResourceNotFoundException", "provisioned product not found")
+        if self._record_status(product) == "IN_PROGRESS" or any(
+            r.pp_id == product.pp_id and self._record_status(r) == "IN_PROGRESS"
+            for r in self.records.values()
+        ):
+            raise EmulatorError(
+                "InvalidStateException", f"provisioned product {product.name} is under change"
+            )
+        action = "TerminateProvisionedProduct"
+        rec = Record(
+            id=f"rec-{secrets.token_hex(6)}",
+            token=token,
+            name=product.name,
+            params=product.params,
+            status="IN_PROGRESS",
+            created=_now(),
+            account_id=product.account_id,
+            pp_id=product.pp_id,
+            record_type="TERMINATE_PROVISIONED_PRODUCT",
+        )
+        self.records[rec.id] = rec
+        now = time.time()
+        op = Operation(
+            id=rec.id,
+            kind="account",
+            operation_type="UNMANAGE",
+            target=product.account_id or "",
+            started=now,
+            ready_at=now + self.account_operation_seconds,
+            message=self._failure_for("servicecatalog", action, product.name),
+            held=self._held("servicecatalog", action, product.name),
+        )
+        if len(self._in_progress("account")) >= self.account_limit:
+            op.message = (
+                "ServiceQuotaExceededException: AWS Control Tower cannot run more than "
+                f"{self.account_limit} concurrent account operations"
+            )
+        op.on_done = lambda o: self._unmanaged(product)
+        self._start(op)
+        return {"RecordDetail": self._record_detail(rec)}
+
+    def _unmanaged(self, product: Record) -> None:
+        product.terminated = True
+        if not product.account_id:
+            return
+        account = self._account(product.account_id)
+        mine = self._baseline_for_target(account.arn)
+        if mine is not None:
+            del self.baselines[mine.arn]
+        iam = iam_backends[product.account_id]["global"]
+        role = next((r for r in iam.roles.values() if r.name == EXECUTION_ROLE), None)
+        if role is not None:  # Control Tower removes its role even if it was added by hand
+            del iam.roles[role.id]
+        org = self.org().org
+        assert org is not None
+        account.parent_id = org.root_id
 
     # ------------------------------------------------------------------ what tests read
     def reset_metrics(self) -> None:

@@ -47,6 +47,7 @@ _EMULATED_SC = frozenset(
         "SearchProductsAsAdmin",
         "ListProvisioningArtifacts",
         "SearchProvisionedProducts",
+        "TerminateProvisionedProduct",
     }
 )
 
