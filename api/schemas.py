@@ -150,6 +150,7 @@ class AccountView(BaseModel):
     owner_email: str
     cost_center: str
     tags: dict[str, str]
+    requested_by: str = Field(description="who asked for it (its vend or adopt request)")
     status: str
     control_tower: str
     baselines: list[dict[str, str]]

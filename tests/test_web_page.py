@@ -7,6 +7,7 @@ test-artifacts/screenshots/.
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -162,6 +163,80 @@ def test_an_operator_retries_a_failed_step_from_the_page(
     expect(_status(carol)).to_contain_text("completed", timeout=90_000)
     events = api.call("GET", f"/v1/account-requests/{req['id']}/events", "carol").json()
     assert ("carol", "retry") in [(e["actor"], e["action"]) for e in events["items"]]
+
+
+def _listed(api: Api, account_id: str) -> None:
+    """Visibility is eventually consistent: wait until the inventory lists the account."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        items = api.call("GET", "/v1/accounts", "alice", params={"limit": 100}).json()["items"]
+        if account_id in {a["account_id"] for a in items}:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"account {account_id} was never listed")
+
+
+def test_an_owner_previews_and_decommissions_an_account_from_the_page(
+    open_as: Callable[..., Page], api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    vend = api.wait_for(api.create("alice", body).json()["id"], {"completed"}, timeout=120)
+    account_id, name = vend["account_id"], body["account_name"]
+    _listed(api, account_id)
+
+    alice = open_as("alice")
+    alice.get_by_role("link", name="Accounts").click()
+    alice.locator(f"tr[data-account='{account_id}']").get_by_role("link", name=name).click()
+    expect(alice.locator("#account-status")).to_contain_text("active")
+    expect(alice.locator("#account-requests")).to_contain_text(vend["id"])
+
+    # An update's preview: only the steps a rename needs.
+    update = alice.locator("#update-form")
+    update.get_by_label("Account name").fill(f"{name}-x")
+    update.get_by_label("Why").fill("clearer name")
+    update.get_by_role("button", name="Preview the change").click()
+    expect(update.locator("[data-plan-step='rename_account']")).to_contain_text("runs")
+    expect(update.locator("[data-plan-step='move_to_ou']")).to_contain_text("skipped")
+
+    # The decommission: the typed name is the confirmation.
+    form = alice.locator("#decommission-form")
+    submit = form.get_by_role("button", name="Decommission the account")
+    form.get_by_label("Why").fill("project ended")
+    confirm = form.get_by_label(f"Type {name} to confirm")
+    confirm.fill(name[:-1])
+    expect(submit).to_be_disabled()
+    form.get_by_role("button", name="Preview the decommission").click()
+    expect(form.locator("#d-confirm-error")).to_contain_text("type the account's name")
+    confirm.fill(name)
+    expect(submit).to_be_enabled()
+    form.get_by_role("button", name="Preview the decommission").click()
+    expect(form.locator("[data-plan-step='close_account']")).to_contain_text("runs")
+    expect(form.locator("[data-plan-step='close_account']")).to_contain_text("aws account")
+    expect(form.locator("[data-plan-step='remove_workload_security']")).to_contain_text("skipped")
+    alice.screenshot(path=str(SHOTS / "owner-decommission-preview.png"), full_page=True)
+    submit.click()
+    expect(_status(alice)).to_contain_text("pending approval")
+    change_id = alice.url.rsplit("/", 1)[-1]
+    assert api.get("alice", change_id).json()["kind"] == "decommission"
+
+    # The approver sees what it will do on the card, and approves.
+    bob = open_as("bob")
+    card = bob.locator(f"section[data-request='{change_id}']")
+    expect(card).to_contain_text("decommission")
+    expect(card.locator("[data-plan-step='quarantine']")).to_contain_text("runs")
+    bob.screenshot(path=str(SHOTS / "approver-decommission.png"), full_page=True)
+    card.get_by_role("button", name="Approve").click()
+    expect(bob.locator("#toast")).to_contain_text("Approved")
+
+    expect(_status(alice)).to_contain_text("completed", timeout=120_000)
+    expect(alice.locator("tr[data-step='close_account']")).to_contain_text("succeeded")
+    alice.get_by_role("link", name=account_id).click()
+    expect(alice.locator("#account-status")).to_contain_text("closed", timeout=30_000)
+    expect(alice.locator("#account-ou")).to_contain_text("Suspended")
+    expect(alice.locator("#decommission-form")).to_have_count(0)  # nothing more to ask
+    alice.screenshot(path=str(SHOTS / "owner-account-closed.png"), full_page=True)
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert alice.errors == [] and bob.errors == []  # type: ignore[attr-defined]
 
 
 def test_the_page_works_at_phone_width_and_labels_every_field(

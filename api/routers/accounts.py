@@ -144,6 +144,7 @@ def _view(account: ManagedAccount, *, stale: bool = False) -> AccountView:
         owner_email=body.owner_email,
         cost_center=body.cost_center,
         tags=body.tags,
+        requested_by=account.requested_by,
         status=account.status.value,
         control_tower=account.control_tower,
         baselines=[b.model_dump() for b in account.baselines],

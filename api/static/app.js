@@ -1,81 +1,15 @@
-// The web page: requesters file and follow requests, approvers decide, operators recover.
-// It is a thin client of the /v1 API (same tokens, same rules; the API decides everything).
-// No framework and no build step; DOM nodes are built with textContent, never innerHTML, so
-// request data cannot inject markup.
+// The web page: requesters file and follow requests, approvers decide, operators recover,
+// owners change and decommission their accounts. It is a thin client of the /v1 API (same
+// tokens, same rules; the API decides everything). No framework and no build step: ES modules
+// (ui.js shared helpers, accounts.js the inventory views, this file the rest).
+import {
+  TERMINAL, api, badge, duration, field, h, has, landingZone, showFieldErrors, state, toast, when,
+} from "/static/ui.js";
+import { accountView, accountsView, planView } from "/static/accounts.js";
 
 const TOKEN_KEY = "vend.token";
 const PKCE_KEY = "vend.pkce";
-const TERMINAL = new Set(["completed", "rejected", "cancelled", "expired"]);
 const POLL_MS = 2000;
-
-const state = { config: null, token: null, me: null, lz: null, timer: null, seq: 0 };
-
-// ------------------------------------------------------------------ small helpers
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function badge(status) {
-  return h("span", { class: `badge s-${status}` }, status.replaceAll("_", " "));
-}
-
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
-}
-
-function duration(step) {
-  if (!step.started_at) return "";
-  const end = step.finished_at ? new Date(step.finished_at) : new Date();
-  const s = Math.max(0, Math.round((end - new Date(step.started_at)) / 1000));
-  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
-}
-
-function toast(text) {
-  const el = document.getElementById("toast");
-  el.textContent = text;
-  el.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
-}
-
-function has(role) {
-  return Boolean(state.me && (state.me.roles.includes(role) || state.me.roles.includes("admin")));
-}
-
-class ApiError extends Error {
-  constructor(status, problem) {
-    super(problem.detail || problem.title || `HTTP ${status}`);
-    this.status = status;
-    this.problem = problem;
-  }
-}
-
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await resp.text();
-  const data = text ? JSON.parse(text) : null;
-  if (resp.status === 401 && state.token) {
-    signOut("Your session ended; sign in again.");
-  }
-  if (!resp.ok) throw new ApiError(resp.status, data || {});
-  return data;
-}
 
 // ------------------------------------------------------------------ sign-in
 async function signInDemo(user) {
@@ -194,6 +128,7 @@ const ROUTES = [
   { hash: "#/mine", label: "My requests", role: "requester", view: myRequestsView },
   { hash: "#/approvals", label: "Approvals", role: "approver", view: approvalsView },
   { hash: "#/operations", label: "Operations", role: "operator", view: operationsView },
+  { hash: "#/accounts", label: "Accounts", role: "any", view: accountsView },
 ];
 
 function renderNav() {
@@ -216,9 +151,11 @@ async function currentView() {
   if (!state.me) return signInView();
   const hash = location.hash || "#/";
   const detail = hash.match(/^#\/requests\/([\w-]+)$/);
+  const account = hash.match(/^#\/accounts\/(\d{12})$/);
   const route = ROUTES.find((r) => hash.startsWith(r.hash) && has(r.role));
   try {
     if (detail) return await requestView(detail[1]);
+    if (account) return await accountView(account[1]);
     if (route) return await route.view();
     return await (ROUTES.find((r) => has(r.role))?.view || noRoleView)();
   } catch (err) {
@@ -252,42 +189,6 @@ function noRoleView() {
 }
 
 // ------------------------------------------------------------------ requester: the form
-async function landingZone() {
-  if (!state.lz) state.lz = await api("GET", "/v1/landing-zone");
-  return state.lz;
-}
-
-function field(id, label, input, hint) {
-  const hintId = hint ? `${id}-hint` : null;
-  input.id = id;
-  if (hintId) input.setAttribute("aria-describedby", hintId);
-  return h("div", { class: "field", "data-field": id },
-    h("label", { for: id }, label),
-    hint ? h("p", { id: hintId, class: "hint" }, hint) : null,
-    input,
-    h("p", { class: "field-error", id: `${id}-error`, hidden: true }));
-}
-
-function showFieldErrors(form, problem) {
-  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  for (const el of form.querySelectorAll(".field-error")) { el.hidden = true; el.textContent = ""; }
-  const unplaced = [];
-  for (const err of problem.errors || []) {
-    const loc = (err.loc || []).filter((p) => p !== "body");
-    const id = FIELD_IDS[loc.join(".")] || FIELD_IDS[loc[0]];
-    const input = id && form.querySelector(`#${id}`);
-    if (!input) { unplaced.push(err.msg); continue; }
-    input.setAttribute("aria-invalid", "true");
-    const box = form.querySelector(`#${id}-error`);
-    box.textContent = err.msg;
-    box.hidden = false;
-    const described = new Set((input.getAttribute("aria-describedby") || "").split(" "));
-    described.add(`${id}-error`);
-    input.setAttribute("aria-describedby", [...described].filter(Boolean).join(" "));
-  }
-  return unplaced;
-}
-
 const FIELD_IDS = {
   account_name: "f-name", account_email: "f-email", organizational_unit: "f-ou",
   environment: "f-env", owner_email: "f-owner", cost_center: "f-cost", justification: "f-why",
@@ -402,7 +303,7 @@ async function newRequestView() {
       toast(`Request ${created.request.account_name} filed`);
       location.hash = `#/requests/${created.id}`;
     } catch (err) {
-      const unplaced = err.problem ? showFieldErrors(form, err.problem) : [];
+      const unplaced = err.problem ? showFieldErrors(form, err.problem, FIELD_IDS) : [];
       if (err.status !== 422 || unplaced.length) {
         formError.textContent = unplaced.length ? unplaced.join("; ") : err.message;
         formError.hidden = false;
@@ -421,10 +322,11 @@ function requestsTable(items, caption) {
   if (!items.length) return h("p", { class: "muted" }, "Nothing here.");
   return h("table", { class: "responsive" },
     h("caption", { class: "muted" }, caption),
-    h("thead", {}, h("tr", {}, ["Account", "OU", "Status", "Step", "Requested by", "Created"]
+    h("thead", {}, h("tr", {}, ["Account", "Kind", "OU", "Status", "Step", "Requested by", "Created"]
       .map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, items.map((r) => h("tr", { "data-request": r.id },
       h("td", { "data-label": "Account" }, h("a", { href: `#/requests/${r.id}` }, r.account_name || r.id)),
+      h("td", { "data-label": "Kind" }, r.kind || "vend"),
       h("td", { "data-label": "OU" }, r.organizational_unit || ""),
       h("td", { "data-label": "Status" }, badge(r.status)),
       h("td", { "data-label": "Step" }, r.current_step || ""),
@@ -471,7 +373,7 @@ function preview(d) {
       : "no instances stated"));
 }
 
-function approvalCard(d) {
+function approvalCard(d, withPlan = true) {
   const comment = h("input", {});
   const id = `c-${d.id}`;
   const decide = async (action) => {
@@ -483,8 +385,10 @@ function approvalCard(d) {
     } catch (err) { toast(err.message); }
   };
   return h("section", { class: "panel", "aria-labelledby": `t-${d.id}`, "data-request": d.id },
-    h("h3", { id: `t-${d.id}` }, h("a", { href: `#/requests/${d.id}` }, d.request.account_name)),
+    h("h3", { id: `t-${d.id}` }, h("a", { href: `#/requests/${d.id}` }, d.request.account_name),
+      d.kind && d.kind !== "vend" ? ` · ${d.kind}` : ""),
     preview(d),
+    withPlan ? planView(d.plan) : null,
     h("div", { class: "actions" },
       h("div", {}, h("label", { for: id }, "Comment", h("span", { class: "hint" }, " (a reason is required to reject)")),
         Object.assign(comment, { id })),
@@ -510,9 +414,11 @@ async function requestView(id) {
   let events = [];
   try { events = (await api("GET", `/v1/account-requests/${id}/events`)).items; } catch { /* optional */ }
   const view = h("div", { "data-request": d.id, "data-poll": TERMINAL.has(d.status) ? null : "1" },
-    h("h2", {}, d.request.account_name, " ", h("span", { id: "status", role: "status" }, badge(d.status))),
+    h("h2", {}, d.request.account_name, d.kind && d.kind !== "vend" ? ` · ${d.kind}` : "", " ",
+      h("span", { id: "status", role: "status" }, badge(d.status))),
     h("div", { class: "panel" }, preview(d),
-      d.account_id ? h("p", {}, "AWS account ", h("strong", {}, d.account_id)) : null,
+      d.account_id ? h("p", {}, "AWS account ",
+        h("a", { href: `#/accounts/${d.account_id}` }, h("strong", {}, d.account_id))) : null,
       d.workflow_url && has("operator") ? h("p", {}, h("a", { href: d.workflow_url, target: "_blank", rel: "noopener" }, "Open in the Temporal UI")) : null),
     h("h3", {}, "Steps"),
     h("table", { class: "responsive", id: "steps" },
@@ -529,6 +435,7 @@ async function requestView(id) {
           s.queue_position ? `queue position ${s.queue_position} ` : null,
           s.detail || ""))))),
     actionsFor(d),
+    planView(d.plan, TERMINAL.has(d.status) ? "What it said it would do" : "What it will do"),
     h("h3", {}, "History"),
     h("ul", {}, events.map((e) => h("li", {}, `${when(e.at)} · ${e.actor} · ${e.action} · ${e.outcome}`,
       e.detail ? ` · ${e.detail}` : ""))),
@@ -548,7 +455,7 @@ function actionsFor(d) {
   };
   if (d.status === "pending_approval" && has("approver") && !mine &&
       !d.approvals.some((a) => a.by === state.me.sub)) {
-    boxes.push(approvalCard(d));
+    boxes.push(approvalCard(d, false));
   }
   if (d.status === "waiting_for_operator" && has("operator")) {
     const failed = d.steps.find((s) => s.status === "failed");
@@ -589,6 +496,7 @@ function actionsFor(d) {
 // ------------------------------------------------------------------ start
 async function start() {
   state.config = await (await fetch("/ui/config")).json();
+  state.onExpired = signOut;
   document.getElementById("sign-out").addEventListener("click", () => signOut());
   window.addEventListener("hashchange", render);
   if (!(await finishOidc())) {
