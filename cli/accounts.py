@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.requests import ApiUrl, Token, call_api, summary
+from cli.requests import ApiUrl, Token, call_api, plan_summary, summary
 
 app = typer.Typer(no_args_is_help=True, help="List, inspect, change, adopt and close accounts.")
 
@@ -86,6 +86,7 @@ def update(
     tag: Annotated[list[str] | None, typer.Option(help="key=value; replaces the tags")] = None,
     workload_security: Annotated[bool | None, typer.Option()] = None,
     customer_id: Annotated[str | None, typer.Option(help="the Sunny Pay customer")] = None,
+    preview: Annotated[bool, typer.Option(help="say what it would do; file nothing")] = False,
     api_url: ApiUrl = "http://127.0.0.1:8000",
     token: Token = "",
 ) -> None:
@@ -106,8 +107,15 @@ def update(
         body["workload_security"] = {"enabled": workload_security}
     if customer_id is not None:
         body["billing"] = {"customer_id": customer_id}
-    req = call_api(api_url, token, "POST", f"/v1/accounts/{account_id}/changes", json=body)
-    typer.echo(summary(req))
+    _change(api_url, token, account_id, body, preview)
+
+
+def _change(api_url: str, token: str, account_id: str, body: dict[str, Any], preview: bool) -> None:
+    path = f"/v1/accounts/{account_id}/changes"
+    if preview:
+        typer.echo(plan_summary(call_api(api_url, token, "POST", f"{path}/preview", json=body)))
+        return
+    typer.echo(summary(call_api(api_url, token, "POST", path, json=body)))
 
 
 @app.command()
@@ -115,13 +123,13 @@ def decommission(
     account_id: str,
     justification: Annotated[str, typer.Option()],
     confirm: Annotated[str, typer.Option(help="the account's name, typed, to confirm")],
+    preview: Annotated[bool, typer.Option(help="say what it would do; file nothing")] = False,
     api_url: ApiUrl = "http://127.0.0.1:8000",
     token: Token = "",
 ) -> None:
     """Close an account: quarantine, end billing, remove protection and baselines, close."""
     body = {"kind": "decommission", "justification": justification, "confirm_account_name": confirm}
-    req = call_api(api_url, token, "POST", f"/v1/accounts/{account_id}/changes", json=body)
-    typer.echo(summary(req))
+    _change(api_url, token, account_id, body, preview)
 
 
 @app.command()

@@ -65,6 +65,28 @@ def summary(req: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plan_summary(plan: dict[str, Any]) -> str:
+    """A preview as a person reads it: each step, whether it runs (or why not), what it
+    touches; then approvals, cost and a rough duration."""
+    lines = [f"{plan['kind']}: {plan['approvals_required']} approval(s) needed"]
+    for step in plan["steps"]:
+        if not step["runs"]:
+            lines.append(f"  {step['name']:<26} skipped: {step.get('reason') or ''}")
+            continue
+        lines.append(f"  {step['name']:<26} runs")
+        for r in step["resources"]:
+            lines.append(f"      {r['action']:<7} {r['kind']}: {r['name']}")
+    cost = plan.get("cost_estimate")
+    if cost:
+        lines.append(
+            f"  cost: Workload Security ${cost['workload_security_monthly_usd_discounted']}/month,"
+            f" managed service ¥{cost['managed_monthly_fee_jpy_discounted']}/month"
+        )
+    if plan.get("eta_seconds") is not None:
+        lines.append(f"  takes about {round(plan['eta_seconds'])} s once approved (rough)")
+    return "\n".join(lines)
+
+
 def _where(item: dict[str, Any], api_url: str, token: str) -> str:
     """What a person needs to know next about the request, by its status: a finished request
     has no current step, a parked one has a failed step, a queued one has a place in line."""
@@ -85,6 +107,26 @@ def _where(item: dict[str, Any], api_url: str, token: str) -> str:
     if running.get("queue_position") is not None:
         return f"{running['name']}: queued, position {running['queue_position']}"
     return f"running {running['name']}"
+
+
+@app.command()
+def preview(
+    body_file: Annotated[
+        typer.FileText,
+        typer.Option("--body", help="JSON: a new request's body, or with --account a change's"),
+    ],
+    account: Annotated[
+        str | None, typer.Option(help="preview a change (update, decommission) of this account")
+    ] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What a request would do, before it is filed: nothing is written."""
+    body = json.load(body_file)
+    path = f"/v1/accounts/{account}/changes/preview" if account else "/v1/account-requests/preview"
+    plan = call_api(api_url, token, "POST", path, json=body)
+    typer.echo(json.dumps(plan, indent=2) if as_json else plan_summary(plan))
 
 
 @app.command("list")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -643,8 +644,8 @@ def test_a_second_change_waits_for_the_first(api: Api, sandbox: Sandbox, new_bod
     assert sandbox.tags_of(account_id)["vending:cost-center"] == "CC-2"
 
 
-def test_the_command_line_lists_shows_and_refuses_a_mistyped_decommission(
-    api: Api, new_body: Body
+def test_the_command_line_lists_shows_previews_and_refuses_a_mistyped_decommission(
+    api: Api, new_body: Body, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
@@ -672,9 +673,30 @@ def test_the_command_line_lists_shows_and_refuses_a_mistyped_decommission(
         "alice", "decommission", account_id, "--justification", "done", "--confirm", "nope"
     )
     assert wrong.exit_code == 1 and "confirm_account_name" in wrong.output
-    moved = vend_cli("alice", "update", account_id, "--justification", "x", "--cost-center", "C9")
+    # A preview files nothing: the account has no new request after it.
+    asked = ("update", account_id, "--justification", "x", "--cost-center", "C9")
+    previewed = vend_cli("alice", *asked, "--preview")
+    assert previewed.exit_code == 0, previewed.output
+    assert previewed.output.startswith("update: ")
+    assert "retag                      runs" in previewed.output
+    assert "move_to_ou                 skipped: OU unchanged" in previewed.output
+    assert _account(api, account_id)["requests"] == [vend["id"]]
+    closing = vend_cli(
+        "alice", "decommission", account_id, "--justification", "done", "--preview",
+        "--confirm", body["account_name"],
+    )  # fmt: skip
+    assert closing.exit_code == 0 and "close_account              runs" in closing.output
+    moved = vend_cli("alice", *asked)
     assert moved.exit_code == 0, moved.output
     assert " update " in moved.output.splitlines()[0]
+    # `vend requests preview`: a new request's plan, from a body file.
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps(new_body(organizational_unit="Workloads/Prod", environment="prod")))
+    env = {"VEND_API_URL": str(api.http.base_url), "VEND_TOKEN": api.tokens["alice"]}
+    new = CliRunner().invoke(app, ["requests", "preview", "--body", str(path)], env=env)
+    assert new.exit_code == 0, new.output
+    assert new.output.startswith("vend: 2 approval(s) needed")
+    assert "create_account             runs" in new.output
 
 
 def test_a_preview_of_a_new_request_writes_nothing_and_matches_what_it_then_does(
