@@ -393,6 +393,98 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
     assert next(s for s in done["steps"] if s["name"] == "close_account")["attempts"] >= 1
 
 
+def _create_operations(sandbox: Sandbox, stack_set: str, account_id: str) -> int:
+    cfn = sandbox.client("cloudformation")
+    ops = cfn.list_stack_set_operations(StackSetName=stack_set)["Summaries"]
+    creates = [op for op in ops if op["Action"] == "CREATE"]
+    mine = 0
+    for op in creates:
+        results = cfn.list_stack_set_operation_results(
+            StackSetName=stack_set, OperationId=op["OperationId"]
+        )["Summaries"]
+        mine += any(r["Account"] == account_id for r in results)
+    return mine
+
+
+def test_a_worker_killed_mid_an_ou_move_moves_enrolls_and_deploys_once(
+    api: Api,
+    sandbox: Sandbox,
+    stack: EmbeddedStack,
+    new_body: Body,
+    workload_security: HttpEmulator,
+) -> None:
+    """SDLC to Infrastructure: move, re-enroll through the new OU, deploy its extra baseline,
+    protect. The worker dies while Control Tower re-enrolls and again while the baseline
+    deploys; each AWS operation still happens once."""
+    body = new_body(organizational_unit="Workloads/SDLC", environment="dev")
+    body["workload_security"] = {"enabled": False}  # Infrastructure's StackSet makes the role
+    created = api.create("alice", body).json()
+    api.act("bob", created["id"], "approve", {})
+    account_id = api.wait_for(created["id"], {"completed"}, timeout=120)["account_id"]
+    _wait_account(api, account_id, {"active"})
+    moves = sandbox.calls("MoveAccount")
+    resets_before = len(_resets_of(sandbox, account_id))
+    sandbox.fault(
+        service="controltower", action="ResetEnabledBaseline", hold=True, match=account_id
+    )
+    sandbox.fault(
+        service="cloudformation", action="CreateStackInstances", hold=True, match=account_id
+    )
+    change = api.call(
+        "POST",
+        f"/v1/accounts/{account_id}/changes",
+        "alice",
+        json={
+            "kind": "update",
+            "justification": "infra",
+            "organizational_unit": "Infrastructure",
+            "workload_security": {"enabled": True},  # Infrastructure requires it
+        },
+    )
+    assert change.status_code == 201, change.text
+    change_id = change.json()["id"]
+    api.act("bob", change_id, "approve", {})
+
+    def held(service: str, step: str) -> Callable[[], bool]:
+        def ready() -> bool:
+            if sandbox.state()["held"][service] < 1:
+                return False
+            return _step_of(api, change_id, step)["status"] == "running"
+
+        return ready
+
+    _kill_worker_when(stack, held("controltower", "enroll_control_tower"), "a held reset")
+    time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still works
+    assert sandbox.release() >= 1
+    _kill_worker_when(stack, held("cloudformation", "apply_baselines"), "a held deployment")
+    time.sleep(7.0)
+    sandbox.clear_faults()
+    assert sandbox.release() >= 1
+    done = api.wait_for(change_id, {"completed"}, timeout=120)
+    _as_planned(done)
+
+    assert sandbox.calls("MoveAccount") - moves == 1
+    assert sandbox.ou_path_of(account_id) == "Infrastructure"
+    assert len(_resets_of(sandbox, account_id)) - resets_before == 1
+    assert sandbox.control_tower()["enrolled_accounts"][account_id] == "SUCCEEDED"
+    assert _create_operations(sandbox, "vend-workload-security-role", account_id) == 1
+    for stack_set in ("vend-audit-role", "vend-workload-security-role"):
+        instances = sandbox.stack_instances(stack_set, account_id)
+        assert [i["Status"] for i in instances] == ["CURRENT"], (stack_set, instances)
+    connectors = workload_security.state().get("connectors", [])
+    assert len([c for c in connectors if str(c.get("accountId")) == account_id]) == 1
+    account = _wait_account(api, account_id, {"active"})
+    assert account["organizational_unit"] == "Infrastructure"
+
+
+def _resets_of(sandbox: Sandbox, account_id: str) -> list[dict[str, Any]]:
+    return [
+        op
+        for op in sandbox.control_tower()["operations"]
+        if op["type"] == "RESET_ENABLED_BASELINE" and account_id in op["accounts"]
+    ]
+
+
 def _account_made_outside_the_engine(sandbox: Sandbox, new_body: Body) -> tuple[str, str, str]:
     body = new_body()
     name, email = body["account_name"], body["account_email"]
