@@ -24,13 +24,14 @@ from common.models import (
 
 
 # ------------------------------------------------------------------ the skip rules
-def _before(inp: VendingInput) -> AccountRequest:
+def account_before(inp: VendingInput) -> AccountRequest:
+    """The account as the inventory had it when the change was asked (a change's inputs)."""
     assert inp.account is not None, "a change names its account"
     return inp.account.request
 
 
 def _moves(inp: VendingInput) -> bool:
-    return inp.request.organizational_unit != _before(inp).organizational_unit
+    return inp.request.organizational_unit != account_before(inp).organizational_unit
 
 
 def account_tags(request: AccountRequest) -> dict[str, str]:
@@ -93,7 +94,8 @@ def _skip_move(inp: VendingInput) -> str | None:
 
 
 def _skip_rename(inp: VendingInput) -> str | None:
-    return None if inp.request.account_name != _before(inp).account_name else _unchanged("name")
+    renamed = inp.request.account_name != account_before(inp).account_name
+    return None if renamed else _unchanged("name")
 
 
 def _skip_enroll(inp: VendingInput) -> str | None:
@@ -124,11 +126,11 @@ def _skip_unprotect(inp: VendingInput) -> str | None:
 
 
 def _skip_billing(inp: VendingInput) -> str | None:
-    return None if inp.request.billing != _before(inp).billing else _unchanged("billing")
+    return None if inp.request.billing != account_before(inp).billing else _unchanged("billing")
 
 
 def _skip_retag(inp: VendingInput) -> str | None:
-    if account_tags(inp.request) != account_tags(_before(inp)):
+    if account_tags(inp.request) != account_tags(account_before(inp)):
         return None
     return _unchanged("tags, owner, cost center and environment")
 
@@ -210,7 +212,7 @@ def _resources(inp: VendingInput, step: str) -> list[PlannedResource]:
             PlannedResource(
                 action="change",
                 kind="account name",
-                name=f"{_before(inp).account_name} → {req.account_name}",
+                name=f"{account_before(inp).account_name} → {req.account_name}",
             )
         ]
     if step == "enroll_control_tower":

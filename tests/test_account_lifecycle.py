@@ -54,6 +54,13 @@ def _vend(api: Api, body: dict[str, Any]) -> dict[str, Any]:
     return api.wait_for(created.json()["id"], {"completed"}, timeout=120)
 
 
+def _managed(api: Api, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Vend ``body`` (an OU that needs no approval) and wait until the inventory has it."""
+    vend = _vend(api, body)
+    _wait_account(api, vend["account_id"], {"active"})
+    return vend, str(vend["account_id"])
+
+
 def _decommission(api: Api, account_id: str, name: str, user: str = "alice") -> dict[str, Any]:
     body = {"kind": "decommission", "justification": "project ended", "confirm_account_name": name}
     resp = api.call("POST", f"/v1/accounts/{account_id}/changes", user, json=body)
@@ -156,9 +163,7 @@ def test_a_decommission_cancelled_before_closing_puts_the_account_back(
     api: Api, sandbox: Sandbox, new_body: Body, sunnypay: HttpEmulator
 ) -> None:
     body = new_body(organizational_unit="Experiments/Full", environment="dev")
-    vend = _vend(api, body)
-    account_id = vend["account_id"]
-    _wait_account(api, account_id, {"active"})
+    vend, account_id = _managed(api, body)
     # Removing the baselines fails for good: the request parks before close_account.
     sandbox.fault(
         service="cloudformation",
@@ -208,9 +213,7 @@ def test_an_account_factory_account_is_unmanaged_before_it_is_closed(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Experiments/Factory", environment="dev")
-    vend = _vend(api, body)
-    account_id = vend["account_id"]
-    _wait_account(api, account_id, {"active"})
+    _, account_id = _managed(api, body)
     sc = sandbox.client("servicecatalog")
 
     def products() -> list[dict[str, Any]]:
@@ -265,9 +268,7 @@ def test_cancel_is_refused_once_close_account_has_started(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    vend = _vend(api, body)
-    account_id = vend["account_id"]
-    _wait_account(api, account_id, {"active"})
+    _, account_id = _managed(api, body)
     sandbox.fault(
         service="organizations",
         action="CloseAccount",
@@ -354,9 +355,7 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
     api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
 ) -> None:
     body = new_body(organizational_unit="Experiments/Full", environment="dev")
-    vend = _vend(api, body)
-    account_id = vend["account_id"]
-    _wait_account(api, account_id, {"active"})
+    _, account_id = _managed(api, body)
     sandbox.fault(
         service="cloudformation", action="DeleteStackInstances", hold=True, match=account_id
     )
@@ -700,9 +699,7 @@ def test_vend_move_to_prod_rename_then_decommission_the_whole_life(
 
 def test_a_second_change_waits_for_the_first(api: Api, sandbox: Sandbox, new_body: Body) -> None:
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    vend = _vend(api, body)
-    account_id = vend["account_id"]
-    _wait_account(api, account_id, {"active"})
+    _, account_id = _managed(api, body)
     # The first change parks (its retag is refused), holding the account's turn.
     sandbox.fault(
         service="organizations",
@@ -748,9 +745,7 @@ def test_the_command_line_lists_shows_previews_and_refuses_a_mistyped_decommissi
         return CliRunner().invoke(app, ["accounts", *args], env=env)
 
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
-    vend = _vend(api, body)
-    account_id = vend["account_id"]
-    _wait_account(api, account_id, {"active"})
+    vend, account_id = _managed(api, body)
     shown = vend_cli("alice", "show", account_id)
     assert shown.exit_code == 0, shown.output
     assert body["account_name"] in shown.output and vend["id"] in shown.output

@@ -14,8 +14,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities, RegistrationInput
     from activities.stack_sets import DeployBaselineInput, StackSetActivities
     from activities.workload_security import WorkloadSecurityActivities
-    from common.models import UPDATE_STEP_NAMES, AccountRequest, RequestState, VendingInput
-    from common.step_plan import account_tags
+    from common.models import UPDATE_STEP_NAMES, RequestState, VendingInput
+    from common.step_plan import account_before, account_tags
     from workflows.baselines import BaselinesResult, apply_baselines
     from workflows.enrollment import enroll_control_tower
     from workflows.step_context import StepContext, StepOutcome
@@ -28,11 +28,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-def _before(inp: VendingInput) -> AccountRequest:
-    assert inp.account is not None, "an update names its account"
-    return inp.account.request
-
-
 def _rename_input(inp: VendingInput, state: RequestState) -> RenameInput:
     assert state.account_id
     return RenameInput(account_id=state.account_id, account_name=inp.request.account_name)
@@ -40,7 +35,7 @@ def _rename_input(inp: VendingInput, state: RequestState) -> RenameInput:
 
 def _retag_input(inp: VendingInput, state: RequestState) -> RetagInput:
     assert state.account_id
-    now, before = account_tags(inp.request), account_tags(_before(inp))
+    now, before = account_tags(inp.request), account_tags(account_before(inp))
     return RetagInput(
         request_id=inp.request_id,
         account_id=state.account_id,

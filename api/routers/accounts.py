@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -21,7 +21,7 @@ from api import cursor as cursors
 from api.assembly import request_id_for, vending_input
 from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, Operator, SettingsDep
 from api.errors import Problem, validation_problem
-from api.intake import check_against_landing_zone, ou_snapshot, protects
+from api.intake import check_against_landing_zone, ou_snapshot
 from api.openapi import problems
 from api.queues import queue_lengths
 from api.routers.requests import request_view, submit_request
@@ -49,7 +49,6 @@ from common.models import (
     RequestKind,
     RequestPlan,
     Role,
-    StepPolicy,
     VendingInput,
 )
 from common.settings import Settings
@@ -386,17 +385,13 @@ def _decommission_input(
         update={"approvals_required": source.decommission_approvals_required()}
     )
     request = account.request.model_copy(update={"justification": body.justification})
-    return VendingInput(
-        request_id=request_id_for(user, idempotency_key),
-        request=request,
-        requested_by=user,
-        created_at=datetime.now(UTC),
-        body_sha256=_fingerprint(account.account_id, body),
-        ou=ou,
-        step_policy=StepPolicy(**settings.steps.model_dump()),
-        protect_workload_security=bool(account.workload_security_connector_id),
+    return _change_request(
+        account,
+        body,
+        vending_input(request_id_for(user, idempotency_key), request, user, ou, settings),
         kind=RequestKind.decommission,
-        account=account,
+        protect_workload_security=bool(account.workload_security_connector_id),
+        cost_estimate=None,  # nothing left to pay for
     )
 
 
@@ -433,18 +428,25 @@ def _update_input(
             ),
         }
     )
-    return VendingInput(
-        request_id=request_id_for(user, idempotency_key),
-        request=after,
-        requested_by=user,
-        created_at=datetime.now(UTC),
-        body_sha256=_fingerprint(account.account_id, body),
-        ou=ou,
-        step_policy=StepPolicy(**settings.steps.model_dump()),
-        protect_workload_security=protects(after, destination),
+    return _change_request(
+        account,
+        body,
+        vending_input(request_id_for(user, idempotency_key), after, user, ou, settings),
         kind=RequestKind.update,
-        account=account,
         previous_ou=previous,
         previous_protect_workload_security=bool(account.workload_security_connector_id),
         changes=body.changes(),
+    )
+
+
+def _change_request(
+    account: ManagedAccount,
+    body: DecommissionBody | UpdateBody,
+    inp: VendingInput,
+    **fields: Any,
+) -> VendingInput:
+    """A change's input: the vend's, naming its account, fingerprinted by account and body
+    (the same body for two accounts is two requests)."""
+    return inp.model_copy(
+        update={"account": account, "body_sha256": _fingerprint(account.account_id, body), **fields}
     )

@@ -2,7 +2,7 @@
 // trail, and the two changes an owner asks for (update, decommission), each previewed before
 // it is filed. The API decides who may do what; the page only hides what would be refused.
 import {
-  api, badge, field, h, has, landingZone, showFieldErrors, state, toast, when,
+  api, badge, field, h, has, landingZone, showFieldErrors, showProblem, state, toast, when,
 } from "/static/ui.js";
 
 const UPDATE_FIELD_IDS = {
@@ -135,11 +135,7 @@ async function send(a, form, body, ids, into, previewOnly) {
     toast(`${body.kind === "decommission" ? "Decommission" : "Update"} of ${a.account_name} filed`);
     location.hash = `#/requests/${created.id}`;
   } catch (err) {
-    const unplaced = err.problem ? showFieldErrors(form, err.problem, ids) : [];
-    if (err.status !== 422 || unplaced.length) {
-      error.textContent = unplaced.length ? unplaced.join("; ") : err.message;
-      error.hidden = false;
-    }
+    showProblem(form, err, ids, error);
   }
 }
 

@@ -3,7 +3,7 @@
 // tokens, same rules; the API decides everything). No framework and no build step: ES modules
 // (ui.js shared helpers, accounts.js the inventory views, this file the rest).
 import {
-  TERMINAL, api, badge, duration, field, h, has, landingZone, showFieldErrors, state, toast, when,
+  TERMINAL, api, badge, duration, field, h, has, landingZone, showProblem, state, toast, when,
 } from "/static/ui.js";
 import { accountView, accountsView, planView } from "/static/accounts.js";
 
@@ -303,13 +303,7 @@ async function newRequestView() {
       toast(`Request ${created.request.account_name} filed`);
       location.hash = `#/requests/${created.id}`;
     } catch (err) {
-      const unplaced = err.problem ? showFieldErrors(form, err.problem, FIELD_IDS) : [];
-      if (err.status !== 422 || unplaced.length) {
-        formError.textContent = unplaced.length ? unplaced.join("; ") : err.message;
-        formError.hidden = false;
-      }
-      const first = form.querySelector("[aria-invalid=true]");
-      (first || formError).focus?.();
+      showProblem(form, err, FIELD_IDS, formError);
     } finally {
       submit.disabled = false;
     }

@@ -114,3 +114,15 @@ export function showFieldErrors(form, problem, ids) {
   }
   return unplaced;
 }
+
+// An API refusal on a form: field errors next to their fields, the rest in the form's own
+// error line; focus goes to the first field in error (or that line), so a screen reader says it.
+export function showProblem(form, err, ids, formError) {
+  const unplaced = err.problem ? showFieldErrors(form, err.problem, ids) : [];
+  if (err.status !== 422 || unplaced.length) {
+    formError.textContent = unplaced.length ? unplaced.join("; ") : err.message;
+    formError.hidden = false;
+  }
+  const first = form.querySelector("[aria-invalid=true]");
+  (first || formError).focus?.();
+}

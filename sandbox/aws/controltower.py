@@ -519,28 +519,49 @@ class ControlTowerEmulator:
         )
         self.records[rec.id] = rec
         problem = self._af_precondition(params)
+        op = self._account_operation(
+            rec,
+            "PROVISION",
+            params["AccountEmail"],
+            ("ProvisionProduct", repr(params)),
+            on_done=lambda o: self._af_done(rec),
+            problem=problem,
+        )
+        if rec.account_id:
+            self._enroll_account(rec.account_id, self._af_parent(params) or "", op)
+        return {"RecordDetail": self._record_detail(rec)}
+
+    def _account_operation(
+        self,
+        rec: Record,
+        operation_type: str,
+        target: str,
+        fault_key: tuple[str, str],
+        on_done: Any,
+        problem: str | None = None,
+    ) -> Operation:
+        """A Service Catalog record's Control Tower account operation: it takes one of the
+        account-operation places (past them it fails, as AWS's quota does), may be failed or
+        held by the fault plan (``fault_key``: action, body matched), and ends after a while."""
+        action, body = fault_key
         now = time.time()
         op = Operation(
             id=rec.id,
             kind="account",
-            operation_type="PROVISION",
-            target=params["AccountEmail"],
+            operation_type=operation_type,
+            target=target,
             started=now,
             ready_at=now + self.account_operation_seconds,
-            message=problem
-            or self._failure_for("servicecatalog", "ProvisionProduct", repr(params)),
-            held=self._held("servicecatalog", "ProvisionProduct", repr(params)),
+            message=problem or self._failure_for("servicecatalog", action, body),
+            held=self._held("servicecatalog", action, body),
         )
         if len(self._in_progress("account")) >= self.account_limit:
             op.message = (
                 "ServiceQuotaExceededException: AWS Control Tower cannot run more than "
                 f"{self.account_limit} concurrent account operations"
             )
-        op.on_done = lambda o: self._af_done(rec)
-        self._start(op)
-        if rec.account_id:
-            self._enroll_account(rec.account_id, self._af_parent(params) or "", op)
-        return {"RecordDetail": self._record_detail(rec)}
+        op.on_done = on_done
+        return self._start(op)
 
     def _af_parent(self, params: dict[str, str]) -> str | None:
         ou_id = self._af_ou_id(params.get("ManagedOrganizationalUnit", ""))
@@ -676,7 +697,6 @@ class ControlTowerEmulator:
             raise EmulatorError(
                 "InvalidStateException", f"provisioned product {product.name} is under change"
             )
-        action = "TerminateProvisionedProduct"
         rec = Record(
             id=f"rec-{secrets.token_hex(6)}",
             token=token,
@@ -689,24 +709,13 @@ class ControlTowerEmulator:
             record_type="TERMINATE_PROVISIONED_PRODUCT",
         )
         self.records[rec.id] = rec
-        now = time.time()
-        op = Operation(
-            id=rec.id,
-            kind="account",
-            operation_type="UNMANAGE",
-            target=product.account_id or "",
-            started=now,
-            ready_at=now + self.account_operation_seconds,
-            message=self._failure_for("servicecatalog", action, product.name),
-            held=self._held("servicecatalog", action, product.name),
+        self._account_operation(
+            rec,
+            "UNMANAGE",
+            product.account_id or "",
+            ("TerminateProvisionedProduct", product.name),
+            on_done=lambda o: self._unmanaged(product),
         )
-        if len(self._in_progress("account")) >= self.account_limit:
-            op.message = (
-                "ServiceQuotaExceededException: AWS Control Tower cannot run more than "
-                f"{self.account_limit} concurrent account operations"
-            )
-        op.on_done = lambda o: self._unmanaged(product)
-        self._start(op)
         return {"RecordDetail": self._record_detail(rec)}
 
     def _unmanaged(self, product: Record) -> None:
