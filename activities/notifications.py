@@ -46,6 +46,7 @@ class Notification(BaseModel):
     link: str | None = None
     requester_email: str | None = None
     owner_email: str | None = None
+    kind: str = "vend"  # vend | update | decommission | adopt: what the request does
 
 
 class Delivered(BaseModel):
@@ -95,17 +96,29 @@ def recipients(note: Notification, smtp: SmtpConfig) -> list[str]:
     return sorted(set(found))
 
 
+# A change's own words where the vend's would mislead ("your account is ready" for a closure).
+CHANGE_SUBJECTS = {"created": "received", "approved": "approved, running", "completed": "done"}
+
+
+def subject(note: Notification) -> str:
+    if note.kind == "vend":
+        return SUBJECTS.get(note.event, note.event.replace("_", " "))
+    what = CHANGE_SUBJECTS.get(note.event) or SUBJECTS.get(note.event, note.event)
+    return f"{note.kind} {what.replace('_', ' ')}"
+
+
 def compose(note: Notification, smtp: SmtpConfig, to: list[str]) -> EmailMessage:
     msg = EmailMessage()
-    what = SUBJECTS.get(note.event, note.event.replace("_", " "))
+    what = subject(note)
     msg["Subject"] = f"[account vending] {note.account_name}: {what}"
     msg["From"] = smtp.sender
     msg["To"] = ", ".join(to)
     digest = hashlib.sha256(delivery_id(note).encode()).hexdigest()[:32]
     msg["Message-ID"] = f"<{digest}@account-vending>"
     msg["X-Vend-Event"] = note.event
+    asked = "Account request" if note.kind == "vend" else f"The {note.kind} request for"
     lines = [
-        f"Account request {note.account_name} ({note.organizational_unit}) is now "
+        f"{asked} {note.account_name} ({note.organizational_unit}) is now "
         f"{note.status.replace('_', ' ')}.",
         "",
         f"Requested by: {note.requested_by}",

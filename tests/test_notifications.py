@@ -75,11 +75,15 @@ def test_deliveries_are_signed_and_a_forged_or_replayed_one_is_refused(
     assert post(now, good) == 409  # the same delivery again: a replay
 
 
-def _mail(stack: EmbeddedStack, account_name: str, event: str) -> dict[str, Any]:
+def _mail(stack: EmbeddedStack, account_name: str, event: str, about: str = "") -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         items = httpx.get(stack.config.mail_url + ".json").json()["items"]
-        found = [m for m in items if account_name in m["subject"] and m["event"] == event]
+        found = [
+            m
+            for m in items
+            if account_name in m["subject"] and m["event"] == event and about in m["subject"]
+        ]
         if found:
             return dict(found[0])
         time.sleep(0.2)
@@ -107,6 +111,32 @@ def test_each_person_gets_the_mail_that_concerns_them(
     assert _received(stack, req["id"], "created")  # the webhook hears the same events
     page = httpx.get(stack.config.mail_url)
     assert page.status_code == 200 and name in page.text
+
+
+def test_a_decommission_is_mailed_as_one_not_as_a_new_account(
+    api: Api, stack: EmbeddedStack, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    vend = api.wait_for(api.create("alice", body).json()["id"], {"completed"}, timeout=120)
+    name = body["account_name"]
+    deadline = time.monotonic() + 20
+    while api.call("GET", f"/v1/accounts/{vend['account_id']}", "alice").status_code != 200:
+        assert time.monotonic() < deadline, "the account never reached the inventory"
+        time.sleep(0.3)
+    change = api.call(
+        "POST",
+        f"/v1/accounts/{vend['account_id']}/changes",
+        "alice",
+        json={"kind": "decommission", "justification": "done", "confirm_account_name": name},
+    ).json()
+    needs = _mail(stack, name, "needs_approval", about="decommission")
+    assert {"bob@example.com", "dave@example.com"} <= set(needs["to"])
+    assert "The decommission request for" in needs["text"]
+    api.act("bob", change["id"], "approve", {})
+    api.wait_for(change["id"], {"completed"}, timeout=120)
+    done = _mail(stack, name, "completed", about="decommission done")
+    assert body["owner_email"] in done["to"] and "ready" not in done["subject"]
+    assert _received(stack, change["id"], "completed")["kind"] == "decommission"
 
 
 def test_operators_are_mailed_when_a_request_waits_for_them(

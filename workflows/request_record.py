@@ -133,6 +133,7 @@ class RequestRecord:
             else None,
             requester_email=inp.requested_by.email,
             owner_email=inp.request.owner_email,
+            kind=inp.kind.value,
         )
         workflow.deprecate_patch("notify-by-email")  # every request since has both channels
         for channel in (NotificationActivities.notify, NotificationActivities.notify_email):
