@@ -23,12 +23,16 @@ from activities.account_lifecycle import (
     LifecycleActivities,
     UpdateActivities,
 )
+from activities.account_settings import AccountSettingsActivities
 from activities.aws_clients import client as aws_client
 from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
+from activities.budgets import BudgetActivities
 from activities.control_tower import ControlTowerActivities
+from activities.identity_center import IdentityCenterActivities
 from activities.interceptors import AttemptReportingInterceptor
 from activities.member_accounts import MemberAccountAccess
+from activities.member_settings import MemberSettingsActivities
 from activities.notifications import NotificationActivities, SmtpConfig
 from activities.organizations import OrganizationsActivities
 from activities.preflight import preflight_from_settings
@@ -105,7 +109,14 @@ def build_worker(
     decommission = LifecycleActivities(org, settings.close_quota.limit)
     members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
     adoption = AdoptionActivities(org, members)
-    updates = UpdateActivities(org, aws_client("account", aws))
+    account_api = aws_client("account", aws)
+    updates = UpdateActivities(org, account_api)
+    account_settings = AccountSettingsActivities(account_api, aws.poll_interval_seconds)
+    identity_center = IdentityCenterActivities(
+        aws_client("sso-admin", aws), aws_client("identitystore", aws), aws.poll_interval_seconds
+    )
+    budgets = BudgetActivities(aws_client("budgets", aws), aws_client("sts", aws))
+    member_settings = MemberSettingsActivities(members, account_settings)
     ct = ControlTowerActivities(
         controltower=aws_client("controltower", aws),
         servicecatalog=aws_client("servicecatalog", aws),
@@ -154,6 +165,18 @@ def build_worker(
             adoption.verify_access,
             updates.rename_account,
             updates.retag_account,
+            identity_center.assign_access,
+            identity_center.remove_access,
+            budgets.create_budget,
+            budgets.delete_budget,
+            account_settings.set_alternate_contacts,
+            account_settings.remove_alternate_contacts,
+            account_settings.enable_regions,
+            account_settings.disable_regions,
+            member_settings.set_account_alias,
+            member_settings.remove_account_alias,
+            member_settings.delete_default_vpcs,
+            member_settings.restore_default_vpcs,
             ct.find_ou_baseline,
             ct.account_enrollment,
             ct.wait_for_enrollment,

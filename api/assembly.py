@@ -19,9 +19,10 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 
-from api.intake import body_fingerprint, protects
+from api.intake import body_fingerprint, protects, settings_of
 from common import search_attributes as sa
 from common import vending_contract as contract
+from common.account_settings import EffectiveSettings
 from common.models import (
     AccountRequest,
     OuSnapshot,
@@ -46,8 +47,15 @@ def request_id_for(user: Principal, idempotency_key: str | None) -> str:
 
 
 def vending_input(
-    request_id: str, body: AccountRequest, user: Principal, ou: OuSnapshot, settings: Settings
+    request_id: str,
+    body: AccountRequest,
+    user: Principal,
+    ou: OuSnapshot,
+    settings: Settings,
+    *,
+    account_settings: bool = True,
 ) -> VendingInput:
+    """``account_settings``: off for a change, which applies no vend-time settings again."""
     protect = protects(body, ou)
     cost = (
         estimate(body.expected_instances, settings.pricing, protect)
@@ -64,6 +72,7 @@ def vending_input(
         step_policy=StepPolicy(**settings.steps.model_dump()),
         protect_workload_security=protect,
         cost_estimate=cost,
+        settings=settings_of(body, ou) if account_settings else EffectiveSettings(),
     )
 
 

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from api.errors import validation_problem
+from common.account_settings import EffectiveSettings, SettingsProblem, resolve
 from common.landing_zone import (
     LandingZone,
     OrganizationalUnitPolicy,
@@ -19,10 +20,11 @@ from common.models import AccountRequest, OuSnapshot
 
 
 def check_against_landing_zone(
-    body: AccountRequest, lz: LandingZone, *, email_domain: bool = True
+    body: AccountRequest, lz: LandingZone, *, email_domain: bool = True, settings: bool = True
 ) -> OuSnapshot:
     """``email_domain``: off for an adoption, whose account's email was chosen before the
-    engine's rules applied to it."""
+    engine's rules applied to it. ``settings``: off for an update, which does not apply the
+    vend-time settings again."""
     errors: list[dict[str, Any]] = []
     ou: OrganizationalUnitPolicy | None = lz.find(body.organizational_unit)
     if ou is None:
@@ -67,7 +69,10 @@ def check_against_landing_zone(
         )
     if errors or ou is None:
         raise validation_problem(errors)
-    return ou_snapshot(ou, lz)
+    snapshot = ou_snapshot(ou, lz)
+    if settings:
+        settings_of(body, snapshot)
+    return snapshot
 
 
 def ou_snapshot(ou: OrganizationalUnitPolicy, lz: LandingZone) -> OuSnapshot:
@@ -86,7 +91,25 @@ def ou_snapshot(ou: OrganizationalUnitPolicy, lz: LandingZone) -> OuSnapshot:
         skippable_steps=lz.skippable_steps,
         suspended_ou=lz.suspended_ou,
         close_cancelled_accounts=lz.close_cancelled_accounts,
+        settings=lz.settings_for(ou),
     )
+
+
+def settings_of(body: AccountRequest, ou: OuSnapshot) -> EffectiveSettings:
+    """The account settings this request gets in its OU (422 with the field when they do not
+    fit the OU's bounds)."""
+    try:
+        return resolve(
+            ou.settings,
+            account_name=body.account_name,
+            owner_email=body.owner_email,
+            access=body.access,
+            budget=body.budget,
+            contacts=body.alternate_contacts,
+            ou_path=ou.path,
+        )
+    except SettingsProblem as err:
+        raise validation_problem([{"loc": ["body", *err.loc], "msg": err.msg}]) from err
 
 
 def body_fingerprint(body: AccountRequest) -> str:

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from common.landing_zone import Environment
+from api.errors import validation_problem
+from common.landing_zone import Environment, LandingZone
 from common.models import (
     ACCOUNT_NAME_PATTERN,
     ALL_STEP_NAMES,
@@ -227,6 +228,32 @@ class UpdateBody(BaseModel):
 
 
 ChangeBody = Annotated[DecommissionBody | UpdateBody, Field(discriminator="kind")]
+
+
+class NewAccountRequest(AccountRequest):
+    """``POST /v1/account-requests``: a request whose root email may be left out when the
+    landing zone has an ``email_template`` (the email made is shown in the answer)."""
+
+    # Optional here only: every request the engine keeps has its email (``resolved``).
+    account_email: EmailStr | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="the root email; made from the landing zone's template if left out",
+    )
+
+    def resolved(self, lz: LandingZone) -> AccountRequest:
+        data = self.model_dump()
+        if data["account_email"] is None:
+            if lz.email_template is None:
+                raise validation_problem(
+                    [
+                        {
+                            "loc": ["body", "account_email"],
+                            "msg": "required: this landing zone makes no root email",
+                        }
+                    ]
+                )
+            data["account_email"] = lz.email_template.replace("{name}", self.account_name)
+        return AccountRequest.model_validate(data)
 
 
 class AdoptBody(AccountRequest):

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from common.account_settings import OPT_IN_REGIONS, SettingsPolicy
+
 
 class Environment(StrEnum):
     prod = "prod"
@@ -93,6 +95,8 @@ class OrganizationalUnitPolicy(BaseModel):
     # Approvals a decommission of one of its accounts needs; unset: its approvals_required, and
     # at least one (closing an account is never automatic).
     decommission_approvals: int | None = Field(default=None, ge=1, le=10)
+    # The account settings its vends apply; each key given replaces the landing zone's default.
+    settings: SettingsPolicy | None = None
 
     def decommission_approvals_required(self) -> int:
         if self.decommission_approvals is not None:
@@ -121,6 +125,11 @@ class LandingZone(BaseModel):
     close_cancelled_accounts: bool = False
     # What holds the suspended OU shut (typically a deny-all SCP); checked by `vend doctor`.
     suspended_ou_guardrails: Guardrails = Field(default_factory=Guardrails)
+    # Account settings every OU applies unless it says otherwise (see common/account_settings).
+    settings: SettingsPolicy = Field(default_factory=SettingsPolicy)
+    # The root email made when a request leaves account_email out, e.g. "aws+{name}@example.com"
+    # ({name}: the account name); unset: every request must give one.
+    email_template: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> LandingZone:
@@ -134,7 +143,23 @@ class LandingZone(BaseModel):
             ]
             if unknown:
                 raise ValueError(f"OU {ou.path} names baselines not in the catalog: {unknown}")
+            regions = [r for r in self.settings_for(ou).opt_in_regions if r not in OPT_IN_REGIONS]
+            if regions:
+                raise ValueError(f"OU {ou.path}: not opt-in regions: {regions}")
+        if self.email_template is not None:
+            made = self.email_template.replace("{name}", "x")
+            if "{name}" not in self.email_template or not self.email_domain_allowed(made):
+                raise ValueError(
+                    "email_template must contain {name} and use an allowed email domain"
+                )
         return self
+
+    def settings_for(self, ou: OrganizationalUnitPolicy) -> SettingsPolicy:
+        """The landing zone's settings, with the keys the OU gives replacing them."""
+        if ou.settings is None:
+            return self.settings
+        given = {key: getattr(ou.settings, key) for key in ou.settings.model_fields_set}
+        return self.settings.model_copy(update=given)
 
     def enrollment_for(self, ou: OrganizationalUnitPolicy) -> EnrollmentStrategy:
         return ou.control_tower_enrollment or self.control_tower.enrollment

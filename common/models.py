@@ -13,6 +13,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
+from common.account_settings import (
+    AccessRequest,
+    AlternateContacts,
+    BudgetRequest,
+    EffectiveSettings,
+    SettingsPolicy,
+)
 from common.landing_zone import (
     EnrollmentStrategy,
     Environment,
@@ -26,11 +33,22 @@ ACCOUNT_NAME_PATTERN = r"^[a-z0-9-]{3,50}$"
 RESERVED_TAG_PREFIXES = ("aws:", "vending:")
 _TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
 
+# The account settings (common/account_settings.py) run after the baselines, so the account is
+# governed before people get in, and before protection and billing, which do not depend on them.
+SETTINGS_STEP_NAMES: tuple[str, ...] = (
+    "assign_access",
+    "create_budget",
+    "set_alternate_contacts",
+    "set_account_alias",
+    "enable_regions",
+    "delete_default_vpcs",  # after enable_regions: the newly enabled regions have one too
+)
 STEP_NAMES: tuple[str, ...] = (
     "create_account",
     "move_to_ou",
     "enroll_control_tower",
     "apply_baselines",
+    *SETTINGS_STEP_NAMES,
     "enroll_workload_security",
     "register_billing",
 )
@@ -159,11 +177,20 @@ class AccountRequest(BaseModel):
     expected_instances: InstanceCounts | None = Field(
         default=None, description="for the cost estimate shown to approvers"
     )
+    access: AccessRequest | None = Field(
+        default=None, description="who signs in (IAM Identity Center), where the OU assigns it"
+    )
+    budget: BudgetRequest | None = Field(
+        default=None, description="the monthly budget, within the OU's bounds"
+    )
+    alternate_contacts: AlternateContacts | None = Field(
+        default=None, description="billing, operations, security; the OU's defaults otherwise"
+    )
 
     @field_validator("account_email", "owner_email")
     @classmethod
-    def _lower_email(cls, value: str) -> str:
-        return value.lower()
+    def _lower_email(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
 
     @field_validator("organizational_unit")
     @classmethod
@@ -214,6 +241,7 @@ class OuSnapshot(BaseModel):
     skippable_steps: list[str] = Field(default_factory=list)
     suspended_ou: str = "Suspended"
     close_cancelled_accounts: bool = False
+    settings: SettingsPolicy = Field(default_factory=SettingsPolicy)
 
 
 class StepPolicy(BaseModel):
@@ -318,6 +346,7 @@ class VendingInput(BaseModel):
     previous_protect_workload_security: bool = False
     changes: dict[str, Any] = Field(default_factory=dict)  # an update's asked-for fields
     plan: RequestPlan | None = None  # what the preview said it would do, for the approvers
+    settings: EffectiveSettings = Field(default_factory=EffectiveSettings)  # resolved at intake
 
     def corrected(self, fixes: Corrections) -> VendingInput:
         """The request as its steps run it now: as submitted, with operators' corrections."""
@@ -440,6 +469,7 @@ class RequestState(BaseModel):
     cost_estimate: CostEstimate | None = None
     workload_security_connector_id: int | None = None
     billing_registration_id: str | None = None
+    default_vpcs_deleted_in: list[str] = Field(default_factory=list)  # what a cancel restores
     compensations: list[CompensationRecord] = Field(default_factory=list)
     refusal: StepError | None = None  # why submission was refused (internal status ``invalid``)
     corrections: Corrections = Field(default_factory=Corrections)

@@ -135,10 +135,43 @@ def _skip_retag(inp: VendingInput) -> str | None:
     return _unchanged("tags, owner, cost center and environment")
 
 
+def _no_access(inp: VendingInput) -> str | None:
+    access = inp.settings.access
+    if access is None:
+        return f"OU {inp.ou.path} assigns no Identity Center access"
+    return None if access.group or access.users else "the request names no group or user"
+
+
+def _no_budget(inp: VendingInput) -> str | None:
+    return None if inp.settings.budget else f"OU {inp.ou.path} sets no budget"
+
+
+def _no_contacts(inp: VendingInput) -> str | None:
+    return None if inp.settings.alternate_contacts else "no alternate contact given or defaulted"
+
+
+def _no_alias(inp: VendingInput) -> str | None:
+    return None if inp.settings.account_alias else f"OU {inp.ou.path} sets no account alias"
+
+
+def _no_regions(inp: VendingInput) -> str | None:
+    return None if inp.settings.opt_in_regions else f"OU {inp.ou.path} enables no opt-in region"
+
+
+def _keeps_default_vpcs(inp: VendingInput) -> str | None:
+    return None if inp.settings.delete_default_vpcs else f"OU {inp.ou.path} keeps default VPCs"
+
+
 Rule = Callable[[VendingInput], str | None]
 _VEND: dict[str, Rule] = {
     "enroll_control_tower": _not_governed,
     "apply_baselines": _no_baselines,
+    "assign_access": _no_access,
+    "create_budget": _no_budget,
+    "set_alternate_contacts": _no_contacts,
+    "set_account_alias": _no_alias,
+    "enable_regions": _no_regions,
+    "delete_default_vpcs": _keeps_default_vpcs,
     "enroll_workload_security": _unprotected,
 }
 SKIP_RULES: dict[RequestKind, dict[str, Rule]] = {
@@ -286,6 +319,50 @@ def _resources(inp: VendingInput, step: str) -> list[PlannedResource]:
                 name=f"{account} (CloseAccount, then SUSPENDED)",
             )
         ]
+    return _settings_resources(inp, step, account)
+
+
+def _settings_resources(inp: VendingInput, step: str, account: str) -> list[PlannedResource]:
+    settings = inp.settings
+    if step == "assign_access" and settings.access:
+        who = [f"group {settings.access.group}"] if settings.access.group else []
+        who += [f"user {u}" for u in settings.access.users]
+        return [
+            PlannedResource(action="create", kind="identity center assignment", name=f"{ps} to {w}")
+            for ps in settings.access.permission_sets
+            for w in who
+        ]
+    if step == "create_budget" and settings.budget:
+        b = settings.budget
+        alerts = ", ".join(f"{t}%" for t in b.alert_thresholds)
+        return [
+            PlannedResource(
+                action="create",
+                kind="budget",
+                name=f"{b.monthly_usd} USD a month, alerts at {alerts} to "
+                + ", ".join(b.subscribers),
+            )
+        ]
+    if step == "set_alternate_contacts":
+        return [
+            PlannedResource(action="change", kind=f"{kind} contact", name=str(c.email))
+            for kind, c in sorted(settings.alternate_contacts.items())
+        ]
+    if step == "set_account_alias" and settings.account_alias:
+        return [PlannedResource(action="create", kind="account alias", name=settings.account_alias)]
+    if step == "enable_regions":
+        return [
+            PlannedResource(action="change", kind="opt-in region", name=f"{r}: enabled")
+            for r in settings.opt_in_regions
+        ]
+    if step == "delete_default_vpcs":
+        return [
+            PlannedResource(
+                action="remove",
+                kind="default vpc",
+                name=f"{account}: in every enabled region, where empty",
+            )
+        ]
     return []
 
 
@@ -296,6 +373,8 @@ TYPICAL_SECONDS = {
     "apply_baselines": 300.0,
     "remove_baselines": 300.0,
     "enroll_workload_security": 120.0,
+    "enable_regions": 900.0,
+    "delete_default_vpcs": 60.0,
     "close_account": 600.0,
 }
 

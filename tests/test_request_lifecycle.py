@@ -26,6 +26,12 @@ def test_prod_request_needs_two_approvals_then_lands_in_its_ou(
         "move_to_ou",
         "enroll_control_tower",
         "apply_baselines",
+        "assign_access",
+        "create_budget",
+        "set_alternate_contacts",
+        "set_account_alias",
+        "enable_regions",
+        "delete_default_vpcs",
         "enroll_workload_security",
         "register_billing",
     ]

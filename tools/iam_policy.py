@@ -55,6 +55,13 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "self.account": ("management", "account"),
         "sts": ("member", "sts"),
     },
+    "identity_center.py": {
+        "self.sso_admin": ("management", "sso-admin"),
+        "self.identity_store": ("management", "identitystore"),
+    },
+    "budgets.py": {"self.budgets": ("management", "budgets"), "self.sts": ("management", "sts")},
+    "account_settings.py": {"self.account": ("management", "account")},
+    "member_settings.py": {"iam": ("member", "iam"), "ec2": ("member", "ec2")},
 }
 # Modules that call no AWS API (HTTP or Temporal only, or that only build the clients the others
 # call through); listed so a new module must be placed.
@@ -63,6 +70,7 @@ NO_AWS = {
     "aws_clients.py",
     "aws_errors.py",
     "billing.py",
+    "setting_result.py",
     "heartbeats.py",
     "http_calls.py",
     "interceptors.py",
@@ -83,9 +91,30 @@ class Call:
     where: str
 
 
+# API operations whose IAM action has another name (AWS Budgets authorizes by two actions).
+IAM_ACTIONS = {
+    "budgets:CreateBudget": "budgets:ModifyBudget",
+    "budgets:UpdateBudget": "budgets:ModifyBudget",
+    "budgets:DeleteBudget": "budgets:ModifyBudget",
+    "budgets:DescribeBudget": "budgets:ViewBudget",
+}
+
+
+def iam_action(call: str) -> str:
+    """The IAM action that authorizes an API call named ``<signing name>:<Operation>``."""
+    return IAM_ACTIONS.get(call, call)
+
+
 def _operations(service: str) -> dict[str, str]:
     model = botocore.session.get_session().get_service_model(service)
     return {xform_name(op): op for op in model.operation_names}
+
+
+def _prefix(service: str) -> str:
+    """The IAM prefix: the API's signing name (``sso-admin`` signs, and is authorized, as
+    ``sso``)."""
+    model = botocore.session.get_session().get_service_model(service)
+    return str(model.signing_name or service)
 
 
 def calls() -> list[Call]:
@@ -115,7 +144,7 @@ def calls() -> list[Call]:
                 raise ValueError(
                     f"{path.name}:{node.lineno}: {receiver}.{method} is not a {service} operation"
                 )
-            action = f"{service}:{operations[method]}"
+            action = iam_action(f"{_prefix(service)}:{operations[method]}")
             found.append(Call(scope, action, f"{path.name}:{node.lineno}"))
     return found
 

@@ -8,15 +8,9 @@ parking on failure, operator retry and skip. The order is ``common.models.STEP_N
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from activities.billing import (
         BillingActivities,
         BillingInput,
@@ -38,55 +32,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from common.landing_zone import EnrollmentStrategy
     from common.models import STEP_NAMES, RequestState, VendingInput
+    from workflows.account_settings import SETTINGS_STEPS
     from workflows.baselines import apply_baselines, remove_baselines
     from workflows.enrollment import enroll_control_tower
-    from workflows.step_context import StepContext, StepOutcome
+    from workflows.step_spec import StepSpec, activity_step, activity_undo
 
-In = TypeVar("In", bound=BaseModel)
-Out = TypeVar("Out", bound=StepOutcome)
-
-StepRun = Callable[[StepContext], Awaitable[StepOutcome]]
-Undo = Callable[[StepContext], Awaitable[StepOutcome | None]]  # None: nothing to undo
-
-
-def _no(_: VendingInput) -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    run: StepRun
-    holds_control_tower_slot: Callable[[VendingInput], bool] = _no
-    undo: Undo | None = None
-
-
-def activity_step(
-    method: Callable[[Any, In], Out],
-    make_input: Callable[[VendingInput, RequestState], In],
-    record: Callable[[RequestState, Out], None] | None = None,
-) -> StepRun:
-    """A step that is one activity: build its input, run it, keep what it made."""
-
-    async def run(ctx: StepContext) -> StepOutcome:
-        result = await ctx.activity(method, make_input(ctx.inp, ctx.state))
-        if record is not None:
-            record(ctx.state, result)
-        return result
-
-    return run
-
-
-def activity_undo(
-    method: Callable[[Any, In], Out],
-    make_input: Callable[[VendingInput, RequestState], In | None],
-) -> Undo:
-    """An undo that is one activity, or nothing when the step made nothing."""
-
-    async def undo(ctx: StepContext) -> StepOutcome | None:
-        arg = make_input(ctx.inp, ctx.state)
-        return None if arg is None else await ctx.activity(method, arg)
-
-    return undo
+__all__ = ["STEPS", "StepSpec", "activity_step", "activity_undo"]
 
 
 def _create_account_input(inp: VendingInput, _: RequestState) -> CreateAccountInput:
@@ -192,6 +143,7 @@ STEPS: dict[str, StepSpec] = {
     ),
     "enroll_control_tower": StepSpec(enroll_control_tower),
     "apply_baselines": StepSpec(apply_baselines, undo=remove_baselines),
+    **SETTINGS_STEPS,
     "enroll_workload_security": StepSpec(
         activity_step(
             WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector

@@ -388,7 +388,14 @@ def _decommission_input(
     return _change_request(
         account,
         body,
-        vending_input(request_id_for(user, idempotency_key), request, user, ou, settings),
+        vending_input(
+            request_id_for(user, idempotency_key),
+            request,
+            user,
+            ou,
+            settings,
+            account_settings=False,
+        ),
         kind=RequestKind.decommission,
         protect_workload_security=bool(account.workload_security_connector_id),
         cost_estimate=None,  # nothing left to pay for
@@ -417,7 +424,7 @@ def _update_input(
         raise validation_problem(
             [{"loc": ["body"], "msg": "the update changes nothing about the account"}]
         )
-    destination = check_against_landing_zone(after, lz, email_domain=False)
+    destination = check_against_landing_zone(after, lz, email_domain=False, settings=False)
     previous = ou_snapshot(source, lz)
     ou = destination.model_copy(
         update={
@@ -431,7 +438,9 @@ def _update_input(
     return _change_request(
         account,
         body,
-        vending_input(request_id_for(user, idempotency_key), after, user, ou, settings),
+        vending_input(
+            request_id_for(user, idempotency_key), after, user, ou, settings, account_settings=False
+        ),
         kind=RequestKind.update,
         previous_ou=previous,
         previous_protect_workload_security=bool(account.workload_security_connector_id),

@@ -38,6 +38,7 @@ from api.schemas import (
     ApproveBody,
     CancelBody,
     EventsView,
+    NewAccountRequest,
     PublicStatus,
     RejectBody,
     RetryBody,
@@ -147,7 +148,7 @@ def _refusal_problem(state: RequestState) -> Problem:
     responses=problems(409),
 )
 async def create_account_request(
-    body: AccountRequest,
+    asked: NewAccountRequest,
     user: Requester,
     client: ClientDep,
     settings: SettingsDep,
@@ -156,6 +157,7 @@ async def create_account_request(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
+    body = asked.resolved(lz)
     ou = check_against_landing_zone(body, lz)
     limiter.take(user.sub, "create")
     await _below_open_quota(client, settings, user)
@@ -169,7 +171,7 @@ async def create_account_request(
 
 @router.post("/preview", response_model=RequestPlan)
 async def preview_account_request(
-    body: AccountRequest,
+    asked: NewAccountRequest,
     user: Requester,
     client: ClientDep,
     settings: SettingsDep,
@@ -178,6 +180,7 @@ async def preview_account_request(
     """What this request would do, before anyone approves it: the steps that would run and
     what each creates, the approvals, the cost estimate, an ETA from the queues. Nothing is
     written; the same plan is kept on the request when it is made."""
+    body = asked.resolved(lz)
     ou = check_against_landing_zone(body, lz)
     inp = vending_input(request_id_for(user, None), body, user, ou, settings)
     return plan(inp, await queue_lengths(client))

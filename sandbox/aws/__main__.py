@@ -23,6 +23,7 @@ from sandbox.aws import persistence
 from sandbox.aws.faults import FaultPlan
 from sandbox.aws.seed import (
     seed_control_tower,
+    seed_identity_center,
     seed_organization,
     seed_service_control_policies,
     seed_stack_sets,
@@ -62,6 +63,7 @@ def main() -> None:
         if restored is not None:
             app.ssm.associations.update(restored.get("ssm_associations", {}))
             app.organizations.creations.update(restored.get("creations", {}))
+            app.account_settings.opted.update(restored.get("regions_opted", {}))
             for name, value in restored.get("controltower", {}).items():
                 getattr(app.controltower, name).update(value)
             print(f"sandbox-aws restored its state from {args.state_file}", flush=True)
@@ -95,6 +97,7 @@ def main() -> None:
     seed_control_tower(app.controltower, lz, ids, set(args.unregistered_ou))
     seed_service_control_policies(endpoint, lz, ids)
     seed_stack_sets(endpoint, lz, args.landing_zone)
+    seed_identity_center(endpoint, lz)
     seed_workload_security_secrets(
         endpoint, ws_secrets["tenant_id"], ws_secrets["activation_token"]
     )
@@ -123,6 +126,7 @@ def main() -> None:
                     "enabled_controls": ct.enabled_controls,
                 },
                 "ssm_associations": app.ssm.associations,
+                "regions_opted": app.account_settings.opted,
                 "workload_security": {"connectors": ws.connectors, "policy_of": ws.policy_of},
             },
         )

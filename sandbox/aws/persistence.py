@@ -17,7 +17,19 @@ from moto.backends import get_backend
 log = logging.getLogger("sandbox.persistence")
 
 # The services the engine and the sandbox's emulators use.
-SERVICES = ("organizations", "iam", "sts", "cloudformation", "ssm", "ec2", "servicecatalog")
+SERVICES = (
+    "organizations",
+    "iam",
+    "sts",
+    "cloudformation",
+    "ssm",
+    "ec2",
+    "servicecatalog",
+    "sso-admin",
+    "identitystore",
+    "budgets",
+    "account",
+)
 
 
 def save(path: Path, extra: dict[str, Any]) -> bool:

@@ -150,3 +150,43 @@ def seed_workload_security_secrets(
     ssm.put_parameter(
         Name=ACTIVATION_TOKEN_PARAMETER, Value=activation_token, Type="SecureString", Overwrite=True
     )
+
+
+# Who the embedded stack's Identity Center knows: groups a request can name as its owner group,
+# and the demo users by user name.
+DEMO_GROUPS = ("team-platform", "team-payments", "team-data")
+DEMO_USERS = ("alice", "bob", "carol", "dave", "erin")
+
+
+def seed_identity_center(endpoint: str, lz: LandingZone, region: str = "us-east-1") -> None:
+    """The permission sets the landing zone names, and demo groups and users (idempotent)."""
+    sso = _client("sso-admin", endpoint, region)
+    store = _client("identitystore", endpoint, region)
+    instance = sso.list_instances()["Instances"][0]
+    arn, store_id = instance["InstanceArn"], instance["IdentityStoreId"]
+    existing = {
+        sso.describe_permission_set(InstanceArn=arn, PermissionSetArn=ps)["PermissionSet"]["Name"]
+        for ps in sso.list_permission_sets(InstanceArn=arn)["PermissionSets"]
+    }
+    wanted = {
+        name
+        for ou in lz.organizational_units
+        if (access := lz.settings_for(ou).access) is not None
+        for name in access.permission_sets
+    }
+    for name in sorted(wanted - existing):
+        sso.create_permission_set(InstanceArn=arn, Name=name, SessionDuration="PT8H")
+    groups = {g["DisplayName"] for g in store.list_groups(IdentityStoreId=store_id)["Groups"]}
+    for name in DEMO_GROUPS:
+        if name not in groups:
+            store.create_group(IdentityStoreId=store_id, DisplayName=name)
+    users = {u["UserName"] for u in store.list_users(IdentityStoreId=store_id)["Users"]}
+    for name in DEMO_USERS:
+        if name not in users:
+            store.create_user(
+                IdentityStoreId=store_id,
+                UserName=name,
+                DisplayName=name.title(),
+                Name={"GivenName": name.title(), "FamilyName": "Demo"},
+                Emails=[{"Value": f"{name}@example.com", "Primary": True}],
+            )

@@ -26,6 +26,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from sandbox.aws import protocols, speed
 from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
+from sandbox.aws.account_settings import (
+    AccountSettingsEmulator,
+    SettingsError,
+    install_alias_uniqueness,
+)
 from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.faults import FaultPlan
 from sandbox.aws.ssm_associations import SsmAssociations
@@ -39,6 +44,16 @@ _EMULATED_SSM = frozenset(
 )
 _RPC_V2 = re.compile(r"^/service/[^/]+/operation/(\w+)$")
 # Service Catalog operations the emulator answers (moto has no provisioning); the rest go to moto.
+_EMULATED_REGIONS = frozenset(
+    {"EnableRegion", "DisableRegion", "GetRegionOptStatus", "ListRegions"}
+)
+_EMULATED_SSO = frozenset(
+    {
+        "CreateAccountAssignment",
+        "DescribeAccountAssignmentCreationStatus",
+        "ListAccountAssignmentCreationStatus",
+    }
+)
 _EMULATED_SC = frozenset(
     {
         "ProvisionProduct",
@@ -75,6 +90,8 @@ class SandboxAws:
         self.stacksets = stacksets_mod.StackSetRealism(self.faults, stack_set_seconds)
         stacksets_mod.install(self.stacksets)
         self.ssm = SsmAssociations()
+        self.account_settings = AccountSettingsEmulator(self.faults)
+        install_alias_uniqueness()
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.seeded = False
         self.denied_actions: set[str] = set()  # what SimulatePrincipalPolicy denies
@@ -100,6 +117,12 @@ class SandboxAws:
             return self._rest_json(start_response, action, body)
         if service == "account" and action in ("PutAccountName", "GetAccountInformation"):
             return self._account_api(start_response, action, body)
+        if service == "account" and action in _EMULATED_REGIONS:
+            return self._settings_call(environ, start_response, action, body)
+        if service == "sso" and action in _EMULATED_SSO:
+            return self._settings_call(environ, start_response, action, body)
+        if service == "sso":
+            self.account_settings.tick()  # assignments whose time has come exist
         if service == "iam" and action == "SimulatePrincipalPolicy":
             return self._simulate(start_response, body)
         if service == "sts" and action == "AssumeRole" and (why := self._cannot_assume(body)):
@@ -109,6 +132,38 @@ class SandboxAws:
         if service == "servicecatalog" and action in _EMULATED_SC:
             return self._service_catalog(environ, start_response, action, body)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _settings_call(
+        self, environ: dict[str, Any], start_response: StartResponse, action: str, body: bytes
+    ) -> Iterable[bytes]:
+        req = json.loads(body or b"{}")
+        emulator = self.account_settings
+        try:
+            if action == "CreateAccountAssignment":
+                result = emulator.create_assignment(req)
+            elif action == "DescribeAccountAssignmentCreationStatus":
+                result = emulator.describe_assignment(req)
+            elif action == "ListAccountAssignmentCreationStatus":
+                result = emulator.list_assignment_creations(req)
+            else:
+                try:
+                    self.controltower.org().get_account_by_id(str(req.get("AccountId", "")))
+                except Exception as err:
+                    raise SettingsError(
+                        403, "AccessDeniedException", "the account is not in the organization"
+                    ) from err
+                result = emulator.region_call(action, req)
+        except SettingsError as err:
+            if environ.get("HTTP_X_AMZ_TARGET"):
+                return _error(environ, start_response, err.status, err.code, err.message)
+            start_response(
+                f"{err.status} Error",
+                [("Content-Type", "application/json"), ("x-amzn-ErrorType", err.code)],
+            )
+            return [json.dumps({"message": err.message}).encode()]
+        content = "application/x-amz-json-1.1" if environ.get("HTTP_X_AMZ_TARGET") else None
+        start_response("200 OK", [("Content-Type", content or "application/json")])
+        return [json.dumps(result).encode()]
 
     def _account_api(
         self, start_response: StartResponse, action: str, body: bytes
@@ -271,6 +326,7 @@ class SandboxAws:
             "organizations": sum(c.held for c in self.organizations.creations.values()),
             "controltower": sum(o.held for o in self.controltower.operations.values()),
             "cloudformation": sum(p.held for p in self.stacksets.pending.values()),
+            "settings": self.account_settings.held(),
         }
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -286,6 +342,8 @@ class SandboxAws:
                 "seeded": self.seeded,
                 "held": self._held(),
             }
+        elif path == "/_sandbox/settings" and method == "GET":
+            result = self.account_settings.record()
         elif path == "/_sandbox/controltower" and method == "GET":
             result = self.controltower.record()
         elif path == "/_sandbox/controltower/reset-metrics" and method == "POST":
@@ -311,6 +369,9 @@ class SandboxAws:
                 )
             if "close_window_seconds" in payload:
                 orgs.close_window_seconds = float(payload["close_window_seconds"])
+            for key in ("assignment_seconds", "region_seconds"):
+                if key in payload:
+                    setattr(self.account_settings, key, float(payload[key]))
             if "landing_zone_status" in payload:
                 self.controltower.landing_zone_status = str(payload["landing_zone_status"])
             if "account_factory_shared" in payload:
@@ -333,6 +394,7 @@ class SandboxAws:
                 "released": self.organizations.release_holds()
                 + self.controltower.release_holds()
                 + self.stacksets.release_holds()
+                + self.account_settings.release_holds()
             }
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])

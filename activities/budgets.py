@@ -1,0 +1,115 @@
+"""AWS Budgets: a monthly cost budget per vended account, kept in the management account (the
+payer sees every member's costs) and filtered to the account, with alerts mailed at the OU's
+thresholds to the owner and the landing zone's subscribers.
+
+Named ``vend-<account id>``: looking it up by name makes creation idempotent (AWS refuses a
+second budget of the same name with DuplicateRecordException, which is taken as done).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.aws_errors import error_code, to_application_error
+from activities.setting_result import SettingResult
+from common.account_settings import EffectiveBudget
+
+
+class BudgetInput(BaseModel):
+    account_id: str
+    budget: EffectiveBudget
+
+
+class BudgetRemoval(BaseModel):
+    account_id: str
+
+
+def budget_name(account_id: str) -> str:
+    return f"vend-{account_id}"
+
+
+@dataclass
+class BudgetActivities:
+    budgets: Any
+    sts: Any
+
+    def _payer(self) -> str:
+        return str(self.sts.get_caller_identity()["Account"])
+
+    @activity.defn(name="create_budget", no_thread_cancel_exception=True)
+    def create_budget(self, inp: BudgetInput) -> SettingResult:
+        name, amount = budget_name(inp.account_id), inp.budget.monthly_usd
+        try:
+            payer = self._payer()
+            existing = self._find(payer, name)
+            if existing is not None:
+                limit = float(existing["BudgetLimit"]["Amount"])
+                if limit != float(amount):
+                    self.budgets.update_budget(AccountId=payer, NewBudget=self._budget(inp))
+                return SettingResult(
+                    detail=f"budget {name}: {amount} USD a month (already in place)",
+                    attempt=activity.info().attempt,
+                )
+            try:
+                self.budgets.create_budget(
+                    AccountId=payer,
+                    Budget=self._budget(inp),
+                    NotificationsWithSubscribers=[
+                        {
+                            "Notification": {
+                                "NotificationType": "ACTUAL",
+                                "ComparisonOperator": "GREATER_THAN",
+                                "Threshold": float(threshold),
+                                "ThresholdType": "PERCENTAGE",
+                            },
+                            "Subscribers": [
+                                {"SubscriptionType": "EMAIL", "Address": address}
+                                for address in inp.budget.subscribers[:10]  # AWS's limit
+                            ],
+                        }
+                        for threshold in inp.budget.alert_thresholds[:5]  # AWS's limit
+                    ],
+                )
+            except ClientError as err:
+                if error_code(err) != "DuplicateRecordException":
+                    raise  # a duplicate: an earlier attempt made it
+        except ClientError as err:
+            raise to_application_error(err, action="CreateBudget") from err
+        alerts = ", ".join(f"{t}%" for t in inp.budget.alert_thresholds)
+        return SettingResult(
+            detail=f"budget {name}: {amount} USD a month, alerts at {alerts}",
+            attempt=activity.info().attempt,
+        )
+
+    @activity.defn(name="delete_budget", no_thread_cancel_exception=True)
+    def delete_budget(self, inp: BudgetRemoval) -> SettingResult:
+        name = budget_name(inp.account_id)
+        try:
+            self.budgets.delete_budget(AccountId=self._payer(), BudgetName=name)
+        except ClientError as err:
+            if error_code(err) != "NotFoundException":
+                raise to_application_error(err, action="DeleteBudget") from err
+        return SettingResult(detail=f"budget {name} deleted", attempt=activity.info().attempt)
+
+    def _find(self, payer: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.budgets.describe_budget(AccountId=payer, BudgetName=name)["Budget"])
+        except ClientError as err:
+            if error_code(err) == "NotFoundException":
+                return None
+            raise
+
+    @staticmethod
+    def _budget(inp: BudgetInput) -> dict[str, Any]:
+        return {
+            "BudgetName": budget_name(inp.account_id),
+            "BudgetLimit": {"Amount": str(inp.budget.monthly_usd), "Unit": "USD"},
+            "BudgetType": "COST",
+            "TimeUnit": "MONTHLY",
+            "CostFilters": {"LinkedAccount": [inp.account_id]},
+        }

@@ -1,0 +1,259 @@
+"""IAM Identity Center: the OU's permission sets assigned to the request's group and users in
+the new account (``sso-admin`` from the management or delegated administrator account).
+
+``CreateAccountAssignment`` is asynchronous: it answers a request id whose status is polled
+until SUCCEEDED or FAILED. Idempotent: an assignment already in place is not asked for again,
+and a creation an earlier attempt started is resumed from its heartbeated request id rather
+than asked twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.aws_errors import error_code, final, to_application_error
+from activities.heartbeats import beat, pause
+from activities.setting_result import SettingResult
+from activities.waiting import patiently
+from common.account_settings import EffectiveAccess
+
+
+class AccessInput(BaseModel):
+    account_id: str
+    access: EffectiveAccess
+
+
+@dataclass(frozen=True)
+class _Pair:
+    permission_set_arn: str
+    permission_set: str
+    principal_type: str  # GROUP | USER
+    principal_id: str
+    principal: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.permission_set_arn}|{self.principal_id}"
+
+
+@dataclass
+class IdentityCenterActivities:
+    sso_admin: Any
+    identity_store: Any
+    poll_interval_seconds: float = 5.0
+
+    @activity.defn(name="assign_access", no_thread_cancel_exception=True)
+    def assign_access(self, inp: AccessInput) -> SettingResult:
+        info = activity.info()
+        started: dict[str, str] = dict(info.heartbeat_details[0]) if info.heartbeat_details else {}
+        try:
+            instance, store = self._instance()
+            pairs = self._pairs(instance, store, inp.access)
+            made = 0
+            in_flight: dict[str, str] | None = None
+            for pair in pairs:
+                request_id = started.get(pair.key)
+                if request_id is None:
+                    if self._assigned(instance, inp.account_id, pair):
+                        continue
+                    if in_flight is None:  # heartbeats can be lost: AWS knows what it is doing
+                        in_flight = self._in_flight(instance, inp.account_id)
+                    request_id = in_flight.get(pair.key)
+                if request_id is None:
+                    status = self.sso_admin.create_account_assignment(
+                        InstanceArn=instance,
+                        TargetId=inp.account_id,
+                        TargetType="AWS_ACCOUNT",
+                        PermissionSetArn=pair.permission_set_arn,
+                        PrincipalType=pair.principal_type,
+                        PrincipalId=pair.principal_id,
+                    )["AccountAssignmentCreationStatus"]
+                    request_id = str(status["RequestId"])
+                started[pair.key] = request_id
+                beat(started)
+                self._wait(instance, request_id, pair)
+                made += 1
+        except ClientError as err:
+            raise to_application_error(err, action="CreateAccountAssignment") from err
+        names = ", ".join(sorted({f"{p.permission_set} to {p.principal}" for p in pairs}))
+        return SettingResult(
+            detail=f"assigned {names}" + ("" if made else " (already in place)"),
+            attempt=info.attempt,
+        )
+
+    @activity.defn(name="remove_access", no_thread_cancel_exception=True)
+    def remove_access(self, inp: AccessInput) -> SettingResult:
+        """The cancel's undo: take the assignments away again (those still there)."""
+        try:
+            instance, store = self._instance()
+            pairs = self._pairs(instance, store, inp.access, missing_ok=True)
+            for pair in pairs:
+                if not self._assigned(instance, inp.account_id, pair):
+                    continue
+                status = self.sso_admin.delete_account_assignment(
+                    InstanceArn=instance,
+                    TargetId=inp.account_id,
+                    TargetType="AWS_ACCOUNT",
+                    PermissionSetArn=pair.permission_set_arn,
+                    PrincipalType=pair.principal_type,
+                    PrincipalId=pair.principal_id,
+                )["AccountAssignmentDeletionStatus"]
+                self._wait(instance, str(status["RequestId"]), pair, deleting=True)
+        except ClientError as err:
+            raise to_application_error(err, action="DeleteAccountAssignment") from err
+        return SettingResult(detail="assignments removed", attempt=activity.info().attempt)
+
+    # ------------------------------------------------------------------ helpers
+    def _instance(self) -> tuple[str, str]:
+        found = self.sso_admin.list_instances().get("Instances", [])
+        if not found:
+            raise final("IAM Identity Center is not enabled in this organization", "NoSsoInstance")
+        return str(found[0]["InstanceArn"]), str(found[0]["IdentityStoreId"])
+
+    def _pairs(
+        self, instance: str, store: str, access: EffectiveAccess, missing_ok: bool = False
+    ) -> list[_Pair]:
+        sets = self._permission_sets(instance)
+        principals: list[tuple[str, str, str]] = []
+        if access.group:
+            gid = self._principal(store, "GROUP", access.group, missing_ok)
+            if gid:
+                principals.append(("GROUP", gid, f"group {access.group}"))
+        for user in access.users:
+            uid = self._principal(store, "USER", user, missing_ok)
+            if uid:
+                principals.append(("USER", uid, f"user {user}"))
+        out = []
+        for name in access.permission_sets:
+            arn = sets.get(name)
+            if arn is None:
+                if missing_ok:
+                    continue
+                raise final(
+                    f"permission set {name!r} does not exist in IAM Identity Center; create it "
+                    "(or fix the landing zone), then retry",
+                    "PermissionSetNotFound",
+                )
+            out += [_Pair(arn, name, kind, pid, label) for kind, pid, label in principals]
+        return out
+
+    def _permission_sets(self, instance: str) -> dict[str, str]:
+        arns: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.sso_admin.list_permission_sets(
+                InstanceArn=instance, **({"NextToken": token} if token else {})
+            )
+            arns += page.get("PermissionSets", [])
+            token = page.get("NextToken")
+            if not token:
+                break
+        out = {}
+        for arn in arns:
+            described = self.sso_admin.describe_permission_set(
+                InstanceArn=instance, PermissionSetArn=arn
+            )["PermissionSet"]
+            out[str(described["Name"])] = arn
+        return out
+
+    def _principal(self, store: str, kind: str, name: str, missing_ok: bool) -> str | None:
+        path = "displayName" if kind == "GROUP" else "userName"
+        try:
+            if kind == "GROUP":
+                return str(
+                    self.identity_store.get_group_id(
+                        IdentityStoreId=store,
+                        AlternateIdentifier={
+                            "UniqueAttribute": {"AttributePath": path, "AttributeValue": name}
+                        },
+                    )["GroupId"]
+                )
+            return str(
+                self.identity_store.get_user_id(
+                    IdentityStoreId=store,
+                    AlternateIdentifier={
+                        "UniqueAttribute": {"AttributePath": path, "AttributeValue": name}
+                    },
+                )["UserId"]
+            )
+        except ClientError as err:
+            if error_code(err) != "ResourceNotFoundException":
+                raise
+            if missing_ok:
+                return None
+            raise final(
+                f"{kind.lower()} {name!r} is not in the identity store; create it, or correct "
+                "the request, then retry",
+                "PrincipalNotFound",
+            ) from err
+
+    def _in_flight(self, instance: str, account_id: str) -> dict[str, str]:
+        """Creations still in progress for this account, by pair: an earlier attempt's."""
+        out: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            page = self.sso_admin.list_account_assignment_creation_status(
+                InstanceArn=instance,
+                Filter={"Status": "IN_PROGRESS"},
+                **({"NextToken": token} if token else {}),
+            )
+            for meta in page.get("AccountAssignmentsCreationStatus", []):
+                status = self.sso_admin.describe_account_assignment_creation_status(
+                    InstanceArn=instance, AccountAssignmentCreationRequestId=meta["RequestId"]
+                )["AccountAssignmentCreationStatus"]
+                if status.get("TargetId") == account_id:
+                    key = f"{status['PermissionSetArn']}|{status['PrincipalId']}"
+                    out[key] = str(meta["RequestId"])
+            token = page.get("NextToken")
+            if not token:
+                return out
+
+    def _assigned(self, instance: str, account_id: str, pair: _Pair) -> bool:
+        token: str | None = None
+        while True:
+            page = self.sso_admin.list_account_assignments(
+                InstanceArn=instance,
+                AccountId=account_id,
+                PermissionSetArn=pair.permission_set_arn,
+                **({"NextToken": token} if token else {}),
+            )
+            for a in page.get("AccountAssignments", []):
+                if a.get("PrincipalId") == pair.principal_id:
+                    return True
+            token = page.get("NextToken")
+            if not token:
+                return False
+
+    def _wait(self, instance: str, request_id: str, pair: _Pair, deleting: bool = False) -> None:
+        what = "deletion" if deleting else "creation"
+        while True:
+            if deleting:
+                status = patiently(
+                    lambda: self.sso_admin.describe_account_assignment_deletion_status(
+                        InstanceArn=instance, AccountAssignmentDeletionRequestId=request_id
+                    ),
+                    self.poll_interval_seconds,
+                    waiting_for=f"assignment {what} {request_id}",
+                )["AccountAssignmentDeletionStatus"]
+            else:
+                status = patiently(
+                    lambda: self.sso_admin.describe_account_assignment_creation_status(
+                        InstanceArn=instance, AccountAssignmentCreationRequestId=request_id
+                    ),
+                    self.poll_interval_seconds,
+                    waiting_for=f"assignment {what} {request_id}",
+                )["AccountAssignmentCreationStatus"]
+            if status["Status"] == "SUCCEEDED":
+                return
+            if status["Status"] == "FAILED":
+                raise final(
+                    f"assigning {pair.permission_set} to {pair.principal}: "
+                    f"{status.get('FailureReason', 'no reason given')}",
+                    "AccountAssignmentFailed",
+                )
+            pause(self.poll_interval_seconds, waiting_for=f"assignment {what} {request_id}")
