@@ -239,6 +239,37 @@ def test_an_owner_previews_and_decommissions_an_account_from_the_page(
     assert alice.errors == [] and bob.errors == []  # type: ignore[attr-defined]
 
 
+def test_the_form_shows_the_ous_settings_and_places_a_budget_refusal(
+    open_as: Callable[..., Page], api: Api
+) -> None:
+    alice = open_as("alice")
+    alice.get_by_role("link", name="New request").click()
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    alice.get_by_label("Account name").fill(name)
+    expect(alice.get_by_label("Owner group")).to_be_hidden()
+    alice.get_by_label("Organizational unit").select_option("Experiments/Settings")
+    implies = alice.locator("#ou-implies")
+    expect(implies.locator("[data-setting='Budget']")).to_contain_text("1000-50000 USD a month")
+    expect(implies.locator("[data-setting='Identity Center']")).to_contain_text("required")
+    expect(implies.locator("[data-setting='Opt-in regions']")).to_contain_text("eu-south-1")
+    alice.get_by_label("Environment").select_option("dev")
+    alice.get_by_label("Owner group").fill("team-payments")
+    alice.get_by_label("Monthly budget (USD)").fill("60000")
+    alice.get_by_label("Cost center").fill("CC-42")
+    alice.get_by_label("Billing customer id").fill("cust-001")
+    alice.get_by_label("Justification").fill("settings on the page")
+    alice.get_by_role("button", name="Request the account").click()  # no email: the template's
+    expect(alice.locator("#f-budget-error")).to_contain_text("1000-50000")
+    alice.screenshot(path=str(SHOTS / "requester-settings.png"), full_page=True)
+    alice.get_by_label("Monthly budget (USD)").fill("5000")
+    alice.get_by_role("button", name="Request the account").click()
+    expect(_status(alice)).to_contain_text("completed", timeout=120_000)
+    state = api.get("alice", alice.url.rsplit("/", 1)[-1]).json()
+    assert state["request"]["account_email"] == f"aws+{name}@example.com"
+    assert state["request"]["budget"] == {"monthly_usd": 5000}
+    assert alice.errors == []  # type: ignore[attr-defined]
+
+
 def test_the_page_works_at_phone_width_and_labels_every_field(
     open_as: Callable[..., Page],
 ) -> None:

@@ -14,6 +14,7 @@ from api.deps import ClientDep, CurrentUser, LandingZoneDep, Operator, SettingsD
 from api.errors import Problem
 from api.openapi import problems
 from common import preflight
+from common.account_settings import SettingsPolicy
 from common.landing_zone import Guardrails
 from common.preflight import PreflightReport
 
@@ -29,10 +30,16 @@ class OrganizationalUnitView(BaseModel):
     workload_security: str
     control_tower_enrollment: str
     guardrails: Guardrails = Field(description="what accounts in the OU are held to")
+    settings: SettingsPolicy = Field(
+        description="the account settings its vends apply, with their defaults and bounds"
+    )
 
 
 class LandingZoneView(BaseModel):
     allowed_email_domains: list[str]
+    email_template: str | None = Field(
+        default=None, description="how a root email left out of a request is made"
+    )
     organizational_units: list[OrganizationalUnitView]
 
 
@@ -41,6 +48,7 @@ async def get_landing_zone(user: CurrentUser, lz: LandingZoneDep) -> LandingZone
     """The OUs open for vending, with approvals, baselines, protection and enrollment."""
     return LandingZoneView(
         allowed_email_domains=lz.allowed_email_domains,
+        email_template=lz.email_template,
         organizational_units=[
             OrganizationalUnitView(
                 path=ou.path,
@@ -51,6 +59,7 @@ async def get_landing_zone(user: CurrentUser, lz: LandingZoneDep) -> LandingZone
                 workload_security=ou.workload_security.value,
                 control_tower_enrollment=lz.enrollment_for(ou).value,
                 guardrails=ou.guardrails,
+                settings=lz.settings_for(ou),
             )
             for ou in lz.organizational_units
             if ou.open_for_vending

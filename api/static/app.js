@@ -194,8 +194,32 @@ const FIELD_IDS = {
   environment: "f-env", owner_email: "f-owner", cost_center: "f-cost", justification: "f-why",
   tags: "f-tags", "workload_security.enabled": "f-ws", "workload_security.policy": "f-ws-policy",
   "billing.customer_id": "f-customer", "billing.plan": "f-plan", billing: "f-customer",
-  expected_instances: "f-small",
+  expected_instances: "f-small", "access.group": "f-group", access: "f-group",
+  "budget.monthly_usd": "f-budget", budget: "f-budget",
 };
+
+// What the OU's account settings mean for this request, one line each (common/account_settings).
+function settingsLines(st) {
+  const lines = [];
+  if (st.access) {
+    lines.push(["Identity Center", `${st.access.permission_sets.join(", ")} to the owner group` +
+      (st.access.group_required ? " (required)" : " (optional)")]);
+  }
+  if (st.budget) {
+    const b = st.budget;
+    lines.push(["Budget", `${b.min_usd}-${b.max_usd} USD a month` +
+      (b.default_usd ? `, ${b.default_usd} if left empty` : b.required ? ", required" : "") +
+      `; alerts at ${b.alert_thresholds.map((t) => `${t}%`).join(", ")}`]);
+  }
+  const contacts = Object.entries(st.alternate_contacts || {}).filter(([, c]) => c);
+  if (contacts.length) {
+    lines.push(["Alternate contacts", contacts.map(([k, c]) => `${k}: ${c.email}`).join(", ")]);
+  }
+  if (st.account_alias) lines.push(["Account alias", `${st.alias_prefix}<account name>`]);
+  if (st.opt_in_regions.length) lines.push(["Opt-in regions", st.opt_in_regions.join(", ")]);
+  if (st.delete_default_vpcs) lines.push(["Default VPCs", "deleted in every enabled region, where empty"]);
+  return lines;
+}
 
 async function newRequestView() {
   const lz = await landingZone();
@@ -207,9 +231,19 @@ async function newRequestView() {
   const implies = h("div", { class: "panel", id: "ou-implies", "aria-live": "polite" },
     "Choose an OU to see what it implies.");
   const wsBox = h("input", { type: "checkbox", checked: true });
+  const groupField = h("div", { hidden: true });
+  const budgetField = h("div", { hidden: true });
   const onOu = () => {
     const ou = ous.find((o) => o.path === ouSelect.value);
     envSelect.replaceChildren(...(ou ? ou.environments : []).map((e) => h("option", { value: e }, e)));
+    const st = ou ? ou.settings : {};
+    groupField.hidden = !st.access;
+    budgetField.hidden = !st.budget;
+    if (st.budget) {
+      inputs.budget.min = st.budget.min_usd;
+      inputs.budget.max = st.budget.max_usd;
+      inputs.budget.placeholder = st.budget.default_usd ? String(st.budget.default_usd) : "";
+    }
     if (!ou) { implies.replaceChildren("Choose an OU to see what it implies."); return; }
     if (ou.workload_security === "required") { wsBox.checked = true; wsBox.disabled = true; }
     else if (ou.workload_security === "off") { wsBox.checked = false; wsBox.disabled = true; }
@@ -223,13 +257,16 @@ async function newRequestView() {
       h("dt", {}, "Control Tower"), h("dd", {}, ou.control_tower_enrollment.replaceAll("_", " ")),
       h("dt", {}, "Guardrails"), h("dd", { id: "ou-guardrails" },
         [...ou.guardrails.controls, ...ou.guardrails.service_control_policies.map((p) => `SCP ${p}`)]
-          .join(", ") || "none declared")));
+          .join(", ") || "none declared"),
+      settingsLines(ou.settings).flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-setting": k }, v)])));
   };
   ouSelect.addEventListener("change", onOu);
   const num = () => h("input", { type: "number", min: 0, max: 10000, value: 0, inputmode: "numeric" });
   const inputs = {
     name: h("input", { required: true, autocomplete: "off", pattern: "[a-z0-9-]{3,50}" }),
-    email: h("input", { type: "email", required: true, autocomplete: "off" }),
+    email: h("input", { type: "email", required: !lz.email_template, autocomplete: "off" }),
+    group: h("input", { autocomplete: "off" }),
+    budget: h("input", { type: "number", inputmode: "numeric" }),
     owner: h("input", { type: "email", required: true, value: state.me.email || "" }),
     cost: h("input", { required: true }),
     why: h("textarea", { required: true }),
@@ -245,8 +282,9 @@ async function newRequestView() {
     h("h2", { id: "new-title" }, "Request an AWS account"),
     h("div", { class: "grid" },
       field("f-name", "Account name", inputs.name, "3-50 lower-case letters, digits and '-'"),
-      field("f-email", "Account root email", inputs.email,
-        `A new address, on ${lz.allowed_email_domains.join(" or ")}`),
+      field("f-email", "Account root email", inputs.email, lz.email_template
+        ? `Leave empty for ${lz.email_template.replace("{name}", "<account name>")}`
+        : `A new address, on ${lz.allowed_email_domains.join(" or ")}`),
       field("f-ou", "Organizational unit", ouSelect),
       field("f-env", "Environment", envSelect),
     ),
@@ -256,6 +294,7 @@ async function newRequestView() {
       field("f-cost", "Cost center", inputs.cost),
       field("f-customer", "Billing customer id", inputs.customer, "Sunny Pay customer"),
       field("f-plan", "Billing plan", inputs.plan, "Optional"),
+      groupField, budgetField,
     ),
     field("f-why", "Justification", inputs.why),
     field("f-tags", "Tags", inputs.tags, "One key=value per line"),
@@ -273,6 +312,8 @@ async function newRequestView() {
     h("div", { class: "actions" }, submit),
   );
   wsBox.id = "f-ws";
+  groupField.append(field("f-group", "Owner group", inputs.group, "IAM Identity Center group"));
+  budgetField.append(field("f-budget", "Monthly budget (USD)", inputs.budget, "Within the OU's bounds"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const tags = {};
@@ -283,7 +324,7 @@ async function newRequestView() {
     const counts = [inputs.small, inputs.large, inputs.xlarge].map((i) => Number(i.value || 0));
     const body = {
       account_name: inputs.name.value.trim(),
-      account_email: inputs.email.value.trim(),
+      account_email: inputs.email.value.trim() || null,
       organizational_unit: ouSelect.value,
       environment: envSelect.value,
       owner_email: inputs.owner.value.trim(),
@@ -293,6 +334,8 @@ async function newRequestView() {
       workload_security: { enabled: wsBox.checked, policy: inputs.wsPolicy.value.trim() || null },
       billing: { customer_id: inputs.customer.value, plan: inputs.plan.value.trim() || null },
     };
+    if (!groupField.hidden && inputs.group.value.trim()) body.access = { group: inputs.group.value.trim() };
+    if (!budgetField.hidden && inputs.budget.value) body.budget = { monthly_usd: Number(inputs.budget.value) };
     if (counts.some((c) => c > 0)) {
       body.expected_instances = { micro_to_medium: counts[0], large: counts[1], xlarge_and_up: counts[2] };
     }
