@@ -57,6 +57,8 @@ STEP_NAMES: tuple[str, ...] = (
 DECOMMISSION_STEP_NAMES: tuple[str, ...] = (
     "quarantine",
     "end_billing",
+    "remove_access",
+    "delete_budget",
     "remove_workload_security",
     "remove_baselines",
     "unmanage_control_tower",
@@ -297,6 +299,9 @@ class ManagedAccount(BaseModel):
     managed_since: datetime | None = None
     updated_at: datetime | None = None
     last_checked_at: datetime | None = None
+    # The vend-time settings it was given (those whose steps succeeded): a decommission takes
+    # back what lives outside the account (its Identity Center assignments and budget).
+    settings: EffectiveSettings = Field(default_factory=EffectiveSettings)
 
 
 class PlannedResource(BaseModel):

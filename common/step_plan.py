@@ -162,6 +162,16 @@ def _keeps_default_vpcs(inp: VendingInput) -> str | None:
     return None if inp.settings.delete_default_vpcs else f"OU {inp.ou.path} keeps default VPCs"
 
 
+def _no_access_given(inp: VendingInput) -> str | None:
+    given = inp.account.settings.access if inp.account else None
+    return None if given else "the vend assigned no Identity Center access"
+
+
+def _no_budget_given(inp: VendingInput) -> str | None:
+    given = inp.account.settings.budget if inp.account else None
+    return None if given else "the vend made no budget"
+
+
 Rule = Callable[[VendingInput], str | None]
 _VEND: dict[str, Rule] = {
     "enroll_control_tower": _not_governed,
@@ -179,6 +189,8 @@ SKIP_RULES: dict[RequestKind, dict[str, Rule]] = {
     RequestKind.adopt: _VEND,
     RequestKind.decommission: {
         "end_billing": _no_billing,
+        "remove_access": _no_access_given,
+        "delete_budget": _no_budget_given,
         "remove_workload_security": _not_enrolled_in_ws,
         "remove_baselines": _no_baselines,
         "unmanage_control_tower": _not_account_factory,
@@ -323,6 +335,14 @@ def _resources(inp: VendingInput, step: str) -> list[PlannedResource]:
 
 
 def _settings_resources(inp: VendingInput, step: str, account: str) -> list[PlannedResource]:
+    if step == "remove_access" and inp.account and inp.account.settings.access:
+        access = inp.account.settings.access
+        return [
+            PlannedResource(action="remove", kind="identity center assignment", name=f"{ps}")
+            for ps in access.permission_sets
+        ]
+    if step == "delete_budget":
+        return [PlannedResource(action="remove", kind="budget", name=f"vend-{account}")]
     settings = inp.settings
     if step == "assign_access" and settings.access:
         who = [f"group {settings.access.group}"] if settings.access.group else []

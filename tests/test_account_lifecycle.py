@@ -116,6 +116,8 @@ def test_a_vended_account_is_managed_and_a_decommission_closes_it_leaving_nothin
     assert [s["name"] for s in change["steps"]] == [
         "quarantine",
         "end_billing",
+        "remove_access",
+        "delete_budget",
         "remove_workload_security",
         "remove_baselines",
         "unmanage_control_tower",

@@ -160,6 +160,30 @@ def test_a_request_ends_with_every_setting_its_ou_applies(
     vpcs = next(s for s in done["steps"] if s["name"] == "delete_default_vpcs")
     assert "deleted in 19 of 19 regions" in vpcs["detail"], vpcs["detail"]
 
+    # A decommission takes back what the settings made outside the account.
+    deadline = time.monotonic() + 30
+    while api.call("GET", f"/v1/accounts/{account_id}", "alice").status_code != 200:
+        assert time.monotonic() < deadline, "the account never reached the inventory"
+        time.sleep(0.3)
+    change = api.call(
+        "POST",
+        f"/v1/accounts/{account_id}/changes",
+        "alice",
+        json={
+            "kind": "decommission",
+            "justification": "done",
+            "confirm_account_name": body["account_name"],
+        },
+    )
+    assert change.status_code == 201, change.text
+    api.act("bob", change.json()["id"], "approve", {})
+    closed = api.wait_for(change.json()["id"], {"completed"}, timeout=180)
+    _as_planned(closed)
+    ran = {s["name"]: s["status"] for s in closed["steps"]}
+    assert ran["remove_access"] == ran["delete_budget"] == "succeeded"
+    assert _assignments(sandbox, account_id) == []
+    assert _budget(sandbox, account_id) is None
+
 
 def test_settings_outside_the_ous_bounds_are_refused_with_the_field(
     api: Api, new_body: Body

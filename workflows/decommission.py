@@ -24,12 +24,14 @@ with workflow.unsafe.imports_passed_through():
         QuarantineInput,
     )
     from activities.billing import BillingActivities, BillingInput, RegistrationInput
+    from activities.budgets import BudgetActivities, BudgetInput, BudgetRemoval
     from activities.control_tower import (
         AccountInput,
         ControlTowerActivities,
         UnmanageInput,
         UnmanageResult,
     )
+    from activities.identity_center import AccessInput, IdentityCenterActivities
     from activities.organizations import OrganizationsActivities
     from activities.workload_security import WorkloadSecurityActivities
     from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
@@ -131,6 +133,20 @@ def _billing_again(inp: VendingInput, state: RequestState) -> BillingInput:
     )
 
 
+def _access_input(inp: VendingInput, state: RequestState) -> AccessInput:
+    assert inp.account is not None and inp.account.settings.access is not None
+    return AccessInput(account_id=_account_id(state), access=inp.account.settings.access)
+
+
+def _budget_removal(_: VendingInput, state: RequestState) -> BudgetRemoval:
+    return BudgetRemoval(account_id=_account_id(state))
+
+
+def _budget_again(inp: VendingInput, state: RequestState) -> BudgetInput:
+    assert inp.account is not None and inp.account.settings.budget is not None
+    return BudgetInput(account_id=_account_id(state), budget=inp.account.settings.budget)
+
+
 async def unmanage_control_tower(ctx: StepContext) -> StepOutcome:
     """Terminate the Account Factory product (an account operation: it takes a Control Tower
     slot), then put the account back in quarantine: Control Tower moves an account it stops
@@ -198,6 +214,16 @@ DECOMMISSION_STEPS: dict[str, StepSpec] = {
     "end_billing": StepSpec(
         activity_step(BillingActivities.deregister_billing, _end_billing_input),
         undo=activity_step(BillingActivities.register_billing, _billing_again, record_registration),
+    ),
+    # What the vend's settings made outside the account: nobody signs in to a closed account,
+    # and a closed account's budget would only alert.
+    "remove_access": StepSpec(
+        activity_step(IdentityCenterActivities.remove_access, _access_input),
+        undo=activity_step(IdentityCenterActivities.assign_access, _access_input),
+    ),
+    "delete_budget": StepSpec(
+        activity_step(BudgetActivities.delete_budget, _budget_removal),
+        undo=activity_step(BudgetActivities.create_budget, _budget_again),
     ),
     "remove_workload_security": StepSpec(
         activity_step(WorkloadSecurityActivities.remove_workload_security, ws_input),

@@ -47,6 +47,16 @@ def vended_account(ctx: StepContext) -> ManagedAccount:
         billing_status="active" if billed and state.billing_registration_id else None,
         requested_by=state.requested_by,
         requests=[state.id],
+        settings=inp.settings.model_copy(
+            update={
+                "access": inp.settings.access
+                if _step_status(ctx, "assign_access") == StepStatus.succeeded
+                else None,
+                "budget": inp.settings.budget
+                if _step_status(ctx, "create_budget") == StepStatus.succeeded
+                else None,
+            }
+        ),
         managed_since=workflow.now(),
         updated_at=workflow.now(),
         last_checked_at=workflow.now(),
@@ -66,6 +76,7 @@ def decommissioned_account(ctx: StepContext) -> ManagedAccount:
             "organizational_unit_id": ctx.state.organizational_unit_id,
             "control_tower": "not enrolled",
             "baselines": [],
+            "settings": before.settings.model_copy(update={"access": None, "budget": None}),
             "workload_security_connector_id": None,
             "workload_security_policy": None,
             "billing_registration_id": None,
