@@ -525,7 +525,8 @@ def test_an_account_made_outside_the_engine_is_adopted_and_ends_as_a_vended_one(
     assert [s["name"] for s in adopted["steps"]][:2] == ["verify_access", "move_to_ou"]
     done = api.wait_for(adopted["id"], {"completed"}, timeout=120)
     _as_planned(done)
-    assert {s["name"]: s["status"] for s in done["steps"]} == {
+    ran = {s["name"]: s["status"] for s in done["steps"] if s["status"] != "skipped"}
+    assert ran == {  # Experiments/Full applies no account settings
         "verify_access": "succeeded",
         "move_to_ou": "succeeded",
         "enroll_control_tower": "succeeded",
