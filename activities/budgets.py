@@ -69,10 +69,10 @@ class BudgetActivities:
                             },
                             "Subscribers": [
                                 {"SubscriptionType": "EMAIL", "Address": address}
-                                for address in inp.budget.subscribers[:10]  # AWS's limit
+                                for address in inp.budget.subscribers  # at most 10 (landing zone)
                             ],
                         }
-                        for threshold in inp.budget.alert_thresholds[:5]  # AWS's limit
+                        for threshold in inp.budget.alert_thresholds  # at most 5 (landing zone)
                     ],
                 )
             except ClientError as err:

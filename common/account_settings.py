@@ -84,6 +84,11 @@ class BudgetPolicy(BaseModel):
             raise ValueError("budget default_usd is outside min_usd..max_usd")
         if not self.alert_thresholds or any(not 1 <= t <= 1000 for t in self.alert_thresholds):
             raise ValueError("budget alert_thresholds: 1 to 1000 (% of the amount)")
+        # AWS Budgets: at most 5 notifications a budget, 10 subscribers each (the owner is one).
+        if len(set(self.alert_thresholds)) > 5:
+            raise ValueError("budget alert_thresholds: at most 5 (AWS Budgets' limit)")
+        if len(self.subscribers) > 9:
+            raise ValueError("budget subscribers: at most 9 beside the owner (AWS's limit: 10)")
         return self
 
 
