@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
 
 from api.errors import validation_problem
 from common.landing_zone import Environment, LandingZone
@@ -253,7 +253,12 @@ class NewAccountRequest(AccountRequest):
                     ]
                 )
             data["account_email"] = lz.email_template.replace("{name}", self.account_name)
-        return AccountRequest.model_validate(data)
+        try:
+            return AccountRequest.model_validate(data)
+        except ValidationError as err:  # the made email is not an address for this name
+            raise validation_problem(
+                [{"loc": ["body", "account_email"], "msg": e["msg"]} for e in err.errors()]
+            ) from err
 
 
 class AdoptBody(AccountRequest):
