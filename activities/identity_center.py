@@ -40,6 +40,17 @@ class _Pair:
     def key(self) -> str:
         return f"{self.permission_set_arn}|{self.principal_id}"
 
+    def assignment(self, instance: str, account_id: str) -> dict[str, str]:
+        """The parameters that name this assignment (to create it or to delete it)."""
+        return {
+            "InstanceArn": instance,
+            "TargetId": account_id,
+            "TargetType": "AWS_ACCOUNT",
+            "PermissionSetArn": self.permission_set_arn,
+            "PrincipalType": self.principal_type,
+            "PrincipalId": self.principal_id,
+        }
+
 
 @dataclass
 class IdentityCenterActivities:
@@ -66,12 +77,7 @@ class IdentityCenterActivities:
                     request_id = in_flight.get(pair.key)
                 if request_id is None:
                     status = self.sso_admin.create_account_assignment(
-                        InstanceArn=instance,
-                        TargetId=inp.account_id,
-                        TargetType="AWS_ACCOUNT",
-                        PermissionSetArn=pair.permission_set_arn,
-                        PrincipalType=pair.principal_type,
-                        PrincipalId=pair.principal_id,
+                        **pair.assignment(instance, inp.account_id)
                     )["AccountAssignmentCreationStatus"]
                     request_id = str(status["RequestId"])
                 started[pair.key] = request_id
@@ -99,12 +105,7 @@ class IdentityCenterActivities:
                 if not self._assigned(instance, inp.account_id, pair):
                     continue
                 status = self.sso_admin.delete_account_assignment(
-                    InstanceArn=instance,
-                    TargetId=inp.account_id,
-                    TargetType="AWS_ACCOUNT",
-                    PermissionSetArn=pair.permission_set_arn,
-                    PrincipalType=pair.principal_type,
-                    PrincipalId=pair.principal_id,
+                    **pair.assignment(instance, inp.account_id)
                 )["AccountAssignmentDeletionStatus"]
                 self._wait(instance, str(status["RequestId"]), pair, deleting=True)
         except ClientError as err:

@@ -280,6 +280,32 @@ class Sandbox:
         return {t["Key"]: t["Value"] for t in tags}
 
 
+def kill_worker_when(stack: EmbeddedStack, ready: Callable[[], bool], what: str) -> None:
+    """SIGKILL the worker once ``ready()`` (an operation held in the sandbox, its step running),
+    and start another: the crash tests' one move."""
+    deadline = time.monotonic() + 90
+    while not ready():
+        assert time.monotonic() < deadline, f"never reached: {what}"
+        time.sleep(0.1)
+    time.sleep(0.3)  # the activity is now polling AWS
+    stack.processes["worker"].kill()
+    stack.start_worker()
+
+
+def decommission_when_managed(
+    api: Api, account_id: str, name: str, user: str = "alice"
+) -> dict[str, Any]:
+    """File a decommission of a just-vended account, once the inventory has it."""
+    deadline = time.monotonic() + 30
+    while api.call("GET", f"/v1/accounts/{account_id}", user).status_code != 200:
+        assert time.monotonic() < deadline, "the account never reached the inventory"
+        time.sleep(0.3)
+    body = {"kind": "decommission", "justification": "done", "confirm_account_name": name}
+    resp = api.call("POST", f"/v1/accounts/{account_id}/changes", user, json=body)
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
 def parked_request(
     api: Api, sandbox: Sandbox, body: dict[str, Any], reason: str = "ACCOUNT_LIMIT_EXCEEDED"
 ) -> dict[str, Any]:

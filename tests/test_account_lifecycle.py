@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox
+from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when
 
 Body = Callable[..., dict[str, Any]]
 
@@ -332,16 +332,6 @@ def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
         sandbox.configure(close_quota=None)
 
 
-def _kill_worker_when(stack: EmbeddedStack, ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 90
-    while not ready():
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0.1)
-    time.sleep(0.3)  # the activity is now polling AWS
-    stack.processes["worker"].kill()
-    stack.start_worker()
-
-
 def _delete_operations(sandbox: Sandbox) -> int:
     cfn = sandbox.client("cloudformation")
     ops = cfn.list_stack_set_operations(StackSetName="vend-audit-role")["Summaries"]
@@ -370,7 +360,7 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
         held = sandbox.state()["held"]["cloudformation"] >= 1
         return held and _step_of(api, change["id"], "remove_baselines")["status"] == "running"
 
-    _kill_worker_when(stack, deleting, "a held DeleteStackInstances")
+    kill_worker_when(stack, deleting, "a held DeleteStackInstances")
     time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still deletes
     sandbox.clear_faults()
     assert sandbox.release() >= 1
@@ -381,7 +371,7 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
             status = sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"]
             return status == "PENDING_CLOSURE"
 
-        _kill_worker_when(stack, closing, "PENDING_CLOSURE")
+        kill_worker_when(stack, closing, "PENDING_CLOSURE")
         done = api.wait_for(change["id"], {"completed"}, timeout=120)
     finally:
         sandbox.configure(close_account_seconds=1)
@@ -454,10 +444,10 @@ def test_a_worker_killed_mid_an_ou_move_moves_enrolls_and_deploys_once(
 
         return ready
 
-    _kill_worker_when(stack, held("controltower", "enroll_control_tower"), "a held reset")
+    kill_worker_when(stack, held("controltower", "enroll_control_tower"), "a held reset")
     time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still works
     assert sandbox.release() >= 1
-    _kill_worker_when(stack, held("cloudformation", "apply_baselines"), "a held deployment")
+    kill_worker_when(stack, held("cloudformation", "apply_baselines"), "a held deployment")
     time.sleep(7.0)
     sandbox.clear_faults()
     assert sandbox.release() >= 1

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox
+from tests.conftest import Api, HttpEmulator, Sandbox, decommission_when_managed, kill_worker_when
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Settings"
@@ -161,23 +161,9 @@ def test_a_request_ends_with_every_setting_its_ou_applies(
     assert "deleted in 19 of 19 regions" in vpcs["detail"], vpcs["detail"]
 
     # A decommission takes back what the settings made outside the account.
-    deadline = time.monotonic() + 30
-    while api.call("GET", f"/v1/accounts/{account_id}", "alice").status_code != 200:
-        assert time.monotonic() < deadline, "the account never reached the inventory"
-        time.sleep(0.3)
-    change = api.call(
-        "POST",
-        f"/v1/accounts/{account_id}/changes",
-        "alice",
-        json={
-            "kind": "decommission",
-            "justification": "done",
-            "confirm_account_name": body["account_name"],
-        },
-    )
-    assert change.status_code == 201, change.text
-    api.act("bob", change.json()["id"], "approve", {})
-    closed = api.wait_for(change.json()["id"], {"completed"}, timeout=180)
+    change = decommission_when_managed(api, account_id, body["account_name"])
+    api.act("bob", change["id"], "approve", {})
+    closed = api.wait_for(change["id"], {"completed"}, timeout=180)
     _as_planned(closed)
     ran = {s["name"]: s["status"] for s in closed["steps"]}
     assert ran["remove_access"] == ran["delete_budget"] == "succeeded"
@@ -217,16 +203,6 @@ def test_a_root_email_left_out_is_made_from_the_template(api: Api, new_body: Bod
     api.act("alice", created.json()["id"], "cancel", {"reason": "test done"})
 
 
-def _kill_worker_when(stack: EmbeddedStack, ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 90
-    while not ready():
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0.1)
-    time.sleep(0.3)
-    stack.processes["worker"].kill()
-    stack.start_worker()
-
-
 @pytest.mark.resilience
 def test_a_worker_killed_mid_assignment_and_mid_region_enablement_makes_one_of_each(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
@@ -245,10 +221,10 @@ def test_a_worker_killed_mid_assignment_and_mid_region_enablement_makes_one_of_e
 
         return ready
 
-    _kill_worker_when(stack, held("assign_access"), "a held assignment")
+    kill_worker_when(stack, held("assign_access"), "a held assignment")
     time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still works
     assert sandbox.release() >= 1
-    _kill_worker_when(stack, held("enable_regions"), "a held region")
+    kill_worker_when(stack, held("enable_regions"), "a held region")
     time.sleep(7.0)
     assert sandbox.release() >= 1
     done = api.wait_for(req["id"], {"completed"}, timeout=180)

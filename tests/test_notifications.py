@@ -13,7 +13,7 @@ import httpx
 
 from common.webhook_signature import REPLAY_WINDOW_SECONDS, sign
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, parked_request
+from tests.conftest import Api, Sandbox, decommission_when_managed, parked_request
 
 Body = Callable[..., dict[str, Any]]
 
@@ -119,16 +119,7 @@ def test_a_decommission_is_mailed_as_one_not_as_a_new_account(
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
     vend = api.wait_for(api.create("alice", body).json()["id"], {"completed"}, timeout=120)
     name = body["account_name"]
-    deadline = time.monotonic() + 20
-    while api.call("GET", f"/v1/accounts/{vend['account_id']}", "alice").status_code != 200:
-        assert time.monotonic() < deadline, "the account never reached the inventory"
-        time.sleep(0.3)
-    change = api.call(
-        "POST",
-        f"/v1/accounts/{vend['account_id']}/changes",
-        "alice",
-        json={"kind": "decommission", "justification": "done", "confirm_account_name": name},
-    ).json()
+    change = decommission_when_managed(api, vend["account_id"], name)
     needs = _mail(stack, name, "needs_approval", about="decommission")
     assert {"bob@example.com", "dave@example.com"} <= set(needs["to"])
     assert "The decommission request for" in needs["text"]
