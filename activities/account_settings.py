@@ -133,15 +133,7 @@ class AccountSettingsActivities:
 
     def enabled_regions(self, account_id: str) -> list[str]:
         """Every region the account can use (default ones and enabled opt-ins)."""
-        regions: list[str] = []
-        token: str | None = None
-        while True:
-            page = self.account.list_regions(
-                AccountId=account_id,
-                RegionOptStatusContains=list(ENABLED),
-                **({"NextToken": token} if token else {}),
-            )
-            regions += [str(r["RegionName"]) for r in page.get("Regions", [])]
-            token = page.get("NextToken")
-            if not token:
-                return sorted(regions)
+        pages = self.account.get_paginator("list_regions").paginate(
+            AccountId=account_id, RegionOptStatusContains=list(ENABLED)
+        )
+        return sorted(str(r["RegionName"]) for page in pages for r in page.get("Regions", []))

@@ -147,44 +147,25 @@ class IdentityCenterActivities:
         return out
 
     def _permission_sets(self, instance: str) -> dict[str, str]:
-        arns: list[str] = []
-        token: str | None = None
-        while True:
-            page = self.sso_admin.list_permission_sets(
-                InstanceArn=instance, **({"NextToken": token} if token else {})
-            )
-            arns += page.get("PermissionSets", [])
-            token = page.get("NextToken")
-            if not token:
-                break
         out = {}
-        for arn in arns:
-            described = self.sso_admin.describe_permission_set(
-                InstanceArn=instance, PermissionSetArn=arn
-            )["PermissionSet"]
-            out[str(described["Name"])] = arn
+        for page in self.sso_admin.get_paginator("list_permission_sets").paginate(
+            InstanceArn=instance
+        ):
+            for arn in page.get("PermissionSets", []):
+                described = self.sso_admin.describe_permission_set(
+                    InstanceArn=instance, PermissionSetArn=arn
+                )["PermissionSet"]
+                out[str(described["Name"])] = arn
         return out
 
     def _principal(self, store: str, kind: str, name: str, missing_ok: bool) -> str | None:
-        path = "displayName" if kind == "GROUP" else "userName"
+        group = kind == "GROUP"
+        unique = {"AttributePath": "displayName" if group else "userName", "AttributeValue": name}
+        by = {"IdentityStoreId": store, "AlternateIdentifier": {"UniqueAttribute": unique}}
         try:
-            if kind == "GROUP":
-                return str(
-                    self.identity_store.get_group_id(
-                        IdentityStoreId=store,
-                        AlternateIdentifier={
-                            "UniqueAttribute": {"AttributePath": path, "AttributeValue": name}
-                        },
-                    )["GroupId"]
-                )
-            return str(
-                self.identity_store.get_user_id(
-                    IdentityStoreId=store,
-                    AlternateIdentifier={
-                        "UniqueAttribute": {"AttributePath": path, "AttributeValue": name}
-                    },
-                )["UserId"]
-            )
+            if group:
+                return str(self.identity_store.get_group_id(**by)["GroupId"])
+            return str(self.identity_store.get_user_id(**by)["UserId"])
         except ClientError as err:
             if error_code(err) != "ResourceNotFoundException":
                 raise
@@ -199,13 +180,10 @@ class IdentityCenterActivities:
     def _in_flight(self, instance: str, account_id: str) -> dict[str, str]:
         """Creations still in progress for this account, by pair: an earlier attempt's."""
         out: dict[str, str] = {}
-        token: str | None = None
-        while True:
-            page = self.sso_admin.list_account_assignment_creation_status(
-                InstanceArn=instance,
-                Filter={"Status": "IN_PROGRESS"},
-                **({"NextToken": token} if token else {}),
-            )
+        pages = self.sso_admin.get_paginator("list_account_assignment_creation_status").paginate(
+            InstanceArn=instance, Filter={"Status": "IN_PROGRESS"}
+        )
+        for page in pages:
             for meta in page.get("AccountAssignmentsCreationStatus", []):
                 status = self.sso_admin.describe_account_assignment_creation_status(
                     InstanceArn=instance, AccountAssignmentCreationRequestId=meta["RequestId"]
@@ -213,45 +191,36 @@ class IdentityCenterActivities:
                 if status.get("TargetId") == account_id:
                     key = f"{status['PermissionSetArn']}|{status['PrincipalId']}"
                     out[key] = str(meta["RequestId"])
-            token = page.get("NextToken")
-            if not token:
-                return out
+        return out
 
     def _assigned(self, instance: str, account_id: str, pair: _Pair) -> bool:
-        token: str | None = None
-        while True:
-            page = self.sso_admin.list_account_assignments(
-                InstanceArn=instance,
-                AccountId=account_id,
-                PermissionSetArn=pair.permission_set_arn,
-                **({"NextToken": token} if token else {}),
-            )
-            for a in page.get("AccountAssignments", []):
-                if a.get("PrincipalId") == pair.principal_id:
-                    return True
-            token = page.get("NextToken")
-            if not token:
-                return False
+        pages = self.sso_admin.get_paginator("list_account_assignments").paginate(
+            InstanceArn=instance, AccountId=account_id, PermissionSetArn=pair.permission_set_arn
+        )
+        return any(
+            a.get("PrincipalId") == pair.principal_id
+            for page in pages
+            for a in page.get("AccountAssignments", [])
+        )
 
     def _wait(self, instance: str, request_id: str, pair: _Pair, deleting: bool = False) -> None:
-        what = "deletion" if deleting else "creation"
-        while True:
+        waiting_for = f"assignment {'deletion' if deleting else 'creation'} {request_id}"
+
+        def describe() -> dict[str, Any]:
             if deleting:
-                status = patiently(
-                    lambda: self.sso_admin.describe_account_assignment_deletion_status(
+                return dict(
+                    self.sso_admin.describe_account_assignment_deletion_status(
                         InstanceArn=instance, AccountAssignmentDeletionRequestId=request_id
-                    ),
-                    self.poll_interval_seconds,
-                    waiting_for=f"assignment {what} {request_id}",
-                )["AccountAssignmentDeletionStatus"]
-            else:
-                status = patiently(
-                    lambda: self.sso_admin.describe_account_assignment_creation_status(
-                        InstanceArn=instance, AccountAssignmentCreationRequestId=request_id
-                    ),
-                    self.poll_interval_seconds,
-                    waiting_for=f"assignment {what} {request_id}",
+                    )["AccountAssignmentDeletionStatus"]
+                )
+            return dict(
+                self.sso_admin.describe_account_assignment_creation_status(
+                    InstanceArn=instance, AccountAssignmentCreationRequestId=request_id
                 )["AccountAssignmentCreationStatus"]
+            )
+
+        while True:
+            status = patiently(describe, self.poll_interval_seconds, waiting_for=waiting_for)
             if status["Status"] == "SUCCEEDED":
                 return
             if status["Status"] == "FAILED":
@@ -260,4 +229,4 @@ class IdentityCenterActivities:
                     f"{status.get('FailureReason', 'no reason given')}",
                     "AccountAssignmentFailed",
                 )
-            pause(self.poll_interval_seconds, waiting_for=f"assignment {what} {request_id}")
+            pause(self.poll_interval_seconds, waiting_for=waiting_for)
