@@ -2,7 +2,10 @@
 
 moto finishes every StackSet operation at once and never refuses an overlapping one; AWS runs
 them for minutes, answers OperationInProgressException to a second operation on the same
-StackSet, and can leave individual instances OUTDATED with a reason.
+StackSet, and can leave individual instances OUTDATED with a reason. moto also ignores the
+caller's ``OperationId`` (AWS keeps it, and refuses it a second time with
+OperationIdAlreadyExistsException: what makes a retried call safe) and updates a StackSet's
+template without leaving the instances it did not touch OUTDATED, as AWS does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ class OperationInProgressException(CloudFormationError):
     code = "OperationInProgressException"
 
 
+class OperationIdAlreadyExistsException(CloudFormationError):
+    code = "OperationIdAlreadyExistsException"
+
+
 @dataclass
 class Pending:
     stack_set: Any
@@ -33,6 +40,7 @@ class Pending:
     failure: str | None
     instances: list[tuple[str, str]]
     held: bool = False  # paused by the fault plan until /_sandbox/release
+    version: int = 0  # the StackSet's template version the instances reach on success
     on_success: Callable[[], None] | None = None  # what the operation does when it ends well
 
 
@@ -46,6 +54,11 @@ class StackSetRealism:
         default_factory=dict
     )
     reasons: dict[str, str] = field(default_factory=dict)  # operation id -> failure reason
+    # The template version of each StackSet and of each instance: an instance behind its
+    # StackSet is OUTDATED until an operation brings it up.
+    versions: dict[str, int] = field(default_factory=dict)
+    instance_versions: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    requested_id: str | None = None  # the OperationId of the call being served
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -64,6 +77,7 @@ class StackSetRealism:
                         self.instance_status[key] = ("OUTDATED", "FAILED", p.failure)
                     else:
                         self.instance_status.pop(key, None)
+                        self.instance_versions[key] = p.version
                 if p.on_success is not None and not p.failure:
                     p.on_success()
                 del self.pending[op_id]
@@ -76,6 +90,7 @@ class StackSetRealism:
         with self._lock:
             self._refuse_overlap(stack_set)
             operation: dict[str, Any] = original(stack_set, *args, **kw)
+            operation["OperationId"] = self._rename(stack_set, operation["OperationId"])
             self._track(
                 stack_set, operation["OperationId"], accounts, regions, "UpdateStackInstances"
             )
@@ -83,10 +98,44 @@ class StackSetRealism:
 
     def _refuse_overlap(self, stack_set: Any) -> None:
         self.tick()
+        wanted = self.requested_id
+        if wanted and any(op["OperationId"] == wanted for op in stack_set.operations):
+            raise OperationIdAlreadyExistsException(
+                f"The operation id {wanted} already exists for StackSet {stack_set.name}"
+            )
         if any(p.stack_set is stack_set for p in self.pending.values()):
             raise OperationInProgressException(
                 f"Another Operation on StackSet {stack_set.id} is in progress"
             )
+
+    def _rename(self, stack_set: Any, generated: str) -> str:
+        """Give the operation moto just made the id the caller asked for, as AWS does."""
+        wanted = self.requested_id
+        if not wanted:
+            return generated
+        stack_set.get_operation(generated)["OperationId"] = wanted
+        return wanted
+
+    def update_stack_set(self, original: Any, stack_set: Any, **kw: Any) -> dict[str, Any]:
+        """UpdateStackSet: a new template version; the listed accounts and regions (all the
+        instances when none are listed) are brought to it by the operation, the rest stay
+        behind, OUTDATED, until an UpdateStackInstances reaches them."""
+        with self._lock:
+            self._refuse_overlap(stack_set)
+            accounts, regions = list(kw.get("accounts") or []), list(kw.get("regions") or [])
+            if not (accounts and regions):
+                pairs = [(i.account_id, i.region_name) for i in stack_set.stack_instances]
+                accounts = sorted({a for a, _ in pairs})
+                regions = sorted({r for _, r in pairs})
+            kw["accounts"], kw["regions"] = [], []  # moto would update them at once
+            kw["operation_id"] = kw.get("operation_id") or str(uuid.uuid4())
+            operation: dict[str, Any] = original(stack_set, **kw)
+            self.versions[stack_set.id] = self._version(stack_set) + 1
+            self._track(stack_set, operation["OperationId"], accounts, regions, "UpdateStackSet")
+            return operation
+
+    def _version(self, stack_set: Any) -> int:
+        return self.versions.get(stack_set.id, 0)
 
     def _track(
         self, stack_set: Any, op_id: str, accounts: list[str], regions: list[str], action: str
@@ -101,8 +150,16 @@ class StackSetRealism:
         if failure:
             self.reasons[op_id] = failure
         held = self.faults.take("cloudformation", action, body, "hold") is not None
+        existing = {(i.account_id, i.region_name) for i in stack_set.stack_instances}
+        instances = [pair for pair in instances if pair in existing or action.startswith("Create")]
         self.pending[op_id] = Pending(
-            stack_set, op_id, time.time() + self.operation_seconds, failure, instances, held
+            stack_set,
+            op_id,
+            time.time() + self.operation_seconds,
+            failure,
+            instances,
+            held,
+            version=self._version(stack_set),
         )
 
     def release_holds(self) -> int:
@@ -114,7 +171,7 @@ class StackSetRealism:
     def create_stack_instances(self, original: Any, stack_set: Any, **kw: Any) -> str:
         with self._lock:
             self._refuse_overlap(stack_set)
-            op_id: str = original(stack_set, **kw)
+            op_id: str = self._rename(stack_set, original(stack_set, **kw))
             accounts, regions = list(kw.get("accounts") or []), list(kw.get("regions") or [])
             self._track(stack_set, op_id, accounts, regions, "CreateStackInstances")
             return op_id
@@ -126,7 +183,7 @@ class StackSetRealism:
         or fail by the fault plan), the instances gone only once it has succeeded."""
         with self._lock:
             self._refuse_overlap(stack_set)
-            op_id = str(uuid.uuid4())
+            op_id = self.requested_id or str(uuid.uuid4())
             stack_set._create_operation(
                 operation_id=op_id,
                 action="DELETE",
@@ -140,9 +197,12 @@ class StackSetRealism:
     def instance_dict(self, original: Any, instance: Any) -> dict[str, Any]:
         self.tick()
         out: dict[str, Any] = original(instance)
-        override = self.instance_status.get(
-            (instance.stackset_id, instance.account_id, instance.region_name)
-        )
+        key = (instance.stackset_id, instance.account_id, instance.region_name)
+        override = self.instance_status.get(key)
+        if override is None and self.instance_versions.get(key, 0) < self.versions.get(
+            instance.stackset_id, 0
+        ):
+            override = ("OUTDATED", "PENDING", None)  # its StackSet moved on without it
         if override:
             status, detailed, reason = override
             out["Status"] = status
@@ -158,6 +218,10 @@ def install(realism: StackSetRealism) -> None:
     original_to_dict = cfn_models.StackInstance.to_dict
     original_results = cfn_responses.CloudFormationResponse.list_stack_set_operation_results
     original_describe = cfn_models.CloudFormationBackend.describe_stack_set_operation
+    original_update_set = cfn_models.StackSet.update
+
+    def update_set(self: Any, **kw: Any) -> Any:
+        return realism.update_stack_set(original_update_set, self, **kw)
 
     def create(self: Any, **kw: Any) -> str:
         return realism.create_stack_instances(original_create, self, **kw)
@@ -185,6 +249,14 @@ def install(realism: StackSetRealism) -> None:
                 summary["StatusReason"] = reason
         return result
 
+    for action in (
+        "create_stack_instances",
+        "update_stack_instances",
+        "update_stack_set",
+        "delete_stack_instances",
+    ):
+        _with_operation_id(realism, action)
+    setattr(cfn_models.StackSet, "update", update_set)  # noqa: B010
     setattr(cfn_models.StackSet, "create_stack_instances", create)  # noqa: B010
     setattr(cfn_models.StackSet, "update_instances", update)  # noqa: B010
     setattr(cfn_models.StackSet, "delete_stack_instances", delete)  # noqa: B010
@@ -193,3 +265,18 @@ def install(realism: StackSetRealism) -> None:
     setattr(  # noqa: B010
         cfn_responses.CloudFormationResponse, "list_stack_set_operation_results", results
     )
+
+
+def _with_operation_id(realism: StackSetRealism, action: str) -> None:
+    """Serve the action with the caller's OperationId in view of the model's hooks."""
+    original = getattr(cfn_responses.CloudFormationResponse, action)
+
+    def serve(self: Any) -> Any:
+        with realism._lock:
+            realism.requested_id = self._get_param("OperationId") or None
+            try:
+                return original(self)
+            finally:
+                realism.requested_id = None
+
+    setattr(cfn_responses.CloudFormationResponse, action, serve)
