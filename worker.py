@@ -37,6 +37,7 @@ from activities.notifications import NotificationActivities, SmtpConfig
 from activities.organizations import OrganizationsActivities
 from activities.preflight import preflight_from_settings
 from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
+from activities.rollouts import RolloutActivities
 from activities.stack_sets import StackSetActivities
 from activities.temporal_checks import TemporalChecks
 from activities.workload_security import (
@@ -57,6 +58,7 @@ from workflows.coordinator import (
 )
 from workflows.managed_account import ManagedAccountWorkflow
 from workflows.preflight import Preflight
+from workflows.rollout import BaselineRollout
 from workflows.vending import AccountVending
 
 log = logging.getLogger("vending.worker")
@@ -69,6 +71,7 @@ WORKFLOWS = [
     Preflight,
     ManagedAccountWorkflow,
     CloseQuotaQueue,
+    BaselineRollout,
 ]
 
 
@@ -126,6 +129,11 @@ def build_worker(
     )
     stack_sets = StackSetActivities(
         cloudformation=aws_client("cloudformation", aws),
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
+    rollouts = RolloutActivities(
+        cloudformation=stack_sets.cloudformation,
+        organizations=org,
         poll_interval_seconds=aws.poll_interval_seconds,
     )
     checks = TemporalChecks(client)
@@ -186,6 +194,8 @@ def build_worker(
             ct.unmanage_account_factory,
             stack_sets.deploy_baseline,
             stack_sets.remove_baseline,
+            rollouts.survey_rollout,
+            rollouts.run_stack_set_operation,
             checks.running_workflows,
             workload_security.enroll_workload_security,
             workload_security.remove_workload_security,

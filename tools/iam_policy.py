@@ -35,6 +35,10 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "iam": ("member", "iam"),
     },
     "stack_sets.py": {"self.cloudformation": ("management", "cloudformation")},
+    "rollouts.py": {
+        "self.cloudformation": ("management", "cloudformation"),
+        "self.organizations.client": ("management", "organizations"),
+    },
     "preflight.py": {
         "self.sts": ("management", "sts"),
         "self.organizations": ("management", "organizations"),

@@ -1,0 +1,213 @@
+"""Rollouts: survey a baseline StackSet across the fleet, and run one batched operation on it.
+
+One operation takes a whole wave (every account and region of it), which is what makes a rollout
+fast: AWS runs one operation per StackSet at a time, and an operation's cost is barely more for
+a hundred accounts than for one. Each operation carries an id made from the rollout and the
+wave, so a retry after a crash finds the operation it started (AWS keeps the id and refuses it a
+second time) instead of starting another for the same accounts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+from temporalio import activity
+
+from activities.aws_errors import error_code, to_application_error
+from activities.heartbeats import beat, pause
+from activities.organizations import OrganizationsActivities
+from activities.waiting import patiently
+from common.landing_zone import PermissionModel
+from common.rollouts import InstanceSurvey, Operation, RolloutInput, RunOperationInput
+
+T = TypeVar("T")
+_BUSY = ("OperationInProgressException", "StaleRequestException")
+
+
+@dataclass
+class RolloutActivities:
+    cloudformation: Any
+    organizations: OrganizationsActivities
+    poll_interval_seconds: float = 15.0
+
+    def _patient(self, call: Callable[[], T], stack_set: str) -> T:
+        return patiently(call, self.poll_interval_seconds, waiting_for=f"StackSet {stack_set}")
+
+    @staticmethod
+    def _call_as(call_as: str) -> dict[str, str]:
+        return {"CallAs": call_as} if call_as != "SELF" else {}
+
+    @activity.defn(name="survey_rollout", no_thread_cancel_exception=True)
+    def survey_rollout(self, inp: RolloutInput) -> InstanceSurvey:
+        """Which accounts of the OUs have the StackSet, and which of them are already where the
+        change would take them (those get no operation)."""
+        name = inp.baseline.stack_set_name
+        call_as = self._call_as(inp.baseline.call_as)
+        try:
+            ou_ids = {
+                ou.path: self.organizations.resolve_ou(ou.path) for ou in inp.organizational_units
+            }
+            where = self._accounts_in(ou_ids)
+            stack_set = self._patient(
+                lambda: self.cloudformation.describe_stack_set(StackSetName=name, **call_as), name
+            )["StackSet"]
+            statuses: dict[str, list[str]] = defaultdict(list)
+            pages = self.cloudformation.get_paginator("list_stack_instances").paginate(
+                StackSetName=name, **call_as
+            )
+            for page in self._patient(lambda: list(pages), name):
+                for summary in page["Summaries"]:
+                    statuses[summary["Account"]].append(summary["Status"])
+        except ClientError as err:
+            raise to_application_error(err, action=f"survey of StackSet {name}") from err
+        wanted = set(inp.account_ids)
+        accounts = {
+            account: where[account]
+            for account in statuses
+            if account in where and (not wanted or account in wanted)
+        }
+        changes = inp.template_body is not None and inp.template_body != stack_set.get(
+            "TemplateBody"
+        )
+        current = [
+            a
+            for a in accounts
+            if not changes and not inp.parameters and all(s == "CURRENT" for s in statuses[a])
+        ]
+        return InstanceSurvey(
+            template_changes=changes,
+            regions=list(inp.baseline.regions),
+            accounts=accounts,
+            ou_ids=ou_ids,
+            current=sorted(current),
+        )
+
+    def _accounts_in(self, ou_ids: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for path, ou_id in ou_ids.items():
+            pages = self.organizations.client.get_paginator("list_accounts_for_parent").paginate(
+                ParentId=ou_id
+            )
+            for page in self._patient(lambda p=pages: list(p), path):  # type: ignore[misc]
+                for account in page["Accounts"]:
+                    out[account["Id"]] = path
+            beat()
+        return out
+
+    @activity.defn(name="run_stack_set_operation", no_thread_cancel_exception=True)
+    def run_stack_set_operation(self, inp: RunOperationInput) -> Operation:
+        """Start the wave's operation unless it was started already, and wait for its end."""
+        op = inp.operation.model_copy(deep=True)
+        name = inp.baseline.stack_set_name
+        try:
+            if self._describe(inp, op.operation_id) is None:
+                self._start(inp, op)
+            return self._wait(inp, op)
+        except ClientError as err:
+            raise to_application_error(err, action=f"{op.action} {name}") from err
+
+    def _describe(self, inp: RunOperationInput, operation_id: str) -> dict[str, Any] | None:
+        name = inp.baseline.stack_set_name
+        try:
+            return dict(
+                self._patient(
+                    lambda: self.cloudformation.describe_stack_set_operation(
+                        StackSetName=name,
+                        OperationId=operation_id,
+                        **self._call_as(inp.baseline.call_as),
+                    ),
+                    name,
+                )["StackSetOperation"]
+            )
+        except ClientError as err:
+            if error_code(err) in ("OperationNotFoundException", "ValidationError"):
+                return None
+            raise
+
+    def _arguments(self, inp: RunOperationInput, op: Operation) -> dict[str, Any]:
+        failures = min(inp.max_failed_accounts, max(0, len(op.accounts) - 1))
+        args: dict[str, Any] = {
+            "StackSetName": inp.baseline.stack_set_name,
+            "Regions": op.regions,
+            "OperationId": op.operation_id,
+            "OperationPreferences": {
+                "FailureToleranceCount": failures,
+                "MaxConcurrentPercentage": inp.max_concurrent_percentage,
+                "RegionConcurrencyType": "PARALLEL",
+            },
+            **self._call_as(inp.baseline.call_as),
+        }
+        if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED:
+            args["DeploymentTargets"] = {
+                "OrganizationalUnitIds": op.organizational_unit_ids,
+                "Accounts": op.accounts,
+                "AccountFilterType": "INTERSECTION",
+            }
+        else:
+            args["Accounts"] = op.accounts
+        return args
+
+    def _start(self, inp: RunOperationInput, op: Operation) -> None:
+        name = inp.baseline.stack_set_name
+        args = self._arguments(inp, op)
+        if op.action == "UpdateStackSet":
+            current = self.cloudformation.describe_stack_set(
+                StackSetName=name, **self._call_as(inp.baseline.call_as)
+            )["StackSet"]
+            args["TemplateBody"] = inp.template_body
+            args["Parameters"] = [
+                {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+                for p in current.get("Parameters", [])
+            ]
+        else:
+            if inp.parameters:
+                args["ParameterOverrides"] = [
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in inp.parameters.items()
+                ]
+        delay = self.poll_interval_seconds
+        while True:
+            try:
+                if op.action == "UpdateStackSet":
+                    self._patient(lambda: self.cloudformation.update_stack_set(**args), name)
+                else:
+                    self._patient(lambda: self.cloudformation.update_stack_instances(**args), name)
+                return
+            except ClientError as err:
+                code = error_code(err)
+                if code == "OperationIdAlreadyExistsException":
+                    return  # an earlier attempt's call went through after all
+                if code not in _BUSY:
+                    raise
+            # Another operation holds the StackSet (a vend's, or another rollout's): AWS runs
+            # one at a time, so wait for it rather than count it a failure.
+            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
+            delay = min(delay * 2, self.poll_interval_seconds * 4)
+
+    def _wait(self, inp: RunOperationInput, op: Operation) -> Operation:
+        name = inp.baseline.stack_set_name
+        while True:
+            found = self._describe(inp, op.operation_id)
+            status = (found or {}).get("Status", "RUNNING")
+            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+                break
+            beat(op.operation_id)
+            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+        op.status = status
+        pages = self.cloudformation.get_paginator("list_stack_set_operation_results").paginate(
+            StackSetName=name, OperationId=op.operation_id, **self._call_as(inp.baseline.call_as)
+        )
+        failed: dict[str, str] = {}
+        for page in self._patient(lambda: list(pages), name):
+            for result in page["Summaries"]:
+                if result["Status"] not in ("SUCCEEDED", "CANCELLED"):
+                    failed[result["Account"]] = result.get("StatusReason") or result["Status"]
+        if status != "SUCCEEDED" and not failed:
+            failed = {a: status for a in op.accounts}
+        op.failed_accounts = sorted(failed)
+        op.reason = "; ".join(f"{a}: {r}" for a, r in sorted(failed.items())) or None
+        return op

@@ -1,0 +1,191 @@
+"""A rollout: one baseline StackSet change carried to the accounts already vended, in waves.
+
+The shapes the API, the rollout workflow and its activities share. The wave plan is plain,
+deterministic code so that the plan shown before approval is the plan that runs.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from common.landing_zone import StackSetBaseline
+
+WORKFLOW = "BaselineRollout"
+ID_PREFIX = "rollout-"
+APPROVE = "approve"
+PAUSE = "pause"
+RESUME = "resume"
+CANCEL = "cancel"
+GET_STATE = "get_state"
+PLANNED = "planned"
+STATE_MEMO = "rollout"
+_OPERATIONS = uuid.UUID("0c7f8f3e-58a4-4a4b-9d3a-6f1e2d9b7a41")
+
+
+def operation_id(rollout_id: str, wave: int, index: int) -> str:
+    """The id of a wave's operation: the same on every attempt and replay, so AWS itself refuses
+    to run it twice."""
+    return str(uuid.uuid5(_OPERATIONS, f"{rollout_id}/{wave}/{index}"))
+
+
+class RolloutStatus(StrEnum):
+    planning = "planning"
+    pending_approval = "pending_approval"
+    running = "running"
+    paused = "paused"
+    halted = "halted"  # more accounts failed than the tolerance allows: an operator decides
+    completed = "completed"
+    cancelled = "cancelled"
+    invalid = "invalid"
+
+
+ACTIVE = (RolloutStatus.running, RolloutStatus.paused, RolloutStatus.halted)
+
+
+class WaveShape(BaseModel):
+    """How the accounts are cut into waves: a canary first, then each wave ``growth`` times the
+    one before, never more than ``max_accounts`` (one StackSet operation takes them all)."""
+
+    canary_accounts: int = Field(default=1, ge=1, le=100)
+    growth: float = Field(default=10.0, ge=1.0, le=100.0)
+    max_accounts: int = Field(default=500, ge=1, le=2000)
+
+
+class OuTarget(BaseModel):
+    path: str
+    approvals_required: int
+
+
+class RolloutInput(BaseModel):
+    rollout_id: str
+    requested_by: str
+    reason: str
+    baseline: StackSetBaseline
+    template_body: str | None = None  # None: the template stays, only its instances move
+    parameters: dict[str, str] = Field(default_factory=dict)  # instance overrides to set
+    organizational_units: list[OuTarget]  # the OUs the change concerns (after any filter)
+    account_ids: list[str] = Field(default_factory=list)  # an explicit subset, if asked
+    waves: WaveShape = Field(default_factory=WaveShape)
+    max_failed_accounts: int = Field(default=0, ge=0)
+    max_concurrent_percentage: int = Field(default=100, ge=1, le=100)
+    instance_seconds_estimate: float = 45.0  # one stack instance's update on AWS, for the ETA
+    heartbeat_seconds: float = 120.0  # how soon a lost worker's operation is picked up again
+
+
+class Operation(BaseModel):
+    """One StackSet operation of a wave, as planned and then as run."""
+
+    action: str  # UpdateStackSet | UpdateStackInstances
+    accounts: list[str]
+    regions: list[str]
+    operation_id: str
+    organizational_unit_ids: list[str] = Field(default_factory=list)  # SERVICE_MANAGED targets
+    status: str = "planned"  # planned | RUNNING | SUCCEEDED | FAILED | STOPPED | skipped
+    failed_accounts: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class Wave(BaseModel):
+    number: int
+    accounts: list[str]
+    operations: list[Operation] = Field(default_factory=list)
+    status: str = "planned"  # planned | running | done | skipped
+    skipped_accounts: list[str] = Field(default_factory=list)  # already CURRENT at the target
+
+
+class RolloutEvent(BaseModel):
+    at: datetime
+    by: str
+    action: str
+    detail: str = ""
+
+
+class RolloutState(BaseModel):
+    rollout_id: str
+    status: RolloutStatus = RolloutStatus.planning
+    requested_by: str
+    reason: str
+    stack_set: str
+    template_changes: bool = False
+    parameters: dict[str, str] = Field(default_factory=dict)
+    organizational_units: list[str] = Field(default_factory=list)
+    approvals_required: int = 0
+    approvals: list[str] = Field(default_factory=list)
+    waves: list[Wave] = Field(default_factory=list)
+    accounts_total: int = 0
+    accounts_done: int = 0
+    accounts_failed: list[str] = Field(default_factory=list)
+    accounts_skipped: int = 0
+    eta_seconds: float | None = None
+    problem: str | None = None
+    events: list[RolloutEvent] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def accounts_left(self) -> int:
+        return max(
+            0,
+            self.accounts_total
+            - self.accounts_done
+            - len(self.accounts_failed)
+            - self.accounts_skipped,
+        )
+
+
+class InstanceSurvey(BaseModel):
+    """What the StackSet holds for the accounts the rollout concerns."""
+
+    template_changes: bool
+    regions: list[str]
+    # account -> OU path, for every concerned account that has an instance of the StackSet
+    accounts: dict[str, str] = Field(default_factory=dict)
+    ou_ids: dict[str, str] = Field(default_factory=dict)  # OU path -> id
+    current: list[str] = Field(default_factory=list)  # every instance CURRENT, overrides equal
+
+
+class RunOperationInput(BaseModel):
+    rollout_id: str
+    baseline: StackSetBaseline
+    operation: Operation
+    template_body: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+    max_failed_accounts: int = 0
+    max_concurrent_percentage: int = 100
+
+
+def wave_sizes(total: int, shape: WaveShape) -> list[int]:
+    sizes: list[int] = []
+    size = float(min(shape.canary_accounts, shape.max_accounts))
+    left = total
+    while left > 0:
+        take = min(left, max(1, int(size)))
+        sizes.append(take)
+        left -= take
+        size = min(float(shape.max_accounts), math.ceil(size * shape.growth))
+    return sizes
+
+
+def cut_waves(accounts: list[str], shape: WaveShape) -> list[list[str]]:
+    """The accounts in waves, in a stable order (sorted ids), canary first."""
+    ordered = sorted(accounts)
+    out: list[list[str]] = []
+    start = 0
+    for size in wave_sizes(len(ordered), shape):
+        out.append(ordered[start : start + size])
+        start += size
+    return out
+
+
+def operation_seconds(accounts: int, regions: int, inp: RolloutInput) -> float:
+    """An operation's rough duration: instances run max_concurrent_percentage at a time per
+    region, regions in parallel."""
+    at_once = max(1, math.floor(accounts * inp.max_concurrent_percentage / 100))
+    return math.ceil(accounts / at_once) * inp.instance_seconds_estimate * (1 if regions else 0)

@@ -1,0 +1,315 @@
+"""BaselineRollout: one baseline StackSet change carried to the fleet in waves.
+
+1. **Plan**: survey the StackSet (which accounts of the OUs have it, which are already where
+   the change takes them) and cut the rest into waves, a canary first. The plan answers the
+   POST before anything runs.
+2. **Approve**: as many approvers as the strictest OU touched asks for.
+3. **Run**: wave by wave, one StackSet operation per wave (two for the canary when both the
+   template and the parameters change). Before each wave the StackSet is surveyed again, so an
+   account brought up meanwhile (by a vend, say) gets no operation. More failed accounts than
+   the tolerance halts the rollout for an operator, who resumes or cancels it. Pause and cancel
+   take effect between waves: an operation AWS is running is let finish.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from common import rollouts as contract
+    from common import search_attributes as sa
+    from common.rollouts import (
+        ACTIVE,
+        InstanceSurvey,
+        Operation,
+        RolloutEvent,
+        RolloutInput,
+        RolloutState,
+        RolloutStatus,
+        RunOperationInput,
+        Wave,
+        cut_waves,
+        operation_id,
+        operation_seconds,
+    )
+
+
+async def _survey(inp: RolloutInput) -> InstanceSurvey:
+    survey: InstanceSurvey = await workflow.execute_activity(
+        "survey_rollout",
+        inp,
+        result_type=InstanceSurvey,
+        start_to_close_timeout=timedelta(minutes=10),
+        heartbeat_timeout=timedelta(minutes=2),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
+    )
+    return survey
+
+
+async def _operate(inp: RunOperationInput, heartbeat_seconds: float) -> Operation:
+    """One StackSet operation; its id makes every retry find the one it started."""
+    ran: Operation = await workflow.execute_activity(
+        "run_stack_set_operation",
+        inp,
+        result_type=Operation,
+        start_to_close_timeout=timedelta(hours=12),
+        heartbeat_timeout=timedelta(seconds=heartbeat_seconds),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+    )
+    return ran
+
+
+@workflow.defn(name=contract.WORKFLOW)
+class BaselineRollout:
+    @workflow.init
+    def __init__(self, inp: RolloutInput) -> None:
+        self._input = inp
+        self._state = RolloutState(
+            rollout_id=inp.rollout_id,
+            requested_by=inp.requested_by,
+            reason=inp.reason,
+            stack_set=inp.baseline.stack_set_name,
+            parameters=inp.parameters,
+            created_at=workflow.now(),
+            updated_at=workflow.now(),
+        )
+        self._planned = False
+
+    @workflow.run
+    async def run(self, inp: RolloutInput) -> RolloutState:
+        try:
+            survey = await _survey(inp)
+        except ActivityError as err:
+            cause = err.cause
+            self._state.problem = str(cause.message if isinstance(cause, ApplicationError) else err)
+            self._set(RolloutStatus.invalid, inp.requested_by, "plan", self._state.problem)
+            self._planned = True
+            return self._state
+        self._plan(survey)
+        self._planned = True
+        if not self._state.waves:
+            self._set(RolloutStatus.completed, "system", "complete", "nothing to change")
+            return self._state
+        if self._state.status == RolloutStatus.pending_approval:
+            await workflow.wait_condition(
+                lambda: self._state.status != RolloutStatus.pending_approval
+            )
+        for wave in self._state.waves:
+            await workflow.wait_condition(
+                lambda: self._state.status in (RolloutStatus.running, RolloutStatus.cancelled)
+            )
+            if self._state.status == RolloutStatus.cancelled:
+                break
+            await self._run_wave(wave)
+        await workflow.wait_condition(  # halted by the last wave: an operator still decides
+            lambda: self._state.status not in (RolloutStatus.paused, RolloutStatus.halted)
+        )
+        if self._state.status != RolloutStatus.cancelled:
+            self._set(RolloutStatus.completed, "system", "complete", self._summary())
+        self._state.eta_seconds = 0.0
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    # ------------------------------------------------------------------ plan
+    def _plan(self, survey: InstanceSurvey) -> None:
+        inp, state = self._input, self._state
+        state.template_changes = survey.template_changes
+        touched = sorted(set(survey.accounts.values()))
+        state.organizational_units = touched
+        state.approvals_required = max(
+            (ou.approvals_required for ou in inp.organizational_units if ou.path in touched),
+            default=0,
+        )
+        to_change = sorted(set(survey.accounts) - set(survey.current))
+        state.accounts_total = len(survey.accounts)
+        state.accounts_skipped = len(survey.current)
+        for number, accounts in enumerate(cut_waves(to_change, inp.waves), start=1):
+            ous = sorted({survey.ou_ids[survey.accounts[a]] for a in accounts})
+            actions = ["UpdateStackInstances"]
+            if number == 1 and survey.template_changes:
+                actions = ["UpdateStackSet"] + (["UpdateStackInstances"] if inp.parameters else [])
+            wave = Wave(number=number, accounts=accounts)
+            for index, action in enumerate(actions):
+                wave.operations.append(
+                    Operation(
+                        action=action,
+                        accounts=accounts,
+                        regions=survey.regions,
+                        operation_id=operation_id(inp.rollout_id, number, index),
+                        organizational_unit_ids=ous,
+                    )
+                )
+            state.waves.append(wave)
+        state.eta_seconds = self._eta()
+        detail = (
+            f"{len(to_change)} of {state.accounts_total} accounts in {len(state.waves)} waves"
+            f" ({state.accounts_skipped} already current)"
+        )
+        if state.approvals_required:
+            self._set(RolloutStatus.pending_approval, inp.requested_by, "plan", detail)
+        else:
+            self._set(RolloutStatus.running, inp.requested_by, "plan", detail + ", no approval")
+
+    def _eta(self) -> float:
+        left = [w for w in self._state.waves if w.status == "planned"]
+        done = [op for w in self._state.waves for op in w.operations if op.ended_at]
+        if done:  # what the operations took so far, per account, is the better estimate
+            spent = sum(((op.ended_at - op.started_at).total_seconds() for op in done), 0.0)  # type: ignore[operator]
+            per_op = spent / len(done)
+            return sum(per_op * len(w.operations) for w in left)
+        return sum(
+            operation_seconds(len(w.accounts), len(op.regions), self._input)
+            for w in left
+            for op in w.operations
+        )
+
+    # ------------------------------------------------------------------ run
+    async def _run_wave(self, wave: Wave) -> None:
+        wave.status = "running"
+        if wave.number > 1:
+            survey = await _survey(self._input)
+            now_current = set(survey.current) & set(wave.accounts)
+            if now_current:
+                wave.skipped_accounts = sorted(now_current)
+                self._state.accounts_skipped += len(now_current)
+                rest = [a for a in wave.accounts if a not in now_current]
+                for op in wave.operations:
+                    op.accounts = rest
+        self._touch()
+        failed: set[str] = set()
+        for op in wave.operations:
+            if not op.accounts:
+                op.status = "skipped"
+                continue
+            op.started_at = workflow.now()
+            op.status = "RUNNING"
+            self._touch()
+            try:
+                ran = await _operate(
+                    RunOperationInput(
+                        rollout_id=self._input.rollout_id,
+                        baseline=self._input.baseline,
+                        operation=op,
+                        template_body=self._input.template_body,
+                        parameters=self._input.parameters,
+                        max_failed_accounts=self._input.max_failed_accounts,
+                        max_concurrent_percentage=self._input.max_concurrent_percentage,
+                    ),
+                    self._input.heartbeat_seconds,
+                )
+            except ActivityError as err:
+                cause = err.cause
+                reason = cause.message if isinstance(cause, ApplicationError) else str(err)
+                ran = op.model_copy(
+                    update={"status": "FAILED", "failed_accounts": op.accounts, "reason": reason}
+                )
+            ran.started_at, ran.ended_at = op.started_at, workflow.now()
+            wave.operations[wave.operations.index(op)] = ran
+            failed.update(ran.failed_accounts)
+            if ran.status != "SUCCEEDED" and not ran.failed_accounts:
+                failed.update(op.accounts)
+        ok = [a for a in wave.accounts if a not in failed and a not in wave.skipped_accounts]
+        self._state.accounts_done += len(ok)
+        self._state.accounts_failed = sorted(set(self._state.accounts_failed) | failed)
+        wave.status = "done"
+        self._state.eta_seconds = self._eta()
+        detail = f"wave {wave.number}: {len(ok)} updated, {len(failed)} failed"
+        if len(self._state.accounts_failed) > self._input.max_failed_accounts:
+            reasons = [op.reason for op in wave.operations if op.reason]
+            self._state.problem = "; ".join(reasons) or "accounts failed"
+            self._set(RolloutStatus.halted, "system", "halt", f"{detail}: over the tolerance")
+        else:
+            self._event("system", "wave", detail)
+
+    def _summary(self) -> str:
+        s = self._state
+        failed = len(s.accounts_failed)
+        return f"{s.accounts_done} updated, {failed} failed, {s.accounts_skipped} already current"
+
+    # ------------------------------------------------------------------ decisions
+    @workflow.update(name=contract.PLANNED)
+    async def planned(self) -> RolloutState:
+        """Answers once the plan is made: what the POST returns."""
+        await workflow.wait_condition(lambda: self._planned)
+        return self._state
+
+    @workflow.update(name=contract.APPROVE)
+    def approve(self, by: str) -> RolloutState:
+        self._state.approvals.append(by)
+        self._event(
+            by, "approve", f"{len(self._state.approvals)} of {self._state.approvals_required}"
+        )
+        if len(self._state.approvals) >= self._state.approvals_required:
+            self._set(RolloutStatus.running, by, "start", "approved")
+        return self._state
+
+    @approve.validator
+    def _check_approve(self, by: str) -> None:
+        self._expect(RolloutStatus.pending_approval)
+        if by == self._state.requested_by:
+            raise ApplicationError(
+                "nobody may approve a rollout they asked for", type="SelfApproval"
+            )
+        if by in self._state.approvals:
+            raise ApplicationError(f"{by} has already approved this rollout", type="Duplicate")
+
+    @workflow.update(name=contract.PAUSE)
+    def pause(self, by: str) -> RolloutState:
+        self._set(RolloutStatus.paused, by, "pause", "stops before the next wave")
+        return self._state
+
+    @pause.validator
+    def _check_pause(self, by: str) -> None:
+        self._expect(RolloutStatus.running)
+
+    @workflow.update(name=contract.RESUME)
+    def resume(self, by: str) -> RolloutState:
+        self._state.problem = None
+        self._set(RolloutStatus.running, by, "resume", "")
+        return self._state
+
+    @resume.validator
+    def _check_resume(self, by: str) -> None:
+        self._expect(RolloutStatus.paused, RolloutStatus.halted)
+
+    @workflow.update(name=contract.CANCEL)
+    def cancel(self, by: str) -> RolloutState:
+        for wave in self._state.waves:
+            if wave.status == "planned":
+                wave.status = "cancelled"
+        self._set(RolloutStatus.cancelled, by, "cancel", "no further wave starts")
+        return self._state
+
+    @cancel.validator
+    def _check_cancel(self, by: str) -> None:
+        self._expect(RolloutStatus.pending_approval, *ACTIVE)
+
+    def _expect(self, *allowed: RolloutStatus) -> None:
+        if self._state.status not in allowed:
+            raise ApplicationError(
+                f"the rollout is {self._state.status.value}", type="InvalidState"
+            )
+
+    @workflow.query(name=contract.GET_STATE)
+    def get_state(self) -> RolloutState:
+        return self._state
+
+    # ------------------------------------------------------------------ record
+    def _set(self, status: RolloutStatus, by: str, action: str, detail: str) -> None:
+        self._state.status = status
+        self._event(by, action, detail)
+        workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+
+    def _event(self, by: str, action: str, detail: str) -> None:
+        self._state.events.append(
+            RolloutEvent(at=workflow.now(), by=by, action=action, detail=detail)
+        )
+        self._touch()
+
+    def _touch(self) -> None:
+        self._state.updated_at = workflow.now()
+        workflow.upsert_memo({contract.STATE_MEMO: self._state})
