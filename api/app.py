@@ -11,7 +11,17 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
 from api.limits import BodySizeLimit, RateLimiter
-from api.routers import accounts, codec, docs, health, index, landing_zone, requests, web
+from api.routers import (
+    accounts,
+    codec,
+    docs,
+    health,
+    index,
+    landing_zone,
+    requests,
+    rollouts,
+    web,
+)
 from api.security_headers import SecurityHeaders
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
@@ -60,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(requests.router)
     app.include_router(accounts.router)
+    app.include_router(rollouts.router)
     app.include_router(codec.router)
     app.include_router(landing_zone.router)
     app.include_router(index.router)
