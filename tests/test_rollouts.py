@@ -1,0 +1,250 @@
+"""Rollouts: a baseline StackSet change carried to accounts already vended, in waves.
+
+The accounts are seeded straight into the sandbox (an account, its OU, its stack instances), as
+the fleet of a landing zone that has run for a while would be; the rollout then runs through the
+API, the worker and the sandbox's StackSets, whose operations take time and refuse overlap.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, EmbeddedStack, Sandbox, kill_worker_when
+
+STACK_SET = "vend-rollout-probe"
+REGIONS = ["us-east-1", "eu-west-1"]
+
+
+def _until(ready: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"never reached: {what}"
+        time.sleep(0.2)
+
+
+def _seed_accounts(sandbox: Sandbox, ou_path: str, count: int) -> list[str]:
+    """Accounts in ``ou_path`` with the probe StackSet's instances, made directly in AWS."""
+    org = sandbox.org
+    ou_id = _ou_id(sandbox, ou_path)
+    root = org.list_roots()["Roots"][0]["Id"]
+    accounts = []
+    for _ in range(count):
+        tag = uuid.uuid4().hex[:8]
+        status = org.create_account(AccountName=f"fleet-{tag}", Email=f"fleet-{tag}@example.com")
+        status_id = status["CreateAccountStatus"]["Id"]
+
+        def created(sid: str = status_id) -> bool:
+            state = org.describe_create_account_status(CreateAccountRequestId=sid)
+            return bool(state["CreateAccountStatus"]["State"] == "SUCCEEDED")
+
+        _until(created, "account created")
+        account_id = org.describe_create_account_status(CreateAccountRequestId=status_id)[
+            "CreateAccountStatus"
+        ]["AccountId"]
+        org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=ou_id)
+        accounts.append(account_id)
+    cfn = sandbox.client("cloudformation")
+    op = _when_free(
+        lambda: cfn.create_stack_instances(
+            StackSetName=STACK_SET, Accounts=accounts, Regions=REGIONS
+        )["OperationId"]
+    )
+    _until(lambda: _operation(sandbox, op)["Status"] == "SUCCEEDED", "instances created")
+    return sorted(accounts)
+
+
+def _when_free(call: Callable[[], str]) -> str:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return call()
+        except Exception as err:  # the StackSet is busy with another test's operation
+            if "OperationInProgress" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _ou_id(sandbox: Sandbox, path: str) -> str:
+    parent = sandbox.org.list_roots()["Roots"][0]["Id"]
+    for name in path.split("/"):
+        ous = sandbox.org.list_organizational_units_for_parent(ParentId=parent)
+        parent = next(o["Id"] for o in ous["OrganizationalUnits"] if o["Name"] == name)
+    return str(parent)
+
+
+def _operation(sandbox: Sandbox, operation_id: str) -> dict[str, Any]:
+    cfn = sandbox.client("cloudformation")
+    op = cfn.describe_stack_set_operation(StackSetName=STACK_SET, OperationId=operation_id)
+    return dict(op["StackSetOperation"])
+
+
+def _statuses(sandbox: Sandbox, accounts: list[str]) -> dict[str, set[str]]:
+    cfn = sandbox.client("cloudformation")
+    out: dict[str, set[str]] = {a: set() for a in accounts}
+    for page in cfn.get_paginator("list_stack_instances").paginate(StackSetName=STACK_SET):
+        for summary in page["Summaries"]:
+            if summary["Account"] in out:
+                out[summary["Account"]].add(summary["Status"])
+    return out
+
+
+def _operations_for(sandbox: Sandbox, ids: set[str]) -> list[str]:
+    cfn = sandbox.client("cloudformation")
+    ops = cfn.list_stack_set_operations(StackSetName=STACK_SET)["Summaries"]
+    return [o["OperationId"] for o in ops if o["OperationId"] in ids]
+
+
+def _template(sandbox: Sandbox) -> str:
+    cfn = sandbox.client("cloudformation")
+    return str(cfn.describe_stack_set(StackSetName=STACK_SET)["StackSet"]["TemplateBody"])
+
+
+def _rollout(api: Api, rollout_id: str) -> dict[str, Any]:
+    resp = api.call("GET", f"/v1/rollouts/{rollout_id}", "carol")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _wait_status(api: Api, rollout_id: str, statuses: set[str]) -> dict[str, Any]:
+    last: dict[str, Any] = {}
+
+    def reached() -> bool:
+        nonlocal last
+        last = _rollout(api, rollout_id)
+        return last["status"] in statuses
+
+    _until(reached, f"rollout {statuses}", timeout=120)
+    return last
+
+
+@pytest.fixture(scope="module")
+def fleet(sandbox: Sandbox) -> dict[str, list[str]]:
+    return {
+        "Experiments/Rollout": _seed_accounts(sandbox, "Experiments/Rollout", 3),
+        "Experiments/RolloutProd": _seed_accounts(sandbox, "Experiments/RolloutProd", 2),
+    }
+
+
+def test_rollout_plans_waits_for_approval_runs_in_waves_pauses_and_resumes(
+    api: Api, sandbox: Sandbox, fleet: dict[str, list[str]]
+) -> None:
+    everyone = sorted(a for accounts in fleet.values() for a in accounts)
+    new_template = _template(sandbox) + f"\n# rollout {uuid.uuid4().hex}\n"
+    body = {
+        "baseline": "rollout-probe",
+        "reason": "audit role gets a new version",
+        "template_body": new_template,
+        "waves": {"canary_accounts": 1, "growth": 2},
+    }
+    assert api.call("POST", "/v1/rollouts", "alice", json=body).status_code == 403
+    bad = api.call("POST", "/v1/rollouts", "carol", json={**body, "baseline": "nope"})
+    assert bad.status_code == 422 and "nope" in bad.json()["detail"]
+
+    sandbox.fault(service="cloudformation", action="UpdateStackSet", hold=True, times=1)
+    resp = api.call("POST", "/v1/rollouts", "carol", json=body)
+    assert resp.status_code == 201, resp.text
+    plan = resp.json()
+    rollout_id = plan["rollout_id"]
+    # The plan before anything runs: every account with the StackSet, a canary first, one
+    # operation per wave, the template change itself only in the canary's operation.
+    assert plan["status"] == "pending_approval" and plan["approvals_required"] == 1
+    assert plan["template_changes"] is True and plan["accounts_total"] == len(everyone)
+    assert [len(w["accounts"]) for w in plan["waves"]] == [1, 2, 2]
+    assert sorted(a for w in plan["waves"] for a in w["accounts"]) == everyone
+    assert [[op["action"] for op in w["operations"]] for w in plan["waves"]] == [
+        ["UpdateStackSet"],
+        ["UpdateStackInstances"],
+        ["UpdateStackInstances"],
+    ]
+    assert plan["eta_seconds"] > 0
+    assert _template(sandbox) != new_template  # nothing ran yet
+
+    assert api.call("POST", f"/v1/rollouts/{rollout_id}/approve", "carol").status_code == 403
+    approved = api.call("POST", f"/v1/rollouts/{rollout_id}/approve", "bob")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "running"
+
+    # The canary's operation is held in AWS: pause now, and no later wave starts.
+    _until(lambda: sandbox.state()["held"]["cloudformation"] == 1, "canary operation held")
+    paused = api.call("POST", f"/v1/rollouts/{rollout_id}/pause", "carol")
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    assert api.call("POST", f"/v1/rollouts/{rollout_id}/pause", "carol").status_code == 409
+    sandbox.release()
+    _until(lambda: _rollout(api, rollout_id)["waves"][0]["status"] == "done", "canary done")
+    canary = plan["waves"][0]["accounts"]
+    time.sleep(1.5)  # a wave that wrongly started would be running by now
+    state = _rollout(api, rollout_id)
+    assert state["status"] == "paused" and state["waves"][1]["status"] == "planned"
+    assert state["accounts_done"] == 1
+    statuses = _statuses(sandbox, everyone)
+    assert statuses[canary[0]] == {"CURRENT"}
+    assert all(statuses[a] == {"OUTDATED"} for a in everyone if a not in canary)
+
+    resumed = api.call("POST", f"/v1/rollouts/{rollout_id}/resume", "carol")
+    assert resumed.status_code == 200 and resumed.json()["status"] == "running"
+    done = _wait_status(api, rollout_id, {"completed", "halted"})
+    assert done["status"] == "completed", done
+    assert done["accounts_done"] == len(everyone) and done["accounts_failed"] == []
+    assert done["eta_seconds"] == 0
+    assert _template(sandbox) == new_template
+    assert all(s == {"CURRENT"} for s in _statuses(sandbox, everyone).values())
+    planned_ids = {op["operation_id"] for w in plan["waves"] for op in w["operations"]}
+    assert sorted(_operations_for(sandbox, planned_ids)) == sorted(planned_ids)
+
+    listed = api.call("GET", "/v1/rollouts", "carol").json()["items"]
+    assert rollout_id in {r["rollout_id"] for r in listed}
+
+    # The same change again: every account is already current, so nothing runs.
+    again = api.call("POST", "/v1/rollouts", "carol", json=body).json()
+    assert again["accounts_skipped"] == len(everyone) and again["waves"] == []
+    assert _wait_status(api, again["rollout_id"], {"completed"})["accounts_done"] == 0
+
+
+def test_worker_killed_mid_wave_runs_no_operation_twice(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, fleet: dict[str, list[str]]
+) -> None:
+    accounts = fleet["Experiments/Rollout"]  # an OU that needs no approval
+    body = {
+        "baseline": "rollout-probe",
+        "reason": "a parameter for the dev accounts",
+        "parameters": {"AuditAccountId": "222222222222"},
+        "organizational_units": ["Experiments/Rollout"],
+        "waves": {"canary_accounts": 1, "growth": 5},
+    }
+    sandbox.fault(service="cloudformation", action="UpdateStackInstances", hold=True, times=2)
+    resp = api.call("POST", "/v1/rollouts", "carol", json=body)
+    assert resp.status_code == 201, resp.text
+    plan = resp.json()
+    assert plan["status"] == "running" and plan["approvals_required"] == 0
+    assert [w["accounts"] for w in plan["waves"]] == [accounts[:1], accounts[1:]]
+
+    kill_worker_when(
+        stack, lambda: sandbox.state()["held"]["cloudformation"] == 1, "canary operation held"
+    )
+    sandbox.release()
+    kill_worker_when(
+        stack,
+        lambda: (
+            sandbox.state()["held"]["cloudformation"] == 1
+            and _rollout(api, plan["rollout_id"])["waves"][0]["status"] == "done"
+        ),
+        "second wave's operation held",
+    )
+    sandbox.release()
+    done = _wait_status(api, plan["rollout_id"], {"completed", "halted"})
+    assert done["status"] == "completed", done
+    planned_ids = {op["operation_id"] for w in plan["waves"] for op in w["operations"]}
+    # One operation per wave in AWS, though each was asked for again after a crash.
+    assert sorted(_operations_for(sandbox, planned_ids)) == sorted(planned_ids)
+    cfn = sandbox.client("cloudformation")
+    for account in accounts:
+        instance = cfn.describe_stack_instance(
+            StackSetName=STACK_SET, StackInstanceAccount=account, StackInstanceRegion=REGIONS[0]
+        )["StackInstance"]
+        overrides = {p["ParameterKey"]: p["ParameterValue"] for p in instance["ParameterOverrides"]}
+        assert overrides == {"AuditAccountId": "222222222222"}
