@@ -11,7 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -29,6 +40,7 @@ from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
 from activities.budgets import BudgetActivities
 from activities.control_tower import ControlTowerActivities
+from activities.drift import DriftActivities, DriftTargetActivities
 from activities.identity_center import IdentityCenterActivities
 from activities.interceptors import AttemptReportingInterceptor
 from activities.member_accounts import MemberAccountAccess
@@ -44,7 +56,8 @@ from activities.workload_security import (
     WorkloadSecurityActivities,
     WorkloadSecurityClient,
 )
-from common import logging_setup
+from common import drift, logging_setup
+from common.drift import DriftCheckInput
 from common.landing_zone import load_landing_zone
 from common.settings import Settings, get_settings
 from common.temporal_client import connect
@@ -56,6 +69,7 @@ from workflows.coordinator import (
     ControlTowerCoordinator,
     CoordinatorState,
 )
+from workflows.drift import DriftCheck
 from workflows.managed_account import ManagedAccountWorkflow
 from workflows.preflight import Preflight
 from workflows.rollout import BaselineRollout
@@ -72,6 +86,7 @@ WORKFLOWS = [
     ManagedAccountWorkflow,
     CloseQuotaQueue,
     BaselineRollout,
+    DriftCheck,
 ]
 
 
@@ -155,6 +170,17 @@ def build_worker(
         http=sunnypay_http(settings.billing),
         poll_interval_seconds=settings.billing.poll_interval_seconds,
     )
+    drift_targets = DriftTargetActivities(client, load_landing_zone(settings.landing_zone_file))
+    drift_checks = DriftActivities(
+        organizations=organizations,
+        cloudformation=stack_sets.cloudformation,
+        control_tower=ct,
+        ws=workload_security.ws,
+        ws_settings=ws_settings,
+        members=members,
+        billing=billing.http,
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -204,6 +230,8 @@ def build_worker(
             billing.deregister_billing,
             notifications.notify,
             notifications.notify_email,
+            drift_targets.drift_targets,
+            drift_checks.inspect_accounts,
             *([gate.preflight.run_preflight] if gate is not None else []),
         ],
         activity_executor=executor,
@@ -277,6 +305,40 @@ async def ensure_close_quota(client: Client, settings: Settings) -> None:
     await handle.signal(CloseQuotaQueue.configure, quota)
 
 
+def drift_schedule(settings: Settings) -> Schedule:
+    every = settings.drift.interval_seconds
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DriftCheck.run,
+            DriftCheckInput(
+                batch_size=settings.drift.batch_size,
+                parallel_batches=settings.drift.parallel_batches,
+            ),
+            id=f"{drift.ID_PREFIX}scheduled",
+            task_queue=settings.temporal.task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every or 86400))]
+        ),
+        # A check still running when the next is due: the next is skipped, not stacked.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(
+            paused=every == 0, note="VEND_DRIFT__INTERVAL_SECONDS=0" if every == 0 else ""
+        ),
+    )
+
+
+async def ensure_drift_schedule(client: Client, settings: Settings) -> None:
+    """Create the drift check's Schedule, or bring it to this worker's settings."""
+    schedule = drift_schedule(settings)
+    try:
+        await client.create_schedule(drift.SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(drift.SCHEDULE_ID).update(
+            lambda _: ScheduleUpdate(schedule=schedule)
+        )
+
+
 def metrics_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime that serves Prometheus metrics: the SDK's (task latencies, slots,
     poll failures) and the workflows' own vend_step_* and vend_request_transitions."""
@@ -297,6 +359,7 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
     await ensure_coordinator(client, settings)
     await ensure_close_quota(client, settings)
+    await ensure_drift_schedule(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

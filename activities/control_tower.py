@@ -142,6 +142,10 @@ class ControlTowerActivities:
             "OuNotRegistered",
         )
 
+    def enrollment_of(self, account_id: str) -> EnrollmentStatus:
+        """The account's enrollment as Control Tower reports it (boto3 errors raised as such)."""
+        return self._enrollment(account_id)
+
     def _enrollment(self, account_id: str) -> EnrollmentStatus:
         for eb in self._enabled_baselines(self._account_arn(account_id)):
             summary = eb.get("statusSummary", {})

@@ -46,7 +46,7 @@ class Notification(BaseModel):
     link: str | None = None
     requester_email: str | None = None
     owner_email: str | None = None
-    kind: str = "vend"  # vend | update | decommission | adopt: what the request does
+    kind: str = "vend"  # vend | update | decommission | adopt | drift: what it is about
 
 
 class Delivered(BaseModel):
@@ -63,6 +63,7 @@ SUBJECTS = {
     "waiting_for_operator": "a step failed and waits for an operator",
     "completed": "your account is ready",
     "cancelled": "cancelled",
+    "drift_detected": "drifted from what the inventory holds",
 }
 
 
@@ -89,7 +90,7 @@ def recipients(note: Notification, smtp: SmtpConfig) -> list[str]:
     """Who this event matters to."""
     if note.event == "needs_approval":
         found = list(smtp.approver_emails)
-    elif note.event == "waiting_for_operator":
+    elif note.event in ("waiting_for_operator", "drift_detected"):
         found = list(smtp.operator_emails)
     else:
         found = [e for e in (note.requester_email, note.owner_email) if e]
@@ -101,7 +102,7 @@ CHANGE_SUBJECTS = {"created": "received", "approved": "approved, running", "comp
 
 
 def subject(note: Notification) -> str:
-    if note.kind == "vend":
+    if note.kind in ("vend", "drift"):
         return SUBJECTS.get(note.event, note.event.replace("_", " "))
     what = CHANGE_SUBJECTS.get(note.event) or SUBJECTS.get(note.event, note.event)
     return f"{note.kind} {what.replace('_', ' ')}"
@@ -123,11 +124,14 @@ def compose(note: Notification, smtp: SmtpConfig, to: list[str]) -> EmailMessage
         "",
         f"Requested by: {note.requested_by}",
     ]
-    if note.step:
+    if note.kind == "drift":
+        lines = [f"Account {note.account_name} ({note.organizational_unit}) has drifted:", ""]
+        lines += [f"  {part}" for part in (note.error or "").split("; ")]
+    elif note.step:
         lines.append(f"Failed step: {note.step}")
-    if note.error:
+    if note.error and note.kind != "drift":
         lines.append(f"Error: {note.error}")
-    if smtp.page_url:
+    if smtp.page_url and note.kind != "drift":
         lines += ["", f"Open it: {smtp.page_url.rstrip('/')}/#/requests/{note.request_id}"]
     msg.set_content("\n".join(lines) + "\n")
     return msg

@@ -15,6 +15,7 @@ from api.routers import (
     accounts,
     codec,
     docs,
+    drift_checks,
     health,
     index,
     landing_zone,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(requests.router)
     app.include_router(accounts.router)
     app.include_router(rollouts.router)
+    app.include_router(drift_checks.router)
     app.include_router(codec.router)
     app.include_router(landing_zone.router)
     app.include_router(index.router)

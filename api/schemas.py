@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
 
 from api.errors import validation_problem
+from common.drift import DriftCheckResult
 from common.landing_zone import Environment, LandingZone
 from common.models import (
     ACCOUNT_NAME_PATTERN,
@@ -19,6 +20,7 @@ from common.models import (
     AuditEvent,
     BillingOptions,
     CompensationRecord,
+    DriftItem,
     RequestKind,
     RequestPlan,
     RequestState,
@@ -161,7 +163,14 @@ class AccountView(BaseModel):
     current_change: str | None = None
     queued_changes: list[str] = Field(default_factory=list)
     managed_since: datetime | None = None
-    last_checked_at: datetime | None = None
+    last_checked_at: datetime | None = Field(
+        default=None, description="when the last drift check looked at it"
+    )
+    drift: list[DriftItem] = Field(
+        default_factory=list,
+        description="what the last drift check found different from this record, each with "
+        "the check that first found it (`POST /v1/accounts/{id}/repair` puts them back)",
+    )
     stale: bool = False
 
 
@@ -171,6 +180,9 @@ class AccountSummary(BaseModel):
     organizational_unit: str | None
     environment: str | None
     status: str
+    drifted: bool | None = Field(
+        default=None, description="the last drift check's verdict; null before the first"
+    )
 
 
 class AccountPage(BaseModel):
@@ -228,6 +240,33 @@ class UpdateBody(BaseModel):
 
 
 ChangeBody = Annotated[DecommissionBody | UpdateBody, Field(discriminator="kind")]
+
+
+class RepairBody(BaseModel):
+    """Put back what the last drift check found: an update request that runs only the steps
+    that make the drifted parts (approved as an update of the account's OU is)."""
+
+    model_config = ConfigDict(extra="forbid")
+    justification: Reason
+
+
+class DriftCheckBody(BaseModel):
+    """Run a drift check now (operators); by default of every managed account."""
+
+    model_config = ConfigDict(extra="forbid")
+    account_ids: list[Annotated[str, StringConstraints(pattern=r"^\d{12}$")]] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+class DriftCheckView(BaseModel):
+    id: str
+    status: str = Field(description="running, completed, failed, ...")
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    result: DriftCheckResult | None = Field(
+        default=None, description="accounts checked, drifted (per kind), and those not checked"
+    )
 
 
 class NewAccountRequest(AccountRequest):

@@ -275,6 +275,27 @@ class BaselineRecord(BaseModel):
     status: str
 
 
+class DriftFinding(BaseModel):
+    """One difference: ``what`` is its kind, with the part it is about after a colon
+    (``stack_instance:vend-baseline/us-east-1``)."""
+
+    what: str
+    expected: str
+    found: str
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.what)
+
+
+class DriftItem(DriftFinding):
+    since: datetime  # the first check that found it
+
+
+def kind_of(what: str) -> str:
+    return what.split(":", 1)[0]
+
+
 class ManagedAccount(BaseModel):
     """An account under management, as the inventory holds it (``GET /v1/accounts/{id}``).
 
@@ -302,6 +323,8 @@ class ManagedAccount(BaseModel):
     # The vend-time settings it was given (those whose steps succeeded): a decommission takes
     # back what lives outside the account (its Identity Center assignments and budget).
     settings: EffectiveSettings = Field(default_factory=EffectiveSettings)
+    # What the last drift check found different from this record (``common/drift.py``).
+    drift: list[DriftItem] = Field(default_factory=list)
 
 
 class PlannedResource(BaseModel):
@@ -351,6 +374,8 @@ class VendingInput(BaseModel):
     previous_protect_workload_security: bool = False
     changes: dict[str, Any] = Field(default_factory=dict)  # an update's asked-for fields
     plan: RequestPlan | None = None  # what the preview said it would do, for the approvers
+    # A repair (an update that changes nothing): the update steps that put its drift back.
+    repair: list[str] = Field(default_factory=list)
     settings: EffectiveSettings = Field(default_factory=EffectiveSettings)  # resolved at intake
 
     def corrected(self, fixes: Corrections) -> VendingInput:

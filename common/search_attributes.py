@@ -18,8 +18,10 @@ ACCOUNT_ID = SearchAttributeKey.for_keyword("VendingAccountId")
 KIND = SearchAttributeKey.for_keyword("VendingKind")  # vend, decommission, ...
 # A digest of the owner's email: visibility is not encrypted, so it never holds the email itself.
 OWNER = SearchAttributeKey.for_keyword("VendingOwner")
+# An account's last drift check: "drifted" or "in_sync" (unset before its first check).
+DRIFT = SearchAttributeKey.for_keyword("VendingDrift")
 
-ALL = (STATUS, STEP, REQUESTER, OU, ACCOUNT_ID, KIND, OWNER)
+ALL = (STATUS, STEP, REQUESTER, OU, ACCOUNT_ID, KIND, OWNER, DRIFT)
 
 
 def owner_digest(email: str) -> str:

@@ -144,6 +144,15 @@ class CloseQuotaSettings(BaseModel):
     refused_retry_seconds: float = Field(default=900.0, gt=0)
 
 
+class DriftSettings(BaseModel):
+    """The drift check's Schedule (``drift-check``): how often every managed account is looked
+    at. 0 turns the schedule off (the check still runs when an operator asks)."""
+
+    interval_seconds: float = Field(default=86400.0, ge=0)
+    batch_size: int = Field(default=25, ge=1, le=200)  # accounts per inspecting activity
+    parallel_batches: int = Field(default=4, ge=1, le=32)
+
+
 class WorkloadSecuritySettings(BaseModel):
     """Trend Micro Cloud One Workload Security. The key is a secret: it is read by the worker
     only, and never enters a workflow input, result, history, log line or API response."""
@@ -270,6 +279,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     control_tower: ControlTowerLimits = Field(default_factory=ControlTowerLimits)
     close_quota: CloseQuotaSettings = Field(default_factory=CloseQuotaSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     workload_security: WorkloadSecuritySettings = Field(default_factory=WorkloadSecuritySettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     pricing: PriceTable = Field(default_factory=PriceTable)

@@ -208,8 +208,21 @@ SKIP_RULES: dict[RequestKind, dict[str, Rule]] = {
 }
 
 
+def _repair_skip(inp: VendingInput, step: str) -> str | None:
+    """A repair changes nothing: it runs again the steps that make what drifted."""
+    if step not in inp.repair:
+        return "not drifted"
+    if step == "enroll_control_tower":
+        return _not_governed(inp)
+    if step == "enroll_workload_security" and not inp.protect_workload_security:
+        return "not protected"
+    return None
+
+
 def skip_reason(inp: VendingInput, step: str) -> str | None:
     """Why this request skips ``step``, or None when it runs it."""
+    if inp.kind == RequestKind.update and inp.repair:
+        return _repair_skip(inp, step)
     rule = SKIP_RULES[inp.kind].get(step)
     return None if rule is None else rule(inp)
 

@@ -39,6 +39,11 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "self.cloudformation": ("management", "cloudformation"),
         "self.organizations.client": ("management", "organizations"),
     },
+    "drift.py": {
+        "self.organizations": ("management", "organizations"),
+        "self.cloudformation": ("management", "cloudformation"),
+        "ssm": ("member", "ssm"),
+    },
     "preflight.py": {
         "self.sts": ("management", "sts"),
         "self.organizations": ("management", "organizations"),

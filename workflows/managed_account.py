@@ -10,11 +10,18 @@ Temporal suggests it, carrying the record and the trail, so an account may live 
 
 from __future__ import annotations
 
+import contextlib
+from datetime import timedelta
+
 from pydantic import BaseModel, Field
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notifications import Notification, NotificationActivities
     from common import account_contract as contract
+    from common import drift
     from common import search_attributes as sa
     from common.models import (
         AccountEvent,
@@ -22,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         AuditEvent,
         ChangeFinished,
         ChangeTurn,
+        DriftItem,
         ManagedAccount,
         RequestKind,
         RequestStatus,
@@ -93,7 +101,12 @@ class ManagedAccountWorkflow:
         if done.account is not None:  # completed, or cancelled and undone: as it now is
             keep = self._account
             self._account = done.account.model_copy(
-                update={"requests": keep.requests, "managed_since": keep.managed_since}
+                update={
+                    "requests": keep.requests,
+                    "managed_since": keep.managed_since,
+                    "drift": keep.drift,  # the checks' finding, not the request's copy of it
+                    "last_checked_at": keep.last_checked_at,
+                }
             )
         if done.kind == RequestKind.decommission and done.status == RequestStatus.completed:
             self._account.status = AccountStatus.closed
@@ -118,6 +131,50 @@ class ManagedAccountWorkflow:
             )
         self._account.queued_changes = [t.request_id for t in self._turns[1:]]
         self._publish()
+
+    # ------------------------------------------------------------------ drift
+    @workflow.signal(name=drift.DRIFT_CHECKED)
+    async def drift_checked(self, report: drift.DriftReport) -> None:
+        """Keep what the check found; tell the operators of what is new, once."""
+        if self._account.last_checked_at and report.checked_at < self._account.last_checked_at:
+            return  # an older check's report arriving late
+        self._account.drift, new = drift.merged(self._account.drift, report)
+        self._account.last_checked_at = report.checked_at
+        for item in new:
+            detail = f"{item.what}: expected {item.expected}, found {item.found}"
+            self._event(SYSTEM, "drift", "found", detail, None)
+        workflow.upsert_search_attributes(
+            [sa.DRIFT.value_set(drift.DRIFTED if self._account.drift else drift.IN_SYNC)]
+        )
+        self._publish()
+        if new:
+            await self._notify_drift(report, new)
+
+    async def _notify_drift(self, report: drift.DriftReport, new: list[DriftItem]) -> None:
+        account = self._account
+        note = Notification(
+            event="drift_detected",
+            request_id=f"{report.check_id}:{account.account_id}",  # one delivery per account
+            account_name=account.request.account_name,
+            organizational_unit=account.request.organizational_unit,
+            requested_by=account.requested_by,
+            status=account.status.value,
+            at=report.checked_at,
+            step=", ".join(sorted({i.kind for i in new})),
+            error="; ".join(f"{i.what}: expected {i.expected}, found {i.found}" for i in new),
+            owner_email=account.request.owner_email,
+            kind="drift",
+        )
+        for channel in (NotificationActivities.notify, NotificationActivities.notify_email):
+            with contextlib.suppress(ActivityError):  # best effort: the drift is recorded
+                await workflow.execute_activity_method(
+                    channel,
+                    note,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(
+                        maximum_attempts=5, maximum_interval=timedelta(seconds=30)
+                    ),
+                )
 
     # ------------------------------------------------------------------ the record
     def _event(

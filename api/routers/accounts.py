@@ -35,9 +35,11 @@ from api.schemas import (
     AdoptBody,
     ChangeBody,
     DecommissionBody,
+    RepairBody,
     UpdateBody,
 )
 from common import account_contract as contract
+from common import drift
 from common import search_attributes as sa
 from common.landing_zone import LandingZone, OrganizationalUnitPolicy
 from common.models import (
@@ -154,6 +156,7 @@ def _view(account: ManagedAccount, *, stale: bool = False) -> AccountView:
         queued_changes=account.queued_changes,
         managed_since=account.managed_since,
         last_checked_at=account.last_checked_at,
+        drift=account.drift,
         stale=stale,
     )
 
@@ -166,6 +169,9 @@ async def list_accounts(
     organizational_unit: Annotated[str | None, Query(max_length=500)] = None,
     status_filter: Annotated[AccountStatus | None, Query(alias="status")] = None,
     owner: Annotated[str | None, Query(max_length=320)] = None,
+    drifted: Annotated[
+        bool | None, Query(description="true: drifted at the last check; false: not")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> AccountPage:
@@ -178,6 +184,10 @@ async def list_accounts(
         clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
     if owner:
         clauses.append(f"{sa.OWNER.name} = {_quote(sa.owner_digest(owner))}")
+    if drifted is True:
+        clauses.append(f"{sa.DRIFT.name} = {_quote(drift.DRIFTED)}")
+    elif drifted is False:
+        clauses.append(f"({sa.DRIFT.name} IS NULL OR {sa.DRIFT.name} = {_quote(drift.IN_SYNC)})")
     if not user.has(Role.approver, Role.operator, Role.admin):
         mine = [f"{sa.REQUESTER.name} = {_quote(user.sub)}"]
         if user.email:
@@ -201,6 +211,7 @@ async def list_accounts(
     for wf in it.current_page or []:
         memo = await wf.memo()
         attrs = wf.typed_search_attributes
+        verdict = attrs.get(sa.DRIFT)
         items.append(
             AccountSummary(
                 account_id=attrs.get(sa.ACCOUNT_ID) or wf.id.removeprefix(contract.ID_PREFIX),
@@ -208,6 +219,7 @@ async def list_accounts(
                 organizational_unit=memo.get("organizational_unit"),
                 environment=memo.get("environment"),
                 status=attrs.get(sa.STATUS) or "unknown",
+                drifted=None if verdict is None else verdict == drift.DRIFTED,
             )
         )
     nxt = it.next_page_token
@@ -322,6 +334,78 @@ async def preview_account_change(
     return inp.plan
 
 
+@router.post(
+    "/{account_id}/repair",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountRequestView,
+    responses=problems(404, 409),
+)
+async def repair_account(
+    account_id: str,
+    body: RepairBody,
+    user: CurrentUser,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+    limiter: LimiterDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> AccountRequestView:
+    """Put back what the last drift check found (the account's requester or owner, an operator
+    or an admin): an update request that runs only the steps that make the drifted parts, and
+    waits for the approvals an update of the account's OU needs. 409 when nothing drifted."""
+    limiter.take(user.sub, "create")
+    account, _ = await _read(client, account_id, user, settings)
+    owner = (user.email or "").lower() == account.request.owner_email.lower()
+    if not (account.requested_by == user.sub or owner or user.has(Role.operator, Role.admin)):
+        raise Problem(403, "Forbidden", "only the account's requester or owner, or an operator")
+    source = _changeable(account, lz)
+    steps = drift.repair_steps(account.drift)
+    if not steps:
+        raise Problem(409, "Conflict", f"account {account_id} has no drift to repair")
+    ou = ou_snapshot(source, lz)
+    inp = _change_request(
+        account,
+        body,
+        vending_input(
+            request_id_for(user, idempotency_key),
+            account.request.model_copy(update={"justification": body.justification}),
+            user,
+            ou,
+            settings,
+            account_settings=False,
+        ),
+        kind=RequestKind.update,
+        previous_ou=ou,
+        previous_protect_workload_security=bool(account.workload_security_connector_id),
+        repair=steps,
+    )
+    inp.plan = plan(inp, await queue_lengths(client))
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
+    return request_view(state, settings)
+
+
+def _changeable(account: ManagedAccount, lz: LandingZone) -> OrganizationalUnitPolicy:
+    """The policy of the account's OU, if the engine may change the account now."""
+    if account.status == AccountStatus.closed:
+        raise Problem(409, "Conflict", f"account {account.account_id} is closed")
+    if account.status == AccountStatus.decommissioning:
+        raise Problem(409, "Conflict", f"account {account.account_id} is being decommissioned")
+    source = lz.find(account.request.organizational_unit)
+    if source is None or not source.open_for_vending:
+        raise validation_problem(
+            [
+                {
+                    "loc": ["path", "account_id"],
+                    "msg": f"the account is in OU {account.request.organizational_unit}, which "
+                    "is not open for vending: the engine does not change accounts there",
+                }
+            ]
+        )
+    return source
+
+
 async def _change_input(
     client: Client,
     account_id: str,
@@ -336,21 +420,7 @@ async def _change_input(
     owner = (user.email or "").lower() == account.request.owner_email.lower()
     if not (account.requested_by == user.sub or owner or user.has(Role.admin)):
         raise Problem(403, "Forbidden", "only the account's requester or owner, or an admin")
-    if account.status == AccountStatus.closed:
-        raise Problem(409, "Conflict", f"account {account_id} is closed")
-    if account.status == AccountStatus.decommissioning:
-        raise Problem(409, "Conflict", f"account {account_id} is being decommissioned")
-    source = lz.find(account.request.organizational_unit)
-    if source is None or not source.open_for_vending:
-        raise validation_problem(
-            [
-                {
-                    "loc": ["path", "account_id"],
-                    "msg": f"the account is in OU {account.request.organizational_unit}, which "
-                    "is not open for vending: the engine does not change accounts there",
-                }
-            ]
-        )
+    source = _changeable(account, lz)
     if isinstance(body, DecommissionBody):
         inp = _decommission_input(account, body, user, source, lz, settings, idempotency_key)
     else:
@@ -359,7 +429,7 @@ async def _change_input(
     return inp
 
 
-def _fingerprint(account_id: str, body: DecommissionBody | UpdateBody) -> str:
+def _fingerprint(account_id: str, body: DecommissionBody | UpdateBody | RepairBody) -> str:
     return hashlib.sha256(f"{account_id}\n{body.model_dump_json()}".encode()).hexdigest()
 
 
@@ -450,7 +520,7 @@ def _update_input(
 
 def _change_request(
     account: ManagedAccount,
-    body: DecommissionBody | UpdateBody,
+    body: DecommissionBody | UpdateBody | RepairBody,
     inp: VendingInput,
     **fields: Any,
 ) -> VendingInput:

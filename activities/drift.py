@@ -1,0 +1,243 @@
+"""Drift checks: what each managed account looks like now, against what its record says.
+
+Read-only: nothing here changes an account (a repair is an update request). Each check asks the
+system that owns the part (Organizations for the OU, Control Tower for the enrollment,
+CloudFormation for the stack instances, Workload Security for the connector and the member
+account's SSM for the agent association, Sunny Pay for the registration), so a change made by
+hand in any console shows. Throttling is waited out; an account the checks cannot look at (its
+role gone, say) is reported as unchecked, not as drifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import httpx
+from botocore.exceptions import ClientError
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.aws_errors import error_code
+from activities.billing import SERVICE as BILLING
+from activities.control_tower import ControlTowerActivities
+from activities.heartbeats import beat
+from activities.http_calls import call, path
+from activities.member_accounts import MemberAccountAccess
+from activities.waiting import patiently
+from activities.workload_security import WorkloadSecurityClient
+from common import account_contract as contract
+from common.drift import AccountDrift, DriftTarget, DriftTargets, InspectInput, InspectResult
+from common.landing_zone import LandingZone
+from common.models import AccountStatus, DriftFinding, ManagedAccount
+from common.settings import WorkloadSecuritySettings
+
+T = TypeVar("T")
+MISSING = "missing"
+
+
+@dataclass
+class DriftTargetActivities:
+    """The accounts to check, from visibility and the records' memos (no query per account)."""
+
+    client: Client
+    landing_zone: LandingZone
+
+    @activity.defn(name="drift_targets")
+    async def drift_targets(self, account_ids: list[str]) -> DriftTargets:
+        query = f"WorkflowType = '{contract.WORKFLOW}' AND ExecutionStatus = 'Running'"
+        wanted = set(account_ids)
+        out = DriftTargets()
+        async for wf in self.client.list_workflows(query, rpc_timeout=timedelta(seconds=30)):
+            account_id = wf.id.removeprefix(contract.ID_PREFIX)
+            if wanted and account_id not in wanted:
+                continue
+            account: ManagedAccount | None = await wf.memo_value(
+                contract.STATE_MEMO, None, type_hint=ManagedAccount
+            )
+            if account is None or account.status == AccountStatus.closed:
+                continue
+            if account.status != AccountStatus.active:
+                out.busy.append(account_id)  # a change is moving it: not drift
+                continue
+            out.targets.append(self._target(account))
+        return out
+
+    def _target(self, account: ManagedAccount) -> DriftTarget:
+        ou = self.landing_zone.find(account.request.organizational_unit)
+        recorded = {b.stack_set for b in account.baselines}
+        expected = self.landing_zone.baselines_for(ou) if ou else []
+        baselines = [b for b in expected if b.stack_set_name in recorded]
+        return DriftTarget(
+            account_id=account.account_id,
+            organizational_unit=account.request.organizational_unit,
+            organizational_unit_id=account.organizational_unit_id,
+            control_tower=account.control_tower.startswith("enrolled"),
+            baselines=baselines,
+            workload_security_connector_id=account.workload_security_connector_id,
+            billing_registration_id=account.billing_registration_id,
+        )
+
+
+@dataclass
+class DriftActivities:
+    organizations: Any
+    cloudformation: Any
+    control_tower: ControlTowerActivities
+    ws: WorkloadSecurityClient
+    ws_settings: WorkloadSecuritySettings
+    members: MemberAccountAccess
+    billing: httpx.Client
+    poll_interval_seconds: float = 5.0
+
+    def _patient(self, fn: Callable[[], T], what: str) -> T:
+        return patiently(fn, self.poll_interval_seconds, waiting_for=what)
+
+    @activity.defn(name="inspect_accounts", no_thread_cancel_exception=True)
+    def inspect_accounts(self, inp: InspectInput) -> InspectResult:
+        out = []
+        for target in inp.targets:
+            beat(target.account_id)
+            try:
+                findings = self._inspect(target)
+            except ClientError as err:
+                if error_code(err) not in ("AccessDenied", "AccessDeniedException"):
+                    raise  # the activity's retry asks again
+                out.append(AccountDrift(account_id=target.account_id, error=str(err)))
+                continue
+            out.append(AccountDrift(account_id=target.account_id, findings=findings))
+        return InspectResult(accounts=out)
+
+    def _inspect(self, target: DriftTarget) -> list[DriftFinding]:
+        return [
+            *self._organizational_unit(target),
+            *self._control_tower(target),
+            *self._stack_instances(target),
+            *self._workload_security(target),
+            *self._billing(target),
+        ]
+
+    # ------------------------------------------------------------------ the checks
+    def _organizational_unit(self, target: DriftTarget) -> list[DriftFinding]:
+        if not target.organizational_unit_id:
+            return []
+        parents = self._patient(
+            lambda: self.organizations.list_parents(ChildId=target.account_id), "ListParents"
+        )["Parents"]
+        found = parents[0]["Id"] if parents else MISSING
+        if found == target.organizational_unit_id:
+            return []
+        return [
+            DriftFinding(
+                what="organizational_unit",
+                expected=f"{target.organizational_unit} ({target.organizational_unit_id})",
+                found=found,
+            )
+        ]
+
+    def _control_tower(self, target: DriftTarget) -> list[DriftFinding]:
+        if not target.control_tower:
+            return []
+        status = self._patient(
+            lambda: self.control_tower.enrollment_of(target.account_id).status,
+            "ListEnabledBaselines",
+        )
+        if status == "SUCCEEDED":
+            return []
+        return [DriftFinding(what="control_tower", expected="SUCCEEDED", found=status)]
+
+    def _stack_instances(self, target: DriftTarget) -> list[DriftFinding]:
+        findings = []
+        for baseline in target.baselines:
+            name = baseline.stack_set_name
+            extra = {"CallAs": baseline.call_as} if baseline.call_as != "SELF" else {}
+            summaries = self._patient(
+                lambda name=name, extra=extra: [  # type: ignore[misc]
+                    s
+                    for page in self.cloudformation.get_paginator("list_stack_instances").paginate(
+                        StackSetName=name, StackInstanceAccount=target.account_id, **extra
+                    )
+                    for s in page["Summaries"]
+                ],
+                f"StackSet {name}",
+            )
+            by_region = {s["Region"]: s for s in summaries if s["Account"] == target.account_id}
+            for region in baseline.regions:
+                found = _instance_state(by_region.get(region))
+                if found != "CURRENT":
+                    what = f"stack_instance:{name}/{region}"
+                    findings.append(DriftFinding(what=what, expected="CURRENT", found=found))
+        return findings
+
+    def _workload_security(self, target: DriftTarget) -> list[DriftFinding]:
+        connector = target.workload_security_connector_id
+        if connector is None:
+            return []
+        search = {
+            "maxItems": 1,
+            "searchCriteria": [
+                {"fieldName": "accountId", "stringValue": target.account_id, "stringTest": "equal"}
+            ],
+        }
+        found = self.ws.request("POST", "awsconnectors/search", json=search)["awsConnectors"]
+        findings = []
+        if not found:
+            findings.append(
+                DriftFinding(
+                    what="workload_security_connector",
+                    expected=f"connector {connector}",
+                    found=MISSING,
+                )
+            )
+        name = self.ws_settings.association_name
+        for region in self.ws_settings.regions:
+            ssm = self.members.client(target.account_id, "ssm", "drift-check", region=region)
+            existing = self._patient(
+                lambda ssm=ssm: ssm.list_associations(  # type: ignore[misc]
+                    AssociationFilterList=[{"key": "AssociationName", "value": name}]
+                )["Associations"],
+                "SSM ListAssociations",
+            )
+            if not existing:
+                findings.append(
+                    DriftFinding(
+                        what=f"workload_security_agents:{region}",
+                        expected=f"SSM association {name}",
+                        found=MISSING,
+                    )
+                )
+        return findings
+
+    def _billing(self, target: DriftTarget) -> list[DriftFinding]:
+        registration = target.billing_registration_id
+        if registration is None:
+            return []
+        resp = call(
+            self.billing,
+            "GET",
+            path("/v1/registrations/{id}", id=registration),
+            service=BILLING,
+        )
+        if resp.status_code == 404:
+            found = MISSING
+        else:
+            resp.raise_for_status()
+            found = str(resp.json()["status"])
+        if found == "active":
+            return []
+        return [
+            DriftFinding(
+                what="billing", expected=f"registration {registration} active", found=found
+            )
+        ]
+
+
+def _instance_state(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return MISSING
+    status = str(summary.get("Status", "CURRENT"))
+    if status == "CURRENT" and summary.get("DriftStatus") == "DRIFTED":
+        return "DRIFTED"  # its resources were changed by hand (DetectStackSetDrift said so)
+    return status

@@ -1,0 +1,114 @@
+"""Drift: how a managed account differs from what the inventory says it should be.
+
+The drift check (``workflows/drift.py``, run by a Temporal Schedule) looks at every managed
+account and tells each account's workflow what it found; the account keeps the list, each item
+with the time it was first seen, so a drift that lasts is reported once, not once a day. A
+repair is an update request that runs only the steps that put the drifted parts back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from pydantic import BaseModel, Field
+
+from common.landing_zone import StackSetBaseline
+from common.models import DriftFinding, DriftItem
+
+WORKFLOW: Final = "DriftCheck"
+ID_PREFIX: Final = "drift-check-"
+SCHEDULE_ID: Final = "drift-check"
+# Signal to the account's workflow (``ManagedAccount``): what a check found there.
+DRIFT_CHECKED: Final = "drift_checked"
+
+DRIFTED: Final = "drifted"  # the VendingDrift search attribute's values
+IN_SYNC: Final = "in_sync"
+
+# Each kind of drift, and the update step that puts it back.
+REPAIR_STEPS: Final = {
+    "organizational_unit": ("move_to_ou", "enroll_control_tower"),
+    "control_tower": ("enroll_control_tower",),
+    "stack_instance": ("apply_baselines",),
+    "workload_security_connector": ("enroll_workload_security",),
+    "workload_security_agents": ("enroll_workload_security",),
+    "billing": ("register_billing",),
+}
+
+
+class DriftReport(BaseModel):
+    check_id: str
+    checked_at: datetime
+    findings: list[DriftFinding] = Field(default_factory=list)
+
+
+class DriftTarget(BaseModel):
+    """An account to check, and what it should have (from its record and its OU's policy): only
+    what the checks need, so a thousand of them fit in one activity result."""
+
+    account_id: str
+    organizational_unit: str
+    organizational_unit_id: str | None = None
+    control_tower: bool = False  # enrolled, so Control Tower must still say so
+    baselines: list[StackSetBaseline] = Field(default_factory=list)
+    workload_security_connector_id: int | None = None
+    billing_registration_id: str | None = None
+
+
+class AccountDrift(BaseModel):
+    account_id: str
+    findings: list[DriftFinding] = Field(default_factory=list)
+    error: str | None = None  # the check could not look (the account is left as it was)
+
+
+class InspectInput(BaseModel):
+    targets: list[DriftTarget]
+
+
+class InspectResult(BaseModel):
+    accounts: list[AccountDrift]
+
+
+class DriftCheckInput(BaseModel):
+    account_ids: list[str] = Field(default_factory=list)  # empty: every managed account
+    batch_size: int = Field(default=25, ge=1, le=200)
+    parallel_batches: int = Field(default=4, ge=1, le=32)
+
+
+class DriftTargets(BaseModel):
+    targets: list[DriftTarget] = Field(default_factory=list)
+    busy: list[str] = Field(default_factory=list)  # in a change: checked next time
+
+
+class DriftCheckResult(BaseModel):
+    checked: int = 0
+    drifted: int = 0
+    unchecked: list[str] = Field(default_factory=list)  # busy, or the check could not look
+    by_kind: dict[str, int] = Field(default_factory=dict)  # accounts with that kind of drift
+
+
+def merged(
+    current: list[DriftItem], report: DriftReport
+) -> tuple[list[DriftItem], list[DriftItem]]:
+    """The account's drift after ``report``, and the items in it that are new (to notify).
+
+    An item still found keeps its ``since``; one no longer found is gone (put back, by a repair
+    or by hand); one found with another ``found`` value is the same drift, not a new one.
+    """
+    known = {item.what: item for item in current}
+    after: list[DriftItem] = []
+    new: list[DriftItem] = []
+    for finding in report.findings:
+        before = known.get(finding.what)
+        item = DriftItem(
+            **finding.model_dump(), since=before.since if before else report.checked_at
+        )
+        after.append(item)
+        if before is None:
+            new.append(item)
+    return after, new
+
+
+def repair_steps(drift: list[DriftItem]) -> list[str]:
+    """The update steps that put ``drift`` back, in no particular order (the table orders)."""
+    return sorted({step for item in drift for step in REPAIR_STEPS.get(item.kind, ())})

@@ -1,0 +1,185 @@
+"""Drift: parts of managed accounts removed by hand are found, reported once, and repaired.
+
+Two accounts are vended into an OU where every part exists (OU, Control Tower, a baseline
+StackSet, Workload Security, billing); then a stack instance of one and the connector of the
+other are deleted behind the engine's back, as someone in a console would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.client import Client, ScheduleActionStartWorkflow
+
+from activities.workload_security import WorkloadSecurityClient
+from common import drift
+from common.settings import WorkloadSecuritySettings
+from tests.conftest import Api, EmbeddedStack, Sandbox
+
+Body = Callable[..., dict[str, Any]]
+OU = "Experiments/Full"
+STACK_SET = "vend-audit-role"
+
+
+def _until(ready: Callable[[], Any], what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := ready()):
+        assert time.monotonic() < deadline, f"never reached: {what}"
+        time.sleep(0.3)
+    return found
+
+
+def _managed(api: Api, new_body: Body) -> str:
+    created = api.create("alice", new_body(organizational_unit=OU, environment="dev"))
+    assert created.status_code == 201, created.text
+    done = api.wait_for(created.json()["id"], {"completed"}, timeout=180)
+    account_id = str(done["account_id"])
+    _until(lambda: _account(api, account_id).get("status") == "active", "managed")
+    return account_id
+
+
+def _account(api: Api, account_id: str) -> dict[str, Any]:
+    resp = api.call("GET", f"/v1/accounts/{account_id}", "carol")
+    return dict(resp.json()) if resp.status_code == 200 else {}
+
+
+def _check(api: Api, account_ids: list[str]) -> dict[str, Any]:
+    started = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": account_ids})
+    assert started.status_code == 201, started.text
+    check_id = started.json()["id"]
+
+    def finished() -> dict[str, Any] | None:
+        view = api.call("GET", f"/v1/drift-checks/{check_id}", "carol").json()
+        return view if view["status"] != "running" else None
+
+    view: dict[str, Any] = _until(finished, "the drift check's end", timeout=120)
+    assert view["status"] == "completed", view
+    return view
+
+
+def _drift_of(api: Api, account_id: str, checked_after: str | None) -> list[dict[str, Any]]:
+    """The account's drift once the check's report has reached its record."""
+
+    def reported() -> dict[str, Any] | None:
+        account = _account(api, account_id)
+        last = account.get("last_checked_at")
+        return account if last and (checked_after is None or last > checked_after) else None
+
+    return list(_until(reported, f"{account_id}'s drift report")["drift"])
+
+
+def _notes(stack: EmbeddedStack, account_id: str) -> list[dict[str, Any]]:
+    items = httpx.get(stack.config.webhook_url).json()["items"]
+    return [
+        i
+        for i in items
+        if i["event"] == "drift_detected" and i["request_id"].endswith(f":{account_id}")
+    ]
+
+
+def _listed(api: Api, ids: set[str], drifted: bool) -> None:
+    def shown() -> bool:
+        params = {"drifted": str(drifted).lower(), "organizational_unit": OU, "limit": 100}
+        page = api.call("GET", "/v1/accounts", "carol", params=params).json()
+        return ids <= {a["account_id"] for a in page["items"]}
+
+    _until(shown, f"{ids} listed with drifted={drifted}", timeout=30)
+
+
+def _repair(api: Api, account_id: str) -> dict[str, Any]:
+    body = {"justification": "put back what was deleted by hand"}
+    resp = api.call("POST", f"/v1/accounts/{account_id}/repair", "alice", json=body)
+    assert resp.status_code == 201, resp.text
+    return api.wait_for(resp.json()["id"], {"completed"}, timeout=180)
+
+
+def _ran(done: dict[str, Any]) -> list[str]:
+    return [s["name"] for s in done["steps"] if s["status"] == "succeeded"]
+
+
+def test_deleted_stack_instance_and_connector_are_found_reported_once_and_repaired(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, new_body: Body
+) -> None:
+    first, second = _managed(api, new_body), _managed(api, new_body)
+    ids = [first, second]
+    clean = _check(api, ids)
+    assert clean["result"]["checked"] == 2 and clean["result"]["drifted"] == 0, clean
+    assert _drift_of(api, first, None) == [] and _drift_of(api, second, None) == []
+    before = _account(api, first)["last_checked_at"]
+
+    # By hand: the first account's baseline instance, the second's connector.
+    cfn = sandbox.client("cloudformation")
+    cfn.delete_stack_instances(
+        StackSetName=STACK_SET, Accounts=[first], Regions=["us-east-1"], RetainStacks=False
+    )
+    _until(lambda: not sandbox.stack_instances(STACK_SET, first), "the instance deleted")
+    ws = WorkloadSecurityClient(
+        WorkloadSecuritySettings(
+            base_url=f"{stack.config.ws_url}/api", api_key=stack.secrets["ws_api_key"]
+        )
+    )
+    connector = _account(api, second)["workload_security"]["connector_id"]
+    ws.request("DELETE", f"awsconnectors/{connector}")
+
+    found = _check(api, ids)
+    assert found["result"]["drifted"] == 2, found["result"]
+    assert found["result"]["by_kind"] == {"stack_instance": 1, "workload_security_connector": 1}
+    drift_1 = _drift_of(api, first, before)
+    drift_2 = _drift_of(api, second, before)
+    assert [(d["what"], d["expected"], d["found"]) for d in drift_1] == [
+        (f"stack_instance:{STACK_SET}/us-east-1", "CURRENT", "missing")
+    ]
+    assert [(d["what"], d["found"]) for d in drift_2] == [
+        ("workload_security_connector", "missing")
+    ]
+    _listed(api, set(ids), drifted=True)
+    _until(lambda: len(_notes(stack, first)) == 1 and len(_notes(stack, second)) == 1, "notes")
+    assert f"stack_instance:{STACK_SET}/us-east-1" in _notes(stack, first)[0]["error"]
+
+    # Found again the next day: the same drift, since the same time, not told twice.
+    after_first = _account(api, first)["last_checked_at"]
+    _check(api, ids)
+    again = _drift_of(api, first, after_first)
+    assert again == drift_1
+    time.sleep(1)  # a second notification, were one sent, would be in the sink by now
+    assert len(_notes(stack, first)) == 1 and len(_notes(stack, second)) == 1
+
+    # Repair runs only the steps that put the drifted part back.
+    repaired_1, repaired_2 = _repair(api, first), _repair(api, second)
+    assert _ran(repaired_1) == ["apply_baselines"], repaired_1["steps"]
+    assert _ran(repaired_2) == ["enroll_workload_security"], repaired_2["steps"]
+    assert [i["Status"] for i in sandbox.stack_instances(STACK_SET, first)] == ["CURRENT"]
+    search = {
+        "searchCriteria": [{"fieldName": "accountId", "stringValue": second, "stringTest": "equal"}]
+    }
+    assert len(ws.request("POST", "awsconnectors/search", json=search)["awsConnectors"]) == 1
+
+    checked = _account(api, first)["last_checked_at"]
+    clean_again = _check(api, ids)
+    assert clean_again["result"]["drifted"] == 0, clean_again
+    assert _drift_of(api, first, checked) == [] and _drift_of(api, second, checked) == []
+    _listed(api, set(ids), drifted=False)
+    nothing = api.call("POST", f"/v1/accounts/{first}/repair", "alice", json={"justification": "x"})
+    assert nothing.status_code == 409, nothing.text
+
+
+async def test_drift_checks_are_for_operators_and_the_schedule_exists(
+    api: Api, stack: EmbeddedStack
+) -> None:
+    refused = api.call("POST", "/v1/drift-checks", "alice", json={})
+    assert refused.status_code == 403
+    bad = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": ["nope"]})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    assert api.call("GET", "/v1/drift-checks/not-an-id", "carol").status_code == 404
+    client = await Client.connect(stack.config.temporal_address)
+    described = await client.get_schedule_handle(drift.SCHEDULE_ID).describe()
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == drift.WORKFLOW
+    assert not described.schedule.state.paused  # on by default, daily
+    assert described.schedule.spec.intervals[0].every == timedelta(days=1)

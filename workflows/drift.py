@@ -1,0 +1,109 @@
+"""DriftCheck: look at every managed account, and tell each what was found.
+
+A Temporal Schedule starts it (daily by default, ``VEND_DRIFT__INTERVAL_SECONDS``); an operator
+can start one at once (``POST /v1/drift-checks``). The accounts are inspected in batches, a few
+batches at a time, so a thousand accounts cost a few dozen activities, not a thousand; each
+account's workflow gets the findings (an empty list clears what was put back) and is the one to
+notify, once per new drift, since only it knows what it had already reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.drift import DriftActivities, DriftTargetActivities
+    from common import account_contract, drift
+    from common.drift import (
+        AccountDrift,
+        DriftCheckInput,
+        DriftCheckResult,
+        DriftReport,
+        DriftTarget,
+        InspectInput,
+    )
+
+_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=60))
+
+
+@workflow.defn(name=drift.WORKFLOW)
+class DriftCheck:
+    def __init__(self) -> None:
+        self._result = DriftCheckResult()
+
+    @workflow.run
+    async def run(self, inp: DriftCheckInput) -> DriftCheckResult:
+        found = await workflow.execute_activity_method(
+            DriftTargetActivities.drift_targets,
+            inp.account_ids,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=_RETRY,
+        )
+        self._result.unchecked.extend(found.busy)
+        targets = found.targets
+        batches = [targets[i : i + inp.batch_size] for i in range(0, len(targets), inp.batch_size)]
+        lanes = asyncio.Semaphore(inp.parallel_batches)
+        checked_at = workflow.now()
+        check_id = workflow.info().workflow_id
+        await asyncio.gather(*(self._batch(b, lanes, check_id, checked_at) for b in batches))
+        self._metrics()
+        return self._result
+
+    async def _batch(
+        self,
+        batch: list[DriftTarget],
+        lanes: asyncio.Semaphore,
+        check_id: str,
+        checked_at: datetime,
+    ) -> None:
+        async with lanes:
+            try:
+                inspected = await workflow.execute_activity_method(
+                    DriftActivities.inspect_accounts,
+                    InspectInput(targets=batch),
+                    start_to_close_timeout=timedelta(minutes=30),
+                    heartbeat_timeout=timedelta(minutes=2),
+                    retry_policy=_RETRY,
+                )
+            except ActivityError:
+                # Nothing known about these accounts this time: their records keep what the last
+                # check found, rather than being told they are clean.
+                self._result.unchecked.extend(t.account_id for t in batch)
+                return
+        for account in inspected.accounts:
+            await self._report(account, check_id, checked_at)
+
+    async def _report(self, account: AccountDrift, check_id: str, checked_at: datetime) -> None:
+        if account.error is not None:
+            self._result.unchecked.append(account.account_id)
+            return
+        report = DriftReport(check_id=check_id, checked_at=checked_at, findings=account.findings)
+        try:
+            await workflow.get_external_workflow_handle(
+                account_contract.account_workflow_id(account.account_id)
+            ).signal(drift.DRIFT_CHECKED, report)
+        except FailureError:  # closed since it was listed: nothing left to tell
+            self._result.unchecked.append(account.account_id)
+            return
+        self._result.checked += 1
+        if account.findings:
+            self._result.drifted += 1
+        for kind in sorted({f.kind for f in account.findings}):
+            self._result.by_kind[kind] = self._result.by_kind.get(kind, 0) + 1
+
+    def _metrics(self) -> None:
+        """Accounts drifted, per kind, as of this check (a gauge: the next check replaces it)."""
+        gauge = workflow.metric_meter().create_gauge(
+            "vend_drifted_accounts", "Managed accounts with drift of this kind at the last check"
+        )
+        for kind in drift.REPAIR_STEPS:
+            gauge.set(self._result.by_kind.get(kind, 0), {"kind": kind})
+
+    @workflow.query(name="get_drift_check")
+    def get_result(self) -> DriftCheckResult:
+        return self._result
