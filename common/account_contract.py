@@ -14,6 +14,8 @@ ID_PREFIX: Final = "account-"
 # Signals: the request workflows tell the account what they want and what they did.
 CHANGE_REQUESTED: Final = "change_requested"
 CHANGE_FINISHED: Final = "change_finished"
+# The drift check tells the account what it found there (``common/drift.py``).
+DRIFT_CHECKED: Final = "drift_checked"
 # The account's answer to a request workflow: its turn has come.
 TURN_SIGNAL: Final = "account_turn"
 

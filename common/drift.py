@@ -19,8 +19,6 @@ from common.models import DriftFinding, DriftItem
 WORKFLOW: Final = "DriftCheck"
 ID_PREFIX: Final = "drift-check-"
 SCHEDULE_ID: Final = "drift-check"
-# Signal to the account's workflow (``ManagedAccount``): what a check found there.
-DRIFT_CHECKED: Final = "drift_checked"
 
 DRIFTED: Final = "drifted"  # the VendingDrift search attribute's values
 IN_SYNC: Final = "in_sync"

@@ -86,7 +86,7 @@ class DriftCheck:
         try:
             await workflow.get_external_workflow_handle(
                 account_contract.account_workflow_id(account.account_id)
-            ).signal(drift.DRIFT_CHECKED, report)
+            ).signal(account_contract.DRIFT_CHECKED, report)
         except FailureError:  # closed since it was listed: nothing left to tell
             self._result.unchecked.append(account.account_id)
             return

@@ -133,7 +133,7 @@ class ManagedAccountWorkflow:
         self._publish()
 
     # ------------------------------------------------------------------ drift
-    @workflow.signal(name=drift.DRIFT_CHECKED)
+    @workflow.signal(name=contract.DRIFT_CHECKED)
     async def drift_checked(self, report: drift.DriftReport) -> None:
         """Keep what the check found; tell the operators of what is new, once."""
         if self._account.last_checked_at and report.checked_at < self._account.last_checked_at:

@@ -24,7 +24,7 @@ from common.drift import DriftCheckInput, DriftCheckResult
 router = APIRouter(
     prefix="/v1/drift-checks",
     tags=["drift"],
-    responses=problems(400, 401, 403, 422, 429, 503),
+    responses=problems(400, 401, 403, 413, 422, 429, 503),
 )
 NOT_FOUND = Problem(404, "Not found", "no such drift check")
 

@@ -26,7 +26,9 @@ from common.rollouts import OuTarget, RolloutInput, RolloutState, RolloutStatus,
 from common.settings import Settings
 
 router = APIRouter(
-    prefix="/v1/rollouts", tags=["rollouts"], responses=problems(400, 401, 403, 422, 429, 503)
+    prefix="/v1/rollouts",
+    tags=["rollouts"],
+    responses=problems(400, 401, 403, 413, 422, 429, 503),
 )
 NOT_FOUND = Problem(404, "Not found", "no such rollout")
 
