@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,9 @@ def list_accounts(
     organizational_unit: Annotated[str | None, typer.Option("--ou")] = None,
     status: Annotated[str | None, typer.Option(help="active, changing, closed, ...")] = None,
     owner: Annotated[str | None, typer.Option(help="the owner's email")] = None,
+    drifted: Annotated[
+        bool | None, typer.Option("--drifted/--in-sync", help="by the last drift check")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -29,6 +33,8 @@ def list_accounts(
             params[key] = value
     if owner:
         params["owner"] = owner
+    if drifted is not None:
+        params["drifted"] = str(drifted).lower()
     page = call_api(api_url, token, "GET", "/v1/accounts", params=params)
     if as_json:
         typer.echo(json.dumps(page, indent=2))
@@ -36,7 +42,8 @@ def list_accounts(
     for item in page["items"]:
         typer.echo(
             f"{item['account_id']}  {item['status']:<16} {item['account_name'] or '-':<28} "
-            f"{item['organizational_unit'] or '-':<22} {item['environment'] or '-'}"
+            f"{item['organizational_unit'] or '-':<22} {item['environment'] or '-':<8} "
+            f"{'DRIFTED' if item.get('drifted') else ''}"
         )
     if not page["items"]:
         typer.echo("no managed accounts")
@@ -66,6 +73,13 @@ def show(
     )
     if account.get("current_change"):
         typer.echo(f"  changing now: {account['current_change']}")
+    checked = account.get("last_checked_at") or "never"
+    typer.echo(f"  drift (checked {checked}): {'none' if not account['drift'] else ''}")
+    for item in account["drift"]:
+        typer.echo(
+            f"    {item['what']}: expected {item['expected']}, found {item['found']} "
+            f"(since {item['since']})"
+        )
     events = call_api(api_url, token, "GET", f"/v1/accounts/{account_id}/events")["items"]
     for event in events:
         typer.echo(
@@ -130,6 +144,44 @@ def decommission(
     """Close an account: quarantine, end billing, remove protection and baselines, close."""
     body = {"kind": "decommission", "justification": justification, "confirm_account_name": confirm}
     _change(api_url, token, account_id, body, preview)
+
+
+@app.command()
+def repair(
+    account_id: str,
+    justification: Annotated[str, typer.Option()],
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Put back what the last drift check found (runs only those steps; approved as an update)."""
+    body = {"justification": justification}
+    typer.echo(
+        summary(call_api(api_url, token, "POST", f"/v1/accounts/{account_id}/repair", json=body))
+    )
+
+
+@app.command("check-drift")
+def check_drift(
+    account: Annotated[list[str] | None, typer.Option(help="only these accounts; repeat")] = None,
+    wait: Annotated[bool, typer.Option(help="wait for the check to end")] = True,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Run the drift check now (operators), as the daily Schedule does."""
+    body = {"account_ids": account or []}
+    check = call_api(api_url, token, "POST", "/v1/drift-checks", json=body)
+    while wait and check["status"] == "running":
+        time.sleep(1)
+        check = call_api(api_url, token, "GET", f"/v1/drift-checks/{check['id']}")
+    result = check.get("result") or {}
+    typer.echo(f"drift check {check['id']}: {check['status']}")
+    if result:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(result["by_kind"].items())) or "-"
+        typer.echo(
+            f"  checked {result['checked']}, drifted {result['drifted']} ({kinds}), "
+            f"not checked {len(result['unchecked'])}"
+        )
+        typer.echo("  see them: vend accounts list --drifted")
 
 
 @app.command()

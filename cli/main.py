@@ -9,12 +9,14 @@ import typer
 from cli.accounts import app as accounts_app
 from cli.doctor import doctor
 from cli.requests import app as requests_app
+from cli.rollouts import app as rollouts_app
 from common.models import Role
 from common.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
 app.add_typer(requests_app, name="requests")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(rollouts_app, name="rollouts")
 app.command()(doctor)
 
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from common.landing_zone import StackSetBaseline
 
@@ -129,6 +129,7 @@ class RolloutState(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def accounts_left(self) -> int:
         return max(

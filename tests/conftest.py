@@ -280,6 +280,16 @@ class Sandbox:
         return {t["Key"]: t["Value"] for t in tags}
 
 
+def vend_cli(api: Api, user: str, *args: str) -> Any:
+    """``vend *args`` as ``user`` against the test stack's API (typer's runner, in process)."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    env = {"VEND_API_URL": str(api.http.base_url), "VEND_TOKEN": api.tokens[user]}
+    return CliRunner().invoke(app, list(args), env=env)
+
+
 def kill_worker_when(stack: EmbeddedStack, ready: Callable[[], bool], what: str) -> None:
     """SIGKILL the worker once ``ready()`` (an operation held in the sandbox, its step running),
     and start another: the crash tests' one move."""

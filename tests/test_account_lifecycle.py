@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when
+from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, vend_cli
 
 Body = Callable[..., dict[str, Any]]
 
@@ -729,51 +729,45 @@ def test_a_second_change_waits_for_the_first(api: Api, sandbox: Sandbox, new_bod
 def test_the_command_line_lists_shows_previews_and_refuses_a_mistyped_decommission(
     api: Api, new_body: Body, tmp_path: Path
 ) -> None:
-    from typer.testing import CliRunner
-
-    from cli.main import app
-
-    def vend_cli(user: str, *args: str) -> Any:
-        env = {"VEND_API_URL": str(api.http.base_url), "VEND_TOKEN": api.tokens[user]}
-        return CliRunner().invoke(app, ["accounts", *args], env=env)
+    def accounts_cli(user: str, *args: str) -> Any:
+        return vend_cli(api, user, "accounts", *args)
 
     body = new_body(organizational_unit="Sandbox", environment="sandbox")
     vend, account_id = _managed(api, body)
-    shown = vend_cli("alice", "show", account_id)
+    shown = accounts_cli("alice", "show", account_id)
     assert shown.exit_code == 0, shown.output
     assert body["account_name"] in shown.output and vend["id"] in shown.output
     assert "step:create_account" in shown.output  # the vend's trail is the account's
     deadline = time.monotonic() + 15
-    listed = vend_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
+    listed = accounts_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
     while account_id not in listed.output and time.monotonic() < deadline:
         time.sleep(0.3)
-        listed = vend_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
+        listed = accounts_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
     assert account_id in listed.output
-    wrong = vend_cli(
+    wrong = accounts_cli(
         "alice", "decommission", account_id, "--justification", "done", "--confirm", "nope"
     )
     assert wrong.exit_code == 1 and "confirm_account_name" in wrong.output
     # A preview files nothing: the account has no new request after it.
     asked = ("update", account_id, "--justification", "x", "--cost-center", "C9")
-    previewed = vend_cli("alice", *asked, "--preview")
+    previewed = accounts_cli("alice", *asked, "--preview")
     assert previewed.exit_code == 0, previewed.output
     assert previewed.output.startswith("update: ")
     assert "retag                      runs" in previewed.output
     assert "move_to_ou                 skipped: OU unchanged" in previewed.output
     assert _account(api, account_id)["requests"] == [vend["id"]]
-    closing = vend_cli(
+    closing = accounts_cli(
         "alice", "decommission", account_id, "--justification", "done", "--preview",
         "--confirm", body["account_name"],
     )  # fmt: skip
     assert closing.exit_code == 0 and "close_account              runs" in closing.output
-    moved = vend_cli("alice", *asked)
+    moved = accounts_cli("alice", *asked)
     assert moved.exit_code == 0, moved.output
     assert " update " in moved.output.splitlines()[0]
     # `vend requests preview`: a new request's plan, from a body file.
     path = tmp_path / "new.json"
     path.write_text(json.dumps(new_body(organizational_unit="Workloads/Prod", environment="prod")))
-    env = {"VEND_API_URL": str(api.http.base_url), "VEND_TOKEN": api.tokens["alice"]}
-    new = CliRunner().invoke(app, ["requests", "preview", "--body", str(path)], env=env)
+    new = vend_cli(api, "alice", "requests", "preview", "--body", str(path))
     assert new.exit_code == 0, new.output
     assert new.output.startswith("vend: 2 approval(s) needed")
     assert "create_account             runs" in new.output

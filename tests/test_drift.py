@@ -18,7 +18,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 from activities.workload_security import WorkloadSecurityClient
 from common import drift
 from common.settings import WorkloadSecuritySettings
-from tests.conftest import Api, EmbeddedStack, Sandbox
+from tests.conftest import Api, EmbeddedStack, Sandbox, vend_cli
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Full"
@@ -97,6 +97,10 @@ def _repair(api: Api, account_id: str) -> dict[str, Any]:
     return api.wait_for(resp.json()["id"], {"completed"}, timeout=180)
 
 
+def _cli(api: Api, *args: str) -> Any:
+    return vend_cli(api, "carol", "accounts", *args)
+
+
 def _ran(done: dict[str, Any]) -> list[str]:
     return [s["name"] for s in done["steps"] if s["status"] == "succeeded"]
 
@@ -140,10 +144,17 @@ def test_deleted_stack_instance_and_connector_are_found_reported_once_and_repair
     _until(lambda: len(_notes(stack, first)) == 1 and len(_notes(stack, second)) == 1, "notes")
     assert f"stack_instance:{STACK_SET}/us-east-1" in _notes(stack, first)[0]["error"]
 
-    # Found again the next day: the same drift, since the same time, not told twice.
+    # Found again the next day (asked from the command line): the same drift, since the same
+    # time, not told twice.
     after_first = _account(api, first)["last_checked_at"]
-    _check(api, ids)
+    checked_cli = _cli(api, "check-drift", "--account", first, "--account", second)
+    assert checked_cli.exit_code == 0, checked_cli.output
+    assert "checked 2, drifted 2 (stack_instance 1, workload_security_connector 1)" in (
+        checked_cli.output
+    )
     again = _drift_of(api, first, after_first)
+    shown = _cli(api, "show", first)
+    assert f"stack_instance:{STACK_SET}/us-east-1: expected CURRENT, found missing" in shown.output
     assert again == drift_1
     time.sleep(1)  # a second notification, were one sent, would be in the sink by now
     assert len(_notes(stack, first)) == 1 and len(_notes(stack, second)) == 1

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, EmbeddedStack, Sandbox, kill_worker_when
+from tests.conftest import Api, EmbeddedStack, Sandbox, kill_worker_when, vend_cli
 
 STACK_SET = "vend-rollout-probe"
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -102,6 +102,10 @@ def _operations_for(sandbox: Sandbox, ids: set[str]) -> list[str]:
 def _template(sandbox: Sandbox) -> str:
     cfn = sandbox.client("cloudformation")
     return str(cfn.describe_stack_set(StackSetName=STACK_SET)["StackSet"]["TemplateBody"])
+
+
+def _cli(api: Api, *args: str) -> Any:
+    return vend_cli(api, "carol", "rollouts", *args)
 
 
 def _rollout(api: Api, rollout_id: str) -> dict[str, Any]:
@@ -198,6 +202,11 @@ def test_rollout_plans_waits_for_approval_runs_in_waves_pauses_and_resumes(
 
     listed = api.call("GET", "/v1/rollouts", "carol").json()["items"]
     assert rollout_id in {r["rollout_id"] for r in listed}
+    assert done["accounts_left"] == 0
+    shown = _cli(api, "show", rollout_id)
+    assert shown.exit_code == 0, shown.output
+    assert f"done {len(everyone)}/{len(everyone)}, failed 0, skipped 0, left 0" in shown.output
+    assert "wave 1: 1 account(s), done" in shown.output
 
     # The same change again: every account is already current, so nothing runs.
     again = api.call("POST", "/v1/rollouts", "carol", json=body).json()

@@ -1,0 +1,143 @@
+"""``vend rollouts``: plan, approve, watch, pause, resume and cancel baseline rollouts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.requests import ApiUrl, Token, call_api
+
+app = typer.Typer(no_args_is_help=True, help="Carry a baseline change to the accounts vended.")
+
+
+def progress(state: dict[str, Any]) -> str:
+    """One line a person reads at a glance: where it is, what is left, how long."""
+    eta = state.get("eta_seconds")
+    left = state.get("accounts_left", 0)
+    line = (
+        f"{state['rollout_id']}  {state['status']:<16} {state['stack_set']:<28} "
+        f"done {state['accounts_done']}/{state['accounts_total']}, "
+        f"failed {len(state['accounts_failed'])}, skipped {state['accounts_skipped']}, "
+        f"left {left}"
+    )
+    if eta is not None and state["status"] in ("running", "pending_approval", "paused"):
+        line += f", ETA {eta:.0f}s"
+    return line
+
+
+def waves(state: dict[str, Any]) -> str:
+    lines = []
+    for wave in state["waves"]:
+        ops = ", ".join(op["action"] for op in wave["operations"]) or "no operation"
+        lines.append(
+            f"  wave {wave['number']}: {len(wave['accounts'])} account(s), {wave['status']}"
+            f" ({ops}; {len(wave['skipped_accounts'])} already current)"
+        )
+    if state.get("problem"):
+        lines.append(f"  problem: {state['problem']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def start(
+    baseline: Annotated[str, typer.Option(help="the landing zone's name of the baseline")],
+    reason: Annotated[str, typer.Option()],
+    template: Annotated[
+        Path | None, typer.Option(help="the new template; default: the landing zone file's")
+    ] = None,
+    parameter: Annotated[
+        list[str] | None, typer.Option(help="Key=value override on every instance; repeat")
+    ] = None,
+    organizational_unit: Annotated[
+        list[str] | None, typer.Option("--ou", help="limit to these OUs; repeat")
+    ] = None,
+    account: Annotated[list[str] | None, typer.Option(help="limit to these accounts")] = None,
+    canary: Annotated[int, typer.Option(min=1, help="accounts in the first wave")] = 1,
+    growth: Annotated[int, typer.Option(min=1, help="each wave this many times the last")] = 10,
+    max_failed: Annotated[int, typer.Option(min=0, help="failed accounts tolerated")] = 0,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+) -> None:
+    """Plan a rollout: prints the waves and operations it will run; it waits for approval."""
+    body: dict[str, Any] = {
+        "baseline": baseline,
+        "reason": reason,
+        "waves": {"canary_accounts": canary, "growth": growth},
+        "max_failed_accounts": max_failed,
+        "parameters": dict(p.split("=", 1) for p in parameter or []),
+        "organizational_units": organizational_unit or [],
+        "account_ids": account or [],
+    }
+    if template is not None:
+        body["template_body"] = template.read_text()
+    state = call_api(api_url, token, "POST", "/v1/rollouts", json=body)
+    typer.echo(progress(state))
+    typer.echo(waves(state))
+
+
+@app.command("list")
+def list_rollouts(
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The newest rollouts."""
+    page = call_api(api_url, token, "GET", "/v1/rollouts")
+    if as_json:
+        typer.echo(json.dumps(page, indent=2))
+        return
+    for item in page["items"]:
+        typer.echo(
+            f"{item['rollout_id']}  {item['status']:<16} {item['stack_set'] or '-':<28} "
+            f"{item['accounts_done'] or 0}/{item['accounts_total'] or 0}"
+        )
+    if not page["items"]:
+        typer.echo("no rollouts")
+
+
+@app.command()
+def show(
+    rollout_id: str,
+    watch: Annotated[bool, typer.Option(help="print progress until it ends")] = False,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A rollout's progress: accounts done, failed and left, the ETA, its waves."""
+    while True:
+        state = call_api(api_url, token, "GET", f"/v1/rollouts/{rollout_id}")
+        if as_json:
+            typer.echo(json.dumps(state, indent=2))
+        else:
+            typer.echo(progress(state))
+        if not watch or state["status"] in ("completed", "cancelled", "invalid", "halted"):
+            break
+        time.sleep(2)
+    if not as_json:
+        typer.echo(waves(state))
+
+
+def _decide(action: str) -> Any:
+    def decide(
+        rollout_id: str,
+        api_url: ApiUrl = "http://127.0.0.1:8000",
+        token: Token = "",
+    ) -> None:
+        path = f"/v1/rollouts/{rollout_id}/{action}"
+        typer.echo(progress(call_api(api_url, token, "POST", path)))
+
+    decide.__doc__ = {
+        "approve": "Approve a rollout (approvers; not the one who made it).",
+        "pause": "Stop before the next wave (the running operation ends first).",
+        "resume": "Go on with a paused or halted rollout.",
+        "cancel": "Run no further wave (what ran stays).",
+    }[action]
+    return decide
+
+
+for _action in ("approve", "pause", "resume", "cancel"):
+    app.command(_action)(_decide(_action))
