@@ -93,3 +93,5 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 Requester = Annotated[Principal, Depends(require(Role.requester))]
 Approver = Annotated[Principal, Depends(require(Role.approver))]
 Operator = Annotated[Principal, Depends(require(Role.operator))]
+# Who sees fleet operations (rollouts): operators run them, approvers decide on them.
+Staff = Annotated[Principal, Depends(require(Role.approver, Role.operator))]

@@ -33,6 +33,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     # not parked: an operator is allowed to ask, and is told why not (409)
     "POST /v1/account-requests/{id}/retry": (401, 403, 403, 403, 409, 409),
     "POST /v1/account-requests/{id}/skip": (401, 403, 403, 403, 409, 409),
+    # Fleet operations: approvers see rollouts (they approve them), operators run them.
+    "GET /v1/rollouts": (401, 403, 403, 200, 200, 200),
+    "GET /v1/accounts": (401, 200, 200, 200, 200, 200),
+    # (a request body is no drift-check body: the operators' 422 says they got past the role)
+    "POST /v1/drift-checks": (401, 403, 403, 403, 422, 422),
+    "POST /v1/rollouts": (401, 403, 403, 403, 422, 422),
 }
 
 BODIES: dict[str, dict[str, Any]] = {

@@ -326,3 +326,60 @@ def test_the_api_documentation_works_without_internet(
     outside = [u for u in elsewhere if not u.startswith(f"blob:{stack.config.api_url}/")]
     assert all(any(u in v and "blocked" in v for v in violations) for u in outside), outside
     assert outside == [] or page_path == "/redoc"
+
+
+def test_an_operator_sees_drift_repairs_it_and_follows_a_rollout_on_the_page(
+    open_as: Callable[..., Page], api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    vend = api.wait_for(api.create("alice", body).json()["id"], {"completed"}, timeout=180)
+    account_id = vend["account_id"]
+    _listed(api, account_id)
+    sandbox.client("cloudformation").delete_stack_instances(
+        StackSetName="vend-audit-role",
+        Accounts=[account_id],
+        Regions=["us-east-1"],
+        RetainStacks=False,
+    )
+    deadline = time.monotonic() + 60
+    while sandbox.stack_instances("vend-audit-role", account_id):
+        assert time.monotonic() < deadline, "the instance was never deleted"
+        time.sleep(0.3)
+    check = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": [account_id]})
+    assert check.status_code == 201, check.text
+    while not api.call("GET", f"/v1/accounts/{account_id}", "carol").json()["drift"]:
+        assert time.monotonic() < deadline, "the drift never reached the account"
+        time.sleep(0.3)
+
+    carol = open_as("carol")
+    carol.goto(carol.url.split("#")[0] + "#/accounts?drifted=true")
+    row = carol.locator(f"tr[data-account='{account_id}']")
+    expect(row).to_contain_text("drifted")
+    row.get_by_role("link").first.click()
+    drifted = carol.locator("[data-drift='stack_instance:vend-audit-role/us-east-1']")
+    expect(drifted).to_contain_text("missing")
+    carol.screenshot(path=str(SHOTS / "operator-drift.png"))
+    carol.get_by_role("button", name="Repair").click()
+    expect(carol.locator("#status")).to_contain_text("completed", timeout=60_000)
+    assert [i["Status"] for i in sandbox.stack_instances("vend-audit-role", account_id)] == [
+        "CURRENT"
+    ]
+
+    # A rollout's page: progress in accounts, and its waves.
+    made = api.call(
+        "POST",
+        "/v1/rollouts",
+        "carol",
+        json={
+            "baseline": "rollout-probe",
+            "reason": "page test",
+            "organizational_units": ["Experiments/Rollout"],  # no approval needed there
+        },
+    )
+    assert made.status_code == 201, made.text
+    carol.get_by_role("link", name="Rollouts").click()
+    carol.locator(f"tr[data-rollout='{made.json()['rollout_id']}'] a").click()
+    expect(carol.locator("#rollout-counts")).to_contain_text("left of")
+    expect(carol.locator("#rollout-status")).to_contain_text("completed", timeout=120_000)
+    carol.screenshot(path=str(SHOTS / "operator-rollout.png"))
+    assert carol.errors == []  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Approver, ClientDep, LandingZoneDep, Operator, SettingsDep
+from api.deps import Approver, ClientDep, LandingZoneDep, Operator, SettingsDep, Staff
 from api.errors import Problem
 from api.openapi import problems
 from common import rollouts as contract
@@ -146,7 +146,7 @@ async def create_rollout(
 
 @router.get("", response_model=RolloutPage)
 async def list_rollouts(
-    user: Operator,
+    user: Staff,
     client: ClientDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -172,7 +172,7 @@ async def list_rollouts(
 
 @router.get("/{rollout_id}", response_model=RolloutState, responses=problems(404))
 async def get_rollout(
-    rollout_id: str, user: Operator, client: ClientDep, settings: SettingsDep
+    rollout_id: str, user: Staff, client: ClientDep, settings: SettingsDep
 ) -> RolloutState:
     """Progress: waves, operations, accounts done / failed / left, ETA."""
     handle = _handle(client, rollout_id)

@@ -50,28 +50,36 @@ export function planView(plan, title = "What this request will do") {
 export async function accountsView() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const query = new URLSearchParams({ limit: "100" });
-  for (const key of ["status", "organizational_unit"]) if (params.get(key)) query.set(key, params.get(key));
+  for (const key of ["status", "organizational_unit", "drifted"]) if (params.get(key)) query.set(key, params.get(key));
   const page = await api("GET", `/v1/accounts?${query}`);
   const status = h("select", { id: "a-status" },
     ["", "active", "changing", "decommissioning", "closed"].map((s) =>
       h("option", { value: s, selected: s === (params.get("status") || "") }, s || "any status")));
-  status.addEventListener("change", () => {
-    location.hash = status.value ? `#/accounts?status=${status.value}` : "#/accounts";
-  });
+  const drifted = h("input", { id: "a-drifted", type: "checkbox", checked: params.get("drifted") === "true" });
+  const go = () => {
+    const q = new URLSearchParams();
+    if (status.value) q.set("status", status.value);
+    if (drifted.checked) q.set("drifted", "true");
+    location.hash = q.toString() ? `#/accounts?${q}` : "#/accounts";
+  };
+  status.addEventListener("change", go);
+  drifted.addEventListener("change", go);
   return h("div", {},
     h("div", { class: "actions" }, h("h2", {}, "Accounts"),
-      h("div", {}, h("label", { for: "a-status" }, "Show"), status)),
+      h("div", {}, h("label", { for: "a-status" }, "Show"), status,
+        h("label", { for: "a-drifted" }, drifted, " drifted only"))),
     page.items.length ? h("table", { class: "responsive", id: "accounts" },
       h("caption", { class: "muted" }, has("approver") || has("operator")
         ? "Every managed account" : "The accounts you requested or own"),
-      h("thead", {}, h("tr", {}, ["Account", "Id", "OU", "Environment", "Status"]
+      h("thead", {}, h("tr", {}, ["Account", "Id", "OU", "Environment", "Status", "Drift"]
         .map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, page.items.map((a) => h("tr", { "data-account": a.account_id },
         h("td", { "data-label": "Account" }, h("a", { href: `#/accounts/${a.account_id}` }, a.account_name || a.account_id)),
         h("td", { "data-label": "Id" }, a.account_id),
         h("td", { "data-label": "OU" }, a.organizational_unit || ""),
         h("td", { "data-label": "Environment" }, a.environment || ""),
-        h("td", { "data-label": "Status" }, badge(a.status))))))
+        h("td", { "data-label": "Status" }, badge(a.status)),
+        h("td", { "data-label": "Drift" }, a.drifted ? badge("drifted") : a.drifted === false ? "in sync" : "not checked")))))
       : h("p", { class: "muted" }, "No managed account here yet."));
 }
 
@@ -114,10 +122,39 @@ export async function accountView(id) {
       h("dt", {}, "Managed since"), h("dd", {}, when(a.managed_since)))),
     h("h3", {}, "Requests"),
     h("ul", { id: "account-requests" }, a.requests.map((r) => h("li", {}, h("a", { href: `#/requests/${r}` }, r)))),
+    driftView(a),
     forms,
     h("h3", {}, "History"),
     h("ul", { id: "account-history" }, events.map((e) => h("li", {},
       `${when(e.at)} · ${e.actor} · ${e.action} · ${e.outcome}`, e.detail ? ` · ${e.detail}` : ""))));
+}
+
+// What the last drift check found, and the repair that puts it back.
+function driftView(a) {
+  const checked = a.last_checked_at ? `last checked ${when(a.last_checked_at)}` : "not checked yet";
+  if (!a.drift.length) return h("p", { class: "muted", id: "account-drift" }, `No drift (${checked}).`);
+  const canRepair = a.status === "active" && !a.current_change && (mayChange(a) || has("operator"));
+  const why = h("input", { id: "r-why", value: "put back what drifted" });
+  const repair = async () => {
+    try {
+      const created = await api("POST", `/v1/accounts/${a.account_id}/repair`, { justification: why.value });
+      toast("Repair requested");
+      location.hash = `#/requests/${created.id}`;
+    } catch (err) { toast(err.message); }
+  };
+  return h("section", { class: "panel", id: "account-drift", "aria-labelledby": "drift-title" },
+    h("h3", { id: "drift-title" }, "Drift ", badge("drifted")),
+    h("p", { class: "muted" }, `What differs from this record (${checked}).`),
+    h("table", { class: "responsive" },
+      h("thead", {}, h("tr", {}, ["What", "Expected", "Found", "Since"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, a.drift.map((d) => h("tr", { "data-drift": d.what },
+        h("td", { "data-label": "What" }, d.what),
+        h("td", { "data-label": "Expected" }, d.expected),
+        h("td", { "data-label": "Found" }, d.found),
+        h("td", { "data-label": "Since" }, when(d.since)))))),
+    canRepair ? h("div", { class: "actions" },
+      h("div", {}, h("label", { for: "r-why" }, "Justification"), why),
+      h("button", { type: "button", id: "repair", onclick: repair }, "Repair")) : null);
 }
 
 // Files a change, or previews it into `into`; field errors land next to their fields.

@@ -6,6 +6,7 @@ import {
   TERMINAL, api, badge, duration, field, h, has, landingZone, showProblem, state, toast, when,
 } from "/static/ui.js";
 import { accountView, accountsView, planView } from "/static/accounts.js";
+import { rolloutView, rolloutsView } from "/static/rollouts.js";
 
 const TOKEN_KEY = "vend.token";
 const PKCE_KEY = "vend.pkce";
@@ -129,6 +130,7 @@ const ROUTES = [
   { hash: "#/approvals", label: "Approvals", role: "approver", view: approvalsView },
   { hash: "#/operations", label: "Operations", role: "operator", view: operationsView },
   { hash: "#/accounts", label: "Accounts", role: "any", view: accountsView },
+  { hash: "#/rollouts", label: "Rollouts", role: "staff", view: rolloutsView },
 ];
 
 function renderNav() {
@@ -152,10 +154,12 @@ async function currentView() {
   const hash = location.hash || "#/";
   const detail = hash.match(/^#\/requests\/([\w-]+)$/);
   const account = hash.match(/^#\/accounts\/(\d{12})$/);
+  const rollout = hash.match(/^#\/rollouts\/([0-9a-f-]{36})$/);
   const route = ROUTES.find((r) => hash.startsWith(r.hash) && has(r.role));
   try {
     if (detail) return await requestView(detail[1]);
     if (account) return await accountView(account[1]);
+    if (rollout && has("staff")) return await rolloutView(rollout[1]);
     if (route) return await route.view();
     return await (ROUTES.find((r) => has(r.role))?.view || noRoleView)();
   } catch (err) {

@@ -46,10 +46,12 @@ export function toast(text) {
   toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
-// "any": some role at all (the inventory is for everyone the deployment knows).
+// "any": some role at all (the inventory is for everyone the deployment knows); "staff":
+// approvers and operators.
 export function has(role) {
   if (!state.me) return false;
   if (role === "any") return state.me.roles.length > 0;
+  if (role === "staff") return has("approver") || has("operator");  // fleet operations
   return state.me.roles.includes(role) || state.me.roles.includes("admin");
 }
 
