@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.fleet import seed as fleet_seed
 from tests.conftest import Api, EmbeddedStack, Sandbox, kill_worker_when, vend_cli
 
 STACK_SET = "vend-rollout-probe"
@@ -29,52 +30,7 @@ def _until(ready: Callable[[], bool], what: str, timeout: float = 90) -> None:
 
 def _seed_accounts(sandbox: Sandbox, ou_path: str, count: int) -> list[str]:
     """Accounts in ``ou_path`` with the probe StackSet's instances, made directly in AWS."""
-    org = sandbox.org
-    ou_id = _ou_id(sandbox, ou_path)
-    root = org.list_roots()["Roots"][0]["Id"]
-    accounts = []
-    for _ in range(count):
-        tag = uuid.uuid4().hex[:8]
-        status = org.create_account(AccountName=f"fleet-{tag}", Email=f"fleet-{tag}@example.com")
-        status_id = status["CreateAccountStatus"]["Id"]
-
-        def created(sid: str = status_id) -> bool:
-            state = org.describe_create_account_status(CreateAccountRequestId=sid)
-            return bool(state["CreateAccountStatus"]["State"] == "SUCCEEDED")
-
-        _until(created, "account created")
-        account_id = org.describe_create_account_status(CreateAccountRequestId=status_id)[
-            "CreateAccountStatus"
-        ]["AccountId"]
-        org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=ou_id)
-        accounts.append(account_id)
-    cfn = sandbox.client("cloudformation")
-    op = _when_free(
-        lambda: cfn.create_stack_instances(
-            StackSetName=STACK_SET, Accounts=accounts, Regions=REGIONS
-        )["OperationId"]
-    )
-    _until(lambda: _operation(sandbox, op)["Status"] == "SUCCEEDED", "instances created")
-    return sorted(accounts)
-
-
-def _when_free(call: Callable[[], str]) -> str:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return call()
-        except Exception as err:  # the StackSet is busy with another test's operation
-            if "OperationInProgress" not in str(err) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def _ou_id(sandbox: Sandbox, path: str) -> str:
-    parent = sandbox.org.list_roots()["Roots"][0]["Id"]
-    for name in path.split("/"):
-        ous = sandbox.org.list_organizational_units_for_parent(ParentId=parent)
-        parent = next(o["Id"] for o in ous["OrganizationalUnits"] if o["Name"] == name)
-    return str(parent)
+    return fleet_seed(sandbox.endpoint, ou_path, count, STACK_SET, REGIONS)
 
 
 def _operation(sandbox: Sandbox, operation_id: str) -> dict[str, Any]:

@@ -316,6 +316,8 @@ class SandboxAws:
             self.controltower.ou_operation_seconds = seconds
         if "stack_set_seconds" in payload:
             self.stacksets.operation_seconds = float(payload["stack_set_seconds"])
+        if "stack_set_instance_seconds" in payload:
+            self.stacksets.instance_seconds = float(payload["stack_set_instance_seconds"])
         if "control_tower_account_limit" in payload:
             self.controltower.account_limit = int(payload["control_tower_account_limit"])
 

@@ -10,6 +10,7 @@ template without leaving the instances it did not touch OUTDATED, as AWS does.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -59,6 +60,11 @@ class StackSetRealism:
     versions: dict[str, int] = field(default_factory=dict)
     instance_versions: dict[tuple[str, str, str], int] = field(default_factory=dict)
     requested_id: str | None = None  # the OperationId of the call being served
+    # How long an operation takes beyond ``operation_seconds``: AWS deploys each region's
+    # instances ``concurrency`` at a time (OperationPreferences; one at a time by default), and
+    # the regions one after another unless RegionConcurrencyType is PARALLEL. 0: a flat time.
+    instance_seconds: float = 0.0
+    requested_preferences: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -155,12 +161,27 @@ class StackSetRealism:
         self.pending[op_id] = Pending(
             stack_set,
             op_id,
-            time.time() + self.operation_seconds,
+            time.time() + self.operation_seconds + self._deploy_seconds(accounts, regions),
             failure,
             instances,
             held,
             version=self._version(stack_set),
         )
+
+    def _deploy_seconds(self, accounts: list[str], regions: list[str]) -> float:
+        if not self.instance_seconds or not accounts:
+            return 0.0
+        prefs = self.requested_preferences
+        if prefs.get("MaxConcurrentCount"):
+            concurrency = int(prefs["MaxConcurrentCount"])
+        elif prefs.get("MaxConcurrentPercentage"):
+            concurrency = len(accounts) * int(prefs["MaxConcurrentPercentage"]) // 100
+        else:
+            concurrency = 1
+        rounds = math.ceil(len(accounts) / max(1, concurrency))
+        if prefs.get("RegionConcurrencyType") != "PARALLEL":
+            rounds *= max(1, len(regions))
+        return rounds * self.instance_seconds
 
     def release_holds(self) -> int:
         with self._lock:
@@ -274,9 +295,19 @@ def _with_operation_id(realism: StackSetRealism, action: str) -> None:
     def serve(self: Any) -> Any:
         with realism._lock:
             realism.requested_id = self._get_param("OperationId") or None
+            realism.requested_preferences = {
+                key: str(value)
+                for key in (
+                    "MaxConcurrentCount",
+                    "MaxConcurrentPercentage",
+                    "RegionConcurrencyType",
+                )
+                if (value := self._get_param(f"OperationPreferences.{key}"))
+            }
             try:
                 return original(self)
             finally:
                 realism.requested_id = None
+                realism.requested_preferences = {}
 
     setattr(cfn_responses.CloudFormationResponse, action, serve)

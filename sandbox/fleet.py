@@ -1,0 +1,117 @@
+"""A fleet of accounts made straight in the sandbox, as a landing zone that has run for years has.
+
+Accounts in an OU with a baseline StackSet's instances, created through the AWS APIs (not vended
+one by one): what the rollout tests and the rollout benchmark start from. Creations run a few at
+a time; the instances are one CreateStackInstances for the whole fleet, as an operator would.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+
+T = TypeVar("T")
+
+
+def client(endpoint: str, service: str) -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+        config=Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=16),
+    )
+
+
+def until(ready: Callable[[], T | None], what: str, timeout: float = 600) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ready()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"never reached: {what}")
+        time.sleep(0.2)
+
+
+def ou_id(org: Any, path: str) -> str:
+    parent = org.list_roots()["Roots"][0]["Id"]
+    for name in path.split("/"):
+        ous = org.list_organizational_units_for_parent(ParentId=parent)["OrganizationalUnits"]
+        parent = next(o["Id"] for o in ous if o["Name"] == name)
+    return str(parent)
+
+
+def when_free(call: Callable[[], T], timeout: float = 120) -> T:
+    """``call()``, waiting while another operation runs on the StackSet (AWS's one at a time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except Exception as err:
+            if "OperationInProgress" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _create_one(org: Any, root: str, target: str, prefix: str) -> str:
+    tag = uuid.uuid4().hex[:10]
+    status = org.create_account(AccountName=f"{prefix}-{tag}", Email=f"{prefix}-{tag}@example.com")
+    request_id = status["CreateAccountStatus"]["Id"]
+
+    def created() -> str | None:
+        state = org.describe_create_account_status(CreateAccountRequestId=request_id)
+        done = state["CreateAccountStatus"]
+        if done["State"] == "FAILED":
+            raise RuntimeError(f"CreateAccount failed: {done.get('FailureReason')}")
+        return str(done["AccountId"]) if done["State"] == "SUCCEEDED" else None
+
+    account_id = until(created, "account created")
+    org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=target)
+    return account_id
+
+
+def seed(
+    endpoint: str,
+    ou_path: str,
+    count: int,
+    stack_set: str,
+    regions: list[str],
+    prefix: str = "fleet",
+    parallel: int = 8,
+) -> list[str]:
+    """``count`` accounts in ``ou_path``, each with ``stack_set``'s instances in ``regions``."""
+    org = client(endpoint, "organizations")
+    cfn = client(endpoint, "cloudformation")
+    root = org.list_roots()["Roots"][0]["Id"]
+    target = ou_id(org, ou_path)
+    with ThreadPoolExecutor(parallel) as pool:
+        accounts = sorted(pool.map(lambda _: _create_one(org, root, target, prefix), range(count)))
+    operation = when_free(
+        lambda: cfn.create_stack_instances(
+            StackSetName=stack_set,
+            Accounts=accounts,
+            Regions=regions,
+            OperationPreferences={
+                "MaxConcurrentPercentage": 100,
+                "RegionConcurrencyType": "PARALLEL",
+            },
+        )["OperationId"]
+    )
+
+    def finished() -> str | None:
+        op = cfn.describe_stack_set_operation(StackSetName=stack_set, OperationId=operation)
+        status = str(op["StackSetOperation"]["Status"])
+        return status if status in ("SUCCEEDED", "FAILED", "STOPPED") else None
+
+    status = until(finished, "instances created")
+    if status != "SUCCEEDED":
+        raise RuntimeError(f"CreateStackInstances for the fleet ended {status}")
+    return accounts
