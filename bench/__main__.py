@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import api_latency, overhead, quota, waiting
+from bench import api_latency, overhead, quota, rollout, waiting
 from bench.harness import RESULTS, ROOT, Result, machine
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "quota": quota.run,
     "api_latency": api_latency.run,
     "waiting": waiting.run,
+    "rollout": rollout.run,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
