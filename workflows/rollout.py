@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -78,6 +79,10 @@ class BaselineRollout:
             updated_at=workflow.now(),
         )
         self._planned = False
+        # The survey for the next wave, started while this wave's operation runs (it looks only
+        # at accounts this operation does not touch). Dropped when the rollout stops between
+        # waves: after a pause it is looked at again.
+        self._next_survey: asyncio.Task[InstanceSurvey] | None = None
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutState:
@@ -171,7 +176,8 @@ class BaselineRollout:
     async def _run_wave(self, wave: Wave) -> None:
         wave.status = "running"
         if wave.number > 1:
-            survey = await _survey(self._input)
+            prefetched, self._next_survey = self._next_survey, None
+            survey = await (prefetched or _survey(self._input))
             now_current = set(survey.current) & set(wave.accounts)
             if now_current:
                 wave.skipped_accounts = sorted(now_current)
@@ -180,6 +186,8 @@ class BaselineRollout:
                 for op in wave.operations:
                     op.accounts = rest
         self._touch()
+        if wave.number < len(self._state.waves):
+            self._next_survey = asyncio.create_task(_survey(self._input))
         failed: set[str] = set()
         for op in wave.operations:
             if not op.accounts:
@@ -222,8 +230,14 @@ class BaselineRollout:
             reasons = [op.reason for op in wave.operations if op.reason]
             self._state.problem = "; ".join(reasons) or "accounts failed"
             self._set(RolloutStatus.halted, "system", "halt", f"{detail}: over the tolerance")
+            self._drop_survey()
         else:
             self._event("system", "wave", detail)
+
+    def _drop_survey(self) -> None:
+        if self._next_survey is not None:
+            self._next_survey.cancel()
+            self._next_survey = None
 
     def _summary(self) -> str:
         s = self._state
@@ -260,6 +274,7 @@ class BaselineRollout:
     @workflow.update(name=contract.PAUSE)
     def pause(self, by: str) -> RolloutState:
         self._set(RolloutStatus.paused, by, "pause", "stops before the next wave")
+        self._drop_survey()  # the wave after the pause looks again when it starts
         return self._state
 
     @pause.validator
@@ -282,6 +297,7 @@ class BaselineRollout:
             if wave.status == "planned":
                 wave.status = "cancelled"
         self._set(RolloutStatus.cancelled, by, "cancel", "no further wave starts")
+        self._drop_survey()
         return self._state
 
     @cancel.validator
