@@ -221,6 +221,7 @@ def build_worker(
             stack_sets.deploy_baseline,
             stack_sets.remove_baseline,
             rollouts.survey_rollout,
+            rollouts.current_accounts,
             rollouts.run_stack_set_operation,
             checks.running_workflows,
             workload_security.enroll_workload_security,

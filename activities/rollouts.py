@@ -23,7 +23,13 @@ from activities.heartbeats import beat, pause
 from activities.organizations import OrganizationsActivities
 from activities.waiting import patiently
 from common.landing_zone import PermissionModel
-from common.rollouts import InstanceSurvey, Operation, RolloutInput, RunOperationInput
+from common.rollouts import (
+    InstanceSurvey,
+    Operation,
+    RolloutInput,
+    RunOperationInput,
+    WaveSurveyInput,
+)
 
 T = TypeVar("T")
 _BUSY = ("OperationInProgressException", "StaleRequestException")
@@ -56,13 +62,7 @@ class RolloutActivities:
             stack_set = self._patient(
                 lambda: self.cloudformation.describe_stack_set(StackSetName=name, **call_as), name
             )["StackSet"]
-            statuses: dict[str, list[str]] = defaultdict(list)
-            pages = self.cloudformation.get_paginator("list_stack_instances").paginate(
-                StackSetName=name, **call_as
-            )
-            for page in self._patient(lambda: list(pages), name):
-                for summary in page["Summaries"]:
-                    statuses[summary["Account"]].append(summary["Status"])
+            statuses = self._statuses(name, call_as)
         except ClientError as err:
             raise to_application_error(err, action=f"survey of StackSet {name}") from err
         wanted = set(inp.account_ids)
@@ -86,6 +86,35 @@ class RolloutActivities:
             ou_ids=ou_ids,
             current=sorted(current),
         )
+
+    @activity.defn(name="current_accounts", no_thread_cancel_exception=True)
+    def current_accounts(self, inp: WaveSurveyInput) -> list[str]:
+        """Of the wave's accounts, those whose every instance is CURRENT at the target now."""
+        name = inp.baseline.stack_set_name
+        call_as = self._call_as(inp.baseline.call_as)
+        try:
+            template = self._patient(
+                lambda: self.cloudformation.describe_stack_set(StackSetName=name, **call_as), name
+            )["StackSet"].get("TemplateBody")
+            statuses = self._statuses(name, call_as)
+        except ClientError as err:
+            raise to_application_error(err, action=f"survey of StackSet {name}") from err
+        if inp.parameters or (inp.template_body is not None and inp.template_body != template):
+            return []  # the StackSet itself is not there yet: nobody is
+        wanted = set(inp.accounts)
+        return sorted(
+            a for a, s in statuses.items() if a in wanted and all(x == "CURRENT" for x in s)
+        )
+
+    def _statuses(self, name: str, call_as: dict[str, str]) -> dict[str, list[str]]:
+        statuses: dict[str, list[str]] = defaultdict(list)
+        pages = self.cloudformation.get_paginator("list_stack_instances").paginate(
+            StackSetName=name, **call_as
+        )
+        for page in self._patient(lambda: list(pages), name):
+            for summary in page["Summaries"]:
+                statuses[summary["Account"]].append(summary["Status"])
+        return statuses
 
     def _accounts_in(self, ou_ids: dict[str, str]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -129,8 +158,12 @@ class RolloutActivities:
                 return None
             raise
 
+    @staticmethod
+    def _tolerance(inp: RunOperationInput, op: Operation) -> int:
+        return min(inp.max_failed_accounts, max(0, len(op.accounts) - 1))
+
     def _arguments(self, inp: RunOperationInput, op: Operation) -> dict[str, Any]:
-        failures = min(inp.max_failed_accounts, max(0, len(op.accounts) - 1))
+        failures = self._tolerance(inp, op)
         args: dict[str, Any] = {
             "StackSetName": inp.baseline.stack_set_name,
             "Regions": op.regions,
@@ -198,6 +231,8 @@ class RolloutActivities:
             beat(op.operation_id)
             pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
         op.status = status
+        if status == "SUCCEEDED" and self._tolerance(inp, op) == 0:
+            return op  # no failure tolerated, so none happened: no results to read
         pages = self.cloudformation.get_paginator("list_stack_set_operation_results").paginate(
             StackSetName=name, OperationId=op.operation_id, **self._call_as(inp.baseline.call_as)
         )

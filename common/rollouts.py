@@ -152,6 +152,16 @@ class InstanceSurvey(BaseModel):
     current: list[str] = Field(default_factory=list)  # every instance CURRENT, overrides equal
 
 
+class WaveSurveyInput(BaseModel):
+    """The look before a wave: which of its accounts are already at the target (made so by a
+    vend or another change since the plan), so that they get no operation."""
+
+    baseline: StackSetBaseline
+    accounts: list[str]
+    template_body: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class RunOperationInput(BaseModel):
     rollout_id: str
     baseline: StackSetBaseline

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutStatus,
         RunOperationInput,
         Wave,
+        WaveSurveyInput,
         cut_waves,
         operation_id,
         operation_seconds,
@@ -49,6 +50,22 @@ async def _survey(inp: RolloutInput) -> InstanceSurvey:
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
     )
     return survey
+
+
+async def _current(inp: RolloutInput, accounts: list[str]) -> list[str]:
+    current: list[str] = await workflow.execute_activity(
+        "current_accounts",
+        WaveSurveyInput(
+            baseline=inp.baseline,
+            accounts=accounts,
+            template_body=inp.template_body,
+            parameters=inp.parameters,
+        ),
+        result_type=list[str],
+        start_to_close_timeout=timedelta(minutes=10),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
+    )
+    return current
 
 
 async def _operate(inp: RunOperationInput, heartbeat_seconds: float) -> Operation:
@@ -82,7 +99,7 @@ class BaselineRollout:
         # The survey for the next wave, started while this wave's operation runs (it looks only
         # at accounts this operation does not touch). Dropped when the rollout stops between
         # waves: after a pause it is looked at again.
-        self._next_survey: asyncio.Task[InstanceSurvey] | None = None
+        self._next_survey: asyncio.Task[list[str]] | None = None
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutState:
@@ -177,8 +194,8 @@ class BaselineRollout:
         wave.status = "running"
         if wave.number > 1:
             prefetched, self._next_survey = self._next_survey, None
-            survey = await (prefetched or _survey(self._input))
-            now_current = set(survey.current) & set(wave.accounts)
+            current = await (prefetched or _current(self._input, wave.accounts))
+            now_current = set(current) & set(wave.accounts)
             if now_current:
                 wave.skipped_accounts = sorted(now_current)
                 self._state.accounts_skipped += len(now_current)
@@ -187,7 +204,8 @@ class BaselineRollout:
                     op.accounts = rest
         self._touch()
         if wave.number < len(self._state.waves):
-            self._next_survey = asyncio.create_task(_survey(self._input))
+            after = self._state.waves[wave.number].accounts  # the next wave's (numbered from 1)
+            self._next_survey = asyncio.create_task(_current(self._input, after))
         failed: set[str] = set()
         for op in wave.operations:
             if not op.accounts:

@@ -358,8 +358,7 @@ class SandboxAws:
             result = {"cleared": True}
         elif path == "/_sandbox/config" and method == "POST":
             # Also how a test breaks the organization on purpose for `vend doctor`.
-            if "create_account_seconds" in payload:
-                self.organizations.create_account_seconds = float(payload["create_account_seconds"])
+            self.configure(payload)  # the latencies
             if "denied_actions" in payload:
                 self.denied_actions = set(payload["denied_actions"])
             orgs = self.organizations
