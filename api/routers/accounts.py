@@ -116,6 +116,22 @@ async def _read(
     return account, stale
 
 
+def _may_change(account: ManagedAccount, user: Principal, role: Role, refusal: str) -> None:
+    """The account's requester or owner may ask for changes to it, and ``role`` (admins always)."""
+    owner = (user.email or "").lower() == account.request.owner_email.lower()
+    if not (account.requested_by == user.sub or owner or user.has(role, Role.admin)):
+        raise Problem(403, "Forbidden", refusal)
+
+
+async def _filed(
+    client: Client, settings: Settings, inp: VendingInput, response: Response
+) -> AccountRequestView:
+    """Start the request and answer as the request routes do (with its Location)."""
+    state = await submit_request(client, settings, inp)
+    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
+    return request_view(state, settings)
+
+
 def _view(account: ManagedAccount, *, stale: bool = False) -> AccountView:
     body = account.request
     ws = (
@@ -264,9 +280,7 @@ async def adopt_account(
         }
     )
     inp.plan = plan(inp, await queue_lengths(client))
-    state = await submit_request(client, settings, inp)
-    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
-    return request_view(state, settings)
+    return await _filed(client, settings, inp, response)
 
 
 @router.get("/{account_id}", response_model=AccountView, responses=problems(404))
@@ -312,9 +326,7 @@ async def request_account_change(
     next waits its turn."""
     limiter.take(user.sub, "create")
     inp = await _change_input(client, account_id, body, user, lz, settings, idempotency_key)
-    state = await submit_request(client, settings, inp)
-    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
-    return request_view(state, settings)
+    return await _filed(client, settings, inp, response)
 
 
 @router.post(
@@ -356,9 +368,9 @@ async def repair_account(
     waits for the approvals an update of the account's OU needs. 409 when nothing drifted."""
     limiter.take(user.sub, "create")
     account, _ = await _read(client, account_id, user, settings)
-    owner = (user.email or "").lower() == account.request.owner_email.lower()
-    if not (account.requested_by == user.sub or owner or user.has(Role.operator, Role.admin)):
-        raise Problem(403, "Forbidden", "only the account's requester or owner, or an operator")
+    _may_change(
+        account, user, Role.operator, "only the account's requester or owner, or an operator"
+    )
     source = _changeable(account, lz)
     steps = drift.repair_steps(account.drift)
     if not steps:
@@ -381,9 +393,7 @@ async def repair_account(
         repair=steps,
     )
     inp.plan = plan(inp, await queue_lengths(client))
-    state = await submit_request(client, settings, inp)
-    response.headers["Location"] = f"/v1/account-requests/{inp.request_id}"
-    return request_view(state, settings)
+    return await _filed(client, settings, inp, response)
 
 
 def _changeable(account: ManagedAccount, lz: LandingZone) -> OrganizationalUnitPolicy:
@@ -417,9 +427,7 @@ async def _change_input(
 ) -> VendingInput:
     """The change's request input, checked (who may, what state, what fits), with its plan."""
     account, _ = await _read(client, account_id, user, settings)
-    owner = (user.email or "").lower() == account.request.owner_email.lower()
-    if not (account.requested_by == user.sub or owner or user.has(Role.admin)):
-        raise Problem(403, "Forbidden", "only the account's requester or owner, or an admin")
+    _may_change(account, user, Role.admin, "only the account's requester or owner, or an admin")
     source = _changeable(account, lz)
     if isinstance(body, DecommissionBody):
         inp = _decommission_input(account, body, user, source, lz, settings, idempotency_key)
