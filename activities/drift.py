@@ -19,6 +19,7 @@ import httpx
 from botocore.exceptions import ClientError
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws_errors import error_code
 from activities.billing import SERVICE as BILLING
@@ -45,25 +46,42 @@ class DriftTargetActivities:
     client: Client
     landing_zone: LandingZone
 
-    @activity.defn(name="drift_targets")
+    @activity.defn(name="drift_targets", no_thread_cancel_exception=True)
     async def drift_targets(self, account_ids: list[str]) -> DriftTargets:
-        query = f"WorkflowType = '{contract.WORKFLOW}' AND ExecutionStatus = 'Running'"
-        wanted = set(account_ids)
+        """Every managed account from visibility; named ones from their own workflows (read
+        there, not from visibility, which may lag just after a change)."""
         out = DriftTargets()
-        async for wf in self.client.list_workflows(query, rpc_timeout=timedelta(seconds=30)):
-            account_id = wf.id.removeprefix(contract.ID_PREFIX)
-            if wanted and account_id not in wanted:
-                continue
+        timeout = timedelta(seconds=30)
+        if account_ids:
+            for account_id in account_ids:
+                handle = self.client.get_workflow_handle(contract.account_workflow_id(account_id))
+                try:
+                    described = await handle.describe(rpc_timeout=timeout)
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    continue
+                self._add(
+                    out,
+                    account_id,
+                    await described.memo_value(contract.STATE_MEMO, None, type_hint=ManagedAccount),
+                )
+            return out
+        query = f"WorkflowType = '{contract.WORKFLOW}' AND ExecutionStatus = 'Running'"
+        async for wf in self.client.list_workflows(query, rpc_timeout=timeout):
             account: ManagedAccount | None = await wf.memo_value(
                 contract.STATE_MEMO, None, type_hint=ManagedAccount
             )
-            if account is None or account.status == AccountStatus.closed:
-                continue
-            if account.status != AccountStatus.active:
-                out.busy.append(account_id)  # a change is moving it: not drift
-                continue
-            out.targets.append(self._target(account))
+            self._add(out, wf.id.removeprefix(contract.ID_PREFIX), account)
         return out
+
+    def _add(self, out: DriftTargets, account_id: str, account: ManagedAccount | None) -> None:
+        if account is None or account.status == AccountStatus.closed:
+            return
+        if account.status != AccountStatus.active:
+            out.busy.append(account_id)  # a change is moving it: not drift
+            return
+        out.targets.append(self._target(account))
 
     def _target(self, account: ManagedAccount) -> DriftTarget:
         ou = self.landing_zone.find(account.request.organizational_unit)

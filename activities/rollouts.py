@@ -71,6 +71,11 @@ class RolloutActivities:
             for account in statuses
             if account in where and (not wanted or account in wanted)
         }
+        if inp.tags:
+            try:
+                accounts = {a: ou for a, ou in accounts.items() if self._tagged(a, inp.tags)}
+            except ClientError as err:
+                raise to_application_error(err, action="ListTagsForResource") from err
         changes = inp.template_body is not None and inp.template_body != stack_set.get(
             "TemplateBody"
         )
@@ -115,6 +120,16 @@ class RolloutActivities:
             for summary in page["Summaries"]:
                 statuses[summary["Account"]].append(summary["Status"])
         return statuses
+
+    def _tagged(self, account_id: str, wanted: dict[str, str]) -> bool:
+        tags: dict[str, str] = {}
+        pages = self.organizations.client.get_paginator("list_tags_for_resource").paginate(
+            ResourceId=account_id
+        )
+        for page in self._patient(lambda: list(pages), f"tags of {account_id}"):
+            tags.update({t["Key"]: t["Value"] for t in page["Tags"]})
+        beat(account_id)
+        return all(tags.get(k) == v for k, v in wanted.items())
 
     def _accounts_in(self, ou_ids: dict[str, str]) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -24,6 +24,7 @@ from activities.waiting import patiently
 from common.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
 T = TypeVar("T")
+OPERATION_IDS = 50  # the ids one request may use on one StackSet (attempts, operator retries)
 _NAMESPACE = uuid.UUID("5c0b0b8e-9d52-4e0c-8f0e-2b4d1d7c3a90")
 
 
@@ -120,7 +121,7 @@ class StackSetActivities:
         ops = self.cloudformation.list_stack_set_operations(
             StackSetName=inp.baseline.stack_set_name, **self._call_as(inp)
         )["Summaries"]
-        mine = {self._operation_id(inp, n) for n in range(1, 51)}
+        mine = {self._operation_id(inp, n) for n in range(1, OPERATION_IDS + 1)}
         for op in ops:
             if op["OperationId"] in mine and op["Status"] in ("RUNNING", "QUEUED"):
                 return str(op["OperationId"])
@@ -166,6 +167,18 @@ class StackSetActivities:
                     created = self.cloudformation.update_stack_instances(Regions=stale, **common)
                 return str(created["OperationId"])
             except ClientError as err:
+                if error_code(err) == "OperationIdAlreadyExistsException":
+                    # AWS keeps every id: this attempt's was used by an operation of this request
+                    # (the step retried by an operator restarts at attempt 1). Running, it is
+                    # ours to wait for; ended, the next id is.
+                    used = common["OperationId"]
+                    if self._patient(lambda: self._running_operation(inp), name) == used:
+                        return str(used)
+                    attempt += 1
+                    if attempt > OPERATION_IDS:
+                        raise
+                    common["OperationId"] = self._operation_id(inp, attempt)
+                    continue
                 if error_code(err) != "OperationInProgressException" and not is_transient(err):
                     raise
                 # Throttled: the create may still have started (it carries our operation id),

@@ -56,6 +56,9 @@ def start(
         list[str] | None, typer.Option("--ou", help="limit to these OUs; repeat")
     ] = None,
     account: Annotated[list[str] | None, typer.Option(help="limit to these accounts")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Key=value: only accounts tagged so; repeat")
+    ] = None,
     canary: Annotated[int, typer.Option(min=1, help="accounts in the first wave")] = 1,
     growth: Annotated[int, typer.Option(min=1, help="each wave this many times the last")] = 10,
     max_failed: Annotated[int, typer.Option(min=0, help="failed accounts tolerated")] = 0,
@@ -71,6 +74,7 @@ def start(
         "parameters": dict(p.split("=", 1) for p in parameter or []),
         "organizational_units": organizational_unit or [],
         "account_ids": account or [],
+        "tags": dict(t.split("=", 1) for t in tag or []),
     }
     if template is not None:
         body["template_body"] = template.read_text()

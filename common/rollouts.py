@@ -70,6 +70,7 @@ class RolloutInput(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)  # instance overrides to set
     organizational_units: list[OuTarget]  # the OUs the change concerns (after any filter)
     account_ids: list[str] = Field(default_factory=list)  # an explicit subset, if asked
+    tags: dict[str, str] = Field(default_factory=dict)  # only accounts with every one of these
     waves: WaveShape = Field(default_factory=WaveShape)
     max_failed_accounts: int = Field(default=0, ge=0)
     max_concurrent_percentage: int = Field(default=100, ge=1, le=100)

@@ -169,6 +169,11 @@ def test_deleted_stack_instance_and_connector_are_found_reported_once_and_repair
     }
     assert len(ws.request("POST", "awsconnectors/search", json=search)["awsConnectors"]) == 1
 
+    # A completed repair has the account looked at again at once: the drift is gone.
+    _until(
+        lambda: _account(api, first)["drift"] == [] and _account(api, second)["drift"] == [],
+        "the look after the repairs",
+    )
     checked = _account(api, first)["last_checked_at"]
     clean_again = _check(api, ids)
     assert clean_again["result"]["drifted"] == 0, clean_again

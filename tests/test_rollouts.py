@@ -213,3 +213,34 @@ def test_worker_killed_mid_wave_runs_no_operation_twice(
         )["StackInstance"]
         overrides = {p["ParameterKey"]: p["ParameterValue"] for p in instance["ParameterOverrides"]}
         assert overrides == {"AuditAccountId": "222222222222"}
+
+
+def test_a_rollout_by_tag_touches_only_the_tagged_accounts(
+    api: Api, sandbox: Sandbox, fleet: dict[str, list[str]]
+) -> None:
+    pilot, *others = fleet["Experiments/Rollout"]
+    sandbox.org.tag_resource(ResourceId=pilot, Tags=[{"Key": "ring", "Value": "pilot"}])
+    body = {
+        "baseline": "rollout-probe",
+        "reason": "the pilot ring first",
+        "parameters": {"AuditAccountId": "333333333333"},
+        "tags": {"ring": "pilot"},
+    }
+    plan = api.call("POST", "/v1/rollouts", "carol", json=body)
+    assert plan.status_code == 201, plan.text
+    state = plan.json()
+    assert state["accounts_total"] == 1 and [w["accounts"] for w in state["waves"]] == [[pilot]]
+    assert _wait_status(api, state["rollout_id"], {"completed"})["accounts_done"] == 1
+    cfn = sandbox.client("cloudformation")
+
+    def override(account: str) -> str | None:
+        instance = cfn.describe_stack_instance(
+            StackSetName=STACK_SET, StackInstanceAccount=account, StackInstanceRegion=REGIONS[0]
+        )["StackInstance"]
+        found = {p["ParameterKey"]: p["ParameterValue"] for p in instance["ParameterOverrides"]}
+        return found.get("AuditAccountId")
+
+    assert override(pilot) == "333333333333"
+    assert all(override(a) != "333333333333" for a in others)
+    bad = api.call("POST", "/v1/rollouts", "carol", json={**body, "tags": {"k" * 200: "v"}})
+    assert bad.status_code == 422

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -115,6 +115,20 @@ class ManagedAccountWorkflow:
             await self._grant_head()
         else:
             self._publish()
+        closed = self._account.status == AccountStatus.closed
+        if self._account.drift and done.status == RequestStatus.completed and not closed:
+            await self._check_again(done.request_id)
+
+    async def _check_again(self, request_id: str) -> None:
+        """A change (a repair, say) has ended on a drifted account: look at it again now rather
+        than show the drift it may have put back until tomorrow's check."""
+        await workflow.start_child_workflow(
+            drift.WORKFLOW,
+            drift.DriftCheckInput(account_ids=[self._account.account_id]),
+            id=f"{drift.ID_PREFIX}after-{request_id}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
 
     async def _grant_head(self) -> None:
         """Give the turn to the first change in line, if it does not already have it."""

@@ -51,6 +51,13 @@ class RolloutBody(BaseModel):
     account_ids: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(
         default_factory=list, max_length=5000, description="an explicit subset of accounts"
     )
+    tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = (
+        Field(
+            default_factory=dict,
+            max_length=10,
+            description="only accounts whose Organizations tags include every one of these",
+        )
+    )
     waves: WaveShape = Field(default_factory=WaveShape)
     max_failed_accounts: int = Field(default=0, ge=0, le=5000)
     max_concurrent_percentage: int = Field(default=100, ge=1, le=100)
@@ -114,6 +121,7 @@ def _input(body: RolloutBody, lz: LandingZone, settings: Settings, by: str) -> R
             OuTarget(path=ou.path, approvals_required=ou.approvals_required) for ou in having
         ],
         account_ids=body.account_ids,
+        tags=body.tags,
         waves=body.waves,
         max_failed_accounts=body.max_failed_accounts,
         max_concurrent_percentage=body.max_concurrent_percentage,
