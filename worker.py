@@ -233,6 +233,7 @@ def build_worker(
             notifications.notify_email,
             drift_targets.drift_targets,
             drift_checks.inspect_accounts,
+            drift_checks.detect_stack_set_drift,
             *([gate.preflight.run_preflight] if gate is not None else []),
         ],
         activity_executor=executor,
@@ -314,6 +315,7 @@ def drift_schedule(settings: Settings) -> Schedule:
             DriftCheckInput(
                 batch_size=settings.drift.batch_size,
                 parallel_batches=settings.drift.parallel_batches,
+                detection_busy_wait_seconds=settings.drift.detection_busy_wait_seconds,
             ),
             id=f"{drift.ID_PREFIX}scheduled",
             task_queue=settings.temporal.task_queue,

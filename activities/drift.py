@@ -10,6 +10,8 @@ role gone, say) is reported as unchecked, not as drifted.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,13 +26,22 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.aws_errors import error_code
 from activities.billing import SERVICE as BILLING
 from activities.control_tower import ControlTowerActivities
-from activities.heartbeats import beat
+from activities.heartbeats import beat, pause
 from activities.http_calls import call, path
 from activities.member_accounts import MemberAccountAccess
 from activities.waiting import patiently
 from activities.workload_security import WorkloadSecurityClient
 from common import account_contract as contract
-from common.drift import AccountDrift, DriftTarget, DriftTargets, InspectInput, InspectResult
+from common.drift import (
+    AccountDrift,
+    DetectDriftInput,
+    DriftTarget,
+    DriftTargets,
+    InspectInput,
+    InspectResult,
+    StackSetDetection,
+    detection_id,
+)
 from common.landing_zone import LandingZone
 from common.models import AccountStatus, DriftFinding, ManagedAccount
 from common.settings import WorkloadSecuritySettings
@@ -136,6 +147,65 @@ class DriftActivities:
             *self._workload_security(target),
             *self._billing(target),
         ]
+
+    @activity.defn(name="detect_stack_set_drift", no_thread_cancel_exception=True)
+    def detect_stack_set_drift(self, inp: DetectDriftInput) -> StackSetDetection:
+        """Run DetectStackSetDrift on a baseline StackSet and wait for it, so that the stack
+        instances' DriftStatus says whether their resources were changed by hand. AWS runs it as
+        a StackSet operation, one at a time with the others: a busy StackSet is waited for up to
+        ``busy_wait_seconds``, then the check goes on with what the last detection found."""
+        name = inp.baseline.stack_set_name
+        extra = {"CallAs": inp.baseline.call_as} if inp.baseline.call_as != "SELF" else {}
+        op_id = detection_id(inp.check_id, name)
+        deadline = time.monotonic() + inp.busy_wait_seconds
+        delay = self.poll_interval_seconds
+        try:
+            while True:
+                try:
+                    self._patient(
+                        lambda: self.cloudformation.detect_stack_set_drift(
+                            StackSetName=name,
+                            OperationId=op_id,
+                            OperationPreferences={
+                                "FailureTolerancePercentage": 100,
+                                "MaxConcurrentPercentage": 100,
+                                "RegionConcurrencyType": "PARALLEL",
+                            },
+                            **extra,
+                        ),
+                        f"StackSet {name}",
+                    )
+                    break
+                except ClientError as err:
+                    code = error_code(err)
+                    if code == "OperationIdAlreadyExistsException":
+                        break  # an earlier attempt started it: wait for that one
+                    if code not in ("OperationInProgressException", "StaleRequestException"):
+                        raise
+                if time.monotonic() >= deadline:
+                    return StackSetDetection(stack_set=name, status="busy")
+                pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
+                delay = min(delay * 2, self.poll_interval_seconds * 6)
+            while True:
+                found = self._patient(
+                    lambda: self.cloudformation.describe_stack_set_operation(
+                        StackSetName=name, OperationId=op_id, **extra
+                    ),
+                    f"StackSet {name}",
+                )["StackSetOperation"]
+                if found["Status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+                    return StackSetDetection(
+                        stack_set=name,
+                        status=str(found["Status"]),
+                        operation_id=op_id,
+                        reason=found.get("StatusReason"),
+                    )
+                beat(op_id)
+                pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+        except ClientError as err:
+            if error_code(err) in ("StackSetNotFoundException", "AccessDenied", "ValidationError"):
+                return StackSetDetection(stack_set=name, status="error", reason=str(err))
+            raise
 
     # ------------------------------------------------------------------ the checks
     def _organizational_unit(self, target: DriftTarget) -> list[DriftFinding]:

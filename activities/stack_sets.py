@@ -62,33 +62,50 @@ class StackSetActivities:
 
     @activity.defn(name="deploy_baseline", no_thread_cancel_exception=True)
     def deploy_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
+        """Bring the account's instances to CURRENT: create the missing, update the stale, and
+        replace those whose resources were changed by hand (DriftStatus DRIFTED: an update with
+        the same template would leave the change in place, so they are deleted and made again).
+        Each round is one StackSet operation; a retry waits for the one it had started."""
         info = activity.info()
         name = inp.baseline.stack_set_name
+        operation_id: str | None = None
+        deployed: set[str] = set()
         try:
-            operation_id = str(info.heartbeat_details[0]) if info.heartbeat_details else None
-            if operation_id is None:
+            if info.heartbeat_details:
+                operation_id = str(info.heartbeat_details[0])
+                self._wait(inp, operation_id)
+                deployed.update(inp.baseline.regions)
+            for _ in range(3):  # replace the drifted, then create or update: never more
                 instances = self._patient(lambda: self._instances(inp), name)
-                missing = [r for r in inp.baseline.regions if r not in instances]
-                stale = [
+                regions = inp.baseline.regions
+                missing = [r for r in regions if r not in instances]
+                stale = [r for r in regions if _status(instances.get(r)) not in ("CURRENT", "")]
+                drifted = [
                     r
-                    for r in inp.baseline.regions
-                    if r in instances and instances[r]["Status"] != "CURRENT"
+                    for r in regions
+                    if r in instances
+                    and _status(instances[r]) == "CURRENT"
+                    and instances[r].get("DriftStatus") == "DRIFTED"
                 ]
-                if not missing and not stale:
-                    return DeployBaselineResult.nothing_to_do(name, info.attempt)
-                operation_id = self._patient(
-                    lambda: self._running_operation(inp), name
-                ) or self._deploy(inp, missing, stale, info.attempt)
-                deployed = missing + stale
-            else:
-                deployed = list(inp.baseline.regions)
-            self._wait(inp, operation_id)
+                if not (missing or stale or drifted):
+                    break
+                running = self._patient(lambda: self._running_operation(inp), name)
+                if running is not None:
+                    operation_id = running
+                elif drifted:
+                    operation_id = self._replace(inp, drifted, info.attempt)
+                else:
+                    operation_id = self._deploy(inp, missing, stale, info.attempt)
+                deployed.update(missing + stale + drifted)
+                self._wait(inp, operation_id)
         except ClientError as err:
             raise to_application_error(err, action=f"StackSet {name}") from err
+        if operation_id is None:
+            return DeployBaselineResult.nothing_to_do(name, info.attempt)
         return DeployBaselineResult(
             stack_set_name=name,
             operation_id=operation_id,
-            regions_deployed=deployed,
+            regions_deployed=sorted(deployed),
             already_current=False,
             attempt=info.attempt,
         )
@@ -121,7 +138,11 @@ class StackSetActivities:
         ops = self.cloudformation.list_stack_set_operations(
             StackSetName=inp.baseline.stack_set_name, **self._call_as(inp)
         )["Summaries"]
-        mine = {self._operation_id(inp, n) for n in range(1, OPERATION_IDS + 1)}
+        mine = {
+            make(inp, n)
+            for make in (self._operation_id, self._replace_id)
+            for n in range(1, OPERATION_IDS + 1)
+        }
         for op in ops:
             if op["OperationId"] in mine and op["Status"] in ("RUNNING", "QUEUED"):
                 return str(op["OperationId"])
@@ -131,6 +152,53 @@ class StackSetActivities:
     def _operation_id(inp: DeployBaselineInput, attempt: int) -> str:
         key = f"{inp.request_id}/{inp.baseline.stack_set_name}/{attempt}"
         return str(uuid.uuid5(_NAMESPACE, key))
+
+    @staticmethod
+    def _replace_id(inp: DeployBaselineInput, attempt: int) -> str:
+        key = f"{inp.request_id}/{inp.baseline.stack_set_name}/replace/{attempt}"
+        return str(uuid.uuid5(_NAMESPACE, key))
+
+    def _targets(self, inp: DeployBaselineInput) -> dict[str, Any]:
+        if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED:
+            return {
+                "DeploymentTargets": {
+                    "OrganizationalUnitIds": [inp.ou_id],
+                    "Accounts": [inp.account_id],
+                    "AccountFilterType": "INTERSECTION",
+                }
+            }
+        return {"Accounts": [inp.account_id]}
+
+    def _replace(self, inp: DeployBaselineInput, regions: list[str], attempt: int) -> str:
+        """Delete the drifted instances (their stacks too), under this request's next unused
+        replacement id; the next round creates them again from the StackSet's template."""
+        name = inp.baseline.stack_set_name
+        delay = self.poll_interval_seconds
+        while True:
+            op_id = self._replace_id(inp, attempt)
+            try:
+                self.cloudformation.delete_stack_instances(
+                    StackSetName=name,
+                    Regions=regions,
+                    RetainStacks=False,
+                    OperationId=op_id,
+                    **self._targets(inp),
+                    **self._call_as(inp),
+                )
+                beat(op_id)
+                return op_id
+            except ClientError as err:
+                code = error_code(err)
+                if code == "OperationIdAlreadyExistsException" and attempt < OPERATION_IDS:
+                    attempt += 1  # used by an earlier, ended round of this request
+                    continue
+                if code != "OperationInProgressException" and not is_transient(err):
+                    raise
+            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
+            delay = min(delay * 2, self.poll_interval_seconds * 2)
+            # Throttled, the delete may have started after all (it carries our id): look.
+            if running := self._patient(lambda: self._running_operation(inp), name):
+                return running
 
     def _deploy(
         self, inp: DeployBaselineInput, missing: list[str], stale: list[str], attempt: int
@@ -149,14 +217,7 @@ class StackSetActivities:
             "OperationId": self._operation_id(inp, attempt),
             **self._call_as(inp),
         }
-        if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED:
-            common["DeploymentTargets"] = {
-                "OrganizationalUnitIds": [inp.ou_id],
-                "Accounts": [inp.account_id],
-                "AccountFilterType": "INTERSECTION",
-            }
-        else:
-            common["Accounts"] = [inp.account_id]
+        common.update(self._targets(inp))
         name = inp.baseline.stack_set_name
         delay = self.poll_interval_seconds
         while True:
@@ -237,17 +298,7 @@ class StackSetActivities:
             regions = sorted(self._instances(inp))
             if not regions:
                 return DeployBaselineResult.nothing_to_do(name, info.attempt)
-            targets: dict[str, Any] = (
-                {
-                    "DeploymentTargets": {
-                        "OrganizationalUnitIds": [inp.ou_id],
-                        "Accounts": [inp.account_id],
-                        "AccountFilterType": "INTERSECTION",
-                    }
-                }
-                if inp.baseline.permission_model == PermissionModel.SERVICE_MANAGED
-                else {"Accounts": [inp.account_id]}
-            )
+            targets = self._targets(inp)
             while True:
                 try:
                     op = self.cloudformation.delete_stack_instances(
@@ -279,3 +330,7 @@ class StackSetActivities:
             already_current=False,
             attempt=info.attempt,
         )
+
+
+def _status(summary: dict[str, Any] | None) -> str:
+    return "" if summary is None else str(summary["Status"])

@@ -257,6 +257,13 @@ class DriftCheckBody(BaseModel):
     account_ids: list[Annotated[str, StringConstraints(pattern=r"^\d{12}$")]] = Field(
         default_factory=list, max_length=1000
     )
+    detect_stack_set_drift: bool | None = Field(
+        default=None,
+        description=(
+            "run DetectStackSetDrift on the baseline StackSets first (each covers every account"
+            " of its StackSet); default: only when every account is checked"
+        ),
+    )
 
 
 class DriftCheckView(BaseModel):

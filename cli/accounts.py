@@ -164,11 +164,20 @@ def repair(
 def check_drift(
     account: Annotated[list[str] | None, typer.Option(help="only these accounts; repeat")] = None,
     wait: Annotated[bool, typer.Option(help="wait for the check to end")] = True,
+    detect: Annotated[
+        bool | None,
+        typer.Option(
+            help="run DetectStackSetDrift on the baseline StackSets first "
+            "(default: only when every account is checked)"
+        ),
+    ] = None,
     api_url: ApiUrl = "http://127.0.0.1:8000",
     token: Token = "",
 ) -> None:
     """Run the drift check now (operators), as the daily Schedule does."""
-    body = {"account_ids": account or []}
+    body: dict[str, object] = {"account_ids": account or []}
+    if detect is not None:
+        body["detect_stack_set_drift"] = detect
     check = call_api(api_url, token, "POST", "/v1/drift-checks", json=body)
     while wait and check["status"] == "running":
         time.sleep(1)
@@ -181,6 +190,8 @@ def check_drift(
             f"  checked {result['checked']}, drifted {result['drifted']} ({kinds}), "
             f"not checked {len(result['unchecked'])}"
         )
+        for detection in result.get("detections", []):
+            typer.echo(f"  DetectStackSetDrift {detection['stack_set']}: {detection['status']}")
         typer.echo("  see them: vend accounts list --drifted")
 
 

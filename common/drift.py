@@ -8,6 +8,7 @@ repair is an update request that runs only the steps that put the drifted parts 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Final
 
@@ -20,6 +21,7 @@ WORKFLOW: Final = "DriftCheck"
 ID_PREFIX: Final = "drift-check-"
 SCHEDULE_ID: Final = "drift-check"
 
+_DETECTIONS: Final = uuid.UUID("8d3e51a2-4c0f-4f7e-9a53-0b6d2a9e1c17")
 DRIFTED: Final = "drifted"  # the VendingDrift search attribute's values
 IN_SYNC: Final = "in_sync"
 
@@ -71,6 +73,35 @@ class DriftCheckInput(BaseModel):
     account_ids: list[str] = Field(default_factory=list)  # empty: every managed account
     batch_size: int = Field(default=25, ge=1, le=200)
     parallel_batches: int = Field(default=4, ge=1, le=32)
+    # Start DetectStackSetDrift on each baseline StackSet first. It covers a whole StackSet (AWS
+    # cannot aim it at accounts), so by default only a check of every account runs it; a check
+    # of named accounts reads what the last detection found.
+    detect_stack_set_drift: bool | None = None
+    # How long a detection waits for another operation on its StackSet (a rollout, a vend) to
+    # end before the check goes on with the last detection's findings.
+    detection_busy_wait_seconds: float = Field(default=900.0, ge=0, le=86_400)
+
+    @property
+    def detects(self) -> bool:
+        if self.detect_stack_set_drift is None:
+            return not self.account_ids
+        return self.detect_stack_set_drift
+
+
+class DetectDriftInput(BaseModel):
+    check_id: str
+    baseline: StackSetBaseline
+    busy_wait_seconds: float = 900.0
+
+
+class StackSetDetection(BaseModel):
+    """How a StackSet's drift detection ended: SUCCEEDED, FAILED, STOPPED, or busy (another
+    operation held the StackSet all the while) or error (the call was refused)."""
+
+    stack_set: str
+    status: str
+    operation_id: str | None = None
+    reason: str | None = None
 
 
 class DriftTargets(BaseModel):
@@ -83,6 +114,13 @@ class DriftCheckResult(BaseModel):
     drifted: int = 0
     unchecked: list[str] = Field(default_factory=list)  # busy, or the check could not look
     by_kind: dict[str, int] = Field(default_factory=dict)  # accounts with that kind of drift
+    detections: list[StackSetDetection] = Field(default_factory=list)  # DetectStackSetDrift
+
+
+def detection_id(check_id: str, stack_set: str) -> str:
+    """One check's DetectStackSetDrift id on one StackSet: a retried activity finds the detection
+    it started (AWS refuses the id a second time) rather than start another."""
+    return str(uuid.uuid5(_DETECTIONS, f"{check_id}/{stack_set}"))
 
 
 def merged(

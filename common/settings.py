@@ -151,6 +151,9 @@ class DriftSettings(BaseModel):
     interval_seconds: float = Field(default=86400.0, ge=0)
     batch_size: int = Field(default=25, ge=1, le=200)  # accounts per inspecting activity
     parallel_batches: int = Field(default=4, ge=1, le=32)
+    # How long the check's DetectStackSetDrift waits for a busy StackSet (a rollout holds it for
+    # hours, say) before it reads the last detection's findings instead.
+    detection_busy_wait_seconds: float = Field(default=900.0, ge=0, le=86_400)
 
 
 class WorkloadSecuritySettings(BaseModel):

@@ -7,6 +7,7 @@ other are deleted behind the engine's back, as someone in a console would.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -47,8 +48,9 @@ def _account(api: Api, account_id: str) -> dict[str, Any]:
     return dict(resp.json()) if resp.status_code == 200 else {}
 
 
-def _check(api: Api, account_ids: list[str]) -> dict[str, Any]:
-    started = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": account_ids})
+def _check(api: Api, account_ids: list[str], **extra: Any) -> dict[str, Any]:
+    body = {"account_ids": account_ids, **extra}
+    started = api.call("POST", "/v1/drift-checks", "carol", json=body)
     assert started.status_code == 201, started.text
     check_id = started.json()["id"]
 
@@ -181,6 +183,48 @@ def test_deleted_stack_instance_and_connector_are_found_reported_once_and_repair
     _listed(api, set(ids), drifted=False)
     nothing = api.call("POST", f"/v1/accounts/{first}/repair", "alice", json={"justification": "x"})
     assert nothing.status_code == 409, nothing.text
+
+
+def test_a_baseline_resource_changed_by_hand_is_found_by_detection_and_replaced(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    """DetectStackSetDrift, not just the instance's status: the stack instance is still there and
+    CURRENT, but someone widened its role's trust policy in the console. An update with the same
+    template would leave that in place, so the repair replaces the instance."""
+    account = _managed(api, new_body)
+    iam = sandbox.member_client(account, "iam")
+    trust = iam.get_role(RoleName="VendSecurityAudit")["Role"]["AssumeRolePolicyDocument"]
+    widened = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"},
+        ],
+    }
+    iam.update_assume_role_policy(RoleName="VendSecurityAudit", PolicyDocument=json.dumps(widened))
+
+    # Without a detection the instance says nothing: CURRENT, drift not checked.
+    unseen = _check(api, [account])
+    assert unseen["result"]["drifted"] == 0 and unseen["result"]["detections"] == [], unseen
+    found = _check(api, [account], detect_stack_set_drift=True)
+    detections = {d["stack_set"]: d["status"] for d in found["result"]["detections"]}
+    assert detections[STACK_SET] == "SUCCEEDED", found["result"]
+    assert found["result"]["by_kind"] == {"stack_instance": 1}, found["result"]
+    drift_found = _account(api, account)["drift"]
+    assert [(d["what"], d["found"]) for d in drift_found] == [
+        (f"stack_instance:{STACK_SET}/us-east-1", "DRIFTED")
+    ]
+
+    repaired = _repair(api, account)
+    assert _ran(repaired) == ["apply_baselines"], repaired["steps"]
+    restored = iam.get_role(RoleName="VendSecurityAudit")["Role"]["AssumeRolePolicyDocument"]
+    assert restored == trust and restored != widened
+    (instance,) = sandbox.stack_instances(STACK_SET, account)
+    assert (instance["Status"], instance["DriftStatus"]) == ("CURRENT", "NOT_CHECKED")
+    _until(lambda: _account(api, account)["drift"] == [], "the look after the repair")
+    clean = _cli(api, "check-drift", "--account", account, "--detect")
+    assert clean.exit_code == 0, clean.output
+    assert "checked 1, drifted 0" in clean.output, clean.output
+    assert f"DetectStackSetDrift {STACK_SET}: SUCCEEDED" in clean.output, clean.output
 
 
 async def test_drift_checks_are_for_operators_and_the_schedule_exists(

@@ -21,11 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from common import account_contract, drift
     from common.drift import (
         AccountDrift,
+        DetectDriftInput,
         DriftCheckInput,
         DriftCheckResult,
         DriftReport,
         DriftTarget,
         InspectInput,
+        StackSetDetection,
     )
 
 _RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=60))
@@ -46,6 +48,8 @@ class DriftCheck:
         )
         self._result.unchecked.extend(found.busy)
         targets = found.targets
+        if inp.detects:
+            await self._detect(targets, inp)
         batches = [targets[i : i + inp.batch_size] for i in range(0, len(targets), inp.batch_size)]
         lanes = asyncio.Semaphore(inp.parallel_batches)
         checked_at = workflow.now()
@@ -53,6 +57,37 @@ class DriftCheck:
         await asyncio.gather(*(self._batch(b, lanes, check_id, checked_at) for b in batches))
         self._metrics()
         return self._result
+
+    async def _detect(self, targets: list[DriftTarget], inp: DriftCheckInput) -> None:
+        """DetectStackSetDrift on every baseline StackSet the accounts have, all at once (each is
+        its own StackSet), before the accounts are looked at."""
+        baselines = {b.stack_set_name: b for t in targets for b in t.baselines}
+        check_id = workflow.info().workflow_id
+        detections = await asyncio.gather(
+            *(
+                workflow.execute_activity_method(
+                    DriftActivities.detect_stack_set_drift,
+                    DetectDriftInput(
+                        check_id=check_id,
+                        baseline=baseline,
+                        busy_wait_seconds=inp.detection_busy_wait_seconds,
+                    ),
+                    start_to_close_timeout=timedelta(
+                        seconds=inp.detection_busy_wait_seconds + 4 * 3600
+                    ),
+                    heartbeat_timeout=timedelta(minutes=2),
+                    retry_policy=_RETRY,
+                )
+                for _, baseline in sorted(baselines.items())
+            ),
+            return_exceptions=True,
+        )
+        for (name, _), detection in zip(sorted(baselines.items()), detections, strict=True):
+            if isinstance(detection, BaseException):
+                if not isinstance(detection, ActivityError):
+                    raise detection
+                detection = StackSetDetection(stack_set=name, status="error", reason=str(detection))
+            self._result.detections.append(detection)
 
     async def _batch(
         self,

@@ -45,6 +45,8 @@ async def start_drift_check(
             account_ids=body.account_ids,
             batch_size=settings.drift.batch_size,
             parallel_batches=settings.drift.parallel_batches,
+            detect_stack_set_drift=body.detect_stack_set_drift,
+            detection_busy_wait_seconds=settings.drift.detection_busy_wait_seconds,
         ),
         id=drift.ID_PREFIX + check_id,
         task_queue=settings.temporal.task_queue,

@@ -16,12 +16,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import CloudFormationError
+from moto.core.responses import ActionResult
 
+from sandbox.aws import stack_drift
 from sandbox.aws.faults import FaultPlan, release
 
 
@@ -43,6 +46,7 @@ class Pending:
     held: bool = False  # paused by the fault plan until /_sandbox/release
     version: int = 0  # the StackSet's template version the instances reach on success
     on_success: Callable[[], None] | None = None  # what the operation does when it ends well
+    action: str = ""
 
 
 @dataclass
@@ -65,6 +69,10 @@ class StackSetRealism:
     # the regions one after another unless RegionConcurrencyType is PARALLEL. 0: a flat time.
     instance_seconds: float = 0.0
     requested_preferences: dict[str, str] = field(default_factory=dict)
+    # What each instance's stack deployed (recorded when an operation leaves it deployed), and
+    # what the last DetectStackSetDrift found for it: (IN_SYNC | DRIFTED, when).
+    deployed: dict[tuple[str, str, str], stack_drift.Snapshot] = field(default_factory=dict)
+    drift: dict[tuple[str, str, str], tuple[str, datetime]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -86,7 +94,52 @@ class StackSetRealism:
                         self.instance_versions[key] = p.version
                 if p.on_success is not None and not p.failure:
                     p.on_success()
+                if not p.failure and p.action != "DetectStackSetDrift":
+                    self._record_deployed(p)
                 del self.pending[op_id]
+
+    def _record_deployed(self, p: Pending) -> None:
+        """An operation that deployed (or deleted) instances: what they hold now is what drift
+        is measured against, and the last detection no longer says anything about them."""
+        live = {(i.account_id, i.region_name): i for i in p.stack_set.stack_instances}
+        for account, region in p.instances:
+            key = (p.stack_set.id, account, region)
+            self.drift.pop(key, None)
+            instance = live.get((account, region))
+            if instance is None:
+                self.deployed.pop(key, None)
+            else:
+                self.deployed[key] = stack_drift.snapshot(instance)
+
+    def detect_drift(self, stack_set: Any) -> str:
+        """DetectStackSetDrift: an operation like the others (one per StackSet at a time, the
+        caller's id kept), which on its end records each instance's drift status."""
+        with self._lock:
+            self._refuse_overlap(stack_set)
+            op_id = self.requested_id or str(uuid.uuid4())
+            instances = list(stack_set.stack_instances)
+            accounts = sorted({i.account_id for i in instances})
+            regions = sorted({i.region_name for i in instances})
+            stack_set._create_operation(
+                operation_id=op_id,
+                action="DETECT_DRIFT",
+                status="RUNNING",
+                accounts=accounts,
+                regions=regions,
+            )
+            self._track(stack_set, op_id, accounts, regions, "DetectStackSetDrift")
+            self.pending[op_id].on_success = lambda: self._detect(stack_set)
+            return op_id
+
+    def _detect(self, stack_set: Any) -> None:
+        now = datetime.now(UTC)
+        for instance in stack_set.stack_instances:
+            key = (stack_set.id, instance.account_id, instance.region_name)
+            # An instance this sandbox never saw deployed (made before it recorded any):
+            # what it holds now is taken as what was deployed.
+            deployed = self.deployed.setdefault(key, stack_drift.snapshot(instance))
+            status = "DRIFTED" if stack_drift.drifted(instance, deployed) else "IN_SYNC"
+            self.drift[key] = (status, now)
 
     def update_instances(self, original: Any, stack_set: Any, *args: Any, **kw: Any) -> Any:
         """UpdateStackInstances: the same asynchronous life as a create."""
@@ -149,7 +202,8 @@ class StackSetRealism:
         body = f"{stack_set.name} {' '.join(accounts)}"
         rule = self.faults.take("cloudformation", action, body, "failure_reason")
         stack_set.get_operation(op_id)["Status"] = "RUNNING"
-        instances = [(a, r) for a in accounts for r in regions]
+        detection = action == "DetectStackSetDrift"
+        instances = [] if detection else [(a, r) for a in accounts for r in regions]
         for account, region in instances:
             self.instance_status[(stack_set.id, account, region)] = ("OUTDATED", "RUNNING", None)
         failure = rule.failure_reason if rule else None
@@ -166,6 +220,7 @@ class StackSetRealism:
             instances,
             held,
             version=self._version(stack_set),
+            action=action,
         )
 
     def _deploy_seconds(self, accounts: list[str], regions: list[str]) -> float:
@@ -230,6 +285,10 @@ class StackSetRealism:
             out["StackInstanceStatus"] = {"DetailedStatus": detailed}
             if reason:
                 out["StatusReason"] = reason
+        drift = self.drift.get(key)
+        out["DriftStatus"] = drift[0] if drift else "NOT_CHECKED"
+        if drift:
+            out["LastDriftCheckTimestamp"] = drift[1]
         return out
 
 
@@ -270,7 +329,15 @@ def install(realism: StackSetRealism) -> None:
                 summary["StatusReason"] = reason
         return result
 
+    def detect_stack_set_drift(self: Any) -> ActionResult:
+        stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+        return ActionResult({"OperationId": realism.detect_drift(stack_set)})
+
+    setattr(  # noqa: B010
+        cfn_responses.CloudFormationResponse, "detect_stack_set_drift", detect_stack_set_drift
+    )
     for action in (
+        "detect_stack_set_drift",
         "create_stack_instances",
         "update_stack_instances",
         "update_stack_set",
