@@ -66,16 +66,14 @@ class RolloutActivities:
         except ClientError as err:
             raise to_application_error(err, action=f"survey of StackSet {name}") from err
         wanted = set(inp.account_ids)
-        accounts = {
-            account: where[account]
-            for account in statuses
-            if account in where and (not wanted or account in wanted)
-        }
+        concerned = {a: ou for a, ou in where.items() if not wanted or a in wanted}
         if inp.tags:
             try:
-                accounts = {a: ou for a, ou in accounts.items() if self._tagged(a, inp.tags)}
+                concerned = {a: ou for a, ou in concerned.items() if self._tagged(a, inp.tags)}
             except ClientError as err:
                 raise to_application_error(err, action="ListTagsForResource") from err
+        accounts = {a: ou for a, ou in concerned.items() if a in statuses}
+        without = {a: ou for a, ou in concerned.items() if a not in statuses}
         changes = inp.template_body is not None and inp.template_body != stack_set.get(
             "TemplateBody"
         )
@@ -90,6 +88,7 @@ class RolloutActivities:
             accounts=accounts,
             ou_ids=ou_ids,
             current=sorted(current),
+            without=without,
         )
 
     @activity.defn(name="current_accounts", no_thread_cancel_exception=True)
@@ -213,17 +212,22 @@ class RolloutActivities:
                 for p in current.get("Parameters", [])
             ]
         else:
-            if inp.parameters:
+            # A new instance takes the landing zone's values for the baseline, as a vend's does.
+            values = inp.parameters
+            if op.action == "CreateStackInstances":
+                values = {**inp.baseline.parameters, **inp.parameters}
+            if values:
                 args["ParameterOverrides"] = [
-                    {"ParameterKey": k, "ParameterValue": v} for k, v in inp.parameters.items()
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                 ]
+        call = {
+            "UpdateStackSet": self.cloudformation.update_stack_set,
+            "CreateStackInstances": self.cloudformation.create_stack_instances,
+        }.get(op.action, self.cloudformation.update_stack_instances)
         delay = self.poll_interval_seconds
         while True:
             try:
-                if op.action == "UpdateStackSet":
-                    self._patient(lambda: self.cloudformation.update_stack_set(**args), name)
-                else:
-                    self._patient(lambda: self.cloudformation.update_stack_instances(**args), name)
+                self._patient(lambda: call(**args), name)
                 return
             except ClientError as err:
                 code = error_code(err)

@@ -24,6 +24,8 @@ def progress(state: dict[str, Any]) -> str:
         f"failed {len(state['accounts_failed'])}, skipped {state['accounts_skipped']}, "
         f"left {left}"
     )
+    if state.get("accounts_created"):
+        line += f", {state['accounts_created']} given the baseline"
     if eta is not None and state["status"] in ("running", "pending_approval", "paused"):
         line += f", ETA {eta:.0f}s"
     return line

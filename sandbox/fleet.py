@@ -87,13 +87,16 @@ def seed(
     prefix: str = "fleet",
     parallel: int = 8,
 ) -> list[str]:
-    """``count`` accounts in ``ou_path``, each with ``stack_set``'s instances in ``regions``."""
+    """``count`` accounts in ``ou_path``, each with ``stack_set``'s instances in ``regions``
+    (none when ``regions`` is empty)."""
     org = client(endpoint, "organizations")
     cfn = client(endpoint, "cloudformation")
     root = org.list_roots()["Roots"][0]["Id"]
     target = ou_id(org, ou_path)
     with ThreadPoolExecutor(parallel) as pool:
         accounts = sorted(pool.map(lambda _: _create_one(org, root, target, prefix), range(count)))
+    if not regions:
+        return accounts  # accounts only: an OU's members that never had the StackSet
     operation = when_free(
         lambda: cfn.create_stack_instances(
             StackSetName=stack_set,

@@ -244,3 +244,50 @@ def test_a_rollout_by_tag_touches_only_the_tagged_accounts(
     assert all(override(a) != "333333333333" for a in others)
     bad = api.call("POST", "/v1/rollouts", "carol", json={**body, "tags": {"k" * 200: "v"}})
     assert bad.status_code == 422
+
+
+def test_a_rollout_gives_the_baseline_to_managed_accounts_of_the_ou_that_lack_it(
+    api: Api, sandbox: Sandbox, fleet: dict[str, list[str]], new_body: Callable[..., Any]
+) -> None:
+    """An OU that gained a baseline: its managed accounts without an instance get one, in the
+    rollout's waves (CreateStackInstances, the landing zone's parameters); an account of the OU
+    the engine does not manage is left alone. Last in this module: it adds a managed account to
+    the fleet's OU."""
+    ou = "Experiments/Rollout"
+    created = api.create("alice", new_body(organizational_unit=ou, environment="dev"))
+    assert created.status_code == 201, created.text
+    managed = str(api.wait_for(created.json()["id"], {"completed"}, timeout=180)["account_id"])
+    _until(
+        lambda: (
+            api.call("GET", f"/v1/accounts/{managed}", "carol").json().get("status") == "active"
+        ),
+        "managed",
+    )
+    cfn = sandbox.client("cloudformation")
+    # As if the OU had gained the baseline after this account was vended: no instance.
+    removal = cfn.delete_stack_instances(
+        StackSetName=STACK_SET, Accounts=[managed], Regions=REGIONS, RetainStacks=False
+    )["OperationId"]
+    _until(lambda: _operation(sandbox, removal)["Status"] == "SUCCEEDED", "instances deleted")
+    (unmanaged,) = fleet_seed(sandbox.endpoint, ou, 1, STACK_SET, [], prefix="bare")
+
+    body = {"baseline": "rollout-probe", "reason": "the OU gained it", "organizational_units": [ou]}
+    resp = api.call("POST", "/v1/rollouts", "carol", json=body)
+    assert resp.status_code == 201, resp.text
+    plan = resp.json()
+    ops = [op for w in plan["waves"] for op in w["operations"]]
+    assert [(op["action"], op["accounts"]) for op in ops] == [("CreateStackInstances", [managed])]
+    assert unmanaged not in {a for w in plan["waves"] for a in w["accounts"]}
+    assert plan["accounts_skipped"] == len(fleet[ou])  # their instances are current
+    done = _wait_status(api, plan["rollout_id"], {"completed", "halted"})
+    assert done["status"] == "completed", done
+    assert (done["accounts_done"], done["accounts_created"]) == (1, 1)
+    statuses = _statuses(sandbox, [managed, unmanaged])
+    assert statuses == {managed: {"CURRENT"}, unmanaged: set()}
+    instance = cfn.describe_stack_instance(
+        StackSetName=STACK_SET, StackInstanceAccount=managed, StackInstanceRegion=REGIONS[1]
+    )["StackInstance"]
+    overrides = {p["ParameterKey"]: p["ParameterValue"] for p in instance["ParameterOverrides"]}
+    assert overrides == {"AuditAccountId": "111111111111"}  # the landing zone's value
+    record = api.call("GET", f"/v1/accounts/{managed}", "carol").json()
+    assert STACK_SET in {b["stack_set"] for b in record["baselines"]}

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         AccountEvent,
         AccountStatus,
         AuditEvent,
+        BaselineRecord,
         ChangeFinished,
         ChangeTurn,
         DriftItem,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RequestKind,
         RequestStatus,
     )
+    from common.rollouts import BaselineDeployed
 
 SYSTEM = "system"
 
@@ -144,6 +146,17 @@ class ManagedAccountWorkflow:
                 contract.TURN_SIGNAL, self._account
             )
         self._account.queued_changes = [t.request_id for t in self._turns[1:]]
+        self._publish()
+
+    # ------------------------------------------------------------------ rollouts
+    @workflow.signal(name=contract.BASELINE_DEPLOYED)
+    def baseline_deployed(self, note: BaselineDeployed) -> None:
+        """A rollout gave the account a baseline its OU gained: the record lists it, so the drift
+        checks look at it too."""
+        if any(b.stack_set == note.stack_set for b in self._account.baselines):
+            return  # known already (or a replayed signal)
+        self._account.baselines.append(BaselineRecord(stack_set=note.stack_set, status="CURRENT"))
+        self._event(note.by, "baseline", "deployed", f"{note.stack_set} by rollout", None)
         self._publish()
 
     # ------------------------------------------------------------------ drift

@@ -21,10 +21,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from common import account_contract
     from common import rollouts as contract
     from common import search_attributes as sa
+    from common.drift import DriftTargets
     from common.rollouts import (
         ACTIVE,
+        BaselineDeployed,
         InstanceSurvey,
         Operation,
         RolloutEvent,
@@ -50,6 +53,19 @@ async def _survey(inp: RolloutInput) -> InstanceSurvey:
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
     )
     return survey
+
+
+async def _managed(accounts: list[str]) -> DriftTargets:
+    """Which of these accounts the engine manages (a baseline is given to those only), and which
+    of them a change is moving right now."""
+    found: DriftTargets = await workflow.execute_activity(
+        "drift_targets",
+        accounts,
+        result_type=DriftTargets,
+        start_to_close_timeout=timedelta(minutes=10),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),
+    )
+    return found
 
 
 async def _current(inp: RolloutInput, accounts: list[str]) -> list[str]:
@@ -111,8 +127,11 @@ class BaselineRollout:
             self._set(RolloutStatus.invalid, inp.requested_by, "plan", self._state.problem)
             self._planned = True
             return self._state
-        self._plan(survey)
+        managed = await _managed(sorted(survey.without)) if survey.without else DriftTargets()
+        self._plan(survey, [t.account_id for t in managed.targets], managed.busy)
         self._planned = True
+        if self._state.status == RolloutStatus.invalid:
+            return self._state
         if not self._state.waves:
             self._set(RolloutStatus.completed, "system", "complete", "nothing to change")
             return self._state
@@ -137,39 +156,62 @@ class BaselineRollout:
         return self._state
 
     # ------------------------------------------------------------------ plan
-    def _plan(self, survey: InstanceSurvey) -> None:
+    def _plan(self, survey: InstanceSurvey, missing: list[str], left_out: list[str]) -> None:
+        """Cut the accounts into waves: those with an instance to update first (so the canary
+        is one of them when the template changes), then those to give the baseline to."""
         inp, state = self._input, self._state
         state.template_changes = survey.template_changes
-        touched = sorted(set(survey.accounts.values()))
+        where = {**survey.accounts, **{a: survey.without[a] for a in missing}}
+        touched = sorted(set(where.values()))
         state.organizational_units = touched
         state.approvals_required = max(
             (ou.approvals_required for ou in inp.organizational_units if ou.path in touched),
             default=0,
         )
-        to_change = sorted(set(survey.accounts) - set(survey.current))
-        state.accounts_total = len(survey.accounts)
+        state.accounts_left_out = sorted(left_out)
+        new = set(missing)
+        outdated = sorted(set(survey.accounts) - set(survey.current))
+        to_change = outdated + sorted(new)
+        state.accounts_total = len(where)
         state.accounts_skipped = len(survey.current)
+        if survey.template_changes and not outdated:
+            state.problem = (
+                "the template changes but none of the accounts has an instance to carry it"
+                " first (a canary): roll the template out to an account that has one"
+            )
+            self._set(RolloutStatus.invalid, inp.requested_by, "plan", state.problem)
+            return
         for number, accounts in enumerate(cut_waves(to_change, inp.waves), start=1):
-            ous = sorted({survey.ou_ids[survey.accounts[a]] for a in accounts})
-            actions = ["UpdateStackInstances"]
+            update = [a for a in accounts if a not in new]
+            create = [a for a in accounts if a in new]
+            actions: list[tuple[str, list[str]]] = []
             if number == 1 and survey.template_changes:
-                actions = ["UpdateStackSet"] + (["UpdateStackInstances"] if inp.parameters else [])
+                actions.append(("UpdateStackSet", update))
+                if inp.parameters:
+                    actions.append(("UpdateStackInstances", update))
+            elif update:
+                actions.append(("UpdateStackInstances", update))
+            if create:
+                actions.append(("CreateStackInstances", create))
             wave = Wave(number=number, accounts=accounts)
-            for index, action in enumerate(actions):
+            for index, (action, targets) in enumerate(actions):
                 wave.operations.append(
                     Operation(
                         action=action,
-                        accounts=accounts,
+                        accounts=targets,
                         regions=survey.regions,
                         operation_id=operation_id(inp.rollout_id, number, index),
-                        organizational_unit_ids=ous,
+                        organizational_unit_ids=sorted({survey.ou_ids[where[a]] for a in targets}),
                     )
                 )
             state.waves.append(wave)
         state.eta_seconds = self._eta()
         detail = (
             f"{len(to_change)} of {state.accounts_total} accounts in {len(state.waves)} waves"
-            f" ({state.accounts_skipped} already current)"
+            f" ({state.accounts_skipped} already current"
+            + (f", {len(new)} to be given the baseline" if new else "")
+            + (f", {len(left_out)} in a change left out" if left_out else "")
+            + ")"
         )
         if state.approvals_required:
             self._set(RolloutStatus.pending_approval, inp.requested_by, "plan", detail)
@@ -199,9 +241,8 @@ class BaselineRollout:
             if now_current:
                 wave.skipped_accounts = sorted(now_current)
                 self._state.accounts_skipped += len(now_current)
-                rest = [a for a in wave.accounts if a not in now_current]
                 for op in wave.operations:
-                    op.accounts = rest
+                    op.accounts = [a for a in op.accounts if a not in now_current]
         self._touch()
         if wave.number < len(self._state.waves):
             after = self._state.waves[wave.number].accounts  # the next wave's (numbered from 1)
@@ -240,6 +281,15 @@ class BaselineRollout:
                 failed.update(op.accounts)
         ok = [a for a in wave.accounts if a not in failed and a not in wave.skipped_accounts]
         self._state.accounts_done += len(ok)
+        given = [
+            a
+            for op in wave.operations
+            if op.action == "CreateStackInstances"
+            for a in op.accounts
+            if a in ok
+        ]
+        self._state.accounts_created += len(given)
+        await self._record_given(given)
         self._state.accounts_failed = sorted(set(self._state.accounts_failed) | failed)
         wave.status = "done"
         self._state.eta_seconds = self._eta()
@@ -252,6 +302,25 @@ class BaselineRollout:
         else:
             self._event("system", "wave", detail)
 
+    async def _record_given(self, accounts: list[str]) -> None:
+        """Tell each account given the baseline, so its record (and so its drift checks and its
+        decommission) counts it; an account closed meanwhile has nothing to record."""
+        note = BaselineDeployed(
+            rollout_id=self._input.rollout_id,
+            stack_set=self._input.baseline.stack_set_name,
+            by=self._input.requested_by,
+        )
+        for start in range(0, len(accounts), 100):
+            await asyncio.gather(
+                *(
+                    workflow.get_external_workflow_handle(
+                        account_contract.account_workflow_id(a)
+                    ).signal(account_contract.BASELINE_DEPLOYED, note)
+                    for a in accounts[start : start + 100]
+                ),
+                return_exceptions=True,
+            )
+
     def _drop_survey(self) -> None:
         if self._next_survey is not None:
             self._next_survey.cancel()
@@ -260,7 +329,11 @@ class BaselineRollout:
     def _summary(self) -> str:
         s = self._state
         failed = len(s.accounts_failed)
-        return f"{s.accounts_done} updated, {failed} failed, {s.accounts_skipped} already current"
+        created = f" ({s.accounts_created} given the baseline)" if s.accounts_created else ""
+        return (
+            f"{s.accounts_done} updated{created}, {failed} failed,"
+            f" {s.accounts_skipped} already current"
+        )
 
     # ------------------------------------------------------------------ decisions
     @workflow.update(name=contract.PLANNED)

@@ -67,8 +67,10 @@ export async function rolloutView(id) {
         .filter(Boolean).join(", ") || "none"),
       h("dt", {}, "Approvals"), h("dd", {}, `${r.approvals.length} of ${r.approvals_required}`),
       h("dt", {}, "Accounts"), h("dd", { id: "rollout-counts" },
-        `${r.accounts_done} done, ${r.accounts_failed.length} failed, ${r.accounts_skipped} already current, ` +
-        `${r.accounts_left} left of ${r.accounts_total}`),
+        `${r.accounts_done} done${r.accounts_created ? ` (${r.accounts_created} given the baseline)` : ""}, ` +
+        `${r.accounts_failed.length} failed, ${r.accounts_skipped} already current, ` +
+        `${r.accounts_left} left of ${r.accounts_total}` +
+        (r.accounts_left_out.length ? `; ${r.accounts_left_out.length} in a change left out` : "")),
       h("dt", {}, "ETA"), h("dd", {}, LIVE.has(r.status) ? eta(r.eta_seconds) : "—"))),
     r.problem ? h("p", { class: "error-box" }, r.problem) : null,
     decisions(r),
