@@ -153,9 +153,14 @@ class ManagedAccountWorkflow:
     def baseline_deployed(self, note: BaselineDeployed) -> None:
         """A rollout gave the account a baseline its OU gained: the record lists it, so the drift
         checks look at it too."""
-        if any(b.stack_set == note.stack_set for b in self._account.baselines):
+        known = next((b for b in self._account.baselines if b.stack_set == note.stack_set), None)
+        if known is None:
+            given = BaselineRecord(stack_set=note.stack_set, status="CURRENT")
+            self._account.baselines.append(given)
+        elif known.status == "CURRENT":
             return  # known already (or a replayed signal)
-        self._account.baselines.append(BaselineRecord(stack_set=note.stack_set, status="CURRENT"))
+        else:
+            known.status = "CURRENT"  # recorded as not deployed at vend time
         self._event(note.by, "baseline", "deployed", f"{note.stack_set} by rollout", None)
         self._publish()
 
