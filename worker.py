@@ -47,6 +47,7 @@ from activities.member_accounts import MemberAccountAccess
 from activities.member_settings import MemberSettingsActivities
 from activities.notifications import NotificationActivities, SmtpConfig
 from activities.organizations import OrganizationsActivities
+from activities.policy_rollouts import PolicyRolloutActivities
 from activities.preflight import preflight_from_settings
 from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
 from activities.rollouts import RolloutActivities
@@ -171,6 +172,7 @@ def build_worker(
         poll_interval_seconds=settings.billing.poll_interval_seconds,
     )
     drift_targets = DriftTargetActivities(client, load_landing_zone(settings.landing_zone_file))
+    policy_rollouts = PolicyRolloutActivities(client)
     drift_checks = DriftActivities(
         organizations=organizations,
         cloudformation=stack_sets.cloudformation,
@@ -225,6 +227,9 @@ def build_worker(
             rollouts.run_stack_set_operation,
             checks.running_workflows,
             workload_security.enroll_workload_security,
+            workload_security.find_workload_security_policy,
+            workload_security.apply_workload_security_policy,
+            policy_rollouts.survey_policy_rollout,
             workload_security.remove_workload_security,
             billing.check_billing_customer,
             billing.register_billing,

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, to_application_error
 from activities.heartbeats import beat, pause
@@ -52,8 +53,11 @@ class RolloutActivities:
     def survey_rollout(self, inp: RolloutInput) -> InstanceSurvey:
         """Which accounts of the OUs have the StackSet, and which of them are already where the
         change would take them (those get no operation)."""
-        name = inp.baseline.stack_set_name
-        call_as = self._call_as(inp.baseline.call_as)
+        baseline = inp.baseline
+        if baseline is None:
+            raise ApplicationError("a StackSet rollout names its baseline", non_retryable=True)
+        name = baseline.stack_set_name
+        call_as = self._call_as(baseline.call_as)
         try:
             ou_ids = {
                 ou.path: self.organizations.resolve_ou(ou.path) for ou in inp.organizational_units
@@ -84,7 +88,7 @@ class RolloutActivities:
         ]
         return InstanceSurvey(
             template_changes=changes,
-            regions=list(inp.baseline.regions),
+            regions=list(baseline.regions),
             accounts=accounts,
             ou_ids=ou_ids,
             current=sorted(current),

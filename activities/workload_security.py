@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.aws_errors import error_code, final, to_application_error
+from activities.aws_errors import error_code, final, is_transient, to_application_error
+from activities.heartbeats import beat
 from activities.http_calls import call, message_of, path
 from activities.member_accounts import MemberAccountAccess
 from common.settings import WorkloadSecuritySettings
@@ -65,6 +66,17 @@ class WorkloadSecurityResult(BaseModel):
     computers_assigned: int
     detail: str
     attempt: int = 1
+
+
+class ApplyPolicyInput(BaseModel):
+    policy: str
+    account_ids: list[str]
+
+
+class ApplyPolicyResult(BaseModel):
+    policy_id: int
+    failed: dict[str, str]  # account -> why
+    computers_assigned: int
 
 
 class WorkloadSecurityClient:
@@ -265,18 +277,30 @@ class WorkloadSecurityActivities:
         existing = ssm.list_associations(
             AssociationFilterList=[{"key": "AssociationName", "value": s.association_name}]
         )["Associations"]
-        if existing:
-            return str(existing[0]["AssociationId"])
-        if s.agent_install == "script":
-            document = self._script_document(ssm, policy_id)
-            parameters: dict[str, list[str]] = {}
-        else:
-            document = "AWS-ConfigureAWSPackage"
+        parameters: dict[str, list[str]] = {}
+        if s.agent_install != "script":
             parameters = {
                 "action": ["Install"],
                 "name": [s.distributor_package],
                 "additionalArguments": [json.dumps({"SSM_DS_POLICY_ID": str(policy_id)})],
             }
+        if existing:
+            association = existing[0]
+            if parameters and association.get("Parameters") != parameters:
+                # Another policy now (a rollout, an update): instances launched from here on
+                # activate with it. A new version of the association, not a second one.
+                ssm.update_association(
+                    AssociationId=association["AssociationId"],
+                    Parameters=parameters,
+                    Targets=[{"Key": "InstanceIds", "Values": ["*"]}],
+                    ScheduleExpression="rate(1 day)",
+                )
+            return str(association["AssociationId"])
+        document = (
+            self._script_document(ssm, policy_id)
+            if s.agent_install == "script"
+            else "AWS-ConfigureAWSPackage"
+        )
         created = ssm.create_association(
             Name=document,
             AssociationName=s.association_name,
@@ -324,12 +348,15 @@ class WorkloadSecurityActivities:
         return SCRIPT_DOCUMENT
 
     # ------------------------------------------------------------------ (5) the policy
-    def _assign_policy(self, account_id: str, policy_id: int) -> int:
-        computers = self.ws.request(
-            "GET", "computers", params={"expand": "ec2VirtualMachineSummary"}
-        )
+    def _computers(self) -> list[dict[str, Any]]:
+        found = self.ws.request("GET", "computers", params={"expand": "ec2VirtualMachineSummary"})
+        return list(found.get("computers", []))
+
+    def _assign_policy(
+        self, account_id: str, policy_id: int, computers: list[dict[str, Any]] | None = None
+    ) -> int:
         assigned = 0
-        for computer in computers.get("computers", []):
+        for computer in self._computers() if computers is None else computers:
             summary = computer.get("ec2VirtualMachineSummary") or {}
             if summary.get("accountID") != account_id or computer.get("policyID") == policy_id:
                 continue
@@ -338,6 +365,37 @@ class WorkloadSecurityActivities:
             )
             assigned += 1
         return assigned
+
+    @activity.defn(name="find_workload_security_policy", no_thread_cancel_exception=True)
+    def find_workload_security_policy(self, name: str) -> int:
+        """The policy's id, or a non-retryable PolicyNotFound: a rollout's plan checks it."""
+        return self._policy_id(name)
+
+    @activity.defn(name="apply_workload_security_policy", no_thread_cancel_exception=True)
+    def apply_workload_security_policy(self, inp: ApplyPolicyInput) -> ApplyPolicyResult:
+        """Give a wave of accounts another policy: on the computers Workload Security already
+        has for them, and in the agent association (and its ``dsPolicyId``) that later
+        installs read. Running it again changes nothing. An account that fails is reported with
+        AWS's or Trend Micro's reason; the others go on."""
+        policy_id = self._policy_id(inp.policy)
+        computers = self._computers()  # once for the wave, not once per account
+        failed: dict[str, str] = {}
+        assigned = 0
+        for account_id in inp.account_ids:
+            beat(account_id)
+            try:
+                for region in self.settings.regions:
+                    self._ensure_agent_association(account_id, region, policy_id)
+                assigned += self._assign_policy(account_id, policy_id, computers)
+            except ClientError as err:
+                if is_transient(err):
+                    raise  # the activity's retry asks again (it changes nothing twice)
+                failed[account_id] = str(err)
+            except ApplicationError as err:
+                if not err.non_retryable:
+                    raise
+                failed[account_id] = err.message
+        return ApplyPolicyResult(policy_id=policy_id, failed=failed, computers_assigned=assigned)
 
     @activity.defn(name="remove_workload_security", no_thread_cancel_exception=True)
     def remove_workload_security(self, inp: WorkloadSecurityInput) -> WorkloadSecurityResult:

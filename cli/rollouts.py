@@ -14,12 +14,19 @@ from cli.requests import ApiUrl, Token, call_api
 app = typer.Typer(no_args_is_help=True, help="Carry a baseline change to the accounts vended.")
 
 
+def target(state: dict[str, Any]) -> str:
+    """What the rollout changes, as a person names it."""
+    if state.get("policy"):
+        return f"WS policy {state['policy']}"
+    return str(state.get("stack_set") or "-")
+
+
 def progress(state: dict[str, Any]) -> str:
     """One line a person reads at a glance: where it is, what is left, how long."""
     eta = state.get("eta_seconds")
     left = state.get("accounts_left", 0)
     line = (
-        f"{state['rollout_id']}  {state['status']:<16} {state['stack_set']:<28} "
+        f"{state['rollout_id']}  {state['status']:<16} {target(state):<28} "
         f"done {state['accounts_done']}/{state['accounts_total']}, "
         f"failed {len(state['accounts_failed'])}, skipped {state['accounts_skipped']}, "
         f"left {left}"
@@ -46,8 +53,14 @@ def waves(state: dict[str, Any]) -> str:
 
 @app.command()
 def start(
-    baseline: Annotated[str, typer.Option(help="the landing zone's name of the baseline")],
     reason: Annotated[str, typer.Option()],
+    baseline: Annotated[
+        str | None, typer.Option(help="the landing zone's name of the baseline")
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="or: the Workload Security policy to give the protected accounts"),
+    ] = None,
     template: Annotated[
         Path | None, typer.Option(help="the new template; default: the landing zone file's")
     ] = None,
@@ -67,17 +80,21 @@ def start(
     api_url: ApiUrl = "http://127.0.0.1:8000",
     token: Token = "",
 ) -> None:
-    """Plan a rollout: prints the waves and operations it will run; it waits for approval."""
+    """Plan a rollout of a baseline (--baseline) or a Workload Security policy (--policy):
+    prints the waves and operations it will run; it waits for approval."""
     body: dict[str, Any] = {
-        "baseline": baseline,
         "reason": reason,
         "waves": {"canary_accounts": canary, "growth": growth},
         "max_failed_accounts": max_failed,
-        "parameters": dict(p.split("=", 1) for p in parameter or []),
         "organizational_units": organizational_unit or [],
         "account_ids": account or [],
         "tags": dict(t.split("=", 1) for t in tag or []),
     }
+    if baseline is not None:
+        body["baseline"] = baseline
+        body["parameters"] = dict(p.split("=", 1) for p in parameter or [])
+    if policy is not None:
+        body["workload_security_policy"] = policy
     if template is not None:
         body["template_body"] = template.read_text()
     state = call_api(api_url, token, "POST", "/v1/rollouts", json=body)
@@ -98,7 +115,7 @@ def list_rollouts(
         return
     for item in page["items"]:
         typer.echo(
-            f"{item['rollout_id']}  {item['status']:<16} {item['stack_set'] or '-':<28} "
+            f"{item['rollout_id']}  {item['status']:<16} {target(item):<28} "
             f"{item['accounts_done'] or 0}/{item['accounts_total'] or 0}"
         )
     if not page["items"]:

@@ -16,8 +16,9 @@ CHANGE_REQUESTED: Final = "change_requested"
 CHANGE_FINISHED: Final = "change_finished"
 # The drift check tells the account what it found there (``common/drift.py``).
 DRIFT_CHECKED: Final = "drift_checked"
-# A rollout tells the account it now has a baseline its OU gained (``common/rollouts.py``).
-BASELINE_DEPLOYED: Final = "baseline_deployed"
+# A rollout tells the account what it changed there: a baseline its OU gained, another
+# Workload Security policy (``common/rollouts.py``).
+ROLLOUT_APPLIED: Final = "rollout_applied"
 # The account's answer to a request workflow: its turn has come.
 TURN_SIGNAL: Final = "account_turn"
 

@@ -33,6 +33,14 @@ def operation_id(rollout_id: str, wave: int, index: int) -> str:
     return str(uuid.uuid5(_OPERATIONS, f"{rollout_id}/{wave}/{index}"))
 
 
+class RolloutKind(StrEnum):
+    """What a rollout changes: a baseline StackSet (its template, parameters, or the OUs that
+    have it), or the Workload Security policy of the accounts."""
+
+    stack_set = "stack_set"
+    workload_security_policy = "workload_security_policy"
+
+
 class RolloutStatus(StrEnum):
     planning = "planning"
     pending_approval = "pending_approval"
@@ -65,7 +73,9 @@ class RolloutInput(BaseModel):
     rollout_id: str
     requested_by: str
     reason: str
-    baseline: StackSetBaseline
+    kind: RolloutKind = RolloutKind.stack_set
+    baseline: StackSetBaseline | None = None  # a stack_set rollout's
+    policy: str | None = None  # a workload_security_policy rollout's: the policy's name
     template_body: str | None = None  # None: the template stays, only its instances move
     parameters: dict[str, str] = Field(default_factory=dict)  # instance overrides to set
     organizational_units: list[OuTarget]  # the OUs the change concerns (after any filter)
@@ -81,7 +91,9 @@ class RolloutInput(BaseModel):
 class Operation(BaseModel):
     """One StackSet operation of a wave, as planned and then as run."""
 
-    action: str  # UpdateStackSet | UpdateStackInstances | CreateStackInstances
+    # UpdateStackSet | UpdateStackInstances | CreateStackInstances | AssignPolicy (Workload
+    # Security: its computers and agent association, account by account)
+    action: str
     accounts: list[str]
     regions: list[str]
     operation_id: str
@@ -113,7 +125,9 @@ class RolloutState(BaseModel):
     status: RolloutStatus = RolloutStatus.planning
     requested_by: str
     reason: str
-    stack_set: str
+    kind: RolloutKind = RolloutKind.stack_set
+    stack_set: str | None = None
+    policy: str | None = None
     template_changes: bool = False
     parameters: dict[str, str] = Field(default_factory=dict)
     organizational_units: list[str] = Field(default_factory=list)
@@ -156,14 +170,17 @@ class InstanceSurvey(BaseModel):
     # Accounts of the OUs with no instance at all: their OU gained the baseline since they were
     # vended. Only managed accounts get one (``missing``); one in a change is left for later.
     without: dict[str, str] = Field(default_factory=dict)  # account -> OU path
+    left_out: list[str] = Field(default_factory=list)  # in a change when surveyed
 
 
-class BaselineDeployed(BaseModel):
-    """What a rollout tells an account it gave a baseline to, for the account's record."""
+class RolloutApplied(BaseModel):
+    """What a rollout tells an account it changed, for the account's record: a baseline given
+    (``stack_set``), or another Workload Security policy (``policy``)."""
 
     rollout_id: str
-    stack_set: str
     by: str
+    stack_set: str | None = None
+    policy: str | None = None
 
 
 class WaveSurveyInput(BaseModel):

@@ -171,7 +171,7 @@ def test_the_account_workflow_answers_to_the_names_the_api_and_requests_use() ->
         account_contract.CHANGE_REQUESTED,
         account_contract.CHANGE_FINISHED,
         account_contract.DRIFT_CHECKED,
-        account_contract.BASELINE_DEPLOYED,
+        account_contract.ROLLOUT_APPLIED,
     }
     # The request side answers the account's turn signal.
     assert account_contract.TURN_SIGNAL in _Definition.must_from_class(AccountVending).signals

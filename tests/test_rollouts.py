@@ -7,6 +7,7 @@ API, the worker and the sandbox's StackSets, whose operations take time and refu
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -291,3 +292,75 @@ def test_a_rollout_gives_the_baseline_to_managed_accounts_of_the_ou_that_lack_it
     assert overrides == {"AuditAccountId": "111111111111"}  # the landing zone's value
     record = api.call("GET", f"/v1/accounts/{managed}", "carol").json()
     assert STACK_SET in {b["stack_set"] for b in record["baselines"]}
+
+
+def _computer(workload_security: Any, instance: str) -> dict[str, Any] | None:
+    for c in workload_security.state()["computers"]:
+        if c["ec2VirtualMachineSummary"]["instanceID"] == instance:
+            active = c["computerStatus"]["agentStatus"] == "active"
+            return dict(c) if active else None
+    return None
+
+
+def test_a_workload_security_policy_rollout_moves_computers_and_later_installs(
+    api: Api, sandbox: Sandbox, workload_security: Any, new_body: Callable[..., Any]
+) -> None:
+    """Another policy for the protected accounts: in waves like a baseline's, the computers
+    Workload Security has for them take it, the agent association (what later installs read)
+    too, and each account's record keeps it for its next update."""
+    ou = "Experiments/Full"
+    accounts = []
+    for _ in range(2):
+        made = api.create("alice", new_body(organizational_unit=ou, environment="dev"))
+        assert made.status_code == 201, made.text
+        accounts.append(
+            str(api.wait_for(made.json()["id"], {"completed"}, timeout=180)["account_id"])
+        )
+    ec2 = sandbox.member_client(accounts[0], "ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0][
+        "InstanceId"
+    ]
+    _until(lambda: _computer(workload_security, instance) is not None, "the agent active")
+    assert _computer(workload_security, instance)["policyID"] == 1  # type: ignore[index]
+
+    body = {
+        "workload_security_policy": "Linux Server",
+        "reason": "hardened policy for the dev fleet",
+        "account_ids": accounts,
+        "waves": {"canary_accounts": 1, "growth": 2},
+    }
+    both = api.call("POST", "/v1/rollouts", "carol", json={**body, "baseline": "rollout-probe"})
+    assert both.status_code == 422
+    missing = api.call(
+        "POST", "/v1/rollouts", "carol", json={**body, "workload_security_policy": "Nope"}
+    )
+    assert missing.status_code == 422 and "Nope" in missing.json()["detail"], missing.text
+    resp = api.call("POST", "/v1/rollouts", "carol", json=body)
+    assert resp.status_code == 201, resp.text
+    plan = resp.json()
+    assert plan["kind"] == "workload_security_policy" and plan["policy"] == "Linux Server"
+    assert [w["accounts"] for w in plan["waves"]] == [sorted(accounts)[:1], sorted(accounts)[1:]]
+    assert {op["action"] for w in plan["waves"] for op in w["operations"]} == {"AssignPolicy"}
+    done = _wait_status(api, plan["rollout_id"], {"completed", "halted"})
+    assert done["status"] == "completed", done
+    assert done["accounts_done"] == 2 and done["accounts_failed"] == []
+
+    assert _computer(workload_security, instance)["policyID"] == 2  # type: ignore[index]
+    for account in accounts:
+        ssm = sandbox.member_client(account, "ssm")
+        (association,) = ssm.list_associations()["Associations"]
+        described = ssm.describe_association(AssociationId=association["AssociationId"])
+        arguments = described["AssociationDescription"]["Parameters"]["additionalArguments"]
+        assert json.loads(arguments[0]) == {"SSM_DS_POLICY_ID": "2"}
+        assert ssm.get_parameter(Name="dsPolicyId")["Parameter"]["Value"] == "2"
+
+        def recorded(account: str = account) -> bool:
+            view = api.call("GET", f"/v1/accounts/{account}", "carol").json()
+            return bool(view["workload_security"]["policy"] == "Linux Server")
+
+        _until(recorded, f"{account}'s record has the policy")
+    again = api.call("POST", "/v1/rollouts", "carol", json=body).json()
+    assert again["accounts_skipped"] == 2 and again["waves"] == []
+    shown = _cli(api, "list")
+    assert "WS policy Linux Server" in shown.output, shown.output

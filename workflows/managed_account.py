@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RequestKind,
         RequestStatus,
     )
-    from common.rollouts import BaselineDeployed
+    from common.rollouts import RolloutApplied
 
 SYSTEM = "system"
 
@@ -149,19 +149,27 @@ class ManagedAccountWorkflow:
         self._publish()
 
     # ------------------------------------------------------------------ rollouts
-    @workflow.signal(name=contract.BASELINE_DEPLOYED)
-    def baseline_deployed(self, note: BaselineDeployed) -> None:
-        """A rollout gave the account a baseline its OU gained: the record lists it, so the drift
-        checks look at it too."""
-        known = next((b for b in self._account.baselines if b.stack_set == note.stack_set), None)
-        if known is None:
-            given = BaselineRecord(stack_set=note.stack_set, status="CURRENT")
-            self._account.baselines.append(given)
-        elif known.status == "CURRENT":
-            return  # known already (or a replayed signal)
-        else:
-            known.status = "CURRENT"  # recorded as not deployed at vend time
-        self._event(note.by, "baseline", "deployed", f"{note.stack_set} by rollout", None)
+    @workflow.signal(name=contract.ROLLOUT_APPLIED)
+    def rollout_applied(self, note: RolloutApplied) -> None:
+        """A rollout changed the account: a baseline its OU gained (the record lists it, so the
+        drift checks look at it), or another Workload Security policy (the record's request
+        takes it, so a later update or repair keeps it rather than put the old one back)."""
+        account = self._account
+        if note.policy is not None:
+            if account.workload_security_policy == note.policy:
+                return  # known already (or a replayed signal)
+            account.workload_security_policy = note.policy
+            account.request.workload_security.policy = note.policy
+            self._event(note.by, "workload_security", "policy", note.policy, None)
+        elif note.stack_set is not None:
+            known = next((b for b in account.baselines if b.stack_set == note.stack_set), None)
+            if known is None:
+                account.baselines.append(BaselineRecord(stack_set=note.stack_set, status="CURRENT"))
+            elif known.status == "CURRENT":
+                return
+            else:
+                known.status = "CURRENT"  # recorded as not deployed at vend time
+            self._event(note.by, "baseline", "deployed", f"{note.stack_set} by rollout", None)
         self._publish()
 
     # ------------------------------------------------------------------ drift

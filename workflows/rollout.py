@@ -1,4 +1,5 @@
-"""BaselineRollout: one baseline StackSet change carried to the fleet in waves.
+"""BaselineRollout: one baseline StackSet change (or a Workload Security policy) carried to the
+fleet in waves.
 
 1. **Plan**: survey the StackSet (which accounts of the OUs have it, which are already where
    the change takes them) and cut the rest into waves, a canary first. The plan answers the
@@ -21,17 +22,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.workload_security import ApplyPolicyInput, ApplyPolicyResult
     from common import account_contract
     from common import rollouts as contract
     from common import search_attributes as sa
     from common.drift import DriftTargets
     from common.rollouts import (
         ACTIVE,
-        BaselineDeployed,
         InstanceSurvey,
         Operation,
+        RolloutApplied,
         RolloutEvent,
         RolloutInput,
+        RolloutKind,
         RolloutState,
         RolloutStatus,
         RunOperationInput,
@@ -44,8 +47,18 @@ with workflow.unsafe.imports_passed_through():
 
 
 async def _survey(inp: RolloutInput) -> InstanceSurvey:
+    if inp.kind == RolloutKind.workload_security_policy:
+        await workflow.execute_activity(  # a policy that does not exist: the plan is invalid
+            "find_workload_security_policy",
+            inp.policy,
+            result_type=int,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10),
+        )
     survey: InstanceSurvey = await workflow.execute_activity(
-        "survey_rollout",
+        "survey_policy_rollout"
+        if inp.kind == RolloutKind.workload_security_policy
+        else "survey_rollout",
         inp,
         result_type=InstanceSurvey,
         start_to_close_timeout=timedelta(minutes=10),
@@ -68,7 +81,27 @@ async def _managed(accounts: list[str]) -> DriftTargets:
     return found
 
 
+async def _assign(op: Operation, policy: str, heartbeat_seconds: float) -> Operation:
+    """A wave of a policy rollout: one activity sets the policy account by account."""
+    result = await workflow.execute_activity(
+        "apply_workload_security_policy",
+        ApplyPolicyInput(policy=policy, account_ids=op.accounts),
+        result_type=ApplyPolicyResult,
+        start_to_close_timeout=timedelta(hours=2),
+        heartbeat_timeout=timedelta(seconds=heartbeat_seconds),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=20),
+    )
+    return op.model_copy(
+        update={
+            "status": "FAILED" if result.failed else "SUCCEEDED",
+            "failed_accounts": sorted(result.failed),
+            "reason": "; ".join(f"{a}: {r}" for a, r in sorted(result.failed.items())) or None,
+        }
+    )
+
+
 async def _current(inp: RolloutInput, accounts: list[str]) -> list[str]:
+    assert inp.baseline is not None
     current: list[str] = await workflow.execute_activity(
         "current_accounts",
         WaveSurveyInput(
@@ -106,7 +139,9 @@ class BaselineRollout:
             rollout_id=inp.rollout_id,
             requested_by=inp.requested_by,
             reason=inp.reason,
-            stack_set=inp.baseline.stack_set_name,
+            kind=inp.kind,
+            stack_set=inp.baseline.stack_set_name if inp.baseline else None,
+            policy=inp.policy,
             parameters=inp.parameters,
             created_at=workflow.now(),
             updated_at=workflow.now(),
@@ -128,7 +163,8 @@ class BaselineRollout:
             self._planned = True
             return self._state
         managed = await _managed(sorted(survey.without)) if survey.without else DriftTargets()
-        self._plan(survey, [t.account_id for t in managed.targets], managed.busy)
+        left_out = managed.busy + survey.left_out
+        self._plan(survey, [t.account_id for t in managed.targets], left_out)
         self._planned = True
         if self._state.status == RolloutStatus.invalid:
             return self._state
@@ -185,7 +221,9 @@ class BaselineRollout:
             update = [a for a in accounts if a not in new]
             create = [a for a in accounts if a in new]
             actions: list[tuple[str, list[str]]] = []
-            if number == 1 and survey.template_changes:
+            if inp.kind == RolloutKind.workload_security_policy:
+                actions.append(("AssignPolicy", accounts))
+            elif number == 1 and survey.template_changes:
                 actions.append(("UpdateStackSet", update))
                 if inp.parameters:
                     actions.append(("UpdateStackInstances", update))
@@ -201,7 +239,9 @@ class BaselineRollout:
                         accounts=targets,
                         regions=survey.regions,
                         operation_id=operation_id(inp.rollout_id, number, index),
-                        organizational_unit_ids=sorted({survey.ou_ids[where[a]] for a in targets}),
+                        organizational_unit_ids=sorted(
+                            {survey.ou_ids[where[a]] for a in targets if where[a] in survey.ou_ids}
+                        ),
                     )
                 )
             state.waves.append(wave)
@@ -234,7 +274,8 @@ class BaselineRollout:
     # ------------------------------------------------------------------ run
     async def _run_wave(self, wave: Wave) -> None:
         wave.status = "running"
-        if wave.number > 1:
+        looks = self._input.kind == RolloutKind.stack_set  # a policy wave is idempotent as it is
+        if wave.number > 1 and looks:
             prefetched, self._next_survey = self._next_survey, None
             current = await (prefetched or _current(self._input, wave.accounts))
             now_current = set(current) & set(wave.accounts)
@@ -244,7 +285,7 @@ class BaselineRollout:
                 for op in wave.operations:
                     op.accounts = [a for a in op.accounts if a not in now_current]
         self._touch()
-        if wave.number < len(self._state.waves):
+        if wave.number < len(self._state.waves) and looks:
             after = self._state.waves[wave.number].accounts  # the next wave's (numbered from 1)
             self._next_survey = asyncio.create_task(_current(self._input, after))
         failed: set[str] = set()
@@ -256,18 +297,7 @@ class BaselineRollout:
             op.status = "RUNNING"
             self._touch()
             try:
-                ran = await _operate(
-                    RunOperationInput(
-                        rollout_id=self._input.rollout_id,
-                        baseline=self._input.baseline,
-                        operation=op,
-                        template_body=self._input.template_body,
-                        parameters=self._input.parameters,
-                        max_failed_accounts=self._input.max_failed_accounts,
-                        max_concurrent_percentage=self._input.max_concurrent_percentage,
-                    ),
-                    self._input.heartbeat_seconds,
-                )
+                ran = await self._run_operation(op)
             except ActivityError as err:
                 cause = err.cause
                 reason = cause.message if isinstance(cause, ApplicationError) else str(err)
@@ -289,7 +319,8 @@ class BaselineRollout:
             if a in ok
         ]
         self._state.accounts_created += len(given)
-        await self._record_given(given)
+        policy = self._input.kind == RolloutKind.workload_security_policy
+        await self._record_given(ok if policy else given)
         self._state.accounts_failed = sorted(set(self._state.accounts_failed) | failed)
         wave.status = "done"
         self._state.eta_seconds = self._eta()
@@ -302,20 +333,41 @@ class BaselineRollout:
         else:
             self._event("system", "wave", detail)
 
-    async def _record_given(self, accounts: list[str]) -> None:
-        """Tell each account given the baseline, so its record (and so its drift checks and its
-        decommission) counts it; an account closed meanwhile has nothing to record."""
-        note = BaselineDeployed(
-            rollout_id=self._input.rollout_id,
-            stack_set=self._input.baseline.stack_set_name,
-            by=self._input.requested_by,
+    async def _run_operation(self, op: Operation) -> Operation:
+        inp = self._input
+        if op.action == "AssignPolicy":
+            assert inp.policy is not None
+            return await _assign(op, inp.policy, inp.heartbeat_seconds)
+        assert inp.baseline is not None
+        return await _operate(
+            RunOperationInput(
+                rollout_id=inp.rollout_id,
+                baseline=inp.baseline,
+                operation=op,
+                template_body=inp.template_body,
+                parameters=inp.parameters,
+                max_failed_accounts=inp.max_failed_accounts,
+                max_concurrent_percentage=inp.max_concurrent_percentage,
+            ),
+            inp.heartbeat_seconds,
         )
+
+    async def _record_given(self, accounts: list[str]) -> None:
+        """Tell each account what it was given (a baseline, a policy), so its record (and so its
+        drift checks, its decommission, its next update) counts it; an account closed meanwhile
+        has nothing to record."""
+        inp = self._input
+        note = RolloutApplied(rollout_id=inp.rollout_id, by=inp.requested_by)
+        if inp.kind == RolloutKind.workload_security_policy:
+            note.policy = inp.policy
+        elif inp.baseline is not None:
+            note.stack_set = inp.baseline.stack_set_name
         for start in range(0, len(accounts), 100):
             await asyncio.gather(
                 *(
                     workflow.get_external_workflow_handle(
                         account_contract.account_workflow_id(a)
-                    ).signal(account_contract.BASELINE_DEPLOYED, note)
+                    ).signal(account_contract.ROLLOUT_APPLIED, note)
                     for a in accounts[start : start + 100]
                 ),
                 return_exceptions=True,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -21,8 +21,20 @@ from api.deps import Approver, ClientDep, LandingZoneDep, Operator, SettingsDep,
 from api.errors import Problem
 from api.openapi import problems
 from common import rollouts as contract
-from common.landing_zone import LandingZone, template_path
-from common.rollouts import OuTarget, RolloutInput, RolloutState, RolloutStatus, WaveShape
+from common.landing_zone import (
+    LandingZone,
+    OrganizationalUnitPolicy,
+    WorkloadSecurityRequirement,
+    template_path,
+)
+from common.rollouts import (
+    OuTarget,
+    RolloutInput,
+    RolloutKind,
+    RolloutState,
+    RolloutStatus,
+    WaveShape,
+)
 from common.settings import Settings
 
 router = APIRouter(
@@ -34,7 +46,15 @@ NOT_FOUND = Problem(404, "Not found", "no such rollout")
 
 
 class RolloutBody(BaseModel):
-    baseline: str = Field(description="the landing zone's name of the baseline StackSet")
+    baseline: str | None = Field(
+        default=None, description="the landing zone's name of the baseline StackSet to roll out"
+    )
+    workload_security_policy: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="or: the Workload Security policy to give the protected accounts",
+    )
     reason: str = Field(min_length=3, max_length=1000)
     template_body: str | None = Field(
         default=None,
@@ -46,7 +66,8 @@ class RolloutBody(BaseModel):
     )
     organizational_units: list[str] = Field(
         default_factory=list,
-        description="OU paths to limit it to; default: every OU that has the baseline",
+        description="OU paths to limit it to; default: every OU that has the baseline (for a"
+        " policy: every OU whose accounts Workload Security may protect)",
     )
     account_ids: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(
         default_factory=list, max_length=5000, description="an explicit subset of accounts"
@@ -62,10 +83,20 @@ class RolloutBody(BaseModel):
     max_failed_accounts: int = Field(default=0, ge=0, le=5000)
     max_concurrent_percentage: int = Field(default=100, ge=1, le=100)
 
+    @model_validator(mode="after")
+    def _one_change(self) -> RolloutBody:
+        if (self.baseline is None) == (self.workload_security_policy is None):
+            raise ValueError("name either a baseline or a workload_security_policy")
+        if self.workload_security_policy is not None and (self.template_body or self.parameters):
+            raise ValueError("a policy rollout takes no template_body or parameters")
+        return self
+
 
 class RolloutSummary(BaseModel):
     rollout_id: str
+    kind: str | None = None
     stack_set: str | None
+    policy: str | None = None
     status: str
     accounts_total: int | None = None
     accounts_done: int | None = None
@@ -87,45 +118,71 @@ def _handle(client: Client, rollout_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(contract.ID_PREFIX + rollout_id)
 
 
+def _invalid(detail: str) -> Problem:
+    return Problem(422, "Invalid request", detail, kind="validation")
+
+
+def _limit(
+    having: list[OrganizationalUnitPolicy], asked: list[str], what: str
+) -> list[OrganizationalUnitPolicy]:
+    """The OUs the change concerns, cut to those asked for (each must be one of them)."""
+    if not asked:
+        return having
+    unknown = sorted(set(asked) - {ou.path for ou in having})
+    if unknown:
+        raise _invalid(f"OUs {what}: {unknown}")
+    return [ou for ou in having if ou.path in asked]
+
+
 def _input(body: RolloutBody, lz: LandingZone, settings: Settings, by: str) -> RolloutInput:
+    common: dict[str, Any] = {
+        "rollout_id": str(uuid.uuid4()),
+        "requested_by": by,
+        "reason": body.reason,
+        "account_ids": body.account_ids,
+        "tags": body.tags,
+        "waves": body.waves,
+        "max_failed_accounts": body.max_failed_accounts,
+        "max_concurrent_percentage": body.max_concurrent_percentage,
+        "heartbeat_seconds": settings.steps.heartbeat_timeout_seconds,
+    }
+    if body.workload_security_policy is not None:
+        protected = [
+            ou
+            for ou in lz.organizational_units
+            if ou.workload_security != WorkloadSecurityRequirement.off
+        ]
+        having = _limit(protected, body.organizational_units, "Workload Security does not protect")
+        return RolloutInput(
+            **common,
+            kind=RolloutKind.workload_security_policy,
+            policy=body.workload_security_policy,
+            organizational_units=[
+                OuTarget(path=ou.path, approvals_required=ou.approvals_required) for ou in having
+            ],
+        )
+    assert body.baseline is not None
     baseline = lz.baselines.get(body.baseline)
     if baseline is None:
-        raise Problem(
-            422,
-            "Invalid request",
-            f"no baseline {body.baseline!r} in the landing zone; it has {sorted(lz.baselines)}",
-            kind="validation",
+        raise _invalid(
+            f"no baseline {body.baseline!r} in the landing zone; it has {sorted(lz.baselines)}"
         )
-    having = [ou for ou in lz.organizational_units if body.baseline in ou.baselines]
-    if body.organizational_units:
-        unknown = sorted(set(body.organizational_units) - {ou.path for ou in having})
-        if unknown:
-            raise Problem(
-                422,
-                "Invalid request",
-                f"OUs without the baseline {body.baseline!r}: {unknown}",
-                kind="validation",
-            )
-        having = [ou for ou in having if ou.path in body.organizational_units]
+    having = _limit(
+        [ou for ou in lz.organizational_units if body.baseline in ou.baselines],
+        body.organizational_units,
+        f"without the baseline {body.baseline!r}",
+    )
     template = body.template_body
     if template is None and (path := template_path(settings.landing_zone_file, baseline)):
         template = path.read_text()
     return RolloutInput(
-        rollout_id=str(uuid.uuid4()),
-        requested_by=by,
-        reason=body.reason,
+        **common,
         baseline=baseline,
         template_body=template,
         parameters=body.parameters,
         organizational_units=[
             OuTarget(path=ou.path, approvals_required=ou.approvals_required) for ou in having
         ],
-        account_ids=body.account_ids,
-        tags=body.tags,
-        waves=body.waves,
-        max_failed_accounts=body.max_failed_accounts,
-        max_concurrent_percentage=body.max_concurrent_percentage,
-        heartbeat_seconds=settings.steps.heartbeat_timeout_seconds,
     )
 
 
@@ -169,7 +226,9 @@ async def list_rollouts(
         items.append(
             RolloutSummary(
                 rollout_id=wf.id.removeprefix(contract.ID_PREFIX),
+                kind=recorded.get("kind"),
                 stack_set=recorded.get("stack_set"),
+                policy=recorded.get("policy"),
                 status=recorded.get("status") or "planning",
                 accounts_total=recorded.get("accounts_total"),
                 accounts_done=recorded.get("accounts_done"),

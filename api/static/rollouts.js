@@ -5,6 +5,11 @@ import { api, badge, h, has, state, toast, when } from "/static/ui.js";
 
 const LIVE = new Set(["planning", "pending_approval", "running", "paused", "halted"]);
 
+// What a rollout changes: a baseline StackSet, or the Workload Security policy.
+function target(r) {
+  return r.policy ? `Workload Security policy ${r.policy}` : (r.stack_set || "");
+}
+
 function eta(seconds) {
   if (seconds === null || seconds === undefined) return "unknown";
   return seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
@@ -18,11 +23,11 @@ export async function rolloutsView() {
     h("p", { class: "muted" }, "Baseline changes carried to the accounts already vended. Start one with ",
       h("code", {}, "vend rollouts start"), " or POST /v1/rollouts."),
     page.items.length ? h("table", { class: "responsive", id: "rollouts" },
-      h("thead", {}, h("tr", {}, ["Rollout", "StackSet", "Progress", "Status"]
+      h("thead", {}, h("tr", {}, ["Rollout", "Change", "Progress", "Status"]
         .map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, page.items.map((r) => h("tr", { "data-rollout": r.rollout_id },
         h("td", { "data-label": "Rollout" }, h("a", { href: `#/rollouts/${r.rollout_id}` }, r.rollout_id.slice(0, 8))),
-        h("td", { "data-label": "StackSet" }, r.stack_set || ""),
+        h("td", { "data-label": "Change" }, target(r)),
         h("td", { "data-label": "Progress" }, `${r.accounts_done ?? 0} / ${r.accounts_total ?? 0}`),
         h("td", { "data-label": "Status" }, badge(r.status))))))
       : h("p", { class: "muted" }, "No rollout yet."));
@@ -58,7 +63,7 @@ function decisions(r) {
 export async function rolloutView(id) {
   const r = await api("GET", `/v1/rollouts/${id}`);
   return h("div", { "data-rollout": r.rollout_id, "data-poll": LIVE.has(r.status) ? "1" : null },
-    h("h2", {}, `Rollout of ${r.stack_set} `, h("span", { id: "rollout-status", role: "status" }, badge(r.status))),
+    h("h2", {}, `Rollout of ${target(r)} `, h("span", { id: "rollout-status", role: "status" }, badge(r.status))),
     h("div", { class: "panel" }, h("dl", { class: "kv", id: "rollout-progress" },
       h("dt", {}, "Reason"), h("dd", {}, r.reason),
       h("dt", {}, "Asked by"), h("dd", {}, `${r.requested_by}, ${when(r.created_at)}`),

@@ -40,7 +40,13 @@ _ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/[^/]+/aws4_request")
 _EMULATED_SSM = frozenset(
-    {"CreateAssociation", "ListAssociations", "DescribeAssociation", "DeleteAssociation"}
+    {
+        "CreateAssociation",
+        "ListAssociations",
+        "DescribeAssociation",
+        "UpdateAssociation",
+        "DeleteAssociation",
+    }
 )
 _RPC_V2 = re.compile(r"^/service/[^/]+/operation/(\w+)$")
 # Service Catalog operations the emulator answers (moto has no provisioning); the rest go to moto.

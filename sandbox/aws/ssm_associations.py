@@ -124,6 +124,20 @@ class SsmAssociations:
     ) -> dict[str, Any]:
         return {"AssociationDescription": self._get(account, region, req).describe()}
 
+    def _UpdateAssociation(self, account: str, region: str, req: dict[str, Any]) -> dict[str, Any]:
+        """A new version of the association: the parameters (and schedule, targets) given
+        replace the old. Agents it installed stay installed (a new version changes what later
+        installs are told, here the policy they activate with)."""
+        assoc = self._get(account, region, {"AssociationId": req.get("AssociationId")})
+        if "Parameters" in req:
+            assoc.parameters = dict(req["Parameters"] or {})
+        if req.get("Targets"):
+            assoc.targets = list(req["Targets"])
+        if req.get("ScheduleExpression"):
+            assoc.schedule = req["ScheduleExpression"]
+        assoc.version += 1
+        return {"AssociationDescription": assoc.describe()}
+
     def _DeleteAssociation(self, account: str, region: str, req: dict[str, Any]) -> dict[str, Any]:
         del self.associations[self._get(account, region, req).id]
         return {}
