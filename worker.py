@@ -225,6 +225,7 @@ def build_worker(
             rollouts.survey_rollout,
             rollouts.current_accounts,
             rollouts.run_stack_set_operation,
+            rollouts.stop_stack_set_operation,
             checks.running_workflows,
             workload_security.enroll_workload_security,
             workload_security.find_workload_security_policy,

@@ -29,6 +29,7 @@ from common.rollouts import (
     Operation,
     RolloutInput,
     RunOperationInput,
+    StopOperationInput,
     WaveSurveyInput,
 )
 
@@ -157,6 +158,26 @@ class RolloutActivities:
             return self._wait(inp, op)
         except ClientError as err:
             raise to_application_error(err, action=f"{op.action} {name}") from err
+
+    @activity.defn(name="stop_stack_set_operation", no_thread_cancel_exception=True)
+    def stop_stack_set_operation(self, inp: StopOperationInput) -> bool:
+        """Ask AWS to stop a cancelled rollout's operation: the instances in flight finish, no
+        more start. False when it had ended already (nothing to stop)."""
+        name = inp.baseline.stack_set_name
+        try:
+            self._patient(
+                lambda: self.cloudformation.stop_stack_set_operation(
+                    StackSetName=name,
+                    OperationId=inp.operation_id,
+                    **self._call_as(inp.baseline.call_as),
+                ),
+                name,
+            )
+        except ClientError as err:
+            if error_code(err) in ("InvalidOperationException", "OperationNotFoundException"):
+                return False
+            raise to_application_error(err, action=f"StopStackSetOperation {name}") from err
+        return True
 
     def _describe(self, inp: RunOperationInput, operation_id: str) -> dict[str, Any] | None:
         name = inp.baseline.stack_set_name

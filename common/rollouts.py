@@ -193,6 +193,11 @@ class WaveSurveyInput(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
 
 
+class StopOperationInput(BaseModel):
+    baseline: StackSetBaseline
+    operation_id: str
+
+
 class RunOperationInput(BaseModel):
     rollout_id: str
     baseline: StackSetBaseline

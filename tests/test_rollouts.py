@@ -216,6 +216,39 @@ def test_worker_killed_mid_wave_runs_no_operation_twice(
         assert overrides == {"AuditAccountId": "222222222222"}
 
 
+def test_a_cancel_mid_wave_stops_the_running_operation(
+    api: Api, sandbox: Sandbox, fleet: dict[str, list[str]]
+) -> None:
+    """A cancel does not wait for the wave: the StackSet operation AWS is running is stopped
+    (StopStackSetOperation), and the accounts it left are neither done nor failed."""
+    accounts = fleet["Experiments/RolloutProd"]
+    body = {
+        "baseline": "rollout-probe",
+        "reason": "a parameter, cancelled midway",
+        "parameters": {"AuditAccountId": "444444444444"},
+        "organizational_units": ["Experiments/RolloutProd"],
+    }
+    sandbox.fault(service="cloudformation", action="UpdateStackInstances", hold=True, times=1)
+    plan = api.call("POST", "/v1/rollouts", "carol", json=body).json()
+    assert plan["status"] == "pending_approval", plan
+    assert api.call("POST", f"/v1/rollouts/{plan['rollout_id']}/approve", "bob").status_code == 200
+    _until(lambda: sandbox.state()["held"]["cloudformation"] == 1, "the canary's operation held")
+    operation = plan["waves"][0]["operations"][0]["operation_id"]
+    cancelled = api.call("POST", f"/v1/rollouts/{plan['rollout_id']}/cancel", "carol")
+    assert cancelled.status_code == 200, cancelled.text
+    _until(lambda: _operation(sandbox, operation)["Status"] == "STOPPED", "operation stopped")
+    done = _wait_status(api, plan["rollout_id"], {"cancelled"})
+    _until(lambda: _rollout(api, plan["rollout_id"])["waves"][0]["status"] == "done", "wave ended")
+    done = _rollout(api, plan["rollout_id"])
+    assert done["accounts_done"] == 0 and done["accounts_failed"] == [], done
+    assert done["accounts_left"] == len(accounts)
+    assert done["waves"][0]["operations"][0]["status"] == "STOPPED"
+    actions = [e["action"] for e in done["events"]]
+    assert actions[-3:] == ["cancel", "stop", "wave"], actions
+    assert "1 stopped" in done["events"][-1]["detail"]
+    assert api.call("POST", f"/v1/rollouts/{plan['rollout_id']}/cancel", "carol").status_code == 409
+
+
 def test_a_rollout_by_tag_touches_only_the_tagged_accounts(
     api: Api, sandbox: Sandbox, fleet: dict[str, list[str]]
 ) -> None:

@@ -84,6 +84,7 @@ NO_AWS = {
     "http_calls.py",
     "interceptors.py",
     "notifications.py",
+    "policy_rollouts.py",
     "prerequisites.py",
     "temporal_checks.py",
     "waiting.py",

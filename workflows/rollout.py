@@ -8,8 +8,9 @@ fleet in waves.
 3. **Run**: wave by wave, one StackSet operation per wave (two for the canary when both the
    template and the parameters change). Before each wave the StackSet is surveyed again, so an
    account brought up meanwhile (by a vend, say) gets no operation. More failed accounts than
-   the tolerance halts the rollout for an operator, who resumes or cancels it. Pause and cancel
-   take effect between waves: an operation AWS is running is let finish.
+   the tolerance halts the rollout for an operator, who resumes or cancels it. Pause takes
+   effect between waves (an operation AWS is running is let finish); cancel also stops the
+   running operation (StopStackSetOperation), leaving the accounts it did not reach as they were.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutState,
         RolloutStatus,
         RunOperationInput,
+        StopOperationInput,
         Wave,
         WaveSurveyInput,
         cut_waves,
@@ -151,6 +153,7 @@ class BaselineRollout:
         # at accounts this operation does not touch). Dropped when the rollout stops between
         # waves: after a pause it is looked at again.
         self._next_survey: asyncio.Task[list[str]] | None = None
+        self._running: Operation | None = None  # the StackSet operation AWS is running for us
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutState:
@@ -289,12 +292,14 @@ class BaselineRollout:
             after = self._state.waves[wave.number].accounts  # the next wave's (numbered from 1)
             self._next_survey = asyncio.create_task(_current(self._input, after))
         failed: set[str] = set()
+        stopped: set[str] = set()
         for op in wave.operations:
-            if not op.accounts:
+            if not op.accounts or self._cancelled():
                 op.status = "skipped"
                 continue
             op.started_at = workflow.now()
             op.status = "RUNNING"
+            self._running = op
             self._touch()
             try:
                 ran = await self._run_operation(op)
@@ -304,12 +309,24 @@ class BaselineRollout:
                 ran = op.model_copy(
                     update={"status": "FAILED", "failed_accounts": op.accounts, "reason": reason}
                 )
+            finally:
+                self._running = None
             ran.started_at, ran.ended_at = op.started_at, workflow.now()
             wave.operations[wave.operations.index(op)] = ran
+            if ran.status == "STOPPED" and self._cancelled():
+                stopped.update(op.accounts)  # not failed: left as they were, by the cancel
+                continue
             failed.update(ran.failed_accounts)
             if ran.status != "SUCCEEDED" and not ran.failed_accounts:
                 failed.update(op.accounts)
-        ok = [a for a in wave.accounts if a not in failed and a not in wave.skipped_accounts]
+        ok = [
+            a
+            for a in wave.accounts
+            if a not in failed
+            and a not in stopped
+            and a not in wave.skipped_accounts
+            and not any(a in o.accounts and o.status == "skipped" for o in wave.operations)
+        ]
         self._state.accounts_done += len(ok)
         given = [
             a
@@ -325,6 +342,8 @@ class BaselineRollout:
         wave.status = "done"
         self._state.eta_seconds = self._eta()
         detail = f"wave {wave.number}: {len(ok)} updated, {len(failed)} failed"
+        if stopped:
+            detail += f", {len(stopped)} stopped by the cancel"
         if len(self._state.accounts_failed) > self._input.max_failed_accounts:
             reasons = [op.reason for op in wave.operations if op.reason]
             self._state.problem = "; ".join(reasons) or "accounts failed"
@@ -372,6 +391,9 @@ class BaselineRollout:
                 ),
                 return_exceptions=True,
             )
+
+    def _cancelled(self) -> bool:
+        return self._state.status == RolloutStatus.cancelled
 
     def _drop_survey(self) -> None:
         if self._next_survey is not None:
@@ -435,12 +457,28 @@ class BaselineRollout:
         self._expect(RolloutStatus.paused, RolloutStatus.halted)
 
     @workflow.update(name=contract.CANCEL)
-    def cancel(self, by: str) -> RolloutState:
+    async def cancel(self, by: str) -> RolloutState:
+        """No further wave starts, and the StackSet operation running now is stopped (AWS lets
+        the instances in flight finish); the accounts it did not reach are left as they were."""
         for wave in self._state.waves:
             if wave.status == "planned":
                 wave.status = "cancelled"
+        running = self._running
         self._set(RolloutStatus.cancelled, by, "cancel", "no further wave starts")
         self._drop_survey()
+        if running is not None and running.action != "AssignPolicy":
+            assert self._input.baseline is not None
+            stopping = await workflow.execute_activity(
+                "stop_stack_set_operation",
+                StopOperationInput(
+                    baseline=self._input.baseline, operation_id=running.operation_id
+                ),
+                result_type=bool,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+            if stopping:
+                self._event(by, "stop", f"StopStackSetOperation {running.operation_id}")
         return self._state
 
     @cancel.validator

@@ -36,6 +36,10 @@ class OperationIdAlreadyExistsException(CloudFormationError):
     code = "OperationIdAlreadyExistsException"
 
 
+class InvalidOperationException(CloudFormationError):
+    code = "InvalidOperationException"
+
+
 @dataclass
 class Pending:
     stack_set: Any
@@ -47,6 +51,7 @@ class Pending:
     version: int = 0  # the StackSet's template version the instances reach on success
     on_success: Callable[[], None] | None = None  # what the operation does when it ends well
     action: str = ""
+    stopped: bool = False  # StopStackSetOperation asked: ends STOPPED, its instances as they were
 
 
 @dataclass
@@ -84,6 +89,13 @@ class StackSetRealism:
                 if p.held or now < p.ready_at:
                     continue
                 operation = p.stack_set.get_operation(op_id)
+                if p.stopped:
+                    operation["Status"] = "STOPPED"
+                    for account, region in p.instances:
+                        key = (p.stack_set.id, account, region)
+                        self.instance_status[key] = ("OUTDATED", "CANCELLED", "User stopped")
+                    del self.pending[op_id]
+                    continue
                 operation["Status"] = "FAILED" if p.failure else "SUCCEEDED"
                 for account, region in p.instances:
                     key = (p.stack_set.id, account, region)
@@ -130,6 +142,21 @@ class StackSetRealism:
             self._track(stack_set, op_id, accounts, regions, "DetectStackSetDrift")
             self.pending[op_id].on_success = lambda: self._detect(stack_set)
             return op_id
+
+    def stop(self, stack_set: Any, operation_id: str) -> None:
+        """StopStackSetOperation: AWS lets the instances in flight finish and starts no more,
+        then the operation is STOPPED; the instances it did not reach stay as they were
+        (here: none is reached, the operation ends STOPPED a moment later)."""
+        with self._lock:
+            self.tick()
+            p = self.pending.get(operation_id)
+            if p is None or p.stack_set is not stack_set:
+                stack_set.get_operation(operation_id)  # ValidationError when unknown
+                raise InvalidOperationException(f"Operation {operation_id} is not running")
+            p.stopped = True
+            p.held = False
+            p.ready_at = min(p.ready_at, time.time() + 0.2)
+            stack_set.get_operation(operation_id)["Status"] = "STOPPING"
 
     def _detect(self, stack_set: Any) -> None:
         now = datetime.now(UTC)
@@ -333,9 +360,13 @@ def install(realism: StackSetRealism) -> None:
         stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
         return ActionResult({"OperationId": realism.detect_drift(stack_set)})
 
+    def stop(self: Any, stackset_name: str, operation_id: str) -> None:
+        realism.stop(self.describe_stack_set(stackset_name), operation_id)
+
     setattr(  # noqa: B010
         cfn_responses.CloudFormationResponse, "detect_stack_set_drift", detect_stack_set_drift
     )
+    setattr(cfn_models.CloudFormationBackend, "stop_stack_set_operation", stop)  # noqa: B010
     for action in (
         "detect_stack_set_drift",
         "create_stack_instances",
