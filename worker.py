@@ -181,6 +181,8 @@ def build_worker(
         ws_settings=ws_settings,
         members=members,
         billing=billing.http,
+        budgets=budgets,
+        account_settings=account_settings,
         poll_interval_seconds=aws.poll_interval_seconds,
     )
     return Worker(

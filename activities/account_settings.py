@@ -93,7 +93,7 @@ class AccountSettingsActivities:
         action = "EnableRegion" if enable else "DisableRegion"
         done, going = (ENABLED, "ENABLING") if enable else (("DISABLED",), "DISABLING")
         try:
-            statuses = {r: self._status(inp.account_id, r) for r in inp.regions}
+            statuses = {r: self.region_status(inp.account_id, r) for r in inp.regions}
             for region, status in statuses.items():
                 if status in done or status == going:
                     continue  # done, or an earlier attempt asked and AWS is at it
@@ -104,7 +104,7 @@ class AccountSettingsActivities:
             started = started or time.time()
             waiting = [r for r in inp.regions if statuses[r] not in done]
             while waiting:
-                waiting = [r for r in waiting if self._status(inp.account_id, r) not in done]
+                waiting = [r for r in waiting if self.region_status(inp.account_id, r) not in done]
                 if not waiting:
                     break
                 if time.time() - started > inp.timeout_seconds:
@@ -123,7 +123,19 @@ class AccountSettingsActivities:
             attempt=info.attempt,
         )
 
-    def _status(self, account_id: str, region: str) -> str:
+    def alternate_contact(self, account_id: str, kind: str) -> str | None:
+        """The email AWS has for this kind of alternate contact, or None when unset."""
+        try:
+            found = self.account.get_alternate_contact(
+                AccountId=account_id, AlternateContactType=_CONTACT_TYPE[kind]
+            )
+        except ClientError as err:
+            if error_code(err) == "ResourceNotFoundException":
+                return None
+            raise
+        return str(found["AlternateContact"]["EmailAddress"])
+
+    def region_status(self, account_id: str, region: str) -> str:
         answer = patiently(
             lambda: self.account.get_region_opt_status(AccountId=account_id, RegionName=region),
             self.poll_interval_seconds,

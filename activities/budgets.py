@@ -38,15 +38,15 @@ class BudgetActivities:
     budgets: Any
     sts: Any
 
-    def _payer(self) -> str:
+    def payer(self) -> str:
         return str(self.sts.get_caller_identity()["Account"])
 
     @activity.defn(name="create_budget", no_thread_cancel_exception=True)
     def create_budget(self, inp: BudgetInput) -> SettingResult:
         name, amount = budget_name(inp.account_id), inp.budget.monthly_usd
         try:
-            payer = self._payer()
-            existing = self._find(payer, name)
+            payer = self.payer()
+            existing = self.find(payer, name)
             if existing is not None:
                 limit = float(existing["BudgetLimit"]["Amount"])
                 if limit != float(amount):
@@ -90,13 +90,13 @@ class BudgetActivities:
     def delete_budget(self, inp: BudgetRemoval) -> SettingResult:
         name = budget_name(inp.account_id)
         try:
-            self.budgets.delete_budget(AccountId=self._payer(), BudgetName=name)
+            self.budgets.delete_budget(AccountId=self.payer(), BudgetName=name)
         except ClientError as err:
             if error_code(err) != "NotFoundException":
                 raise to_application_error(err, action="DeleteBudget") from err
         return SettingResult(detail=f"budget {name} deleted", attempt=activity.info().attempt)
 
-    def _find(self, payer: str, name: str) -> dict[str, Any] | None:
+    def find(self, payer: str, name: str) -> dict[str, Any] | None:
         try:
             return dict(self.budgets.describe_budget(AccountId=payer, BudgetName=name)["Budget"])
         except ClientError as err:

@@ -23,8 +23,10 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.account_settings import ENABLED, AccountSettingsActivities
 from activities.aws_errors import error_code
 from activities.billing import SERVICE as BILLING
+from activities.budgets import BudgetActivities, budget_name
 from activities.control_tower import ControlTowerActivities
 from activities.heartbeats import beat, pause
 from activities.http_calls import call, path
@@ -107,6 +109,7 @@ class DriftTargetActivities:
             baselines=baselines,
             workload_security_connector_id=account.workload_security_connector_id,
             billing_registration_id=account.billing_registration_id,
+            settings=account.settings,
         )
 
 
@@ -119,6 +122,8 @@ class DriftActivities:
     ws_settings: WorkloadSecuritySettings
     members: MemberAccountAccess
     billing: httpx.Client
+    budgets: BudgetActivities
+    account_settings: AccountSettingsActivities
     poll_interval_seconds: float = 5.0
 
     def _patient(self, fn: Callable[[], T], what: str) -> T:
@@ -146,6 +151,7 @@ class DriftActivities:
             *self._stack_instances(target),
             *self._workload_security(target),
             *self._billing(target),
+            *self._settings(target),
         ]
 
     @activity.defn(name="detect_stack_set_drift", no_thread_cancel_exception=True)
@@ -320,6 +326,41 @@ class DriftActivities:
                 what="billing", expected=f"registration {registration} active", found=found
             )
         ]
+
+    def _settings(self, target: DriftTarget) -> list[DriftFinding]:
+        """The vend-time settings the account was given, as AWS has them now."""
+        wanted, account = target.settings, target.account_id
+        findings: list[DriftFinding] = []
+        if wanted.budget is not None:
+            budget = self._patient(
+                lambda: self.budgets.find(self.budgets.payer(), budget_name(account)),
+                "DescribeBudget",
+            )
+            amount = f"{float(budget['BudgetLimit']['Amount']):g} USD" if budget else MISSING
+            findings += _differs("budget", f"{wanted.budget.monthly_usd:g} USD", amount)
+        for kind, contact in sorted(wanted.alternate_contacts.items()):
+            found = self._patient(
+                lambda kind=kind: self.account_settings.alternate_contact(account, kind),  # type: ignore[misc]
+                "GetAlternateContact",
+            )
+            findings += _differs(f"alternate_contact:{kind}", str(contact.email), found or MISSING)
+        if wanted.account_alias is not None:
+            iam = self.members.client(account, "iam", "drift-check")
+            aliases = self._patient(lambda: iam.list_account_aliases(), "ListAccountAliases")
+            found = ",".join(aliases.get("AccountAliases", [])) or MISSING
+            findings += _differs("account_alias", wanted.account_alias, found)
+        for region in wanted.opt_in_regions:
+            status = self._patient(
+                lambda region=region: self.account_settings.region_status(account, region),  # type: ignore[misc]
+                "GetRegionOptStatus",
+            )
+            enabled = "ENABLED" if status in ENABLED else status
+            findings += _differs(f"opt_in_region:{region}", "ENABLED", enabled)
+        return findings
+
+
+def _differs(what: str, expected: str, found: str) -> list[DriftFinding]:
+    return [] if expected == found else [DriftFinding(what=what, expected=expected, found=found)]
 
 
 def _instance_state(summary: dict[str, Any] | None) -> str:

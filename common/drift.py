@@ -14,6 +14,7 @@ from typing import Final
 
 from pydantic import BaseModel, Field
 
+from common.account_settings import EffectiveSettings
 from common.landing_zone import StackSetBaseline
 from common.models import DriftFinding, DriftItem
 
@@ -33,6 +34,12 @@ REPAIR_STEPS: Final = {
     "workload_security_connector": ("enroll_workload_security",),
     "workload_security_agents": ("enroll_workload_security",),
     "billing": ("register_billing",),
+    # The vend-time settings (those whose steps succeeded): found, not yet put back by an update
+    # (its steps do not include the settings'); a repair says so.
+    "budget": (),
+    "alternate_contact": (),
+    "account_alias": (),
+    "opt_in_region": (),
 }
 
 
@@ -53,6 +60,7 @@ class DriftTarget(BaseModel):
     baselines: list[StackSetBaseline] = Field(default_factory=list)
     workload_security_connector_id: int | None = None
     billing_registration_id: str | None = None
+    settings: EffectiveSettings = Field(default_factory=EffectiveSettings)
 
 
 class AccountDrift(BaseModel):
@@ -143,6 +151,11 @@ def merged(
         if before is None:
             new.append(item)
     return after, new
+
+
+def unrepairable(drift: list[DriftItem]) -> list[str]:
+    """The drifted parts no update step puts back (an operator does, by hand)."""
+    return sorted({item.what for item in drift if not REPAIR_STEPS.get(item.kind)})
 
 
 def repair_steps(drift: list[DriftItem]) -> list[str]:

@@ -285,3 +285,57 @@ def test_a_cancel_after_the_settings_removes_what_they_made(
         assert time.monotonic() < deadline
         time.sleep(0.3)
     assert len(_default_vpc_regions(sandbox, account_id)) == 17  # the default regions again
+
+
+def test_settings_changed_by_hand_show_as_drift_that_a_repair_leaves_to_a_person(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    """The drift check looks at the vend-time settings too: a budget deleted, a contact changed
+    and an alias removed in the console are found; no update step puts them back, so a repair
+    says so, and the next check sees what a person put back."""
+    created = api.create("alice", _body(new_body)).json()
+    done = api.wait_for(created["id"], {"completed"}, timeout=180)
+    account_id = done["account_id"]
+
+    def account() -> dict[str, Any]:
+        return dict(api.call("GET", f"/v1/accounts/{account_id}", "carol").json())
+
+    deadline = time.monotonic() + 60
+    while account().get("status") != "active":
+        assert time.monotonic() < deadline, "never managed"
+        time.sleep(0.3)
+    payer = sandbox.client("sts").get_caller_identity()["Account"]
+    sandbox.client("budgets").delete_budget(AccountId=payer, BudgetName=f"vend-{account_id}")
+    sandbox.client("account").put_alternate_contact(
+        AccountId=account_id,
+        AlternateContactType="BILLING",
+        Name="Someone",
+        Title="Else",
+        EmailAddress="someone@example.com",
+        PhoneNumber="+1 555 0199",
+    )
+    iam = _member(sandbox, account_id, "iam")
+    (alias,) = iam.list_account_aliases()["AccountAliases"]
+    iam.delete_account_alias(AccountAlias=alias)
+
+    def check() -> list[tuple[str, str, str]]:
+        before = account().get("last_checked_at")
+        started = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": [account_id]})
+        assert started.status_code == 201, started.text
+        deadline = time.monotonic() + 120
+        while (now := account()).get("last_checked_at") == before:
+            assert time.monotonic() < deadline, "the check never reported"
+            time.sleep(0.3)
+        return sorted((d["what"], d["expected"], d["found"]) for d in now["drift"])
+
+    assert check() == [
+        ("account_alias", alias, "missing"),
+        ("alternate_contact:billing", "finance@example.com", "someone@example.com"),
+        ("budget", "5000 USD", "missing"),
+    ]
+    repair = api.call(
+        "POST", f"/v1/accounts/{account_id}/repair", "carol", json={"justification": "put back"}
+    )
+    assert repair.status_code == 409 and "set it by hand" in repair.json()["detail"], repair.text
+    iam.create_account_alias(AccountAlias=alias)
+    assert [what for what, _, _ in check()] == ["alternate_contact:billing", "budget"]

@@ -374,7 +374,14 @@ async def repair_account(
     source = _changeable(account, lz)
     steps = drift.repair_steps(account.drift)
     if not steps:
-        raise Problem(409, "Conflict", f"account {account_id} has no drift to repair")
+        manual = drift.unrepairable(account.drift)
+        detail = (
+            f"account {account_id}: no update step puts back {', '.join(manual)}; set it by hand"
+            " (the next drift check sees it back)"
+            if manual
+            else f"account {account_id} has no drift to repair"
+        )
+        raise Problem(409, "Conflict", detail)
     ou = ou_snapshot(source, lz)
     inp = _change_request(
         account,
