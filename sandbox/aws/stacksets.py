@@ -126,21 +126,38 @@ class StackSetRealism:
     def detect_drift(self, stack_set: Any) -> str:
         """DetectStackSetDrift: an operation like the others (one per StackSet at a time, the
         caller's id kept), which on its end records each instance's drift status."""
+        instances = list(stack_set.stack_instances)
+        return self._operation(
+            stack_set,
+            ("DETECT_DRIFT", "DetectStackSetDrift"),
+            sorted({i.account_id for i in instances}),
+            sorted({i.region_name for i in instances}),
+            lambda: self._detect(stack_set),
+        )
+
+    def _operation(
+        self,
+        stack_set: Any,
+        action: tuple[str, str],
+        accounts: list[str],
+        regions: list[str],
+        on_success: Callable[[], None],
+    ) -> str:
+        """An operation moto has no asynchronous life for: made here, under the caller's id,
+        tracked like the others, doing ``on_success`` when it ends well. ``action``: its name
+        in the operation, and the API's (what the fault plan matches)."""
         with self._lock:
             self._refuse_overlap(stack_set)
             op_id = self.requested_id or str(uuid.uuid4())
-            instances = list(stack_set.stack_instances)
-            accounts = sorted({i.account_id for i in instances})
-            regions = sorted({i.region_name for i in instances})
             stack_set._create_operation(
                 operation_id=op_id,
-                action="DETECT_DRIFT",
+                action=action[0],
                 status="RUNNING",
                 accounts=accounts,
                 regions=regions,
             )
-            self._track(stack_set, op_id, accounts, regions, "DetectStackSetDrift")
-            self.pending[op_id].on_success = lambda: self._detect(stack_set)
+            self._track(stack_set, op_id, accounts, regions, action[1])
+            self.pending[op_id].on_success = on_success
             return op_id
 
     def stop(self, stack_set: Any, operation_id: str) -> None:
@@ -284,18 +301,13 @@ class StackSetRealism:
     ) -> None:
         """DeleteStackInstances as AWS runs it: an operation that takes a while (and may be held
         or fail by the fault plan), the instances gone only once it has succeeded."""
-        with self._lock:
-            self._refuse_overlap(stack_set)
-            op_id = self.requested_id or str(uuid.uuid4())
-            stack_set._create_operation(
-                operation_id=op_id,
-                action="DELETE",
-                status="RUNNING",
-                accounts=accounts,
-                regions=regions,
-            )
-            self._track(stack_set, op_id, accounts, regions, "DeleteStackInstances")
-            self.pending[op_id].on_success = lambda: stack_set.instances.delete(accounts, regions)
+        self._operation(
+            stack_set,
+            ("DELETE", "DeleteStackInstances"),
+            accounts,
+            regions,
+            lambda: stack_set.instances.delete(accounts, regions),
+        )
 
     def instance_dict(self, original: Any, instance: Any) -> dict[str, Any]:
         self.tick()
