@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -167,6 +167,11 @@ class DriftActivities:
         delay = self.poll_interval_seconds
         try:
             while True:
+                shared = self._shared_detection(name, extra, op_id, inp.fresh_seconds)
+                if isinstance(shared, StackSetDetection):
+                    return shared
+                if shared is not None:  # another check's detection is running: share it
+                    return self._detection_end(name, extra, shared)
                 try:
                     self._patient(
                         lambda: self.cloudformation.detect_stack_set_drift(
@@ -192,26 +197,55 @@ class DriftActivities:
                     return StackSetDetection(stack_set=name, status="busy")
                 pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
                 delay = min(delay * 2, self.poll_interval_seconds * 6)
-            while True:
-                found = self._patient(
-                    lambda: self.cloudformation.describe_stack_set_operation(
-                        StackSetName=name, OperationId=op_id, **extra
-                    ),
-                    f"StackSet {name}",
-                )["StackSetOperation"]
-                if found["Status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
-                    return StackSetDetection(
-                        stack_set=name,
-                        status=str(found["Status"]),
-                        operation_id=op_id,
-                        reason=found.get("StatusReason"),
-                    )
-                beat(op_id)
-                pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+            return self._detection_end(name, extra, op_id)
         except ClientError as err:
             if error_code(err) in ("StackSetNotFoundException", "AccessDenied", "ValidationError"):
                 return StackSetDetection(stack_set=name, status="error", reason=str(err))
             raise
+
+    def _detection_end(self, name: str, extra: dict[str, str], op_id: str) -> StackSetDetection:
+        while True:
+            found = self._patient(
+                lambda: self.cloudformation.describe_stack_set_operation(
+                    StackSetName=name, OperationId=op_id, **extra
+                ),
+                f"StackSet {name}",
+            )["StackSetOperation"]
+            if found["Status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+                return StackSetDetection(
+                    stack_set=name,
+                    status=str(found["Status"]),
+                    operation_id=op_id,
+                    reason=found.get("StatusReason"),
+                )
+            beat(op_id)
+            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+
+    def _shared_detection(
+        self, name: str, extra: dict[str, str], mine: str, fresh_seconds: float
+    ) -> StackSetDetection | str | None:
+        """Another check's detection on this StackSet: the id of one running, or the outcome of
+        one that ended within ``fresh_seconds``; None when a detection of our own is needed."""
+        ops = self._patient(
+            lambda: self.cloudformation.list_stack_set_operations(StackSetName=name, **extra),
+            f"StackSet {name}",
+        )["Summaries"]
+        now = datetime.now(UTC)
+        for op in ops:
+            if op.get("Action") != "DETECT_DRIFT" or op["OperationId"] == mine:
+                continue
+            if op["Status"] in ("RUNNING", "QUEUED", "STOPPING"):
+                return str(op["OperationId"])
+            ended = op.get("EndTimestamp")
+            recent = ended is not None and (now - ended).total_seconds() <= fresh_seconds
+            if op["Status"] == "SUCCEEDED" and recent:
+                return StackSetDetection(
+                    stack_set=name,
+                    status="SUCCEEDED",
+                    operation_id=str(op["OperationId"]),
+                    reason=f"a detection that ended {ended:%H:%M:%S} UTC was read",
+                )
+        return None
 
     # ------------------------------------------------------------------ the checks
     def _organizational_unit(self, target: DriftTarget) -> list[DriftFinding]:

@@ -100,6 +100,9 @@ class DetectDriftInput(BaseModel):
     check_id: str
     baseline: StackSetBaseline
     busy_wait_seconds: float = 900.0
+    # A detection that ended this recently is as good as a new one: checks asked one after
+    # another (or at once) share it instead of queueing operations on the StackSet.
+    fresh_seconds: float = 300.0
 
 
 class StackSetDetection(BaseModel):

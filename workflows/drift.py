@@ -71,6 +71,9 @@ class DriftCheck:
                         check_id=check_id,
                         baseline=baseline,
                         busy_wait_seconds=inp.detection_busy_wait_seconds,
+                        # Asked for by name: a fresh look. Else a detection that just ended
+                        # (another check's) is shared rather than queued again.
+                        fresh_seconds=0.0 if inp.detect_stack_set_drift else 300.0,
                     ),
                     start_to_close_timeout=timedelta(
                         seconds=inp.detection_busy_wait_seconds + 4 * 3600

@@ -89,6 +89,7 @@ class StackSetRealism:
                 if p.held or now < p.ready_at:
                     continue
                 operation = p.stack_set.get_operation(op_id)
+                operation["EndTimestamp"] = datetime.now(UTC)  # moto's is made up at creation
                 if p.stopped:
                     operation["Status"] = "STOPPED"
                     for account, region in p.instances:
