@@ -23,6 +23,9 @@ ID_PREFIX: Final = "drift-check-"
 SCHEDULE_ID: Final = "drift-check"
 
 _DETECTIONS: Final = uuid.UUID("8d3e51a2-4c0f-4f7e-9a53-0b6d2a9e1c17")
+# The id of an operator's check of every account: one runs at a time (a second ask while it runs
+# is answered with it), since each looks at every account and runs a detection per StackSet.
+EVERY_ACCOUNT: Final = str(uuid.uuid5(_DETECTIONS, "every-account"))
 DRIFTED: Final = "drifted"  # the VendingDrift search attribute's values
 IN_SYNC: Final = "in_sync"
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ClientDep, Operator, SettingsDep
@@ -37,8 +38,9 @@ async def start_drift_check(
     settings: SettingsDep,
     response: Response,
 ) -> DriftCheckView:
-    """Check every managed account (or those named) against its record, now."""
-    check_id = str(uuid.uuid4())
+    """Check every managed account (or those named) against its record, now. A check of every
+    account asked for while one runs is answered with that one."""
+    check_id = str(uuid.uuid4()) if body.account_ids else drift.EVERY_ACCOUNT
     await client.start_workflow(
         drift.WORKFLOW,
         DriftCheckInput(
@@ -49,6 +51,7 @@ async def start_drift_check(
             detection_busy_wait_seconds=settings.drift.detection_busy_wait_seconds,
         ),
         id=drift.ID_PREFIX + check_id,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=settings.temporal.task_queue,
         rpc_timeout=timedelta(seconds=settings.temporal.update_timeout_seconds),
     )
