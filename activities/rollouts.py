@@ -245,14 +245,16 @@ class RolloutActivities:
                 args["ParameterOverrides"] = [
                     {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                 ]
-        call = {
-            "UpdateStackSet": self.cloudformation.update_stack_set,
-            "CreateStackInstances": self.cloudformation.create_stack_instances,
-        }.get(op.action, self.cloudformation.update_stack_instances)
         delay = self.poll_interval_seconds
         while True:
             try:
-                self._patient(lambda: call(**args), name)
+                # Each call spelt out: tools/iam_policy.py reads the actions from them.
+                if op.action == "UpdateStackSet":
+                    self._patient(lambda: self.cloudformation.update_stack_set(**args), name)
+                elif op.action == "CreateStackInstances":
+                    self._patient(lambda: self.cloudformation.create_stack_instances(**args), name)
+                else:
+                    self._patient(lambda: self.cloudformation.update_stack_instances(**args), name)
                 return
             except ClientError as err:
                 code = error_code(err)
