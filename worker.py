@@ -61,6 +61,7 @@ from common import drift, logging_setup
 from common.drift import DriftCheckInput
 from common.landing_zone import load_landing_zone
 from common.settings import Settings, get_settings
+from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import connect
 from workflows.claim import AccountClaim
 from workflows.close_quota import CLOSE_QUOTA_ID, CloseQuotaQueue, CloseQuotaState
@@ -74,6 +75,7 @@ from workflows.drift import DriftCheck
 from workflows.managed_account import ManagedAccountWorkflow
 from workflows.preflight import Preflight
 from workflows.rollout import BaselineRollout
+from workflows.stack_set_batcher import BatcherState, StackSetBatcher
 from workflows.vending import AccountVending
 
 log = logging.getLogger("vending.worker")
@@ -88,6 +90,7 @@ WORKFLOWS = [
     CloseQuotaQueue,
     BaselineRollout,
     DriftCheck,
+    StackSetBatcher,
 ]
 
 
@@ -227,6 +230,7 @@ def build_worker(
             rollouts.survey_rollout,
             rollouts.current_accounts,
             rollouts.run_stack_set_operation,
+            rollouts.deploy_stack_set_batch,
             rollouts.stop_stack_set_operation,
             checks.running_workflows,
             workload_security.enroll_workload_security,
@@ -296,6 +300,17 @@ async def ensure_coordinator(client: Client, settings: Settings) -> None:
             ou_operation_timeout_seconds=limits.ou_operation_timeout_seconds,
             heartbeat_timeout_seconds=settings.steps.heartbeat_timeout_seconds,
         ),
+    )
+
+
+async def ensure_stack_set_batcher(client: Client, settings: Settings) -> None:
+    """Start the StackSet batcher if no worker has yet (it has no settings of its own)."""
+    await client.start_workflow(
+        StackSetBatcher.run,
+        BatcherState(),
+        id=BATCHER_ID,
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
@@ -370,6 +385,7 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
     await ensure_coordinator(client, settings)
     await ensure_close_quota(client, settings)
+    await ensure_stack_set_batcher(client, settings)
     await ensure_drift_schedule(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

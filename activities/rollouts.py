@@ -23,7 +23,7 @@ from activities.aws_errors import error_code, to_application_error
 from activities.heartbeats import beat, pause
 from activities.organizations import OrganizationsActivities
 from activities.waiting import patiently
-from common.landing_zone import PermissionModel
+from common.landing_zone import PermissionModel, StackSetBaseline
 from common.rollouts import (
     InstanceSurvey,
     Operation,
@@ -32,6 +32,7 @@ from common.rollouts import (
     StopOperationInput,
     WaveSurveyInput,
 )
+from common.stack_set_batches import BatchDeployInput, BatchDeployResult
 
 T = TypeVar("T")
 _BUSY = ("OperationInProgressException", "StaleRequestException")
@@ -268,27 +269,113 @@ class RolloutActivities:
             delay = min(delay * 2, self.poll_interval_seconds * 4)
 
     def _wait(self, inp: RunOperationInput, op: Operation) -> Operation:
-        name = inp.baseline.stack_set_name
-        while True:
-            found = self._describe(inp, op.operation_id)
-            status = (found or {}).get("Status", "RUNNING")
-            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
-                break
-            beat(op.operation_id)
-            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
-        op.status = status
+        op.status = status = self._ended(inp, op.operation_id)
         if status == "SUCCEEDED" and self._tolerance(inp, op) == 0:
             return op  # no failure tolerated, so none happened: no results to read
-        pages = self.cloudformation.get_paginator("list_stack_set_operation_results").paginate(
-            StackSetName=name, OperationId=op.operation_id, **self._call_as(inp.baseline.call_as)
-        )
-        failed: dict[str, str] = {}
-        for page in self._patient(lambda: list(pages), name):
-            for result in page["Summaries"]:
-                if result["Status"] not in ("SUCCEEDED", "CANCELLED"):
-                    failed[result["Account"]] = result.get("StatusReason") or result["Status"]
+        failed = {
+            account: reason
+            for account, results in self._results(inp, op.operation_id).items()
+            if (reason := _failure(results))
+        }
         if status != "SUCCEEDED" and not failed:
             failed = {a: status for a in op.accounts}
         op.failed_accounts = sorted(failed)
         op.reason = "; ".join(f"{a}: {r}" for a, r in sorted(failed.items())) or None
         return op
+
+    def _ended(self, inp: RunOperationInput, operation_id: str) -> str:
+        """Wait for the operation's end (heartbeating its id) and answer its status."""
+        while True:
+            found = self._describe(inp, operation_id)
+            status = str((found or {}).get("Status", "RUNNING"))
+            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+                return status
+            beat(operation_id)
+            pause(self.poll_interval_seconds, waiting_for=f"StackSet {inp.baseline.stack_set_name}")
+
+    def _results(self, inp: RunOperationInput, operation_id: str) -> dict[str, list[_Result]]:
+        """Each account's instance results in the operation: (region, status, reason)."""
+        name = inp.baseline.stack_set_name
+        pages = self.cloudformation.get_paginator("list_stack_set_operation_results").paginate(
+            StackSetName=name, OperationId=operation_id, **self._call_as(inp.baseline.call_as)
+        )
+        out: dict[str, list[_Result]] = defaultdict(list)
+        for page in self._patient(lambda: list(pages), name):
+            for result in page["Summaries"]:
+                out[result["Account"]].append(
+                    (result.get("Region", ""), result["Status"], result.get("StatusReason") or "")
+                )
+        return out
+
+    @activity.defn(name="deploy_stack_set_batch", no_thread_cancel_exception=True)
+    def deploy_stack_set_batch(self, inp: BatchDeployInput) -> BatchDeployResult:
+        """New accounts' instances of one baseline, every account of the batch in one
+        CreateStackInstances (workflows/stack_set_batcher.py).
+
+        An account that has an instance already is left to its request's own step, which judges
+        whether it needs an update or a replacement. A retry finds the operation its first
+        attempt started by the id, waits for it and reads whom it covered from its results, so
+        no account's instances are made by two operations."""
+        baseline = inp.baseline
+        attempt = activity.info().attempt
+        run = RunOperationInput(
+            rollout_id=inp.operation_id,
+            baseline=baseline,
+            operation=Operation(
+                action="CreateStackInstances",
+                accounts=inp.accounts,
+                regions=list(baseline.regions),
+                operation_id=inp.operation_id,
+                organizational_unit_ids=inp.organizational_unit_ids,
+            ),
+            max_failed_accounts=len(inp.accounts),  # one account's failure is its own
+            max_concurrent_percentage=100,
+        )
+        try:
+            if self._describe(run, inp.operation_id) is None:
+                new = [a for a in inp.accounts if not self._has_instances(baseline, a)]
+                if not new:
+                    return BatchDeployResult(operation_id=None, attempt=attempt)
+                run.operation.accounts = new
+                run.max_failed_accounts = len(new)
+                self._start(run, run.operation)
+            status = self._ended(run, inp.operation_id)
+            results = self._results(run, inp.operation_id)
+        except ClientError as err:
+            action = f"CreateStackInstances {baseline.stack_set_name}"
+            raise to_application_error(err, action=action) from err
+        regions = set(baseline.regions)
+        failed = {a: reason for a, rs in results.items() if (reason := _failure(rs))}
+        deployed = [
+            a
+            for a, rs in results.items()
+            if a not in failed
+            and {r for r, s, _ in rs if s == "SUCCEEDED"} >= regions
+            and status == "SUCCEEDED"
+        ]
+        return BatchDeployResult(
+            operation_id=inp.operation_id,
+            status=status,
+            deployed=sorted(deployed),
+            failed=failed,
+            attempt=attempt,
+        )
+
+    def _has_instances(self, baseline: StackSetBaseline, account_id: str) -> bool:
+        name = baseline.stack_set_name
+        pages = self.cloudformation.get_paginator("list_stack_instances").paginate(
+            StackSetName=name, StackInstanceAccount=account_id, **self._call_as(baseline.call_as)
+        )
+        found = self._patient(lambda: list(pages), name)
+        # Filtered here too: not every API honours the account filter.
+        return any(s["Account"] == account_id for page in found for s in page["Summaries"])
+
+
+_Result = tuple[str, str, str]  # region, status, reason
+
+
+def _failure(results: list[_Result]) -> str | None:
+    """An account's failed instances as "region: reason; ...", or None when none failed
+    (CANCELLED instances were never tried: not a failure of the account's)."""
+    bad = [f"{r}: {why or s}" for r, s, why in results if s not in ("SUCCEEDED", "CANCELLED")]
+    return "; ".join(bad) or None

@@ -42,6 +42,7 @@ class DeployBaselineResult(BaseModel):
     regions_deployed: list[str]
     already_current: bool
     attempt: int = 1
+    shared_with: int = 0  # other accounts in the same operation (the StackSet batcher's)
 
     @classmethod
     def nothing_to_do(cls, stack_set_name: str, attempt: int) -> DeployBaselineResult:

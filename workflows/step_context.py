@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from common.models import RequestState, VendingInput
     from workflows.control_tower_slot import ControlTowerSlot
     from workflows.request_record import RequestRecord
+    from workflows.stack_set_batch import StackSetBatches
     from workflows.step_policy import activity_options
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class StepContext:
     record: RequestRecord
     slot: ControlTowerSlot
     close_quota: CloseQuotaTurn | None = None  # a decommission's place in the close quota
+    batches: StackSetBatches | None = None  # new accounts' instances, with other requests'
 
     @property
     def inp(self) -> VendingInput:

@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         SubmitInput,
         VendingInput,
     )
+    from common.stack_set_batches import NOTICE_SIGNAL as BATCH_NOTICE
+    from common.stack_set_batches import BatchNotice
     from workflows import inventory_records, operator_actions
     from workflows.account_turn import AccountTurn
     from workflows.close_quota import CLOSE_NOTICE, CloseNotice
@@ -59,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.operator_actions import OperatorActions
     from workflows.request_record import SYSTEM, RequestRecord
+    from workflows.stack_set_batch import StackSetBatches
     from workflows.step_context import StepContext
     from workflows.step_runner import run_step
     from workflows.step_tables import table_for
@@ -80,8 +83,13 @@ class AccountVending:
         self._state = self._record.state
         self._slot = ControlTowerSlot(inp.request_id, self._record.show)
         self._close_quota = CloseQuotaTurn(inp.request_id)
+        self._batches = StackSetBatches(self._record.show)
         self._ctx = StepContext(
-            submitted=inp, record=self._record, slot=self._slot, close_quota=self._close_quota
+            submitted=inp,
+            record=self._record,
+            slot=self._slot,
+            close_quota=self._close_quota,
+            batches=self._batches,
         )
         self._table = table_for(inp.kind)
         self._turn = (
@@ -366,6 +374,11 @@ class AccountVending:
     @workflow.signal(name=CLOSE_NOTICE)
     def close_quota_notice(self, notice: CloseNotice) -> None:
         self._close_quota.on_notice(notice, self._ctx)
+
+    @workflow.signal(name=BATCH_NOTICE)
+    def stack_set_batch_notice(self, notice: BatchNotice) -> None:
+        """The StackSet batcher's answer: this account's instances deployed, failed, or not."""
+        self._batches.on_notice(notice)
 
     @workflow.signal(name=NOTICE_SIGNAL)
     def control_tower_notice(self, notice: Notice) -> None:

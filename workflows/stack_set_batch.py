@@ -1,0 +1,47 @@
+"""This request's side of the StackSet batcher: ask for an account's instances of a baseline,
+and wait for the batcher's answer (``workflows/stack_set_batcher.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from common.stack_set_batches import BATCHER_ID, BatchEntry, BatchNotice
+    from workflows.stack_set_batcher import StackSetBatcher
+
+Show = Callable[[str, int | None], None]
+
+
+class StackSetBatches:
+    def __init__(self, show: Show) -> None:
+        self._show = show
+        self._notices: dict[str, BatchNotice] = {}  # StackSet -> the batcher's last answer
+
+    async def deploy(self, entry: BatchEntry) -> BatchNotice:
+        """Queue the account with the batcher and wait for its answer. ``not_batched`` when no
+        batcher runs, or none answers within the step's time: the step then deploys itself."""
+        name = entry.baseline.stack_set_name
+        self._notices.pop(name, None)
+        batcher: workflow.ExternalWorkflowHandle[StackSetBatcher] = (
+            workflow.get_external_workflow_handle_for(StackSetBatcher.run, BATCHER_ID)
+        )
+        try:
+            await batcher.signal(StackSetBatcher.deploy, entry)
+        except ApplicationError:
+            return BatchNotice(stack_set_name=name, outcome="not_batched")
+        self._show(f"queued for StackSet {name}: one operation for the accounts waiting", None)
+        try:
+            await workflow.wait_condition(
+                lambda: name in self._notices,
+                timeout=timedelta(seconds=entry.policy.start_to_close_seconds),
+            )
+        except TimeoutError:
+            return BatchNotice(stack_set_name=name, outcome="not_batched")
+        return self._notices.pop(name)
+
+    def on_notice(self, notice: BatchNotice) -> None:
+        self._notices[notice.stack_set_name] = notice
