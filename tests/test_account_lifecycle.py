@@ -332,10 +332,22 @@ def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
         sandbox.configure(close_quota=None)
 
 
-def _delete_operations(sandbox: Sandbox) -> int:
+def _delete_operations(sandbox: Sandbox, account_id: str) -> int:
+    """DeleteStackInstances operations that reached this account (other tests' requests may be
+    deleting instances of the same StackSet meanwhile)."""
     cfn = sandbox.client("cloudformation")
     ops = cfn.list_stack_set_operations(StackSetName="vend-audit-role")["Summaries"]
-    return sum(1 for op in ops if op["Action"] == "DELETE")
+    return sum(
+        1
+        for op in ops
+        if op["Action"] == "DELETE"
+        and any(
+            r["Account"] == account_id
+            for r in cfn.list_stack_set_operation_results(
+                StackSetName="vend-audit-role", OperationId=op["OperationId"]
+            )["Summaries"]
+        )
+    )
 
 
 def _step_of(api: Api, request_id: str, name: str) -> dict[str, Any]:
@@ -352,7 +364,7 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
         service="cloudformation", action="DeleteStackInstances", hold=True, match=account_id
     )
     before = {a: sandbox.calls(a) for a in ("CloseAccount", "MoveAccount")}
-    deletes = _delete_operations(sandbox)
+    deletes = _delete_operations(sandbox, account_id)
     change = _decommission(api, account_id, body["account_name"])
     api.act("bob", change["id"], "approve", {})
 
@@ -379,7 +391,7 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
     assert sandbox.calls("CloseAccount") - before["CloseAccount"] == 1
     assert sandbox.calls("MoveAccount") - before["MoveAccount"] == 1  # the quarantine, once
     # One deletion: the resumed attempt waited for it (AWS refuses a second one while it runs).
-    assert _delete_operations(sandbox) - deletes == 1
+    assert _delete_operations(sandbox, account_id) - deletes == 1
     assert sandbox.stack_instances("vend-audit-role", account_id) == []
     assert next(s for s in done["steps"] if s["name"] == "close_account")["attempts"] >= 1
 
