@@ -9,11 +9,12 @@ second time) instead of starting another for the same accounts.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from botocore.exceptions import ClientError
 from temporalio import activity
@@ -36,6 +37,7 @@ from common.stack_set_batches import BatchDeployInput, BatchDeployResult
 
 T = TypeVar("T")
 _BUSY = ("OperationInProgressException", "StaleRequestException")
+PAGE = 100  # instances in a page of ListStackInstances
 
 
 @dataclass
@@ -106,7 +108,11 @@ class RolloutActivities:
             template = self._patient(
                 lambda: self.cloudformation.describe_stack_set(StackSetName=name, **call_as), name
             )["StackSet"].get("TemplateBody")
-            statuses = self._statuses(name, call_as)
+            if len(inp.accounts) < math.ceil(inp.instances_total / PAGE):
+                looked = {a: self._statuses(name, call_as, a) for a in inp.accounts}
+                statuses = {a: found for a, found in looked.items() if found}
+            else:
+                statuses = self._statuses(name, call_as)
         except ClientError as err:
             raise to_application_error(err, action=f"survey of StackSet {name}") from err
         if inp.parameters or (inp.template_body is not None and inp.template_body != template):
@@ -116,15 +122,23 @@ class RolloutActivities:
             a for a, s in statuses.items() if a in wanted and all(x == "CURRENT" for x in s)
         )
 
-    def _statuses(self, name: str, call_as: dict[str, str]) -> dict[str, list[str]]:
+    @overload
+    def _statuses(self, name: str, call_as: dict[str, str]) -> dict[str, list[str]]: ...
+    @overload
+    def _statuses(self, name: str, call_as: dict[str, str], account: str) -> list[str]: ...
+    def _statuses(
+        self, name: str, call_as: dict[str, str], account: str | None = None
+    ) -> dict[str, list[str]] | list[str]:
+        """Each account's instance statuses (or one account's, with AWS's account filter)."""
         statuses: dict[str, list[str]] = defaultdict(list)
+        only = {"StackInstanceAccount": account} if account else {}
         pages = self.cloudformation.get_paginator("list_stack_instances").paginate(
-            StackSetName=name, **call_as
+            StackSetName=name, **only, **call_as
         )
         for page in self._patient(lambda: list(pages), name):
             for summary in page["Summaries"]:
                 statuses[summary["Account"]].append(summary["Status"])
-        return statuses
+        return statuses if account is None else statuses.get(account, [])
 
     def _tagged(self, account_id: str, wanted: dict[str, str]) -> bool:
         tags: dict[str, str] = {}

@@ -191,6 +191,9 @@ class WaveSurveyInput(BaseModel):
     accounts: list[str]
     template_body: str | None = None
     parameters: dict[str, str] = Field(default_factory=dict)
+    # The StackSet's instances as planned (0: unknown). AWS lists 100 a page: a wave of fewer
+    # accounts than a listing has pages is looked at account by account instead.
+    instances_total: int = 0
 
 
 class StopOperationInput(BaseModel):

@@ -113,6 +113,13 @@ TEMPORAL_LEVERS: dict[str, list[str]] = {
         "--dynamic-config-value",
         "matching.numTaskqueueWritePartitions=1",
     ],
+    # Eager activities: an activity scheduled by a workflow task is handed back to the worker
+    # that completes the task (the SDK asks by default; the server answers only with this on),
+    # instead of going through matching to be polled for: one hop less per activity.
+    "eager-activities": [
+        "--dynamic-config-value",
+        "system.enableActivityEagerExecution=true",
+    ],
 }
 # Only what paid in the overhead benchmark (BENCHMARKS.md, "Levers"): the others stay available
 # to measure again, e.g. on another machine or a larger run.

@@ -232,7 +232,9 @@ class Sandbox:
 
     def stack_instances(self, stack_set: str, account_id: str) -> list[dict[str, Any]]:
         cfn = self.client("cloudformation")
-        found = cfn.list_stack_instances(StackSetName=stack_set)["Summaries"]
+        found = cfn.list_stack_instances(StackSetName=stack_set, StackInstanceAccount=account_id)[
+            "Summaries"
+        ]
         return [i for i in found if i["Account"] == account_id]
 
     def member_client(self, account_id: str, service: str) -> Any:

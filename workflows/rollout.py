@@ -102,7 +102,7 @@ async def _assign(op: Operation, policy: str, heartbeat_seconds: float) -> Opera
     )
 
 
-async def _current(inp: RolloutInput, accounts: list[str]) -> list[str]:
+async def _current(inp: RolloutInput, accounts: list[str], instances_total: int) -> list[str]:
     assert inp.baseline is not None
     current: list[str] = await workflow.execute_activity(
         "current_accounts",
@@ -111,6 +111,7 @@ async def _current(inp: RolloutInput, accounts: list[str]) -> list[str]:
             accounts=accounts,
             template_body=inp.template_body,
             parameters=inp.parameters,
+            instances_total=instances_total,
         ),
         result_type=list[str],
         start_to_close_timeout=timedelta(minutes=10),
@@ -280,7 +281,9 @@ class BaselineRollout:
         looks = self._input.kind == RolloutKind.stack_set  # a policy wave is idempotent as it is
         if wave.number > 1 and looks:
             prefetched, self._next_survey = self._next_survey, None
-            current = await (prefetched or _current(self._input, wave.accounts))
+            current = await (
+                prefetched or _current(self._input, wave.accounts, self._instances_total())
+            )
             now_current = set(current) & set(wave.accounts)
             if now_current:
                 wave.skipped_accounts = sorted(now_current)
@@ -290,7 +293,9 @@ class BaselineRollout:
         self._touch()
         if wave.number < len(self._state.waves) and looks:
             after = self._state.waves[wave.number].accounts  # the next wave's (numbered from 1)
-            self._next_survey = asyncio.create_task(_current(self._input, after))
+            self._next_survey = asyncio.create_task(
+                _current(self._input, after, self._instances_total())
+            )
         failed: set[str] = set()
         stopped: set[str] = set()
         for op in wave.operations:
@@ -391,6 +396,10 @@ class BaselineRollout:
                 ),
                 return_exceptions=True,
             )
+
+    def _instances_total(self) -> int:
+        regions = len(self._input.baseline.regions) if self._input.baseline else 1
+        return self._state.accounts_total * regions
 
     def _cancelled(self) -> bool:
         return self._state.status == RolloutStatus.cancelled

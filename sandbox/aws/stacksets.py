@@ -40,6 +40,9 @@ class InvalidOperationException(CloudFormationError):
     code = "InvalidOperationException"
 
 
+PAGE = 100  # ListStackInstances' largest page (MaxResults)
+
+
 @dataclass
 class Pending:
     stack_set: Any
@@ -369,6 +372,26 @@ def install(realism: StackSetRealism) -> None:
                 summary["StatusReason"] = reason
         return result
 
+    def list_instances(self: Any) -> ActionResult:
+        """ListStackInstances as AWS answers it: the StackInstanceAccount and StackInstanceRegion
+        filters honoured, and pages (MaxResults, at most 100, and NextToken), where moto returns
+        every instance of the StackSet at once. Only the page's instances are rendered."""
+        realism.tick()
+        stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
+        account = self._get_param("StackInstanceAccount")
+        region = self._get_param("StackInstanceRegion")
+        chosen = [
+            i
+            for i in stack_set.instances.stack_instances
+            if (not account or i.account_id == account) and (not region or i.region_name == region)
+        ]
+        size = min(int(self._get_param("MaxResults") or PAGE), PAGE)
+        start = int(self._get_param("NextToken") or 0)
+        result: dict[str, Any] = {"Summaries": [i.to_dict() for i in chosen[start : start + size]]}
+        if start + size < len(chosen):
+            result["NextToken"] = str(start + size)
+        return ActionResult(result)
+
     def detect_stack_set_drift(self: Any) -> ActionResult:
         stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
         return ActionResult({"OperationId": realism.detect_drift(stack_set)})
@@ -380,6 +403,7 @@ def install(realism: StackSetRealism) -> None:
         cfn_responses.CloudFormationResponse, "detect_stack_set_drift", detect_stack_set_drift
     )
     setattr(cfn_models.CloudFormationBackend, "stop_stack_set_operation", stop)  # noqa: B010
+    setattr(cfn_responses.CloudFormationResponse, "list_stack_instances", list_instances)  # noqa: B010
     for action in (
         "detect_stack_set_drift",
         "create_stack_instances",
