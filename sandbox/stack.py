@@ -25,6 +25,7 @@ import httpx
 
 from common import search_attributes
 from common.codec import new_key
+from common.landing_zone import load_landing_zone
 from common.settings import DEFAULT_LANDING_ZONE
 
 DEMO_USERS: dict[str, list[str]] = {
@@ -248,12 +249,30 @@ def sandbox_secrets(data_dir: Path) -> dict[str, str]:
     return values
 
 
+def stated_external_id(landing_zone: Path) -> str | None:
+    """The Workload Security external id the landing zone's baselines give the connector role.
+
+    A platform team copies its tenant's external id into the landing zone (``vend doctor``
+    checks it), so the role a baseline StackSet deploys is the role the engine connects with.
+    The sandbox tenant takes that id instead of a random one: otherwise the engine would find
+    the StackSet's role trusting another id, correct it, and every protected account's
+    instance would show as drifted."""
+    stated = {
+        b.parameters["ExternalId"]
+        for b in load_landing_zone(landing_zone).baselines.values()
+        if "ExternalId" in b.parameters
+    }
+    return stated.pop() if len(stated) == 1 else None
+
+
 class EmbeddedStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.processes: dict[str, Process] = {}
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = sandbox_secrets(config.data_dir)
+        if stated := stated_external_id(config.landing_zone):
+            self.secrets["ws_external_id"] = stated
         if config.log_dir is not None:
             config.log_dir.mkdir(parents=True, exist_ok=True)
 

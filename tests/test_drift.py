@@ -227,6 +227,23 @@ def test_a_baseline_resource_changed_by_hand_is_found_by_detection_and_replaced(
     assert f"DetectStackSetDrift {STACK_SET}: SUCCEEDED" in clean.output, clean.output
 
 
+def test_a_connector_role_deployed_by_a_baseline_is_not_drifted_after_enrollment(
+    api: Api, new_body: Body
+) -> None:
+    """Infrastructure deploys Workload Security's role by a StackSet and enrolls the account: the
+    engine connects with that role as deployed (the landing zone states the tenant's external
+    id), so the check finds nothing; had the engine rewritten the role's trust, the instance
+    would be DRIFTED from the day it was vended."""
+    created = api.create("alice", new_body(organizational_unit="Infrastructure", environment="dev"))
+    assert created.status_code == 201, created.text
+    assert api.act("bob", created.json()["id"], "approve", {}).status_code == 200
+    done = api.wait_for(created.json()["id"], {"completed"}, timeout=180)
+    account_id = str(done["account_id"])
+    _until(lambda: _account(api, account_id).get("status") == "active", "managed")
+    checked = _check(api, [account_id], detect_stack_set_drift=True)
+    assert checked["result"]["checked"] == 1 and checked["result"]["drifted"] == 0, checked
+
+
 async def test_drift_checks_are_for_operators_and_the_schedule_exists(
     api: Api, stack: EmbeddedStack
 ) -> None:
