@@ -55,7 +55,10 @@ def waves(state: dict[str, Any]) -> str:
 def start(
     reason: Annotated[str, typer.Option()],
     baseline: Annotated[
-        str | None, typer.Option(help="the landing zone's name of the baseline")
+        str | None,
+        typer.Option(
+            help="the baseline, by its name in the landing zone's baselines (e.g. vend-audit-role)"
+        ),
     ] = None,
     policy: Annotated[
         str | None,

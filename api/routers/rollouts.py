@@ -47,7 +47,11 @@ NOT_FOUND = Problem(404, "Not found", "no such rollout")
 
 class RolloutBody(BaseModel):
     baseline: str | None = Field(
-        default=None, description="the landing zone's name of the baseline StackSet to roll out"
+        default=None,
+        description=(
+            "the baseline to roll out, by its name in the landing zone's baselines "
+            "(e.g. vend-audit-role)"
+        ),
     )
     workload_security_policy: str | None = Field(
         default=None,
