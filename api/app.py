@@ -13,6 +13,7 @@ from api import errors, observability, openapi
 from api.limits import BodySizeLimit, RateLimiter
 from api.routers import (
     accounts,
+    approvals,
     codec,
     docs,
     drift_checks,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.install(app)
     app.include_router(health.router)
     app.include_router(requests.router)
+    app.include_router(approvals.router)
     app.include_router(accounts.router)
     app.include_router(rollouts.router)
     app.include_router(drift_checks.router)

@@ -137,6 +137,14 @@ class AccountRequestPage(BaseModel):
     next_cursor: str | None
 
 
+class ApprovalQueue(BaseModel):
+    items: list[AccountRequestView]
+    decided_by_you: int = Field(
+        default=0, description="requests of this page left out: you approved them already"
+    )
+    next_cursor: str | None
+
+
 class EventsView(BaseModel):
     items: list[AuditEvent]
 

@@ -24,6 +24,11 @@ DRIFT = SearchAttributeKey.for_keyword("VendingDrift")
 ALL = (STATUS, STEP, REQUESTER, OU, ACCOUNT_ID, KIND, OWNER, DRIFT)
 
 
+def quote(value: str) -> str:
+    """A value as a string literal of a visibility query."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def owner_digest(email: str) -> str:
     return hashlib.sha256(f"owner:{email.strip().lower()}".encode()).hexdigest()[:40]
 

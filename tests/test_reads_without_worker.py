@@ -35,6 +35,16 @@ def test_a_request_reads_while_no_worker_runs(
         assert waiting["stale"] is True and waiting["status"] == "pending_approval"
         # Still nobody else's to see.
         assert api.get("mallory", done["id"]).status_code == 404
+        # The approvers' queue queries no workflow: it answers as before.
+        queue = api.call("GET", "/v1/approvals", "bob", params={"limit": 100})
+        assert queue.status_code == 200, queue.text
+        cursor = queue.json()["next_cursor"]
+        found = {d["id"] for d in queue.json()["items"]}
+        while pending["id"] not in found and cursor:
+            queue = api.call("GET", "/v1/approvals", "bob", params={"cursor": cursor})
+            found |= {d["id"] for d in queue.json()["items"]}
+            cursor = queue.json()["next_cursor"]
+        assert pending["id"] in found
     finally:
         stack.start_worker()
     assert api.get("alice", done["id"]).json()["stale"] is False

@@ -89,11 +89,15 @@ class RequestRecord:
         metrics.request_status(status.value)
         self.touch()
         if workflow.patched("state-in-memo"):
-            # What the API answers while no worker can (memo is encrypted like any payload).
-            workflow.upsert_memo({contract.STATE_MEMO: self.state})
+            self.remember()
         event = NOTIFY_ON.get(status)
         if event is not None:
             self.notify(event)
+
+    def remember(self) -> None:
+        """Record the state in the memo (encrypted like any payload): what the API answers while
+        no worker can, and what the approvers' queue reads, so listing it queries no worker."""
+        workflow.upsert_memo({contract.STATE_MEMO: self.state})
 
     def touch(self, step: str | None = None) -> None:
         """Mark the state changed, and tell visibility what the lists filter on."""

@@ -274,6 +274,8 @@ class AccountVending:
             self._record.set_status(RequestStatus.provisioning)
         else:
             self._record.touch()
+            if workflow.patched("approval-in-memo"):
+                self._record.remember()  # the queue leaves it out for this approver from now on
         return self._state
 
     @approve.validator

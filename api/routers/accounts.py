@@ -69,10 +69,6 @@ def _timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.temporal.update_timeout_seconds)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _may_see(account: ManagedAccount, user: Principal) -> bool:
     if user.has(Role.approver, Role.operator, Role.admin):
         return True
@@ -193,21 +189,21 @@ async def list_accounts(
 ) -> AccountPage:
     """Managed accounts (visibility order; eventually consistent). Requesters see the accounts
     they requested or own."""
-    clauses = [f"WorkflowType = {_quote(contract.WORKFLOW)}"]
+    clauses = [f"WorkflowType = {sa.quote(contract.WORKFLOW)}"]
     if organizational_unit:
-        clauses.append(f"{sa.OU.name} = {_quote(organizational_unit.strip().strip('/'))}")
+        clauses.append(f"{sa.OU.name} = {sa.quote(organizational_unit.strip().strip('/'))}")
     if status_filter is not None:
-        clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
+        clauses.append(f"{sa.STATUS.name} = {sa.quote(status_filter.value)}")
     if owner:
-        clauses.append(f"{sa.OWNER.name} = {_quote(sa.owner_digest(owner))}")
+        clauses.append(f"{sa.OWNER.name} = {sa.quote(sa.owner_digest(owner))}")
     if drifted is True:
-        clauses.append(f"{sa.DRIFT.name} = {_quote(drift.DRIFTED)}")
+        clauses.append(f"{sa.DRIFT.name} = {sa.quote(drift.DRIFTED)}")
     elif drifted is False:
-        clauses.append(f"({sa.DRIFT.name} IS NULL OR {sa.DRIFT.name} = {_quote(drift.IN_SYNC)})")
+        clauses.append(f"({sa.DRIFT.name} IS NULL OR {sa.DRIFT.name} = {sa.quote(drift.IN_SYNC)})")
     if not user.has(Role.approver, Role.operator, Role.admin):
-        mine = [f"{sa.REQUESTER.name} = {_quote(user.sub)}"]
+        mine = [f"{sa.REQUESTER.name} = {sa.quote(user.sub)}"]
         if user.email:
-            mine.append(f"{sa.OWNER.name} = {_quote(sa.owner_digest(user.email))}")
+            mine.append(f"{sa.OWNER.name} = {sa.quote(sa.owner_digest(user.email))}")
         clauses.append("(" + " OR ".join(mine) + ")")
     key = settings.cursor_secret.get_secret_value().encode()
     token: bytes | None = None

@@ -224,8 +224,8 @@ async def _below_open_quota(client: Client, settings: Settings, user: Principal)
     if cap <= 0:
         return
     query = (
-        f"WorkflowType = {_quote(contract.WORKFLOW)} AND ExecutionStatus = 'Running' "
-        f"AND {sa.REQUESTER.name} = {_quote(user.sub)}"
+        f"WorkflowType = {sa.quote(contract.WORKFLOW)} AND ExecutionStatus = 'Running' "
+        f"AND {sa.REQUESTER.name} = {sa.quote(user.sub)}"
     )
     counted = await client.count_workflows(query, rpc_timeout=_update_timeout(settings))
     if counted.count >= cap:
@@ -240,10 +240,6 @@ async def _below_open_quota(client: Client, settings: Settings, user: Principal)
 
 def _update_timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.temporal.update_timeout_seconds)
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 async def _summary(wf: WorkflowExecution) -> AccountRequestSummary:
@@ -279,18 +275,18 @@ async def list_account_requests(
     Visibility is eventually consistent: a request created a moment ago may appear a moment later.
     """
     clauses = [
-        f"WorkflowType = {_quote(contract.WORKFLOW)}",
-        f"{sa.STATUS.name} != {_quote(RequestStatus.invalid.value)}",
-        f"{sa.STATUS.name} != {_quote(RequestStatus.validating.value)}",
+        f"WorkflowType = {sa.quote(contract.WORKFLOW)}",
+        f"{sa.STATUS.name} != {sa.quote(RequestStatus.invalid.value)}",
+        f"{sa.STATUS.name} != {sa.quote(RequestStatus.validating.value)}",
     ]
     if status_filter is not None:
-        clauses.append(f"{sa.STATUS.name} = {_quote(status_filter.value)}")
+        clauses.append(f"{sa.STATUS.name} = {sa.quote(status_filter.value)}")
     if kind == RequestKind.vend:  # requests from before kinds existed carry none: vends
-        clauses.append(f"({sa.KIND.name} = {_quote(kind.value)} OR {sa.KIND.name} IS NULL)")
+        clauses.append(f"({sa.KIND.name} = {sa.quote(kind.value)} OR {sa.KIND.name} IS NULL)")
     elif kind is not None:
-        clauses.append(f"{sa.KIND.name} = {_quote(kind.value)}")
+        clauses.append(f"{sa.KIND.name} = {sa.quote(kind.value)}")
     if not user.has(Role.approver, Role.operator, Role.admin):
-        clauses.append(f"{sa.REQUESTER.name} = {_quote(user.sub)}")
+        clauses.append(f"{sa.REQUESTER.name} = {sa.quote(user.sub)}")
     key = settings.cursor_secret.get_secret_value().encode()
     token: bytes | None = None
     if cursor:
