@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import api_latency, overhead, quota, rollout, waiting
+from bench import api_latency, approvals, overhead, quota, rollout, waiting
 from bench.harness import RESULTS, ROOT, Result, machine
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "api_latency": api_latency.run,
     "waiting": waiting.run,
     "rollout": rollout.run,
+    "approvals": approvals.run,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

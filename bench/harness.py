@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,23 @@ def stack(**overrides: Any) -> Iterator[EmbeddedStack]:
     )
     with running(config) as s:
         yield s
+
+
+def file_requests(api: httpx.Client, headers: dict[str, str], ou: str, n: int) -> list[str]:
+    """File ``n`` requests for ``ou`` from 24 threads (a refused one is asked again, up to five
+    times); their ids in filing order."""
+
+    def create(_: int) -> str:
+        for _attempt in range(5):
+            resp = api.post("/v1/account-requests", json=body(ou), headers=headers)
+            if resp.status_code == 201:
+                return str(resp.json()["id"])
+            time.sleep(1)
+        resp.raise_for_status()
+        return ""
+
+    with ThreadPoolExecutor(24) as pool:
+        return list(pool.map(create, range(n)))
 
 
 def body(ou: str, **overrides: Any) -> dict[str, Any]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from bench.harness import Result, body, percentile, rss_mb, stack
+from bench.harness import Result, file_requests, percentile, rss_mb, stack
 
 OU = "Bench/Waiting"
 
@@ -25,18 +24,8 @@ def run(n: int | None = None) -> Result:
         alice = {"Authorization": f"Bearer {tokens['alice']}"}
         bob = {"Authorization": f"Bearer {tokens['bob']}"}
 
-        def create(_: int) -> str:
-            for _attempt in range(5):
-                resp = api.post("/v1/account-requests", json=body(OU), headers=alice)
-                if resp.status_code == 201:
-                    return str(resp.json()["id"])
-                time.sleep(1)
-            resp.raise_for_status()
-            return ""
-
         t0 = time.monotonic()
-        with ThreadPoolExecutor(24) as pool:
-            ids = list(pool.map(create, range(n)))
+        ids = file_requests(api, alice, OU, n)
         fill_seconds = time.monotonic() - t0
         time.sleep(5)  # let visibility and the worker settle
         worker_rss = rss_mb(s.processes["worker"].popen.pid)  # type: ignore[union-attr]
