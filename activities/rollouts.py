@@ -168,7 +168,9 @@ class RolloutActivities:
         op = inp.operation.model_copy(deep=True)
         name = inp.baseline.stack_set_name
         try:
-            if self._describe(inp, op.operation_id) is None:
+            # A first attempt has started nothing to look for (and AWS refuses the id a second
+            # time, should it have): the call goes out without a look first.
+            if activity.info().attempt == 1 or self._describe(inp, op.operation_id) is None:
                 self._start(inp, op)
             return self._wait(inp, op)
         except ClientError as err:

@@ -13,6 +13,7 @@ retries across crashes, a coordinator for Control Tower's limits.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,8 +23,11 @@ import boto3
 import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from bench.harness import Result, body, cpu_seconds, cpu_used, percentile, stack, wait_all
+from common.temporal_client import workflow_id
 
 POLL = 0.2
 OU = "Bench/Plain"
@@ -135,6 +139,34 @@ class PlainScript:
         return time.monotonic() - started
 
 
+async def _tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
+    """Workflow tasks and activities per request, from the request workflows' histories and
+    their claim workflows' (the long-lived coordinator, batcher and account workflows are
+    shared and left out)."""
+    client = await Client.connect(address)
+    counts = {"workflow_tasks": 0, "activities": 0, "local_activities": 0, "claim_tasks": 0}
+    for request_id in ids:
+        history = await client.get_workflow_handle(workflow_id(request_id)).fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                counts["workflow_tasks"] += 1
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                counts["activities"] += 1
+            elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                if event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+                    counts["local_activities"] += 1
+            elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+                child = event.start_child_workflow_execution_initiated_event_attributes
+                if child.workflow_type.name != "AccountClaim":
+                    continue  # the account's own workflow, shared by its later changes
+                claim = await client.get_workflow_handle(child.workflow_id).fetch_history()
+                counts["claim_tasks"] += sum(
+                    e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                    for e in claim.events
+                )
+    return {f"{k}_per_request": round(v / len(ids), 1) for k, v in counts.items()}
+
+
 def run(n: int = 100) -> Result:
     with stack(
         create_account_seconds=0.0,
@@ -180,6 +212,7 @@ def run(n: int = 100) -> Result:
         ids = [i for i, _ in submitted]
         finals = wait_all(api, token, ids, {"completed", "waiting_for_operator"}, 900)
         engine_cpu = cpu_used(cpu0, cpu_seconds(s))
+        tasks = asyncio.run(_tasks_per_request(c.temporal_address, ids))
         ends = [
             datetime.fromisoformat(f["steps"][-1]["finished_at"].replace("Z", "+00:00")).timestamp()
             for f in finals.values()
@@ -217,6 +250,9 @@ def run(n: int = 100) -> Result:
                 "engine_cpu_seconds": engine_cpu,
                 "script_cpu_ms_per_account": round(1000 * sum(script_cpu.values()) / n),
                 "engine_cpu_ms_per_request": round(1000 * sum(engine_cpu.values()) / n),
+                # From the histories: what each request's own workflow and its claims cost the
+                # dev server (each workflow task is a round trip and a commit).
+                **tasks,
             },
             limits=(
                 "Both share one 2-core machine with the sandbox, Temporal and the worker. The "
