@@ -3,8 +3,11 @@ what the requests recorded, paged, and 304 while it has not changed."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from tests.conftest import Api
 
@@ -29,6 +32,14 @@ def _ids(api: Api, user: str) -> set[str]:
     return {d["id"] for d in _queue(api, user)}
 
 
+def _eventually(check: Callable[[], bool], what: str) -> None:
+    """Visibility is eventually consistent: what a change did shows a moment later."""
+    deadline = time.monotonic() + 15
+    while not check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.2)
+
+
 def test_each_approver_sees_what_they_may_still_decide(api: Api, new_body: Body) -> None:
     prod = api.create("alice", new_body(organizational_unit="Workloads/Prod", environment="prod"))
     assert prod.status_code == 201, prod.text
@@ -36,8 +47,9 @@ def test_each_approver_sees_what_they_may_still_decide(api: Api, new_body: Body)
     assert mine.status_code == 201, mine.text
     prod_id, erins = prod.json()["id"], mine.json()["id"]
 
-    assert {prod_id, erins} <= _ids(api, "bob")
-    assert prod_id in _ids(api, "erin") and erins not in _ids(api, "erin")
+    _eventually(lambda: {prod_id, erins} <= _ids(api, "bob"), "both in bob's queue")
+    _eventually(lambda: prod_id in _ids(api, "erin"), "alice's in erin's queue")
+    assert erins not in _ids(api, "erin")
     # The queue carries what a card shows: the request, its approvals and its plan.
     card = next(d for d in _queue(api, "dave") if d["id"] == prod_id)
     assert card["request"]["organizational_unit"] == "Workloads/Prod"
@@ -45,14 +57,14 @@ def test_each_approver_sees_what_they_may_still_decide(api: Api, new_body: Body)
 
     # bob approves one of two: gone from his queue, still in dave's, with bob's approval.
     assert api.act("bob", prod_id, "approve", {}).status_code == 200
-    assert prod_id not in _ids(api, "bob")
+    _eventually(lambda: prod_id not in _ids(api, "bob"), "gone from bob's queue")
     card = next(d for d in _queue(api, "dave") if d["id"] == prod_id)
     assert [a["by"] for a in card["approvals"]] == ["bob"]
     assert api.call("GET", "/v1/approvals", "alice").status_code == 403
 
     for request_id, user in ((prod_id, "alice"), (erins, "erin")):
         assert api.act(user, request_id, "cancel", {"reason": "test done"}).status_code == 200
-    assert not {prod_id, erins} & _ids(api, "dave")
+    _eventually(lambda: not {prod_id, erins} & _ids(api, "dave"), "cancelled ones gone")
 
 
 def test_the_queue_pages_and_answers_304_while_unchanged(api: Api, new_body: Body) -> None:
@@ -64,24 +76,27 @@ def test_the_queue_pages_and_answers_304_while_unchanged(api: Api, new_body: Bod
     assert bad.status_code == 422
     # Unchanged: 304 to its ETag (other tests' requests may move in between: ask again).
     for _ in range(5):
-        page = api.call("GET", "/v1/approvals", "bob", params={"limit": 100})
-        again = api.call(
-            "GET",
-            "/v1/approvals",
-            "bob",
-            params={"limit": 100},
-            headers={"If-None-Match": page.headers["ETag"]},
-        )
+        etag = api.call("GET", "/v1/approvals", "bob", params={"limit": 100}).headers["ETag"]
+        again = _conditional(api, etag)
         if again.status_code == 304:
             break
     assert again.status_code == 304 and again.content == b""
     for request_id in made:
         api.act("alice", request_id, "cancel", {"reason": "test done"})
-    changed = api.call(
-        "GET",
-        "/v1/approvals",
-        "bob",
-        params={"limit": 100},
-        headers={"If-None-Match": page.headers["ETag"]},
+    # Changed (once visibility has the cancellations): the page itself, with a new ETag.
+    deadline = time.monotonic() + 15
+    while True:
+        changed = _conditional(api, etag)
+        if changed.status_code == 200 and not set(made) & {
+            d["id"] for d in changed.json()["items"]
+        }:
+            break
+        assert time.monotonic() < deadline, "the cancelled requests never left the queue"
+        time.sleep(0.2)
+    assert changed.headers["ETag"] != etag
+
+
+def _conditional(api: Api, etag: str) -> httpx.Response:
+    return api.call(
+        "GET", "/v1/approvals", "bob", params={"limit": 100}, headers={"If-None-Match": etag}
     )
-    assert changed.status_code == 200
