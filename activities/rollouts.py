@@ -24,7 +24,7 @@ from activities.aws_errors import error_code, to_application_error
 from activities.heartbeats import beat, pause
 from activities.organizations import OrganizationsActivities
 from activities.waiting import patiently
-from common.landing_zone import PermissionModel, StackSetBaseline
+from common.landing_zone import PermissionModel
 from common.rollouts import (
     InstanceSurvey,
     Operation,
@@ -349,7 +349,9 @@ class RolloutActivities:
         )
         try:
             if self._describe(run, inp.operation_id) is None:
-                new = [a for a in inp.accounts if not self._has_instances(baseline, a)]
+                call_as = self._call_as(baseline.call_as)
+                name = baseline.stack_set_name
+                new = [a for a in inp.accounts if not self._statuses(name, call_as, a)]
                 if not new:
                     return BatchDeployResult(operation_id=None, attempt=attempt)
                 run.operation.accounts = new
@@ -376,15 +378,6 @@ class RolloutActivities:
             failed=failed,
             attempt=attempt,
         )
-
-    def _has_instances(self, baseline: StackSetBaseline, account_id: str) -> bool:
-        name = baseline.stack_set_name
-        pages = self.cloudformation.get_paginator("list_stack_instances").paginate(
-            StackSetName=name, StackInstanceAccount=account_id, **self._call_as(baseline.call_as)
-        )
-        found = self._patient(lambda: list(pages), name)
-        # Filtered here too: not every API honours the account filter.
-        return any(s["Account"] == account_id for page in found for s in page["Summaries"])
 
 
 _Result = tuple[str, str, str]  # region, status, reason

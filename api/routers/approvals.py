@@ -84,12 +84,10 @@ async def approval_queue(
         + hashlib.sha256(page.model_dump_json(exclude={"next_cursor"}).encode()).hexdigest()[:32]
         + '"'
     )
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = "private, no-cache"
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if if_none_match == etag:
-        return Response(
-            status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"}
-        )
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
     return page
 
 
