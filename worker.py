@@ -39,6 +39,7 @@ from activities.aws_clients import client as aws_client
 from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
 from activities.budgets import BudgetActivities
+from activities.claims import ClaimActivities, ClaimRegistryActivities
 from activities.control_tower import ControlTowerActivities
 from activities.drift import DriftActivities, DriftTargetActivities
 from activities.identity_center import IdentityCenterActivities
@@ -58,12 +59,14 @@ from activities.workload_security import (
     WorkloadSecurityClient,
 )
 from common import drift, logging_setup
+from common.claims import claims_task_queue
 from common.drift import DriftCheckInput
 from common.landing_zone import load_landing_zone
 from common.settings import Settings, get_settings
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import connect
 from workflows.claim import AccountClaim
+from workflows.claim_registry import ClaimRegistry
 from workflows.close_quota import CLOSE_QUOTA_ID, CloseQuotaQueue, CloseQuotaState
 from workflows.coordinator import (
     COORDINATOR_ID,
@@ -156,6 +159,7 @@ def build_worker(
         poll_interval_seconds=aws.poll_interval_seconds,
     )
     checks = TemporalChecks(client)
+    claims = ClaimActivities(client, claims_task_queue(settings.temporal.task_queue))
     ws_settings = settings.workload_security
     workload_security = WorkloadSecurityActivities(
         ws=WorkloadSecurityClient(ws_settings),
@@ -195,6 +199,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         activities=[
             org.check_account_available,
+            claims.take_claims,
             org.create_account,
             org.move_to_ou,
             org.suspend_account,
@@ -256,6 +261,22 @@ def build_worker(
             *([PrerequisiteInterceptor(gate)] if gate is not None else []),
             AttemptReportingInterceptor(),
         ],
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
+    )
+
+
+def build_claims_worker(client: Client, settings: Settings) -> Worker:
+    """The claim registry's shards on a task queue of their own (``common.claims``): requests
+    wait for them inside a workflow task, so they must never wait for the same slots."""
+    registry = ClaimRegistryActivities(client)
+    return Worker(
+        client,
+        task_queue=claims_task_queue(settings.temporal.task_queue),
+        workflows=[ClaimRegistry],
+        workflow_runner=workflow_runner(),
+        activities=[registry.legacy_claims, TemporalChecks(client).running_workflows],
+        max_concurrent_activities=4,
+        max_concurrent_workflow_tasks=16,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
     )
 
@@ -397,8 +418,9 @@ async def run_worker(settings: Settings) -> None:
     gate = PrerequisiteGate(preflight, settings.worker.prerequisite_recheck_seconds)
     with ThreadPoolExecutor(max_workers=settings.worker.max_concurrent_activities) as executor:
         worker = build_worker(client, settings, executor, gate)
+        claims_worker = build_claims_worker(client, settings)
         log.info("worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address)
-        async with worker:
+        async with worker, claims_worker:
             checking = asyncio.create_task(gate.check_all())  # while the worker already polls
             await stop.wait()
             checking.cancel()

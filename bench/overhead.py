@@ -141,8 +141,9 @@ class PlainScript:
 
 async def _tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
     """Workflow tasks and activities per request, from the request workflows' histories and
-    their claim workflows' (the long-lived coordinator, batcher and account workflows are
-    shared and left out)."""
+    their claim workflows' (requests from before the claim registry), and the claim registry's
+    tasks divided among the requests (the long-lived coordinator, batcher and account workflows
+    are shared and left out)."""
     client = await Client.connect(address)
     counts = {"workflow_tasks": 0, "activities": 0, "local_activities": 0, "claim_tasks": 0}
     for request_id in ids:
@@ -164,7 +165,70 @@ async def _tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
                     e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
                     for e in claim.events
                 )
-    return {f"{k}_per_request": round(v / len(ids), 1) for k, v in counts.items()}
+    figures: dict[str, Any] = {
+        f"{k}_per_request": round(v / len(ids), 1) for k, v in counts.items()
+    }
+    registry_tasks = 0  # shared by every request of the run (and its warm-up): per request
+    async for shard in client.list_workflows("WorkflowType = 'ClaimRegistry'"):
+        history = await client.get_workflow_handle(shard.id, run_id=shard.run_id).fetch_history()
+        registry_tasks += sum(
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
+        )
+    figures["claim_registry_tasks_per_request"] = round(registry_tasks / len(ids), 1)
+    sample = await client.get_workflow_handle(workflow_id(ids[0])).fetch_history()
+    figures["sample_request_tasks"] = _task_decisions(sample.events)
+    return figures
+
+
+def _task_decisions(events: Any) -> list[str]:
+    """For one request, what woke each workflow task and what it decided: a task that wakes on
+    an event and decides nothing is a round trip and a commit that lever 4 can take away."""
+    tasks: list[str] = []
+    woke: list[str] = []
+    decided: list[str] | None = None  # the commands of the task that completed last
+    for event in events:
+        kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            decided = []
+            tasks.append("")
+            continue
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            kind = event.marker_recorded_event_attributes.marker_name
+        if decided is not None and event.event_type in _COMMANDS:
+            decided.append(kind)
+            tasks[-1] = f"{'+'.join(woke) or '-'} -> {'+'.join(decided)}"
+        elif event.event_type not in _TASK_EVENTS:
+            if decided is not None:
+                if not decided:
+                    tasks[-1] = f"{'+'.join(woke) or '-'} -> nothing"
+                woke, decided = [], None
+            woke.append(kind)
+    if decided is not None and not decided:
+        tasks[-1] = f"{'+'.join(woke) or '-'} -> nothing"
+    return tasks
+
+
+_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+}
+_COMMANDS = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_TIMER_CANCELED,
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED,
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
 
 
 def run(n: int = 100) -> Result:

@@ -19,15 +19,18 @@ from common.settings import CodecSettings
 from sandbox.stack import EmbeddedStack
 from tests.conftest import codec_settings, plain_history_json
 from worker import WORKFLOWS, workflow_runner
+from workflows.claim_registry import ClaimRegistry
+
+REPLAYED = [*WORKFLOWS, ClaimRegistry]  # the registry runs on a task queue of its own
 
 
 async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -> None:
     converter = data_converter(codec_settings(stack))
     client = await Client.connect(stack.config.temporal_address, data_converter=converter)
     replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner()
+        workflows=REPLAYED, data_converter=converter, workflow_runner=workflow_runner()
     )
-    types = " OR ".join(f"WorkflowType = '{w.__name__}'" for w in WORKFLOWS)
+    types = " OR ".join(f"WorkflowType = '{w.__name__}'" for w in REPLAYED)
     histories = client.list_workflows(types).map_histories()
     replayed, failures = 0, {}
     async with replayer.workflow_replay_iterator(histories) as results:

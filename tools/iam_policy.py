@@ -79,6 +79,7 @@ NO_AWS = {
     "aws_clients.py",
     "aws_errors.py",
     "billing.py",
+    "claims.py",
     "setting_result.py",
     "heartbeats.py",
     "http_calls.py",

@@ -9,6 +9,7 @@ started before ``validate-at-once`` did them one by one; their histories still r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 with workflow.unsafe.imports_passed_through():
     from activities.account_lifecycle import AdoptableInput, AdoptionActivities
     from activities.billing import BillingActivities, CustomerInput, CustomerResult
+    from activities.claims import ClaimActivities
     from activities.organizations import AvailabilityInput, OrganizationsActivities
+    from common.claims import ClaimInput, ClaimOutcome, claim_key
     from common.models import AccountRequest
     from workflows.claim import AccountClaim, claim_id
 
@@ -27,16 +30,44 @@ Refusal = tuple[str, str]  # (problem type, message)
 
 # Submission refusals that say nothing about the request itself: the workflow fails, so the
 # same Idempotency-Key may try again.
-TRANSIENT_REFUSALS = frozenset({"OrganizationsUnavailable"})
+TRANSIENT_REFUSALS = frozenset({"OrganizationsUnavailable", "ClaimsUnavailable"})
+
+Wanted = tuple[str, str, str]  # (kind, field, value)
 
 
 class Claims:
-    """This request's hold on its account name and email: child workflows whose ids are the
-    claim (Temporal lets one running workflow hold an id), ended with the request."""
+    """This request's hold on its account name and email (or adopted account): entries in the
+    claim registry (``workflows/claim_registry.py``), taken in a local activity. Requests from
+    before the registry (patch ``claim-registry``) hold child workflows whose ids are the claim,
+    ended with the request."""
 
     def __init__(self, request_id: str) -> None:
         self._request_id = request_id
         self._held: dict[str, workflow.ChildWorkflowHandle[Any, Any]] = {}
+        self._keys: dict[str, str] = {}  # kind -> registry key
+
+    async def take_all(self, wanted: list[Wanted], release: Sequence[str] = ()) -> Refusal | None:
+        """Take every value at once; the first refused one (in ``wanted``'s order) is the
+        answer. ``release``: keys to let go of once all are taken."""
+        keys = [claim_key(kind, value) for kind, _, value in wanted]
+        try:
+            outcome: ClaimOutcome = await workflow.execute_local_activity_method(
+                ClaimActivities.take_claims,
+                ClaimInput(take=keys, release=list(release)),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=200),
+                    maximum_interval=timedelta(seconds=2),
+                    maximum_attempts=8,
+                ),
+            )
+        except ActivityError as err:
+            return ("ClaimsUnavailable", f"could not reserve the name and email: {err.cause}")
+        for key, (kind, field, value) in zip(keys, wanted, strict=True):
+            if key in outcome.refused:
+                return ("Conflict", f"{field}: a live request already uses {value!r}")
+            self._keys[kind] = key
+        return None
 
     async def take(
         self, kind: str, field: str, value: str, *, hashed: bool = True
@@ -61,6 +92,14 @@ class Claims:
         """Claim the corrected email before letting go of the old one, so no moment exists in
         which neither is held (or both could be taken by someone else)."""
         old = self._held.get("email")
+        if workflow.patched("claim-registry-email"):
+            release = [self._keys["email"]] if "email" in self._keys else []
+            if refusal := await self.take_all([("email", "account_email", email)], release):
+                raise ApplicationError(refusal[1], type=refusal[0])
+            if old is not None:  # a request from before the registry: its claim workflow
+                await old.signal(AccountClaim.release)
+                del self._held["email"]
+            return
         if refusal := await self.take("email", "account_email", email):
             raise ApplicationError(refusal[1], type=refusal[0])
         if old is not None:
@@ -75,6 +114,21 @@ async def validate(request: AccountRequest, claims: Claims) -> Refusal | None:
 
 
 async def _all_at_once(req: AccountRequest, claims: Claims) -> Refusal | None:
+    if workflow.patched("claim-registry"):
+        claimed, available, known = await asyncio.gather(
+            claims.take_all(
+                [
+                    ("name", "account_name", req.account_name),
+                    ("email", "account_email", req.account_email),
+                ]
+            ),
+            _account_available(req.account_name, req.account_email),
+            _customer_known(req.billing.customer_id),
+        )
+        for refusal in (claimed, available):
+            if refusal is not None:
+                return refusal
+        return _unknown_customer(known, req.billing.customer_id)
     name, email, available, known = await asyncio.gather(
         claims.take("name", "account_name", req.account_name),
         claims.take("email", "account_email", req.account_email),
@@ -151,8 +205,13 @@ async def validate_adoption(
 ) -> Refusal | None:
     """An adoption: the account claimed (two adoptions of it cannot both run), Organizations
     asked whether it may be adopted and is the one named, Sunny Pay asked about the customer."""
+    claim = (
+        claims.take_all([("account", "account_id", account_id)])
+        if workflow.patched("claim-registry")
+        else claims.take("account", "account_id", account_id)
+    )
     claimed, adoptable, known = await asyncio.gather(
-        claims.take("account", "account_id", account_id),
+        claim,
         _adoptable(request, account_id),
         _customer_known(request.billing.customer_id),
     )
