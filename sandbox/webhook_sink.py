@@ -75,12 +75,22 @@ def create_app(secret: bytes, keep: int, mailbox: MailBox | None = None) -> Fast
     received: deque[dict[str, Any]] = deque(maxlen=keep)
     seen: deque[str] = deque(maxlen=10_000)  # signatures within the replay window
     box = mailbox or MailBox(keep)
+    failing = {"left": 0}  # deliveries still to refuse with a 503 (fault injection)
+
+    @app.post("/_sandbox/fail-next")
+    async def fail_next(request: Request) -> Any:
+        """Refuse the next ``times`` deliveries with 503, as a receiver that is down would."""
+        failing["left"] = int((await request.json()).get("times", 1))
+        return {"failing": failing["left"]}
 
     @app.post("/hooks")
     async def hook(request: Request) -> Any:
         """Checks a delivery the way a receiver should: signature over ``timestamp.body``,
         timestamp within five minutes, and a delivery id not seen before (a replay)."""
         body = await request.body()
+        if failing["left"] > 0:
+            failing["left"] -= 1
+            return JSONResponse({"error": "unavailable (injected)"}, 503)
         timestamp = request.headers.get("X-Vend-Timestamp", "")
         if not verify(secret, timestamp, request.headers.get("X-Vend-Signature", ""), body):
             return JSONResponse({"error": "bad signature or stale timestamp"}, 401)

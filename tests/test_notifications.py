@@ -139,3 +139,20 @@ def test_operators_are_mailed_when_a_request_waits_for_them(
     assert mail["to"] == ["carol@example.com"]
     assert "ACCOUNT_LIMIT_EXCEEDED" in mail["text"]
     api.act("carol", req["id"], "cancel", {"reason": "test done"})
+
+
+def test_a_last_word_the_receiver_refused_is_sent_again_once(
+    api: Api, stack: EmbeddedStack, new_body: Body
+) -> None:
+    """The rejection is sent inside the workflow task that closes the request (a local
+    activity, two tries); the receiver refuses three deliveries, so the last one goes out as an
+    ordinary activity with its own retries, and arrives once."""
+    req = api.create("alice", new_body()).json()
+    _received(stack, req["id"], "needs_approval")
+    hooks = stack.config.webhook_url
+    httpx.post(hooks.replace("/hooks", "/_sandbox/fail-next"), json={"times": 3}).raise_for_status()
+    api.act("bob", req["id"], "reject", {"reason": "not now"})
+    assert api.wait_for(req["id"], {"rejected"})["status"] == "rejected"
+    assert _received(stack, req["id"], "rejected")["status"] == "rejected"
+    items = httpx.get(hooks).json()["items"]
+    assert [i["event"] for i in items if i["request_id"] == req["id"]].count("rejected") == 1
