@@ -54,6 +54,7 @@ from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
 from activities.rollouts import RolloutActivities
 from activities.stack_sets import StackSetActivities
 from activities.temporal_checks import TemporalChecks
+from activities.workflow_signals import WorkflowSignals
 from activities.workload_security import (
     WorkloadSecurityActivities,
     WorkloadSecurityClient,
@@ -160,6 +161,7 @@ def build_worker(
     )
     checks = TemporalChecks(client)
     claims = ClaimActivities(client, claims_task_queue(settings.temporal.task_queue))
+    signals = WorkflowSignals(client)
     ws_settings = settings.workload_security
     workload_security = WorkloadSecurityActivities(
         ws=WorkloadSecurityClient(ws_settings),
@@ -200,6 +202,8 @@ def build_worker(
         activities=[
             org.check_account_available,
             claims.take_claims,
+            signals.ask_stack_set_batcher,
+            signals.start_managed_account,
             org.create_account,
             org.move_to_ou,
             org.suspend_account,

@@ -88,6 +88,7 @@ NO_AWS = {
     "policy_rollouts.py",
     "prerequisites.py",
     "temporal_checks.py",
+    "workflow_signals.py",
     "waiting.py",
 }
 # Actions AWS allows without any grant.

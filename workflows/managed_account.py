@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError
@@ -23,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from common import account_contract as contract
     from common import drift
     from common import search_attributes as sa
+    from common.managed_account_input import ManagedAccountInput
     from common.models import (
         AccountEvent,
         AccountStatus,
@@ -37,13 +37,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from common.rollouts import RolloutApplied
 
+__all__ = ["ManagedAccountInput", "ManagedAccountWorkflow", "first_events"]
+
 SYSTEM = "system"
-
-
-class ManagedAccountInput(BaseModel):
-    account: ManagedAccount
-    events: list[AccountEvent] = Field(default_factory=list)
-    turns: list[ChangeTurn] = Field(default_factory=list)  # carried over continue-as-new
 
 
 def _status_during(kind: RequestKind) -> AccountStatus:

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.workflow_signals import WorkflowSignals
     from common.stack_set_batches import BATCHER_ID, BatchEntry, BatchNotice
     from workflows.stack_set_batcher import StackSetBatcher
 
@@ -26,12 +28,10 @@ class StackSetBatches:
         batcher runs, or none answers within the step's time: the step then deploys itself."""
         name = entry.baseline.stack_set_name
         self._notices.pop(name, None)
-        batcher: workflow.ExternalWorkflowHandle[StackSetBatcher] = (
-            workflow.get_external_workflow_handle_for(StackSetBatcher.run, BATCHER_ID)
-        )
-        try:
-            await batcher.signal(StackSetBatcher.deploy, entry)
-        except ApplicationError:
+        if workflow.patched("batch-ask-local"):
+            if not await _ask_locally(entry):
+                return BatchNotice(stack_set_name=name, outcome="not_batched")
+        elif not await _ask(entry):
             return BatchNotice(stack_set_name=name, outcome="not_batched")
         self._show(f"queued for StackSet {name}: one operation for the accounts waiting", None)
         try:
@@ -45,3 +45,29 @@ class StackSetBatches:
 
     def on_notice(self, notice: BatchNotice) -> None:
         self._notices[notice.stack_set_name] = notice
+
+
+async def _ask_locally(entry: BatchEntry) -> bool:
+    """The signal from a local activity: no task of this workflow waits for its delivery."""
+    try:
+        asked: bool = await workflow.execute_local_activity_method(
+            WorkflowSignals.ask_stack_set_batcher,
+            entry,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=2)),
+        )
+    except ActivityError:
+        return False  # the step deploys the account itself
+    return asked
+
+
+async def _ask(entry: BatchEntry) -> bool:
+    """How requests from before ``batch-ask-local`` asked: a signal of the workflow's own."""
+    batcher: workflow.ExternalWorkflowHandle[StackSetBatcher] = (
+        workflow.get_external_workflow_handle_for(StackSetBatcher.run, BATCHER_ID)
+    )
+    try:
+        await batcher.signal(StackSetBatcher.deploy, entry)
+    except ApplicationError:
+        return False
+    return True

@@ -21,10 +21,12 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.workflow_signals import WorkflowSignals
     from common import account_contract
     from common import search_attributes as sa
     from common import vending_contract as contract
@@ -167,6 +169,15 @@ class AccountVending:
         """The account is managed from now on: its own workflow keeps it (and outlives us)."""
         account = inventory_records.vended_account(self._ctx)
         events = first_events(self._record.events, self._input.request_id)
+        if workflow.patched("inventory-start-local"):
+            await workflow.execute_local_activity_method(
+                WorkflowSignals.start_managed_account,
+                ManagedAccountInput(account=account, events=events),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+            )
+            self._record.event(SYSTEM, "inventory", "managed", f"account {account.account_id}")
+            return
         await workflow.start_child_workflow(
             ManagedAccountWorkflow.run,
             ManagedAccountInput(account=account, events=events),
