@@ -9,6 +9,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from temporalio.client import (
@@ -25,7 +26,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -260,6 +261,11 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker.max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.worker.sticky_queue_schedule_to_start_seconds
+        ),
+        **poller_behaviour(settings),
         # Outermost first: the gate answers before an attempt is counted or anything runs.
         interceptors=[
             *([PrerequisiteInterceptor(gate)] if gate is not None else []),
@@ -267,6 +273,15 @@ def build_worker(
         ],
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
     )
+
+
+def poller_behaviour(settings: Settings) -> dict[str, Any]:
+    if not settings.worker.poller_autoscaling:
+        return {}
+    return {
+        "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
+        "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
+    }
 
 
 def build_claims_worker(client: Client, settings: Settings) -> Worker:

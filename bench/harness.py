@@ -86,12 +86,19 @@ def temporal_levers() -> tuple[str, ...]:
     return tuple(lever.strip() for lever in chosen.split(",") if lever.strip())
 
 
+def worker_levers() -> dict[str, str]:
+    """Worker settings chosen for a run (``VEND_WORKER__*`` in the benchmark's environment:
+    poller autoscaling, the sticky queue's timeout, the cache), passed to the stack's worker."""
+    return {k: v for k, v in os.environ.items() if k.startswith("VEND_WORKER__")}
+
+
 def levers_in_force() -> dict[str, Any]:
     """What the figure was measured with, recorded beside it."""
     return {
         "temporal_dev_server": list(temporal_levers()),
         "claims": "claim registry: 16 shard workflows, claims taken by update in a local activity",
         "state_in_memo": True,
+        "worker": worker_levers(),
     }
 
 
@@ -130,6 +137,7 @@ def stack(**overrides: Any) -> Iterator[EmbeddedStack]:
         "VEND_LIMITS__REQUESTS_PER_MINUTE": "0",
         "VEND_LIMITS__CREATES_PER_MINUTE": "0",
         "VEND_LIMITS__OPEN_REQUESTS_PER_REQUESTER": "0",
+        **worker_levers(),
         **overrides.pop("extra_env", {}),
     }
     config = StackConfig.on_free_ports(

@@ -234,6 +234,13 @@ class WorkerSettings(BaseModel):
 
     max_concurrent_activities: int = 50  # also the size of its activity thread pool
     max_concurrent_workflow_tasks: int = 100
+    # Let the SDK scale its pollers with the load (server 1.32+) instead of a fixed number.
+    poller_autoscaling: bool = False
+    # How long a workflow task waits for the worker that has the workflow cached before any
+    # worker takes it (and replays the history): shorter helps when the cached one is busy.
+    sticky_queue_schedule_to_start_seconds: float = Field(default=10.0, gt=0)
+    # Workflows kept in memory between their tasks; the rest are replayed from history.
+    max_cached_workflows: int = Field(default=1000, ge=0)
     # On SIGTERM the worker stops polling and gives running activities this long to finish
     # (they heartbeat; what does not finish is retried by another worker).
     graceful_shutdown_seconds: float = 30.0
