@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Result, body, stack, wait_all
+from bench.harness import Result, body, percentile, stack, wait_all
 from sandbox import fleet
 
 SCALE = 600.0
@@ -54,7 +54,19 @@ def _ct_figures(record: dict[str, Any], t0: float, t1: float) -> dict[str, Any]:
         level += step
         peak = max(peak, level)
     failed = [o for o in ops if o["status"] == "FAILED"]
+    starts = sorted(o["started"] for o in ops)
+    ends = sorted(o["ended"] for o in ops if o["ended"])
+    # Where the makespan goes beyond the enrollments themselves: the ramp before the first one,
+    # each slot's hand-over from an operation's end to the next start, the tail after the last.
+    handovers = [min(at for at in starts if at >= end) - end for end in ends if end < starts[-1]]
+    timeline = {
+        "first_enrollment_after_seconds": round(starts[0] - t0, 2) if starts else None,
+        "handover_median_seconds": round(percentile(handovers, 50), 3) if handovers else None,
+        "handover_p90_seconds": round(percentile(handovers, 90), 3) if handovers else None,
+        "after_last_enrollment_seconds": round(t1 - ends[-1], 2) if ends else None,
+    }
     return {
+        **timeline,
         "ct_operations": len(ops),
         "ct_peak_in_flight": peak,
         "ct_mean_in_flight": round(area / max(1e-9, t1 - t0), 2),
@@ -92,7 +104,34 @@ def _run_workload(n: int, spacing: float) -> tuple[float, int, dict[str, Any]]:
         record = sandbox.get("/_sandbox/controltower").json()
         figures = _ct_figures(record, t0, t0 + makespan)
         figures["stack_set_operations"] = _stack_set_operations(c.aws_endpoint)
+        figures["ramp"] = _ramp(finals, t0)
         return makespan, len(ends), figures
+
+
+def _ramp(finals: dict[str, dict[str, Any]], t0: float) -> dict[str, Any]:
+    """The request first into Control Tower: when it was created and when each step before its
+    enrollment started and ended, in seconds from the first POST (the ramp lever 5 is about)."""
+
+    def at(stamp: str | None) -> float | None:
+        if stamp is None:
+            return None
+        return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - t0, 2)
+
+    def enroll_start(f: dict[str, Any]) -> float:
+        step = next(s for s in f["steps"] if s["name"] == "enroll_control_tower")
+        return at(step["started_at"]) or float("inf")
+
+    first = min(finals.values(), key=enroll_start)
+    steps = {
+        s["name"]: [at(s["started_at"]), at(s["finished_at"])]
+        for s in first["steps"][: [s["name"] for s in first["steps"]].index("apply_baselines")]
+    }
+    created = sorted(at(f["created_at"]) or 0.0 for f in finals.values())
+    return {
+        "first_request_created": at(first["created_at"]),
+        "first_request_steps": steps,
+        "all_created_by": created[-1] if created else None,
+    }
 
 
 def _stack_set_operations(endpoint: str) -> int:

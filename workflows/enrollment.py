@@ -8,6 +8,8 @@ waits for it). An account already enrolled is left alone, so the step can always
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -28,13 +30,36 @@ STEP = "enroll_control_tower"
 
 async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
     account_id, ou_id = _placed(ctx)
-    ou = await ctx.activity(
-        ControlTowerActivities.find_ou_baseline, OuBaselineInput(ou_id=ou_id), quick=True
-    )
-    current = await ctx.activity(
-        ControlTowerActivities.account_enrollment, AccountInput(account_id=account_id), quick=True
-    )
     strategy = ctx.inp.ou.enrollment
+    role_ready = False
+    if workflow.patched("enrollment-checks-at-once"):
+        # The look-ups and the execution role Account Factory needs, at once rather than one
+        # after another: under a burst they are the ramp before the first Control Tower slot
+        # fills (bench/quota's ramp). Making the role is harmless if the account is enrolled.
+        role_ready = strategy == EnrollmentStrategy.account_factory
+        lookups = asyncio.gather(
+            ctx.activity(
+                ControlTowerActivities.find_ou_baseline, OuBaselineInput(ou_id=ou_id), quick=True
+            ),
+            ctx.activity(
+                ControlTowerActivities.account_enrollment,
+                AccountInput(account_id=account_id),
+                quick=True,
+            ),
+        )
+        if role_ready:
+            (ou, current), _ = await asyncio.gather(lookups, _ensure_role(ctx, account_id))
+        else:
+            ou, current = await lookups
+    else:
+        ou = await ctx.activity(
+            ControlTowerActivities.find_ou_baseline, OuBaselineInput(ou_id=ou_id), quick=True
+        )
+        current = await ctx.activity(
+            ControlTowerActivities.account_enrollment,
+            AccountInput(account_id=account_id),
+            quick=True,
+        )
     if current.status == "SUCCEEDED":
         await ctx.slot.release()
         return EnrollResult(strategy=strategy.value, detail="already enrolled")
@@ -47,20 +72,21 @@ async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
         return await _enroll_by_ou_reset(ctx, ou.enabled_baseline_arn)
     if strategy == EnrollmentStrategy.account_factory:
         if workflow.patched("coordinator-runs-account-factory"):
-            return await enroll_by_account_factory(ctx)
+            return await enroll_by_account_factory(ctx, role_ready=role_ready)
         return await _enroll_by_account_factory_in_own_slot(ctx)
     return await _wait_for_auto_enrollment(ctx)
 
 
-async def enroll_by_account_factory(ctx: StepContext, ou_id: str | None = None) -> EnrollResult:
+async def enroll_by_account_factory(
+    ctx: StepContext, ou_id: str | None = None, *, role_ready: bool = False
+) -> EnrollResult:
     """The coordinator runs the provisioning in one of its slots (see
     ``ControlTowerCoordinator._provision``); this request waits for the outcome. ``ou_id``:
     the OU to enroll into, when it is not where the request placed the account (a cancelled
-    decommission's undo)."""
+    decommission's undo). ``role_ready``: the execution role was already seen to."""
     account_id, _ = _placed(ctx, ou_id)
-    await ctx.activity(
-        ControlTowerActivities.ensure_execution_role, AccountInput(account_id=account_id)
-    )
+    if not role_ready:
+        await _ensure_role(ctx, account_id)
     outcome = await ctx.slot.provision(factory_input(ctx, ou_id), ctx.inp.step_policy)
     if outcome.status != "SUCCEEDED":
         raise ApplicationError(
@@ -71,6 +97,12 @@ async def enroll_by_account_factory(ctx: StepContext, ou_id: str | None = None) 
     result = await _wait_for_enrollment(ctx, account_id)
     return EnrollResult(
         strategy=EnrollmentStrategy.account_factory.value, detail="enrolled", attempt=result.attempt
+    )
+
+
+async def _ensure_role(ctx: StepContext, account_id: str) -> object:
+    return await ctx.activity(
+        ControlTowerActivities.ensure_execution_role, AccountInput(account_id=account_id)
     )
 
 
