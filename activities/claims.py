@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.temporal_checks import is_running
 from common.claims import (
     RELEASE_UPDATE,
     TAKE_UPDATE,
@@ -57,7 +58,7 @@ class ClaimActivities:
 
     async def _take(self, key: str, holder: str) -> bool:
         taken = await self._update(TAKE_UPDATE, key, Take(key=key, holder=holder), Taken)
-        if taken.granted or await self._running(taken.holder):
+        if taken.granted or await is_running(self.client, taken.holder):
             return taken.granted
         # The holder has ended (refused, finished, terminated) and nobody has swept it yet.
         evict = Take(key=key, holder=holder, evict=taken.holder)
@@ -79,15 +80,6 @@ class ClaimActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         return cast(_T, await handle.execute_update(name, arg, result_type=result))
-
-    async def _running(self, workflow_id: str) -> bool:
-        try:
-            described = await self.client.get_workflow_handle(workflow_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False  # gone past retention: long ended
-            raise
-        return described.status == WorkflowExecutionStatus.RUNNING
 
 
 @dataclass

@@ -30,17 +30,18 @@ class TemporalChecks:
     @activity.defn(name="running_workflows", no_thread_cancel_exception=True)
     async def running_workflows(self, inp: WorkflowIds) -> WorkflowIds:
         """The subset of ``ids`` whose latest run is still running."""
-        running = []
-        for workflow_id in inp.ids:
-            try:
-                desc = await self.client.get_workflow_handle(workflow_id).describe()
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND:
-                    continue
-                raise
-            if desc.status == WorkflowExecutionStatus.RUNNING:
-                running.append(workflow_id)
-        return WorkflowIds(ids=running)
+        return WorkflowIds(ids=[i for i in inp.ids if await is_running(self.client, i)])
+
+
+async def is_running(client: Client, workflow_id: str) -> bool:
+    """Whether the workflow's latest run is still running (gone past retention: long ended)."""
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return desc.status == WorkflowExecutionStatus.RUNNING
 
 
 def unreachable(settings: TemporalSettings, why: str, seconds: float = 0.0) -> CheckResult:
