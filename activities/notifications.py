@@ -47,6 +47,7 @@ class Notification(BaseModel):
     requester_email: str | None = None
     owner_email: str | None = None
     kind: str = "vend"  # vend | update | decommission | adopt | drift: what it is about
+    cost: str | None = None  # the cost estimate in one line, for those who approve it
 
 
 class Delivered(BaseModel):
@@ -131,6 +132,8 @@ def compose(note: Notification, smtp: SmtpConfig, to: list[str]) -> EmailMessage
         lines.append(f"Failed step: {note.step}")
     if note.error and note.kind != "drift":
         lines.append(f"Error: {note.error}")
+    if note.cost:
+        lines.append(f"Cost estimate: {note.cost}")
     if smtp.page_url and note.kind != "drift":
         lines += ["", f"Open it: {smtp.page_url.rstrip('/')}/#/requests/{note.request_id}"]
     msg.set_content("\n".join(lines) + "\n")

@@ -94,7 +94,11 @@ def test_each_person_gets_the_mail_that_concerns_them(
     api: Api, stack: EmbeddedStack, new_body: Body
 ) -> None:
     """created, needs approval, approved, completed: over SMTP to the embedded stack's sink."""
-    body = new_body(organizational_unit="Workloads/SDLC", environment="dev")
+    body = new_body(
+        organizational_unit="Workloads/SDLC",
+        environment="dev",
+        expected_instances={"micro_to_medium": 3},
+    )
     req = api.create("alice", body).json()
     name = body["account_name"]
     created = _mail(stack, name, "created")
@@ -103,6 +107,9 @@ def test_each_person_gets_the_mail_that_concerns_them(
     assert "alice@example.com" not in needs["to"]
     assert {"bob@example.com", "dave@example.com"} <= set(needs["to"])
     assert f"#/requests/{req['id']}" in needs["text"]  # a link to the page
+    # What they approve costs: the sheet's figures (only Workload Security is discounted).
+    assert "Workload Security $22.89/month" in needs["text"]
+    assert "managed operations ¥35,000/month and ¥100,000 once" in needs["text"]
     api.act("bob", req["id"], "approve", {"comment": "ok"})
     assert _mail(stack, name, "approved")["to"]
     api.wait_for(req["id"], {"completed"})

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox
+from tests.conftest import Api, HttpEmulator, Sandbox, vend_cli
 
 Body = Callable[..., dict[str, Any]]
 
@@ -242,22 +242,27 @@ def test_a_refused_api_key_holds_the_step_with_the_fix_and_never_shows_the_key(
     _assert_exactly_one_of_everything(sandbox, workload_security, sunnypay, done["account_id"])
 
 
-def test_cost_estimate_follows_the_price_table(api: Api, new_body: Body) -> None:
-    body = _protected(
-        new_body, expected_instances={"micro_to_medium": 2, "large": 1, "xlarge_and_up": 1}
+def test_cost_estimate_follows_the_price_sheet_in_the_api_and_the_cli(
+    api: Api, new_body: Body
+) -> None:
+    """The issue's example: 3 micro-to-medium instances in Workloads/SDLC."""
+    body = new_body(
+        organizational_unit="Workloads/SDLC",
+        environment="dev",
+        expected_instances={"micro_to_medium": 3},
     )
     req = api.create("alice", body).json()
     est = req["cost_estimate"]
-    hourly = 2 * Decimal("0.011") + Decimal("0.032") + Decimal("0.047")
-    monthly = (hourly * 730).quantize(Decimal("0.01"))
-    assert Decimal(est["workload_security_monthly_usd"]) == monthly == Decimal("73.73")
-    assert Decimal(est["workload_security_monthly_usd_discounted"]) == (
-        monthly * Decimal("0.95")
-    ).quantize(Decimal("0.01"))
+    assert Decimal(est["workload_security_monthly_usd"]) == Decimal("24.09")
+    assert Decimal(est["workload_security_monthly_usd_discounted"]) == Decimal("22.89")
+    assert est["managed_monthly_fee_jpy"] == 35_000  # no discount on the managed service
     assert est["managed_initial_fee_jpy"] == 100_000
-    assert est["managed_monthly_fee_jpy"] == 20_000 + 4 * 5_000
-    assert est["managed_monthly_fee_jpy_discounted"] == 38_000
-    assert Decimal(est["discount_percent"]) == 5
+    assert "managed_monthly_fee_jpy_discounted" not in est
+    assert est["budget"] is None  # none stated (tests/test_pricing.py has one)
+    shown = vend_cli(api, "alice", "requests", "show", req["id"])
+    assert shown.exit_code == 0, shown.output
+    assert "Workload Security $22.89/month" in shown.output
+    assert "managed operations ¥35,000/month and ¥100,000 once" in shown.output
     bad = api.create("alice", new_body(expected_instances={"large": -1}))
     assert bad.status_code == 422
     unprotected = api.create(
@@ -267,6 +272,7 @@ def test_cost_estimate_follows_the_price_table(api: Api, new_body: Body) -> None
         ),
     ).json()
     assert Decimal(unprotected["cost_estimate"]["workload_security_monthly_usd"]) == 0
+    assert unprotected["cost_estimate"]["managed_monthly_fee_jpy"] == 0
 
 
 def test_account_registered_to_another_customer_is_refused(

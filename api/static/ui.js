@@ -128,3 +128,34 @@ export function showProblem(form, err, ids, formError) {
   const first = form.querySelector("[aria-invalid=true]");
   (first || formError).focus?.();
 }
+
+// The cost estimate as the price sheet reads: only Workload Security usage is discounted (5 %
+// through Sunny Pay); the managed-operations fees are shown as they are, the initial fee beside
+// the monthly one; a stated budget is at list prices, and Sunny Pay bills AWS usage below them.
+export function costLines(cost) {
+  if (!cost) return [];
+  const yen = (n) => `¥${Number(n).toLocaleString("en-US")}`;
+  const lines = [];
+  if (!cost.instances_stated) {
+    lines.push("No instances stated: no Workload Security or managed fees estimated");
+  } else if (Number(cost.workload_security_monthly_usd) === 0 && cost.managed_monthly_fee_jpy === 0) {
+    lines.push(`${cost.instances} instances; Workload Security is off: no agent or managed fees`);
+  } else {
+    lines.push(`${cost.instances} instances: Workload Security $${cost.workload_security_monthly_usd_discounted}/month ` +
+      `(list $${cost.workload_security_monthly_usd}, ${cost.workload_security_discount_percent}% off through Sunny Pay)`);
+    lines.push(`Managed operations ${yen(cost.managed_monthly_fee_jpy)}/month, ` +
+      `${yen(cost.managed_initial_fee_jpy)} initial fee (once)`);
+  }
+  if (cost.budget) {
+    lines.push(`Budget $${cost.budget.monthly_usd}/month at list prices; AWS usage through Sunny Pay is ` +
+      `billed ${cost.budget.discount_percent}% below list ($${cost.budget.billed_monthly_usd})`);
+  }
+  return lines;
+}
+
+export function costView(cost) {
+  const lines = costLines(cost);
+  return lines.length
+    ? h("ul", { class: "plain", "data-cost": "1" }, lines.map((l) => h("li", {}, l)))
+    : "no instances or budget stated";
+}
