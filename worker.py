@@ -133,8 +133,16 @@ def build_worker(
         poll_interval_seconds=aws.poll_interval_seconds,
         member_role_name=aws.member_role_name,
     )
-    decommission = LifecycleActivities(org, settings.close_quota.limit)
-    members = MemberAccountAccess(aws_client("sts", aws), aws.member_role_name, client_config(aws))
+    landing_zone = load_landing_zone(settings.landing_zone_file)
+    decommission = LifecycleActivities(
+        org, settings.close_quota.limit or landing_zone.close_quota or 0
+    )
+    members = MemberAccountAccess(
+        aws_client("sts", aws),
+        aws.member_role_name,
+        client_config(aws),
+        role_wait_seconds=aws.member_role_wait_seconds,
+    )
     adoption = AdoptionActivities(org, members)
     account_api = aws_client("account", aws)
     updates = UpdateActivities(org, account_api)
@@ -181,7 +189,7 @@ def build_worker(
         http=sunnypay_http(settings.billing),
         poll_interval_seconds=settings.billing.poll_interval_seconds,
     )
-    drift_targets = DriftTargetActivities(client, load_landing_zone(settings.landing_zone_file))
+    drift_targets = DriftTargetActivities(client, landing_zone)
     policy_rollouts = PolicyRolloutActivities(client)
     drift_checks = DriftActivities(
         organizations=organizations,

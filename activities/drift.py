@@ -321,7 +321,9 @@ class DriftActivities:
             )
         name = self.ws_settings.association_name
         for region in self.ws_settings.regions:
-            ssm = self.members.client(target.account_id, "ssm", "drift-check", region=region)
+            ssm = self.members.client(
+                target.account_id, "ssm", "drift-check", region=region, role_wait_seconds=0
+            )
             existing = self._patient(
                 lambda ssm=ssm: ssm.list_associations(  # type: ignore[misc]
                     AssociationFilterList=[{"key": "AssociationName", "value": name}]
@@ -379,7 +381,7 @@ class DriftActivities:
             )
             findings += _differs(f"alternate_contact:{kind}", str(contact.email), found or MISSING)
         if wanted.account_alias is not None:
-            iam = self.members.client(account, "iam", "drift-check")
+            iam = self.members.client(account, "iam", "drift-check", role_wait_seconds=0)
             aliases = self._patient(lambda: iam.list_account_aliases(), "ListAccountAliases")
             found = ",".join(aliases.get("AccountAliases", [])) or MISSING
             findings += _differs("account_alias", wanted.account_alias, found)

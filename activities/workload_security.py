@@ -286,7 +286,12 @@ class WorkloadSecurityActivities:
             }
         if existing:
             association = existing[0]
-            if parameters and association.get("Parameters") != parameters:
+            # ListAssociations items carry no Parameters (the model's Association shape): ask
+            # DescribeAssociation, or every enrollment would look like a change of policy.
+            described = ssm.describe_association(AssociationId=association["AssociationId"])[
+                "AssociationDescription"
+            ]
+            if parameters and described.get("Parameters") != parameters:
                 # Another policy now (a rollout, an update): instances launched from here on
                 # activate with it. A new version of the association, not a second one.
                 ssm.update_association(

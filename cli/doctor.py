@@ -47,8 +47,56 @@ def _use_embedded_stack(data_dir: Path) -> None:
         raise typer.BadParameter("the sandbox is not installed (make install does it)") from err
     if not (data_dir / "sandbox-secrets.json").exists():
         raise typer.BadParameter(f"no embedded stack's state in {data_dir}: start it with make run")
-    os.environ.update(EmbeddedStack(StackConfig(data_dir=data_dir)).doctor_env())
+    os.environ.update(EmbeddedStack(StackConfig.of_data_dir(data_dir)).doctor_env())
     get_settings.cache_clear()
+
+
+def _no_aws_credentials() -> bool:
+    """Nothing points this shell at AWS: no sandbox endpoint, no credentials boto3 would find."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return False
+    import boto3
+
+    return boto3.Session().get_credentials() is None
+
+
+def _embedded_stack_answers(data_dir: Path) -> bool:
+    """A stack `make run` started from ``data_dir`` is up (its sandbox AWS answers)."""
+    try:
+        import httpx
+
+        from sandbox.stack import StackConfig
+    except ImportError:
+        return False
+    if not (data_dir / "sandbox-secrets.json").exists():
+        return False
+    try:
+        endpoint = StackConfig.of_data_dir(data_dir).aws_endpoint
+        return httpx.get(f"{endpoint}/_sandbox/state", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _choose_target(embedded: bool | None, data_dir: Path) -> None:
+    """With neither --embedded nor --no-embedded: a shell with no AWS credentials beside a
+    running embedded stack checks that stack (and says so first); one with nothing to check
+    says what to add, instead of a page of "Unable to locate credentials"."""
+    if embedded:
+        _use_embedded_stack(data_dir)
+        return
+    if embedded is False or not _no_aws_credentials():
+        return
+    if _embedded_stack_answers(data_dir):
+        typer.echo(f"checking the embedded stack in {data_dir} (make run); --no-embedded: not")
+        _use_embedded_stack(data_dir)
+        return
+    typer.echo(
+        "error: no AWS credentials in this shell and no embedded stack running in "
+        f"{data_dir}: start one with make run (then vend doctor checks it), or give AWS "
+        "credentials (AWS_PROFILE, or the worker's environment)",
+        err=True,
+    )
+    raise typer.Exit(2)
 
 
 def render(report: PreflightReport, colour: bool) -> str:
@@ -78,16 +126,20 @@ def doctor(
         Path | None, typer.Option(help="default: VEND_LANDING_ZONE_FILE")
     ] = None,
     embedded: Annotated[
-        bool, typer.Option(help="check the embedded stack that `make run` started, as its worker")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--embedded/--no-embedded",
+            help="check the embedded stack that `make run` started, as its worker (default: "
+            "when this shell has no AWS credentials and that stack is running)",
+        ),
+    ] = None,
     data_dir: Annotated[Path, typer.Option(help="with --embedded: the stack's state")] = Path(
         ".data"
     ),
 ) -> None:
     """Check that the organization, Control Tower, StackSets, IAM, Workload Security, Sunny Pay
     and Temporal are ready, without changing anything; print each fix."""
-    if embedded:
-        _use_embedded_stack(data_dir)
+    _choose_target(embedded, data_dir)
     report = asyncio.run(diagnose(landing_zone))
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

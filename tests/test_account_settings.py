@@ -32,10 +32,7 @@ def _body(new_body: Body, **overrides: Any) -> dict[str, Any]:
 
 
 def _member(sandbox: Sandbox, account_id: str, service: str, region: str = "us-east-1") -> Any:
-    creds = sandbox.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-        RoleSessionName="test-check",
-    )["Credentials"]
+    creds = sandbox.member_credentials(account_id, "test-check")
     make: Any = boto3.client
     return make(
         service,

@@ -46,11 +46,7 @@ def test_account_factory_creates_the_execution_role_and_provisions(
     done = api.wait_for(req["id"], {"completed"})
     account = done["account_id"]
     assert sandbox.control_tower()["enrolled_accounts"][account] == "SUCCEEDED"
-    sts = sandbox.client("sts")
-    creds = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-        RoleSessionName="test-check",
-    )["Credentials"]
+    creds = sandbox.member_credentials(account, "test-check")
     import boto3
 
     iam = boto3.client(

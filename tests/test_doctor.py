@@ -329,3 +329,30 @@ def test_a_failed_prerequisite_holds_the_step_back_with_the_reason_not_one_failu
         done = api.wait_for(request_id, {"completed"}, timeout=120)
         step = next(s for s in done["steps"] if s["name"] == "register_billing")
         assert step["attempts"] == 1
+
+
+def test_a_second_terminal_finds_the_running_embedded_stack_by_itself(
+    stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    """After `make run`, `vend doctor` in a shell with no AWS credentials checks that stack
+    (and says so first) instead of failing every check on "Unable to locate credentials"; with
+    no stack running it says in one line what to do."""
+    import os
+
+    bare = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "VEND_")) and k != "AWS_PROFILE"
+    }
+    bare |= {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    args = [sys.executable, "-m", "cli.main", "doctor", "--data-dir", str(stack.config.data_dir)]
+    found = subprocess.run(args, capture_output=True, text=True, env=bare, cwd=ROOT, timeout=180)
+    first = found.stdout.splitlines()[0]
+    assert first.startswith("checking the embedded stack in"), found.stdout + found.stderr
+    assert "Unable to locate credentials" not in found.stdout
+    assert "ok      aws.identity" in found.stdout
+    nothing = subprocess.run(
+        [*args[:-1], str(tmp_path)], capture_output=True, text=True, env=bare, cwd=ROOT, timeout=60
+    )
+    assert nothing.returncode == 2 and "make run" in nothing.stderr
+    assert nothing.stderr.count("\n") == 1

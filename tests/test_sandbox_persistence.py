@@ -75,3 +75,59 @@ def test_accounts_and_ous_survive_a_restart(tmp_path: Path) -> None:
         assert len([o for o in ous["OrganizationalUnits"] if o["Name"] == "Workloads"]) == 1
     finally:
         proc.stop()
+
+
+def test_an_account_answered_for_survives_a_kill_at_any_moment(tmp_path: Path) -> None:
+    """AWS does not forget an account; neither may the sandbox. Accounts whose creation was
+    answered SUCCEEDED, one moved, one still in progress, then SIGKILL (no save on the way out,
+    as when the launcher's grace runs out on a large state): every one is there after the
+    restart, the one in progress completes, and each can still be assumed into."""
+    port, state, log = free_port(), tmp_path / "aws.pickle", tmp_path / "aws.log"
+    endpoint = f"http://127.0.0.1:{port}"
+    keys = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+    org = boto3.client("organizations", endpoint_url=endpoint, region_name="us-east-1", **keys)
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", **keys)
+    proc = _start(port, state, log)
+    try:
+        done = []
+        for name in ("kill-a", "kill-b"):
+            request = org.create_account(Email=f"{name}@example.com", AccountName=name)
+            request_id = request["CreateAccountStatus"]["Id"]
+            deadline = time.monotonic() + 10
+            status = request["CreateAccountStatus"]
+            while status["State"] == "IN_PROGRESS":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+                status = org.describe_create_account_status(CreateAccountRequestId=request_id)[
+                    "CreateAccountStatus"
+                ]
+            done.append(status["AccountId"])
+        root = org.list_roots()["Roots"][0]["Id"]
+        ou = org.create_organizational_unit(ParentId=root, Name="KillTest")["OrganizationalUnit"]
+        org.move_account(AccountId=done[1], SourceParentId=root, DestinationParentId=ou["Id"])
+        pending = org.create_account(Email="kill-c@example.com", AccountName="kill-c")
+    finally:
+        proc.kill()
+
+    proc = _start(port, state, log)
+    try:
+        accounts = {a["Id"]: a for a in org.list_accounts()["Accounts"]}
+        assert set(done) <= set(accounts), log.read_text()
+        assert org.list_parents(ChildId=done[1])["Parents"][0]["Id"] == ou["Id"]
+        request_id = pending["CreateAccountStatus"]["Id"]
+        deadline = time.monotonic() + 10
+        while True:
+            status = org.describe_create_account_status(CreateAccountRequestId=request_id)[
+                "CreateAccountStatus"
+            ]
+            if status["State"] != "IN_PROGRESS" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert status["State"] == "SUCCEEDED", status
+        emails = [a["Email"] for a in org.list_accounts()["Accounts"]]
+        assert emails.count("kill-c@example.com") == 1
+        for account in [*done, status["AccountId"]]:
+            role = f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+            assert sts.assume_role(RoleArn=role, RoleSessionName="restart-check")["Credentials"]
+    finally:
+        proc.stop()

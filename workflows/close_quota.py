@@ -1,12 +1,12 @@
 """CloseQuotaQueue: the organization's account closures, in line for AWS's close quota.
 
-AWS closes at most 10% of an organization's member accounts (at least 10, at most 1,000) in a
-rolling 30 days and refuses the rest with ``ConstraintViolationException``. Refusals are not an
-operator's problem: every ``close_account`` step asks this one workflow (id ``CLOSE_QUOTA_ID``)
-for its turn. It counts the closures it let through inside the window, grants the first in line
-when the count is below the limit, and otherwise tells each waiting request its position and
-when the window next frees a place. When AWS refuses anyway (closures made outside the engine
-count too), the head keeps its place and asks again later.
+AWS closes at most the higher of 250 or 20 % of an organization's member accounts (at most
+1,000) in a rolling 30 days and refuses the rest with ``ConstraintViolationException``.
+Refusals are not an operator's problem: every ``close_account`` step asks this one workflow
+(id ``CLOSE_QUOTA_ID``) for its turn. It counts the closures it let through inside the window,
+grants the first in line when the count is below the limit, and otherwise tells each waiting
+request its position and when the window next frees a place. When AWS refuses anyway (closures
+made outside the engine count too), the head keeps its place and asks again later.
 """
 
 from __future__ import annotations

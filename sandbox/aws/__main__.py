@@ -67,6 +67,14 @@ def main() -> None:
             for name, value in restored.get("controltower", {}).items():
                 getattr(app.controltower, name).update(value)
             print(f"sandbox-aws restored its state from {args.state_file}", flush=True)
+        org_file = args.state_file.with_name(args.state_file.stem + ".organizations.pickle")
+        # Newer than the full save, or as new: written after every Organizations change.
+        accounts = persistence.load_organizations(org_file)
+        if accounts is not None:
+            app.organizations.creations = accounts["creations"]
+            app.organizations.closures = accounts["closures"]
+            print(f"sandbox-aws restored its organization from {org_file}", flush=True)
+        app.org_state_file = org_file
     server = serve(app, args.host, args.port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -110,6 +118,7 @@ def main() -> None:
     server.shutdown()
     ws_server.shutdown()
     if args.state_file is not None:
+        app.save_organizations()
         ct = app.controltower
         ct.tick()
         for op in ct.operations.values():

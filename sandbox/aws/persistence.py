@@ -7,7 +7,10 @@ whose accounts no longer exist. The backends and the realism layer are pickled t
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -70,3 +73,71 @@ def load(path: Path) -> dict[str, Any] | None:
         backend.update(accounts)
     extra: dict[str, Any] = state["extra"]
     return extra
+
+
+def save_organizations(path: Path, extra: dict[str, Any]) -> None:
+    """The Organizations backend alone (with the realism layer's creations and closures): small,
+    so it is written whole after every call that changed it, before that call is answered.
+    AWS never forgets an account it answered for; a sandbox killed at any moment, or whose
+    full save is cut short on the way out, must not either."""
+    blob = pickle.dumps({"organizations": dict(get_backend("organizations")), "extra": extra})
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        out.write(blob)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+
+
+def load_organizations(path: Path) -> dict[str, Any] | None:
+    """Restore the Organizations backend from its own file (newer than any full save, or as
+    new), and give each restored member account its IAM backend and execution role when the
+    full save had none for it (the account was created after it); return the extra state."""
+    if not path.exists():
+        return None
+    try:
+        state = pickle.loads(path.read_bytes())
+    except Exception as err:
+        log.warning("sandbox organizations state in %s unreadable: %s", path, err)
+        return None
+    backend = get_backend("organizations")
+    backend.clear()
+    backend.update(state["organizations"])
+    iam = get_backend("iam")
+    for org_backend in state["organizations"].values():
+        for region_backend in org_backend.values():
+            org = region_backend.org
+            if org is None:
+                continue
+            for account in region_backend.accounts:
+                if account.id != org.master_account_id and account.id not in iam:
+                    _give_execution_role(account.id, org.master_account_id)
+    extra: dict[str, Any] = state["extra"]
+    return extra
+
+
+def _give_execution_role(account_id: str, management: str) -> None:
+    """What CreateAccount gives every new member account (moto does it at creation)."""
+    from moto.iam.exceptions import EntityAlreadyExists
+    from moto.iam.models import iam_backends
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{management}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    with contextlib.suppress(EntityAlreadyExists):
+        iam_backends[account_id]["global"].create_role(
+            role_name="OrganizationAccountAccessRole",
+            assume_role_policy_document=json.dumps(trust),
+            path="",
+            permissions_boundary=None,
+            description="",
+            tags=[],
+            max_session_duration="3600",
+        )

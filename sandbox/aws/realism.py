@@ -19,7 +19,7 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.organizations.exceptions import AWSOrganizationsNotInUseException
 from moto.organizations.exceptions import OrganizationsClientError as RESTError
-from moto.organizations.models import OrganizationsBackend
+from moto.organizations.models import FakeAccount, OrganizationsBackend
 
 from sandbox.aws.faults import FaultPlan, release
 
@@ -66,7 +66,8 @@ class OrganizationsRealism:
     creations: dict[str, Creation] = field(default_factory=dict)
     on_move: Callable[[str, str], None] | None = None  # (account id, destination OU id)
     # CloseAccount: PENDING_CLOSURE for this long, then SUSPENDED; at most ``close_quota``
-    # closures (None: AWS's 10% rule, at least 10, at most 1,000) in ``close_window_seconds``.
+    # closures (None: AWS's rule, the higher of 250 or 20 % of the members, at most 1,000) in
+    # ``close_window_seconds``.
     close_account_seconds: float = 2.0
     close_quota: int | None = None
     close_window_seconds: float = 30 * 86400.0
@@ -76,8 +77,9 @@ class OrganizationsRealism:
         self._lock = threading.RLock()
 
     # --------------------------------------------------------------- lifecycle
-    def tick(self) -> None:
-        """Turn creations whose time has come into real (moto) accounts."""
+    def tick(self) -> bool:
+        """Turn creations whose time has come into real (moto) accounts; say whether any did."""
+        created = False
         with self._lock:
             now = time.time()
             for c in self.creations.values():
@@ -87,6 +89,8 @@ class OrganizationsRealism:
                 account = c.backend.accounts[-1]
                 account.create_account_status_id = c.id
                 c.account_id = account.id
+                created = True
+        return created
 
     def tick_closures(self, backend: OrganizationsBackend) -> None:
         now = time.time()
@@ -118,7 +122,7 @@ class OrganizationsRealism:
             now = time.time()
             recent = [t for t in self.closures.values() if t > now - self.close_window_seconds]
             members = len(backend.accounts) - 1
-            quota = self.close_quota or max(10, min(1000, members // 10))
+            quota = self.close_quota or min(1000, max(250, members // 5))
             if len(recent) >= quota:
                 err = JsonRESTError(
                     "ConstraintViolationException",
@@ -225,6 +229,7 @@ class OrganizationsRealism:
 
 _ORIGINAL_CREATE = OrganizationsBackend.create_account
 _ORIGINAL_DESCRIBE_ACCOUNT = OrganizationsBackend.describe_account
+_ORIGINAL_ACCOUNT_DESCRIBE = FakeAccount.describe
 _ORIGINAL_LIST_ACCOUNTS = OrganizationsBackend.list_accounts
 
 
@@ -253,6 +258,15 @@ def install(realism: OrganizationsRealism) -> None:
     def list_accounts(self: OrganizationsBackend, **kw: Any) -> Any:
         realism.tick_closures(self)
         return _ORIGINAL_LIST_ACCOUNTS(self, **kw)
+
+    def account_without_status(self: FakeAccount) -> dict[str, Any]:
+        """``Account.Status`` is retired (the Organizations model: "will be retired on September
+        9, 2026 ... use State"): the sandbox answers State alone, so nothing may read Status."""
+        described = _ORIGINAL_ACCOUNT_DESCRIBE(self)
+        described.pop("Status", None)
+        return described
+
+    FakeAccount.describe = account_without_status  # type: ignore[method-assign]
 
     patches = {
         "create_account": create_account,

@@ -12,18 +12,21 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.core.utils import utcnow as moto_utcnow
 from moto.iam import models as iam_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox.aws import protocols, speed
+from sandbox.aws import persistence, protocols, speed
 from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
 from sandbox.aws.account_settings import (
@@ -49,6 +52,7 @@ _EMULATED_SSM = frozenset(
     }
 )
 _RPC_V2 = re.compile(r"^/service/[^/]+/operation/(\w+)$")
+_READ = re.compile(r"^(Describe|List|Get)")
 # Service Catalog operations the emulator answers (moto has no provisioning); the rest go to moto.
 _EMULATED_REGIONS = frozenset(
     {"EnableRegion", "DisableRegion", "GetRegionOptStatus", "ListRegions"}
@@ -99,8 +103,15 @@ class SandboxAws:
         self.account_settings = AccountSettingsEmulator(self.faults)
         install_alias_uniqueness()
         self._moto = DomainDispatcherApplication(create_backend_app)
+        # Where the Organizations backend is written after every call that changed it (None:
+        # nothing is kept); the lock keeps those calls, and the write, one at a time.
+        self.org_state_file: Path | None = None
+        self._org_lock = threading.RLock()
         self.seeded = False
         self.denied_actions: set[str] = set()  # what SimulatePrincipalPolicy denies
+        # Seconds after an account's creation during which its execution role refuses
+        # AssumeRole, as a new account's does on AWS for a while.
+        self.role_ready_seconds = 2.0
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -111,9 +122,38 @@ class SandboxAws:
         service, action = _identify(environ, body)
         key = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
         self.faults.record_call(service, action, key.group(1) if key else "")
-        if service == "organizations":
-            self.organizations.tick()
         text = body.decode("utf-8", "replace")
+        if service == "organizations":
+            with self._org_lock:
+                created = self.organizations.tick()
+                answer = self._answer(environ, start_response, service, action, body, text)
+                if self.org_state_file is not None and (created or not _READ.match(action)):
+                    self.save_organizations()
+                return answer
+        return self._answer(environ, start_response, service, action, body, text)
+
+    def save_organizations(self) -> None:
+        """Before the call that changed Organizations is answered: what AWS answered for, it
+        never forgets (a creation that completed, a move, a closure, a tag)."""
+        assert self.org_state_file is not None
+        with self._org_lock:
+            persistence.save_organizations(
+                self.org_state_file,
+                {
+                    "creations": self.organizations.creations,
+                    "closures": self.organizations.closures,
+                },
+            )
+
+    def _answer(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        service: str,
+        action: str,
+        body: bytes,
+        text: str,
+    ) -> Iterable[bytes]:
         rule = self.faults.take(service, action, text, "error")
         if rule is not None:
             return _error(
@@ -227,12 +267,21 @@ class SandboxAws:
         if account not in members:
             return None  # the management account's own roles, or outside the organization
         roles = iam_models.iam_backends[account]["global"].roles.values()
-        if any(r.name == name for r in roles):
-            return None
-        return (
-            f"User is not authorized to perform: sts:AssumeRole on resource: {arn} "
-            "(the role does not exist in the account)"
-        )
+        if not any(r.name == name for r in roles):
+            return (
+                f"User is not authorized to perform: sts:AssumeRole on resource: {arn} "
+                "(the role does not exist in the account)"
+            )
+        created = next(a.create_time for a in org.accounts if a.id == account)
+        age = (moto_utcnow() - created).total_seconds()
+        if age < self.role_ready_seconds:
+            # AWS: "you might need to wait a few minutes" after CreateAccount before the role
+            # that Organizations makes can be assumed.
+            return (
+                f"User is not authorized to perform: sts:AssumeRole on resource: {arn} "
+                "(the account is new: its role is not assumable yet)"
+            )
+        return None
 
     def _ssm(
         self, environ: dict[str, Any], start_response: StartResponse, action: str, body: bytes
@@ -324,6 +373,8 @@ class SandboxAws:
             self.stacksets.operation_seconds = float(payload["stack_set_seconds"])
         if "stack_set_instance_seconds" in payload:
             self.stacksets.instance_seconds = float(payload["stack_set_instance_seconds"])
+        if "role_ready_seconds" in payload:
+            self.role_ready_seconds = float(payload["role_ready_seconds"])
         if "control_tower_account_limit" in payload:
             self.controltower.account_limit = int(payload["control_tower_account_limit"])
 

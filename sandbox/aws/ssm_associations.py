@@ -33,6 +33,22 @@ class Association:
     schedule: str | None = None
     version: int = 1
 
+    def listed(self) -> dict[str, Any]:
+        """An item of ListAssociations: the model's ``Association`` shape, which has no
+        Parameters and no Date (only DescribeAssociation says what parameters it has)."""
+        out: dict[str, Any] = {
+            "AssociationId": self.id,
+            "Name": self.name,
+            "AssociationVersion": str(self.version),
+            "Targets": self.targets,
+            "Overview": {"Status": "Success", "AssociationStatusAggregatedCount": {}},
+        }
+        if self.association_name:
+            out["AssociationName"] = self.association_name
+        if self.schedule:
+            out["ScheduleExpression"] = self.schedule
+        return out
+
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "AssociationId": self.id,
@@ -111,7 +127,7 @@ class SsmAssociations:
                 found = [a for a in found if a.name == value]
             elif key == "AssociationId":
                 found = [a for a in found if a.id == value]
-        return {"Associations": [a.describe() for a in found]}
+        return {"Associations": [a.listed() for a in found]}
 
     def _get(self, account: str, region: str, req: dict[str, Any]) -> Association:
         for a in self._mine(account, region):
