@@ -10,15 +10,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, to_application_error
 from activities.heartbeats import beat, pause
 from activities.member_accounts import MemberAccountAccess
-from activities.organizations import REQUEST_ID_TAG, MoveToOuResult, OrganizationsActivities
+from activities.organizations import (
+    CLOSED,
+    CLOSING_OR_CLOSED,
+    REQUEST_ID_TAG,
+    MoveToOuResult,
+    OrganizationsActivities,
+    account_state,
+)
 from activities.waiting import patiently
+from common.landing_zone import AdoptionSource
 
 CLOSE_QUOTA_REASONS = ("CLOSE_ACCOUNT_QUOTA_EXCEEDED", "CLOSE_ACCOUNT_REQUESTS_LIMIT_EXCEEDED")
 CLOSE_QUOTA_EXCEEDED = "CloseQuotaExceeded"
@@ -53,8 +61,9 @@ class ClosureResult(BaseModel):
 
 
 def close_quota_for(member_accounts: int) -> int:
-    """AWS's rule: 10% of the member accounts, at least 10 and at most 1,000."""
-    return max(10, min(1000, member_accounts // 10))
+    """AWS's rule (the Organizations model, CloseAccount): the higher of 250 or 20 % of the
+    member accounts, in a rolling 30 days, and at most 1,000."""
+    return min(1000, max(250, member_accounts // 5))
 
 
 @dataclass
@@ -124,8 +133,8 @@ class LifecycleActivities:
         client = self.org.client
         attempt = activity.info().attempt
         try:
-            status = client.describe_account(AccountId=inp.account_id)["Account"]["Status"]
-            if status in ("PENDING_CLOSURE", "SUSPENDED"):
+            status = account_state(client.describe_account(AccountId=inp.account_id)["Account"])
+            if status in CLOSING_OR_CLOSED:
                 return ClosureResult(status=status, attempt=attempt, detail=f"already {status}")
             client.close_account(AccountId=inp.account_id)
         except ClientError as err:
@@ -147,12 +156,14 @@ class LifecycleActivities:
         """Wait for AWS to finish closing (PENDING_CLOSURE, then SUSPENDED: minutes on AWS)."""
         client = self.org.client
         while True:
-            status = patiently(
-                lambda: client.describe_account(AccountId=inp.account_id),
-                self.org.poll_interval_seconds,
-                waiting_for=f"closure of {inp.account_id}",
-            )["Account"]["Status"]
-            if status == "SUSPENDED":
+            status = account_state(
+                patiently(
+                    lambda: client.describe_account(AccountId=inp.account_id),
+                    self.org.poll_interval_seconds,
+                    waiting_for=f"closure of {inp.account_id}",
+                )["Account"]
+            )
+            if status in CLOSED:
                 return ClosureResult(
                     status=status, attempt=activity.info().attempt, detail="SUSPENDED"
                 )
@@ -174,12 +185,18 @@ class AdoptableInput(BaseModel):
     account_id: str
     account_name: str
     account_email: str
+    # The OUs the account may be adopted out of (the Root always may): the landing zone's.
+    sources: list[AdoptionSource] = Field(default_factory=list)
 
 
 class AdoptableResult(BaseModel):
     refusal_type: str | None = None  # None: it may be adopted
     message: str | None = None
     current_ou_id: str | None = None
+    current_ou_path: str | None = None  # "" for the Root
+    # What leaving the OU it is in takes; the request needs the stricter of this and its
+    # destination's.
+    source: AdoptionSource | None = None
 
 
 class VerifyAccessInput(BaseModel):
@@ -220,10 +237,10 @@ class AdoptionActivities:
                     refusal_type="Conflict",
                     message=f"account {inp.account_id} is not a member of the organization",
                 )
-            if account["Status"] != "ACTIVE":
+            if (state := account_state(account)) != "ACTIVE":
                 return AdoptableResult(
                     refusal_type="Conflict",
-                    message=f"account {inp.account_id} is {account['Status']}, not ACTIVE",
+                    message=f"account {inp.account_id} is {state}, not ACTIVE",
                 )
             if account["Name"] != inp.account_name:
                 return AdoptableResult(
@@ -237,9 +254,38 @@ class AdoptionActivities:
                     message=f"account_email: account {inp.account_id} has another email",
                 )
             parent = client.list_parents(ChildId=inp.account_id)["Parents"][0]["Id"]
+            path = self._ou_path(str(parent))
         except ClientError as err:
             raise to_application_error(err, action="check the account to adopt") from err
-        return AdoptableResult(current_ou_id=str(parent))
+        source = (
+            AdoptionSource(path="")
+            if path == ""
+            else next((s for s in inp.sources if s.path == path), None)
+        )
+        if source is None:
+            return AdoptableResult(
+                refusal_type="Forbidden",
+                message=f"account {inp.account_id} is in OU {path}, which is closed for vending "
+                "or not the landing zone's: the engine does not adopt accounts out of it (list "
+                "the OU in the landing zone's adoptable_from to allow it)",
+                current_ou_id=str(parent),
+                current_ou_path=path,
+            )
+        return AdoptableResult(current_ou_id=str(parent), current_ou_path=path, source=source)
+
+    def _ou_path(self, ou_id: str) -> str:
+        """The OU's path from the Root by name (``Workloads/Prod``; "" for the Root itself), as
+        the landing zone names OUs."""
+        names: list[str] = []
+        client = self.org.client
+        while not ou_id.startswith("r-"):
+            names.append(
+                client.describe_organizational_unit(OrganizationalUnitId=ou_id)[
+                    "OrganizationalUnit"
+                ]["Name"]
+            )
+            ou_id = client.list_parents(ChildId=ou_id)["Parents"][0]["Id"]
+        return "/".join(reversed(names))
 
     @activity.defn(name="verify_access", no_thread_cancel_exception=True)
     def verify_access(self, inp: VerifyAccessInput) -> AccessResult:
@@ -247,7 +293,10 @@ class AdoptionActivities:
         it can be assumed now, and say what to create when it cannot."""
         role = f"arn:aws:iam::{inp.account_id}:role/{self.members.role_name}"
         try:
-            sts = self.members.client(inp.account_id, "sts", session_name="vend-verify-access")
+            # An adopted account is not new: AccessDenied means the role is missing, now.
+            sts = self.members.client(
+                inp.account_id, "sts", session_name="vend-verify-access", role_wait_seconds=0
+            )
             sts.get_caller_identity()
         except ClientError as err:
             if error_code(err) in ("AccessDenied", "AccessDeniedException"):

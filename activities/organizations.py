@@ -6,6 +6,7 @@ or an in-progress creation that this request already started is adopted, never d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
 
 REQUEST_ID_TAG = "vending:request-id"
+
+# An account's lifecycle as Organizations' ``State`` says it (``Status`` is retired: "will be
+# retired on September 9, 2026 ... use State"). CLOSED follows SUSPENDED after 90 days.
+CLOSING_OR_CLOSED = frozenset({"PENDING_CLOSURE", "SUSPENDED", "CLOSED"})
+CLOSED = frozenset({"SUSPENDED", "CLOSED"})
+
+
+def account_state(account: Mapping[str, Any]) -> str:
+    """The account's State (PENDING_ACTIVATION, ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED)."""
+    return str(account["State"])
+
 
 # FailureReason values where the same CreateAccount may succeed if sent again.
 RETRYABLE_FAILURES = frozenset({"INTERNAL_FAILURE", "CONCURRENT_ACCOUNT_MODIFICATION"})
@@ -209,9 +221,10 @@ class OrganizationsActivities:
                 continue
             if self._tags(account["Id"]).get(REQUEST_ID_TAG) == inp.request_id:
                 return str(account["Id"])
+            # Which account holds it is not the requester's to know (the message reaches
+            # them in the step and their mail): only that the email is taken.
             raise ApplicationError(
-                f"AWS account {account['Id']} already uses {inp.account_email} and was not "
-                "created by this request; ask for another email",
+                "the account email is already in use by another AWS account; ask for another email",
                 type="EMAIL_ALREADY_EXISTS",
                 non_retryable=True,
             )
@@ -317,7 +330,7 @@ class OrganizationsActivities:
     @activity.defn(name="suspend_account", no_thread_cancel_exception=True)
     def suspend_account(self, inp: SuspendInput) -> CompensationResult:
         """Park a cancelled request's account in the Suspended OU and, if configured, close it
-        (CloseAccount is quota-limited: 10% of the organization per 30 days)."""
+        (CloseAccount is quota-limited: the higher of 250 or 20 % of the members per 30 days)."""
         try:
             target = self.resolve_ou(inp.suspended_ou_path)
             self._move(inp.account_id, target)
@@ -330,8 +343,10 @@ class OrganizationsActivities:
             )
             if not inp.close:
                 return CompensationResult(detail=f"moved to {inp.suspended_ou_path}")
-            status = self.client.describe_account(AccountId=inp.account_id)["Account"]["Status"]
-            if status in ("SUSPENDED", "PENDING_CLOSURE"):
+            status = account_state(
+                self.client.describe_account(AccountId=inp.account_id)["Account"]
+            )
+            if status in CLOSING_OR_CLOSED:
                 return CompensationResult(detail=f"moved to {inp.suspended_ou_path}, {status}")
             self.client.close_account(AccountId=inp.account_id)
         except ClientError as err:

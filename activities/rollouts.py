@@ -32,6 +32,9 @@ from common.rollouts import (
     RunOperationInput,
     StopOperationInput,
     WaveSurveyInput,
+    sha256_of,
+    template_diff,
+    template_parameters,
 )
 from common.stack_set_batches import BatchDeployInput, BatchDeployResult
 
@@ -82,9 +85,9 @@ class RolloutActivities:
                 raise to_application_error(err, action="ListTagsForResource") from err
         accounts = {a: ou for a, ou in concerned.items() if a in statuses}
         without = {a: ou for a, ou in concerned.items() if a not in statuses}
-        changes = inp.template_body is not None and inp.template_body != stack_set.get(
-            "TemplateBody"
-        )
+        before = str(stack_set.get("TemplateBody") or "")
+        changes = inp.template_body is not None and inp.template_body != before
+        self._check_parameters(inp, stack_set, changes)
         current = [
             a
             for a in accounts
@@ -92,12 +95,35 @@ class RolloutActivities:
         ]
         return InstanceSurvey(
             template_changes=changes,
+            template_sha256=sha256_of(inp.template_body) if inp.template_body else None,
+            current_template_sha256=sha256_of(before) if before else None,
+            template_diff=template_diff(before, inp.template_body)
+            if changes and inp.template_body
+            else None,
             regions=list(baseline.regions),
             accounts=accounts,
             ou_ids=ou_ids,
             current=sorted(current),
             without=without,
         )
+
+    @staticmethod
+    def _check_parameters(inp: RolloutInput, stack_set: dict[str, Any], changes: bool) -> None:
+        """Every override must name a parameter the StackSet (or the new template) declares:
+        AWS would refuse the operation midway, after the canary."""
+        if not inp.parameters:
+            return
+        declared = {str(p["ParameterKey"]) for p in stack_set.get("Parameters", [])}
+        if changes and inp.template_body is not None:
+            declared = template_parameters(inp.template_body) or declared
+        unknown = sorted(set(inp.parameters) - declared)
+        if unknown:
+            raise ApplicationError(
+                f"parameters {unknown} are not parameters of StackSet "
+                f"{stack_set.get('StackSetName')} (it has {sorted(declared) or 'none'})",
+                type="InvalidParameters",
+                non_retryable=True,
+            )
 
     @activity.defn(name="current_accounts", no_thread_cancel_exception=True)
     def current_accounts(self, inp: WaveSurveyInput) -> list[str]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
+from api.dev_auth_guard import DevAuthLoopbackOnly
 from api.limits import BodySizeLimit, RateLimiter
 from api.routers import (
     accounts,
@@ -25,9 +26,11 @@ from api.routers import (
     web,
 )
 from api.security_headers import SecurityHeaders
+from api.shared_answers import SharedAnswer
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
 from common.landing_zone import load_landing_zone
+from common.preflight import PreflightReport
 from common.settings import Settings, get_settings
 from common.temporal_client import connect
 
@@ -61,11 +64,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.codec = EncryptionCodec.from_settings(settings.codec)
     limits = settings.limits
     app.state.limiter = RateLimiter(
-        {"request": limits.requests_per_minute, "create": limits.creates_per_minute}
+        {
+            "request": limits.requests_per_minute,
+            "create": limits.creates_per_minute,
+            "preview": limits.previews_per_minute,
+            "check": limits.checks_per_minute,
+        }
     )
+    app.state.health = SharedAnswer[PreflightReport](ttl_seconds=limits.health_cache_seconds)
     # CSP on every page, CORS for /codec only (the Temporal UI's origin), HSTS over TLS.
     app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(DevAuthLoopbackOnly, auth=settings.auth)  # outermost: before any route
     errors.install(app)
     openapi.install(app)
     observability.install(app)

@@ -57,10 +57,11 @@ def vending_input(
 ) -> VendingInput:
     """``account_settings``: off for a change, which applies no vend-time settings again."""
     protect = protects(body, ou)
-    cost = (
-        estimate(body.expected_instances, settings.pricing, protect)
-        if body.expected_instances is not None
-        else None
+    cost = estimate(
+        body.expected_instances,
+        settings.pricing,
+        protect,
+        budget_monthly_usd=body.budget.monthly_usd if body.budget else None,
     )
     return VendingInput(
         request_id=request_id,
@@ -73,6 +74,7 @@ def vending_input(
         protect_workload_security=protect,
         cost_estimate=cost,
         settings=settings_of(body, ou) if account_settings else EffectiveSettings(),
+        owner_digest=sa.owner_digest(body.owner_email, settings.owner_key()),
     )
 
 

@@ -23,6 +23,7 @@ UPDATE_ERROR_STATUS = {
     "Duplicate": 409,
     "Conflict": 409,
     "SelfApproval": 403,
+    "Forbidden": 403,  # e.g. an adoption out of an OU closed for vending
     "IdempotencyKeyReused": 422,
     "InvalidBillingCustomer": 422,
     "AccountMismatch": 422,  # an adoption named an account by another name or email

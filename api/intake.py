@@ -48,6 +48,27 @@ def check_against_landing_zone(
                 f"(allowed: {allowed})",
             }
         )
+    # Ownership rights follow owner_email (and mail reaches the contacts): both are held to the
+    # organization's own domains, so nobody names an outside address as an account's owner.
+    if not lz.email_domain_allowed(body.owner_email):
+        errors.append(
+            {
+                "loc": ["body", "owner_email"],
+                "msg": "owner email domain not allowed; use one of "
+                + ", ".join(lz.allowed_email_domains),
+            }
+        )
+    contacts = body.alternate_contacts
+    for kind in ("billing", "operations", "security"):
+        contact = getattr(contacts, kind) if contacts is not None else None
+        if contact is not None and not lz.email_domain_allowed(contact.email):
+            errors.append(
+                {
+                    "loc": ["body", "alternate_contacts", kind, "email"],
+                    "msg": "contact email domain not allowed; use one of "
+                    + ", ".join(lz.allowed_email_domains),
+                }
+            )
     if email_domain and not lz.email_domain_allowed(body.account_email):
         errors.append(
             {

@@ -40,7 +40,11 @@ DESCRIPTIONS = {
     409: "The request is not in a state that allows this, or the name or email is in use",
     413: "The request body is larger than the API accepts (VEND_LIMITS__MAX_BODY_BYTES)",
     422: "Invalid input; `errors` lists each field",
-    429: "Too many calls (see `Retry-After`) or too many open requests for this caller",
+    429: (
+        "Too many calls (see `Retry-After`) or too many open requests for this caller. The "
+        "call and create rates are counted by each API process: behind N replicas a caller "
+        "gets up to N times the rate (the open-request cap is counted across the cluster)"
+    ),
     503: "Temporal (or an external check) is not reachable; try again",
 }
 

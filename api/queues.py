@@ -10,6 +10,8 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.shared_answers import SharedAnswer
+
 log = logging.getLogger("vending.api.queues")
 
 CONTROL_TOWER = ("control-tower-coordinator", "status")
@@ -27,7 +29,16 @@ async def _ask(client: Client, workflow_id: str, query: str) -> dict[str, Any] |
     return answer
 
 
+# Previews may come in bursts (a page open in many tabs): the queues are asked once a few
+# seconds per API process, whoever asks.
+_SHARED: SharedAnswer[dict[str, int]] = SharedAnswer(ttl_seconds=5.0)
+
+
 async def queue_lengths(client: Client) -> dict[str, int]:
+    return await _SHARED.get(lambda: _ask_both(client))
+
+
+async def _ask_both(client: Client) -> dict[str, int]:
     out: dict[str, int] = {}
     if ct := await _ask(client, *CONTROL_TOWER):
         out["control_tower_in_use"] = len(ct.get("holders", []))

@@ -147,6 +147,10 @@ class ApprovalQueue(BaseModel):
 
 class EventsView(BaseModel):
     items: list[AuditEvent]
+    stale: bool = Field(
+        default=False,
+        description="true: no worker answered; the trail as recorded at the last status change",
+    )
 
 
 class AccountView(BaseModel):
@@ -203,7 +207,18 @@ class AccountEventView(AuditEvent):
 
 
 class AccountEventsView(BaseModel):
+    """A page of the account's trail, oldest first; ``next_cursor`` asks for the page before."""
+
     items: list[AccountEventView]
+    next_cursor: str | None = None
+    dropped: int = Field(
+        default=0,
+        description="older lines the account no longer keeps: each request's own trail "
+        "(GET /v1/account-requests/{id}/events) still has them",
+    )
+    stale: bool = Field(
+        default=False, description="true: no worker answered; the newest lines as recorded"
+    )
 
 
 class DecommissionBody(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,7 +11,7 @@ from cli.doctor import doctor
 from cli.requests import app as requests_app
 from cli.rollouts import app as rollouts_app
 from common.models import Role
-from common.settings import get_settings
+from common.settings import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
 app.add_typer(requests_app, name="requests")
@@ -64,15 +64,23 @@ def api(
     logging_setup.configure(
         settings.log_level, "api", settings.log_format, settings.third_party_log_level
     )
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,  # vending.api.access logs each request, with its id
-        timeout_graceful_shutdown=int(settings.api_graceful_shutdown_seconds),
-    )
+    uvicorn.run("api.app:create_app", **uvicorn_options(settings, host, port))
+
+
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """How ``vend api`` serves: the TLS proxy's addresses are trusted for ``X-Forwarded-Proto``
+    and ``X-Forwarded-For`` only when named (``VEND_FORWARDED_ALLOW_IPS``); without them a
+    proxy off loopback is not believed, and HSTS is never sent behind it."""
+    return {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,  # vending.api.access logs each request, with its id
+        "timeout_graceful_shutdown": int(settings.api_graceful_shutdown_seconds),
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips or "127.0.0.1",
+    }
 
 
 @app.command()

@@ -9,13 +9,44 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from common.pricing import CostEstimate
+from common.pricing import summary as cost_summary
+
 app = typer.Typer(no_args_is_help=True, help="List, inspect and act on account requests.")
 
 ApiUrl = Annotated[str, typer.Option(envvar="VEND_API_URL", help="the API's base URL")]
 Token = Annotated[str, typer.Option(envvar="VEND_TOKEN", help="a bearer token (vend token …)")]
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _checked(api_url: str, token: str) -> None:
+    """A bearer token is a credential: it goes over TLS, or in plain HTTP only to this machine
+    (the embedded stack). Without one, say so rather than send an empty header."""
+    if not token:
+        typer.echo(
+            "error: no token: pass --token or set VEND_TOKEN (`vend token SUBJECT --role ROLE` "
+            "mints one for the embedded stack; make run prints the demo users')",
+            err=True,
+        )
+        raise typer.Exit(2)
+    url = httpx.URL(api_url)
+    if url.scheme == "https":
+        return
+    host = url.host.lower()
+    if url.scheme == "http" and (host in LOOPBACK_HOSTS or host.startswith("127.")):
+        return
+    typer.echo(
+        f"error: refusing to send the token to {api_url}: use https (plain http only to "
+        "localhost or 127.0.0.1)",
+        err=True,
+    )
+    raise typer.Exit(2)
+
+
 def _client(api_url: str, token: str) -> httpx.Client:
+    _checked(api_url, token)
     return httpx.Client(
         base_url=api_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60
     )
@@ -53,6 +84,8 @@ def summary(req: dict[str, Any]) -> str:
         f"  account: {req.get('account_id') or '-'}   approvals still needed: "
         f"{req['approvals_remaining']}",
     ]
+    if req.get("cost_estimate"):
+        lines.append(f"  cost: {cost_summary(CostEstimate.model_validate(req['cost_estimate']))}")
     for step in req["steps"]:
         line = f"  {step['name']:<26} {step['status']:<10} attempts {step['attempts']}"
         if step.get("detail"):
@@ -78,10 +111,7 @@ def plan_summary(plan: dict[str, Any]) -> str:
             lines.append(f"      {r['action']:<7} {r['kind']}: {r['name']}")
     cost = plan.get("cost_estimate")
     if cost:
-        lines.append(
-            f"  cost: Workload Security ${cost['workload_security_monthly_usd_discounted']}/month,"
-            f" managed service ¥{cost['managed_monthly_fee_jpy_discounted']}/month"
-        )
+        lines.append(f"  cost: {cost_summary(CostEstimate.model_validate(cost))}")
     if plan.get("eta_seconds") is not None:
         lines.append(f"  takes about {round(plan['eta_seconds'])} s once approved (rough)")
     return "\n".join(lines)

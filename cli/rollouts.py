@@ -51,6 +51,22 @@ def waves(state: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def template_lines(state: dict[str, Any]) -> str:
+    """What an approver approves when the template changes: both digests, the OUs a new
+    template reaches, and the diff."""
+    if not state.get("template_changes"):
+        return "  template: unchanged"
+    lines = [
+        f"  template: new sha256 {state.get('template_sha256')}",
+        f"            replaces sha256 {state.get('current_template_sha256') or '-'}",
+        f"            reaches every account of {', '.join(state.get('template_reach') or [])}"
+        f" ({state['approvals_required']} approval(s))",
+    ]
+    if state.get("template_diff"):
+        lines += ["", state["template_diff"].rstrip("\n")]
+    return "\n".join(lines)
+
+
 @app.command()
 def start(
     reason: Annotated[str, typer.Option()],
@@ -103,6 +119,7 @@ def start(
     state = call_api(api_url, token, "POST", "/v1/rollouts", json=body)
     typer.echo(progress(state))
     typer.echo(waves(state))
+    typer.echo(template_lines(state))
 
 
 @app.command("list")
@@ -145,6 +162,7 @@ def show(
         time.sleep(2)
     if not as_json:
         typer.echo(waves(state))
+        typer.echo(template_lines(state))
 
 
 def _decide(action: str) -> Any:

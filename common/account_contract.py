@@ -27,6 +27,14 @@ GET_ACCOUNT: Final = "get_account"
 GET_EVENTS: Final = "get_account_events"
 
 STATE_MEMO: Final = "account"  # the account as last recorded: read while no worker answers
+# Its newest events as last recorded (the trail's last MEMO_EVENTS lines), for the same reads.
+EVENTS_MEMO: Final = "recent_events"
+MEMO_EVENTS: Final = 20
+# What the account's workflow keeps of its trail (oldest dropped first), and of one line's
+# detail: a request's own trail, justification and all, stays readable on the request.
+EVENT_WINDOW: Final = 500
+EVENT_DETAIL_CHARS: Final = 300
+REQUEST_WINDOW: Final = 500  # request ids listed on the record; older ones are in visibility
 
 
 def account_workflow_id(account_id: str) -> str:

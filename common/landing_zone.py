@@ -81,6 +81,17 @@ class Guardrails(BaseModel):
     service_control_policies: list[str] = Field(default_factory=list)
 
 
+class AdoptionSource(BaseModel):
+    """An OU an account may be adopted out of, with the approvals leaving it takes. The Root is
+    always one (no approvals of its own); an OU closed for vending never is unless the landing
+    zone lists it in ``adoptable_from``: what it holds (Audit, Log Archive) is not the engine's
+    to move."""
+
+    path: str
+    approvals_required: int = 0
+    approval_window_seconds: float | None = None
+
+
 class OrganizationalUnitPolicy(BaseModel):
     path: str
     open_for_vending: bool = True
@@ -130,6 +141,30 @@ class LandingZone(BaseModel):
     # The root email made when a request leaves account_email out, e.g. "aws+{name}@example.com"
     # ({name}: the account name); unset: every request must give one.
     email_template: str | None = None
+    # OUs outside the landing zone's open ones that accounts may be adopted out of (e.g. a
+    # "Legacy" OU of accounts made before the engine). The Root and every OU open for vending
+    # always may; an OU closed for vending (Security) only if listed here.
+    adoptable_from: list[str] = Field(default_factory=list)
+    # Closures the organization may make in a rolling 30 days, when AWS granted other than its
+    # rule (the higher of 250 or 20 % of the member accounts, at most 1,000); unset: the rule.
+    close_quota: int | None = Field(default=None, ge=1, le=100_000)
+
+    def adoption_sources(self) -> list[AdoptionSource]:
+        """Where an adopted account may come from, and what leaving each takes."""
+        listed = {p.strip().strip("/") for p in self.adoptable_from}
+        found = []
+        for ou in self.organizational_units:
+            if ou.open_for_vending or ou.path in listed:
+                found.append(
+                    AdoptionSource(
+                        path=ou.path,
+                        approvals_required=ou.approvals_required,
+                        approval_window_seconds=ou.approval_window.total_seconds(),
+                    )
+                )
+        known = {ou.path for ou in self.organizational_units}
+        found += [AdoptionSource(path=p) for p in sorted(listed - known)]
+        return found
 
     @model_validator(mode="after")
     def _consistent(self) -> LandingZone:

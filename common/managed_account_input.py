@@ -11,4 +11,5 @@ from common.models import AccountEvent, ChangeTurn, ManagedAccount
 class ManagedAccountInput(BaseModel):
     account: ManagedAccount
     events: list[AccountEvent] = Field(default_factory=list)
+    events_dropped: int = 0  # lines of the trail before ``events`` (beyond the window)
     turns: list[ChangeTurn] = Field(default_factory=list)  # carried over continue-as-new

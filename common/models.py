@@ -21,6 +21,7 @@ from common.account_settings import (
     SettingsPolicy,
 )
 from common.landing_zone import (
+    AdoptionSource,
     EnrollmentStrategy,
     Environment,
     StackSetBaseline,
@@ -325,6 +326,7 @@ class ManagedAccount(BaseModel):
     settings: EffectiveSettings = Field(default_factory=EffectiveSettings)
     # What the last drift check found different from this record (``common/drift.py``).
     drift: list[DriftItem] = Field(default_factory=list)
+    owner_digest: str | None = None  # the owner search attribute, as the API keyed it
 
 
 class PlannedResource(BaseModel):
@@ -377,6 +379,11 @@ class VendingInput(BaseModel):
     # A repair (an update that changes nothing): the update steps that put its drift back.
     repair: list[str] = Field(default_factory=list)
     settings: EffectiveSettings = Field(default_factory=EffectiveSettings)  # resolved at intake
+    # The owner's email as the owner search attribute holds it (keyed by the API: see
+    # ``search_attributes.owner_digest``); the account's record takes it.
+    owner_digest: str | None = None
+    # For an adoption: the OUs its account may be in now; any other refuses it at validation.
+    adoption_sources: list[AdoptionSource] = Field(default_factory=list)
 
     def corrected(self, fixes: Corrections) -> VendingInput:
         """The request as its steps run it now: as submitted, with operators' corrections."""
@@ -411,6 +418,8 @@ class SubmitInput(BaseModel):
 class ApproveInput(BaseModel):
     by: str
     comment: str | None = None
+    # The approver's verified email: an owner may not approve a request about their own account.
+    email: str | None = None
 
 
 class RejectInput(BaseModel):
@@ -511,6 +520,14 @@ class AccountEvent(AuditEvent):
     """One line of an account's audit trail, with the request it came from (if any)."""
 
     request_id: str | None = None
+
+
+class EventWindow(BaseModel):
+    """A stretch of an account's trail, oldest first: ``first`` is the position of ``items[0]``
+    in the whole trail (the lines before it are no longer kept by the account's workflow)."""
+
+    items: list[AccountEvent] = Field(default_factory=list)
+    first: int = 0
 
 
 class ChangeTurn(BaseModel):

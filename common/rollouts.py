@@ -6,11 +6,14 @@ deterministic code so that the plan shown before approval is the plan that runs.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import math
 import uuid
 from datetime import datetime
 from enum import StrEnum
 
+import yaml
 from pydantic import BaseModel, Field, computed_field
 
 from common.landing_zone import StackSetBaseline
@@ -79,6 +82,9 @@ class RolloutInput(BaseModel):
     template_body: str | None = None  # None: the template stays, only its instances move
     parameters: dict[str, str] = Field(default_factory=dict)  # instance overrides to set
     organizational_units: list[OuTarget]  # the OUs the change concerns (after any filter)
+    # Every OU whose accounts have the baseline, whatever the filter: a new template replaces
+    # the StackSet's for all of them (and for every later vend), so its approvals are theirs.
+    template_reach: list[OuTarget] = Field(default_factory=list)
     account_ids: list[str] = Field(default_factory=list)  # an explicit subset, if asked
     tags: dict[str, str] = Field(default_factory=dict)  # only accounts with every one of these
     waves: WaveShape = Field(default_factory=WaveShape)
@@ -129,6 +135,12 @@ class RolloutState(BaseModel):
     stack_set: str | None = None
     policy: str | None = None
     template_changes: bool = False
+    # What approvers approve when the template changes: its digest, the digest of the one it
+    # replaces, and the unified diff between them (cut at TEMPLATE_DIFF_LIMIT characters).
+    template_sha256: str | None = None
+    current_template_sha256: str | None = None
+    template_diff: str | None = None
+    template_reach: list[str] = Field(default_factory=list)  # OUs a new template reaches
     parameters: dict[str, str] = Field(default_factory=dict)
     organizational_units: list[str] = Field(default_factory=list)
     approvals_required: int = 0
@@ -162,6 +174,9 @@ class InstanceSurvey(BaseModel):
     """What the StackSet holds for the accounts the rollout concerns."""
 
     template_changes: bool
+    template_sha256: str | None = None
+    current_template_sha256: str | None = None
+    template_diff: str | None = None
     regions: list[str]
     # account -> OU path, for every concerned account that has an instance of the StackSet
     accounts: dict[str, str] = Field(default_factory=dict)
@@ -209,6 +224,48 @@ class RunOperationInput(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     max_failed_accounts: int = 0
     max_concurrent_percentage: int = 100
+
+
+TEMPLATE_DIFF_LIMIT = 64_000
+
+
+def sha256_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def template_diff(current: str, new: str) -> str:
+    """The unified diff an approver reads, cut (and said so) past TEMPLATE_DIFF_LIMIT."""
+    diff = "".join(
+        difflib.unified_diff(
+            current.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"current ({sha256_of(current)[:12]})",
+            tofile=f"new ({sha256_of(new)[:12]})",
+        )
+    )
+    if len(diff) > TEMPLATE_DIFF_LIMIT:
+        diff = diff[:TEMPLATE_DIFF_LIMIT] + "\n… (cut: compare the templates by their SHA-256)\n"
+    return diff
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Reads a CloudFormation template's structure; short-form intrinsics (!Ref, !Sub) are
+    read as nothing (only the Parameters section's keys are wanted)."""
+
+
+_TemplateLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
+
+
+def template_parameters(template: str) -> set[str] | None:
+    """The parameter names a template (YAML or JSON) declares; None when it cannot be read."""
+    try:
+        doc = yaml.load(template, Loader=_TemplateLoader)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    declared = doc.get("Parameters") or {}
+    return {str(k) for k in declared} if isinstance(declared, dict) else None
 
 
 def wave_sizes(total: int, shape: WaveShape) -> list[int]:

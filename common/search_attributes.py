@@ -7,6 +7,7 @@ embedded stack, ``temporal operator search-attribute create`` on a cluster).
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from temporalio.common import SearchAttributeKey
 
@@ -29,8 +30,12 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def owner_digest(email: str) -> str:
-    return hashlib.sha256(f"owner:{email.strip().lower()}".encode()).hexdigest()[:40]
+def owner_digest(email: str, key: bytes) -> str:
+    """What the owner search attribute holds: a keyed hash of the email (HMAC-SHA256), so that
+    whoever reads visibility cannot test guessed addresses against it, as they could an
+    unsalted hash. Only the API holds the key; the workflows carry the digest it made."""
+    message = f"owner:{email.strip().lower()}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
 
 
 def cli_flags() -> list[str]:

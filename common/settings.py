@@ -6,15 +6,22 @@ image runs anywhere; the landing zone, which is policy rather than plumbing, liv
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.pricing import PriceTable
+
+# SHA-256 of cursor secrets this repository ever held (deploy/compose/sandbox.env, 2026-11):
+# refused wherever they turn up.
+PUBLISHED_CURSOR_SECRETS = frozenset(
+    {"c0bc2994f5230644df23592a6df681970328bc0867376dee65a79526c1b55a98"}
+)
 
 DEFAULT_LANDING_ZONE = Path(__file__).parent / "config" / "landing_zone.yaml"
 
@@ -93,6 +100,10 @@ class AuthSettings(BaseModel):
     groups_claim: str | None = None  # e.g. "groups"
     group_roles: dict[str, list[str]] = Field(default_factory=dict)  # group -> roles (JSON)
     email_claim: str = "email"
+    # The email grants ownership rights only when the token says the issuer verified it
+    # (email_verified: true). Off only for an issuer that verifies every address it issues
+    # and never sends the claim (say so by name: VEND_AUTH__REQUIRE_EMAIL_VERIFIED=false).
+    require_email_verified: bool = True
 
 
 class AwsSettings(BaseModel):
@@ -108,6 +119,9 @@ class AwsSettings(BaseModel):
     # administrator's (then CreateAccount needs Organizations' delegation policy).
     account_role: Literal["management", "delegated_administrator"] = "management"
     member_role_name: str = "OrganizationAccountAccessRole"  # assumed in member accounts
+    # A new account's role may refuse AssumeRole for a few minutes (AWS says so): steps wait
+    # this long for it, heartbeating, before they park with AccessDenied.
+    member_role_wait_seconds: float = Field(default=600.0, ge=0)
     poll_interval_seconds: float = 10.0  # between looks at long AWS operations
     max_boto_attempts: int = 5  # botocore's own retries of one call (standard mode)
 
@@ -133,11 +147,12 @@ class ControlTowerLimits(BaseModel):
 
 
 class CloseQuotaSettings(BaseModel):
-    """AWS lets an organization close 10% of its member accounts (at least 10, at most 1,000)
-    in a rolling 30 days; the engine queues its closures to stay inside that."""
+    """AWS lets an organization close the higher of 250 or 20 % of its member accounts (at most
+    1,000) in a rolling 30 days; the engine queues its closures to stay inside that."""
 
     window_seconds: float = Field(default=30 * 86400.0, gt=0)
-    # 0: derive from the organization's size by AWS's rule; set it if AWS granted another.
+    # 0: the landing zone's close_quota if it states one, else AWS's rule from the
+    # organization's size; set it (or the landing zone's) if AWS granted another.
     limit: int = Field(default=0, ge=0)
     # After AWS refuses a closure for its quota (closures made outside the engine count too),
     # ask again this often; the request waits in line meanwhile, failing nothing.
@@ -154,6 +169,9 @@ class DriftSettings(BaseModel):
     # How long the check's DetectStackSetDrift waits for a busy StackSet (a rollout holds it for
     # hours, say) before it reads the last detection's findings instead.
     detection_busy_wait_seconds: float = Field(default=900.0, ge=0, le=86_400)
+    # Drift checks of named accounts running at once (each may run DetectStackSetDrift, which
+    # holds the StackSet vends and rollouts wait on); past it, 429. 0: no cap.
+    max_running_checks: int = Field(default=4, ge=0)
 
 
 class WorkloadSecuritySettings(BaseModel):
@@ -262,7 +280,15 @@ class ApiLimits(BaseModel):
     requests_per_minute: int = Field(default=600, ge=0)  # every authenticated call
     # Creating pages through Organizations and holds claims: a stricter rate, and a quota.
     creates_per_minute: int = Field(default=30, ge=0)
-    open_requests_per_requester: int = Field(default=50, ge=0)
+    open_requests_per_requester: int = Field(default=50, ge=0)  # vends and changes alike
+    # Changes open on one account at once (each runs AWS steps; some OUs approve them alone).
+    open_changes_per_account: int = Field(default=5, ge=0)
+    # Previews ask the coordinators; checks (health, drift checks of named accounts) start
+    # workflows that call AWS: each has a rate of its own.
+    previews_per_minute: int = Field(default=60, ge=0)
+    checks_per_minute: int = Field(default=10, ge=0)
+    # How long one landing-zone health report answers every caller (one preflight workflow).
+    health_cache_seconds: float = Field(default=15.0, ge=0)
 
 
 class WebSettings(BaseModel):
@@ -307,10 +333,40 @@ class Settings(BaseSettings):
     # host:port where the API serves Prometheus metrics, apart from the API's own port (which
     # faces callers); unset: no API metrics endpoint.
     api_metrics_bind_address: str | None = None
+    # The TLS-terminating proxy's addresses (comma-separated IPs or CIDRs, "*" for any), whose
+    # X-Forwarded-Proto and X-Forwarded-For the API believes (`vend api`); unset: loopback only.
+    # Behind a proxy elsewhere, set it, or HSTS is never sent and logs show the proxy's address.
+    forwarded_allow_ips: str | None = None
     # On SIGTERM the API stops accepting and lets requests in flight finish for this long.
     api_graceful_shutdown_seconds: float = 10.0
+    # Keys the owner search attribute (an HMAC of the owner's email). Set the same value on every
+    # API replica; unset: derived from VEND_CURSOR_SECRET (set a key of its own to rotate the
+    # cursor secret without re-keying every account's owner).
+    owner_digest_key: SecretStr | None = None
     # Signs list cursors. Set the same value on every API replica; unset, each process makes one.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+
+    def owner_key(self) -> bytes:
+        if self.owner_digest_key is not None:
+            return self.owner_digest_key.get_secret_value().encode()
+        base = self.cursor_secret.get_secret_value().encode()
+        return hashlib.sha256(b"vend owner digest key\n" + base).digest()
+
+    @field_validator("cursor_secret")
+    @classmethod
+    def _strong_cursor_secret(cls, value: SecretStr) -> SecretStr:
+        """A cursor signed with a guessable or published secret can be forged (a cursor is a
+        visibility page token, replayed to Temporal): as long as a token signing secret, and
+        never one this repository ever held."""
+        secret = value.get_secret_value()
+        if len(secret) < 32:
+            raise ValueError(
+                "VEND_CURSOR_SECRET must be at least 32 characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if hashlib.sha256(secret.encode()).hexdigest() in PUBLISHED_CURSOR_SECRETS:
+            raise ValueError("this VEND_CURSOR_SECRET was published (it is in the repository)")
+        return value
 
 
 @lru_cache

@@ -27,6 +27,9 @@ GET_EVENTS: Final = "get_events"
 # The memo key under which the workflow records its state at every status change: what reads
 # are answered from while no worker polls (marked stale).
 STATE_MEMO: Final = "state"
+# Beside it, the request's trail as it stood then (its last MEMO_EVENTS events).
+EVENTS_MEMO: Final = "events"
+MEMO_EVENTS: Final = 200
 
 UPDATES: Final = (SUBMIT, APPROVE, REJECT, CANCEL, RETRY, SKIP)
 QUERIES: Final = (GET_STATE, GET_EVENTS)

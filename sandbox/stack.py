@@ -181,6 +181,45 @@ class StackConfig:
         }
         return cls(data_dir=data_dir, **{**ports, **settings})
 
+    MANIFEST = "stack.json"
+    _PORTS = (
+        "temporal_port",
+        "ui_port",
+        "worker_metrics_port",
+        "api_metrics_port",
+        "aws_port",
+        "api_port",
+        "ws_port",
+        "sunnypay_port",
+        "webhook_port",
+        "smtp_port",
+    )
+
+    def write_manifest(self) -> None:
+        """Where this stack listens, for tools started later beside it (``vend doctor``)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        doc = {"host": self.host, "landing_zone": str(self.landing_zone)}
+        doc |= {name: getattr(self, name) for name in self._PORTS}
+        (self.data_dir / self.MANIFEST).write_text(json.dumps(doc, indent=2))
+
+    @classmethod
+    def of_data_dir(cls, data_dir: Path) -> StackConfig:
+        """The configuration of the stack that ran (or runs) from ``data_dir``; the defaults
+        when it left no manifest."""
+        path = data_dir / cls.MANIFEST
+        if not path.exists():
+            return cls(data_dir=data_dir)
+        doc = json.loads(path.read_text())
+        config = cls(
+            data_dir=data_dir,
+            host=str(doc.get("host", "127.0.0.1")),
+            landing_zone=Path(doc.get("landing_zone", str(DEFAULT_LANDING_ZONE))),
+        )
+        for name in cls._PORTS:
+            if name in doc:
+                setattr(config, name, int(doc[name]))
+        return config
+
     @property
     def temporal_address(self) -> str:
         return f"{self.host}:{self.temporal_port}"
@@ -244,9 +283,19 @@ def sandbox_secrets(data_dir: Path) -> dict[str, str]:
         values.update({name: secrets.token_urlsafe(24) for name in missing})
         if "codec_key" in missing:
             values["codec_key"] = new_key()  # AES-256: 32 random bytes, base64
-        path.write_text(json.dumps(values))
-        path.chmod(0o600)
+        write_private(path, json.dumps(values))
     return values
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from its first byte (created 0600, never chmodded
+    after the secret is in it), and whole (renamed into place)."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(partial, path)
 
 
 def stated_external_id(landing_zone: Path) -> str | None:
@@ -529,6 +578,7 @@ class EmbeddedStack:
         return proc
 
     def start_all(self) -> None:
+        self.config.write_manifest()
         self.start_temporal()
         self.start_sandbox_aws()
         self.start_sunnypay()
@@ -537,8 +587,11 @@ class EmbeddedStack:
         self.start_api()
 
     def stop_all(self) -> None:
+        """Newest first, so the sandbox AWS stops after everything that calls it; it writes its
+        whole state on the way out (Organizations is written at every change anyway), which
+        takes longer the larger .data/ has grown: it gets a minute, not 15 s."""
         for proc in reversed(list(self.processes.values())):
-            proc.stop()
+            proc.stop(timeout=60.0 if proc.name == "sandbox-aws" else 15.0)
 
     def tokens(self, hours: int = 24 * 7) -> dict[str, str]:
         from common.auth import mint_dev_token

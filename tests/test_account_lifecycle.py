@@ -131,7 +131,8 @@ def test_a_vended_account_is_managed_and_a_decommission_closes_it_leaving_nothin
 
     # The sandbox shows it closed, parked, with nothing left.
     described = sandbox.org.describe_account(AccountId=account_id)["Account"]
-    assert described["Status"] == "SUSPENDED"
+    assert described["State"] == "SUSPENDED"
+    assert "Status" not in described  # retired, as on AWS: the engine read State throughout
     assert sandbox.ou_path_of(account_id) == "Suspended"
     assert sandbox.stack_instances("vend-audit-role", account_id) == []
     connectors = workload_security.state().get("connectors", [])
@@ -198,7 +199,7 @@ def test_a_decommission_cancelled_before_closing_puts_the_account_back(
         ("quarantine", "undone"),
     ], undone
     assert sandbox.ou_path_of(account_id) == "Experiments/Full"
-    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "ACTIVE"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["State"] == "ACTIVE"
     account = _wait_account(api, account_id, {"active"})
     assert account["current_change"] is None
     registration = account["billing"]["registration_id"]
@@ -263,7 +264,7 @@ def test_an_account_factory_account_is_unmanaged_before_it_is_closed(
     assert products() == []
     assert account_id not in sandbox.control_tower()["enrolled_accounts"]
     assert sandbox.ou_path_of(account_id) == "Suspended"
-    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["State"] == "SUSPENDED"
 
 
 def test_cancel_is_refused_once_close_account_has_started(
@@ -288,7 +289,7 @@ def test_cancel_is_refused_once_close_account_has_started(
     sandbox.clear_faults()
     assert api.act("carol", change["id"], "retry", {"step": "close_account"}).status_code == 202
     api.wait_for(change["id"], {"completed"}, timeout=120)
-    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["State"] == "SUSPENDED"
 
 
 @pytest.mark.timeout(600)
@@ -380,14 +381,14 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
     try:
 
         def closing() -> bool:
-            status = sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"]
+            status = sandbox.org.describe_account(AccountId=account_id)["Account"]["State"]
             return status == "PENDING_CLOSURE"
 
         kill_worker_when(stack, closing, "PENDING_CLOSURE")
         done = api.wait_for(change["id"], {"completed"}, timeout=120)
     finally:
         sandbox.configure(close_account_seconds=1)
-    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["State"] == "SUSPENDED"
     assert sandbox.calls("CloseAccount") - before["CloseAccount"] == 1
     assert sandbox.calls("MoveAccount") - before["MoveAccount"] == 1  # the quarantine, once
     # One deletion: the resumed attempt waited for it (AWS refuses a second one while it runs).
@@ -525,6 +526,9 @@ def test_an_account_made_outside_the_engine_is_adopted_and_ends_as_a_vended_one(
     adopted = resp.json()
     assert adopted["kind"] == "adopt" and adopted["account_id"] == account_id
     assert [s["name"] for s in adopted["steps"]][:2] == ["verify_access", "move_to_ou"]
+    # From the Root into an OU that needs none: adopting is still never automatic.
+    assert adopted["status"] == "pending_approval" and adopted["approvals_remaining"] == 1
+    assert api.act("bob", adopted["id"], "approve", {}).status_code == 200
     done = api.wait_for(adopted["id"], {"completed"}, timeout=120)
     _as_planned(done)
     ran = {s["name"]: s["status"] for s in done["steps"] if s["status"] != "skipped"}
@@ -562,6 +566,7 @@ def test_adopting_an_account_without_its_execution_role_parks_with_what_to_creat
 
     resp = _adopt(api, new_body, account_id, name, email)
     assert resp.status_code == 201, resp.text
+    assert api.act("bob", resp.json()["id"], "approve", {}).status_code == 200
     parked = api.wait_for(resp.json()["id"], {"waiting_for_operator"}, timeout=60)
     failed = next(s for s in parked["steps"] if s["status"] == "failed")
     assert failed["name"] == "verify_access"
@@ -691,7 +696,7 @@ def test_vend_move_to_prod_rename_then_decommission_the_whole_life(
     assert [s["name"] for s in preview.json()["steps"] if s["runs"]] == [
         s["name"] for s in closed_request["plan"]["steps"] if s["runs"]
     ]
-    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["State"] == "SUSPENDED"
     assert sandbox.ou_path_of(account_id) == "Suspended"
     for stack_set in ("vend-audit-role", "vend-workload-security-role"):
         assert sandbox.stack_instances(stack_set, account_id) == []
@@ -812,3 +817,51 @@ def test_a_preview_of_a_new_request_writes_nothing_and_matches_what_it_then_does
     assert [s["name"] for s in planned["steps"] if s["runs"]] == [
         s["name"] for s in done["plan"]["steps"] if s["runs"]
     ]
+
+
+def _ou_id(sandbox: Sandbox, path: str) -> str:
+    parent = sandbox.org.list_roots()["Roots"][0]["Id"]
+    for name in path.split("/"):
+        units = sandbox.org.list_organizational_units_for_parent(ParentId=parent)
+        parent = next(u["Id"] for u in units["OrganizationalUnits"] if u["Name"] == name)
+    return str(parent)
+
+
+def _place(sandbox: Sandbox, account_id: str, path: str) -> None:
+    source = sandbox.org.list_parents(ChildId=account_id)["Parents"][0]["Id"]
+    sandbox.org.move_account(
+        AccountId=account_id, SourceParentId=source, DestinationParentId=_ou_id(sandbox, path)
+    )
+
+
+def test_no_account_is_adopted_out_of_an_ou_closed_for_vending(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    """An operator cannot adopt the Audit account out of Security (two approvals, its SCPs)
+    into Sandbox (none), naming themselves its user."""
+    account_id, name, email = _account_made_outside_the_engine(sandbox, new_body)
+    _place(sandbox, account_id, "Security")
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    body.update(account_id=account_id, account_name=name, account_email=email)
+    resp = api.call("POST", "/v1/accounts/adopt", "carol", json=body)
+    assert resp.status_code == 403, resp.text
+    assert "closed for vending" in resp.json()["detail"]
+    assert sandbox.ou_path_of(account_id) == "Security"  # nothing moved
+
+
+def test_an_adoption_needs_the_stricter_of_the_ous_it_leaves_and_enters(
+    api: Api, sandbox: Sandbox, new_body: Body
+) -> None:
+    account_id, name, email = _account_made_outside_the_engine(sandbox, new_body)
+    _place(sandbox, account_id, "Workloads/Prod")  # two approvals to leave it
+    body = new_body(organizational_unit="Sandbox", environment="sandbox")
+    body.update(account_id=account_id, account_name=name, account_email=email)
+    resp = api.call("POST", "/v1/accounts/adopt", "carol", json=body)
+    assert resp.status_code == 201, resp.text
+    adopted = resp.json()
+    assert adopted["status"] == "pending_approval", adopted
+    assert (adopted["approvals_required"], adopted["approvals_remaining"]) == (2, 2)
+    assert api.act("bob", adopted["id"], "approve", {}).status_code == 200
+    assert api.get("carol", adopted["id"]).json()["status"] == "pending_approval"
+    assert api.act("dave", adopted["id"], "reject", {"reason": "not ours"}).status_code == 200
+    assert sandbox.ou_path_of(account_id) == "Workloads/Prod"

@@ -76,7 +76,11 @@ def load(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 def sandbox_env() -> dict[str, str]:
     # The demo's token signing secret is exported by the person who starts it (never committed).
-    return {**read_env_file(ENV_DIR / "sandbox.env"), "VEND_AUTH__DEV_SECRET": "d" * 43}
+    return {
+        **read_env_file(ENV_DIR / "sandbox.env"),
+        "VEND_AUTH__DEV_SECRET": "d" * 43,
+        "VEND_CURSOR_SECRET": "c" * 43,
+    }
 
 
 def production_env() -> dict[str, str]:
@@ -84,6 +88,7 @@ def production_env() -> dict[str, str]:
     env = read_env_file(ENV_DIR / "example.env")
     filled = {k: v or f"value-of-{k.lower()}" for k, v in env.items()}
     filled["VEND_CODEC__KEYS"] = '{"2026-11":"c2FuZGJveC1vbmx5LWtleS0zMi1ieXRlcy1sb25nISE="}'
+    filled["VEND_CURSOR_SECRET"] = "a-cursor-secret-an-operator-made-" + "x" * 10  # 32+ chars
     return filled
 
 

@@ -33,6 +33,14 @@ def test_a_request_reads_while_no_worker_runs(
         assert [s["status"] for s in view["steps"]] == [s["status"] for s in done["steps"]]
         waiting = api.get("alice", pending["id"]).json()
         assert waiting["stale"] is True and waiting["status"] == "pending_approval"
+        # The trails too: the request's as recorded, the account's newest lines.
+        trail = api.call("GET", f"/v1/account-requests/{done['id']}/events", "alice")
+        assert trail.status_code == 200, trail.text
+        assert trail.json()["stale"] is True
+        assert trail.json()["items"][-1]["outcome"] == "completed"
+        account_trail = api.call("GET", f"/v1/accounts/{done['account_id']}/events", "alice")
+        assert account_trail.status_code == 200, account_trail.text
+        assert account_trail.json()["stale"] is True and account_trail.json()["items"]
         # Still nobody else's to see.
         assert api.get("mallory", done["id"]).status_code == 404
         # The approvers' queue queries no workflow: it answers as before.

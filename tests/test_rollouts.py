@@ -178,6 +178,8 @@ def test_worker_killed_mid_wave_runs_no_operation_twice(
     body = {
         "baseline": "rollout-probe",
         "reason": "a parameter for the dev accounts",
+        # The StackSet's own template (whatever another test made it): only instances change.
+        "template_body": _template(sandbox),
         "parameters": {"AuditAccountId": "222222222222"},
         "organizational_units": ["Experiments/Rollout"],
         "waves": {"canary_accounts": 1, "growth": 5},
@@ -225,6 +227,7 @@ def test_a_cancel_mid_wave_stops_the_running_operation(
     body = {
         "baseline": "rollout-probe",
         "reason": "a parameter, cancelled midway",
+        "template_body": _template(sandbox),  # whatever another test made it: no new template
         "parameters": {"AuditAccountId": "444444444444"},
         "organizational_units": ["Experiments/RolloutProd"],
     }
@@ -257,6 +260,7 @@ def test_a_rollout_by_tag_touches_only_the_tagged_accounts(
     body = {
         "baseline": "rollout-probe",
         "reason": "the pilot ring first",
+        "template_body": _template(sandbox),  # only the instances change
         "parameters": {"AuditAccountId": "333333333333"},
         "tags": {"ring": "pilot"},
     }
@@ -305,7 +309,12 @@ def test_a_rollout_gives_the_baseline_to_managed_accounts_of_the_ou_that_lack_it
     _until(lambda: _operation(sandbox, removal)["Status"] == "SUCCEEDED", "instances deleted")
     (unmanaged,) = fleet_seed(sandbox.endpoint, ou, 1, STACK_SET, [], prefix="bare")
 
-    body = {"baseline": "rollout-probe", "reason": "the OU gained it", "organizational_units": [ou]}
+    body = {
+        "baseline": "rollout-probe",
+        "reason": "the OU gained it",
+        "organizational_units": [ou],
+        "template_body": _template(sandbox),  # whatever another test made it: no new template
+    }
     resp = api.call("POST", "/v1/rollouts", "carol", json=body)
     assert resp.status_code == 201, resp.text
     plan = resp.json()
@@ -397,3 +406,45 @@ def test_a_workload_security_policy_rollout_moves_computers_and_later_installs(
     assert again["accounts_skipped"] == 2 and again["waves"] == []
     shown = _cli(api, "list")
     assert "WS policy Linux Server" in shown.output, shown.output
+
+
+def test_a_new_template_needs_the_approvals_of_every_ou_it_reaches_and_shows_its_diff(
+    api: Api, sandbox: Sandbox, fleet: dict[str, list[str]]
+) -> None:
+    """Aimed at one account of an OU that needs no approval, a new template still replaces the
+    StackSet's for RolloutProd's accounts and every later vend: RolloutProd's approval, and
+    the approvers see what they approve (digests and diff)."""
+    import hashlib
+
+    current = _template(sandbox)
+    marker = f"# reaches everyone {uuid.uuid4().hex}"
+    new_template = current + f"\n{marker}\n"
+    body = {
+        "baseline": "rollout-probe",
+        "reason": "a new template, aimed at one dev account",
+        "template_body": new_template,
+        "organizational_units": ["Experiments/Rollout"],
+        "account_ids": fleet["Experiments/Rollout"][:1],
+    }
+    resp = api.call("POST", "/v1/rollouts", "carol", json=body)
+    assert resp.status_code == 201, resp.text
+    plan = resp.json()
+    assert plan["status"] == "pending_approval", plan
+    assert plan["approvals_required"] == 1
+    assert plan["template_reach"] == ["Experiments/Rollout", "Experiments/RolloutProd"]
+    assert plan["template_sha256"] == hashlib.sha256(new_template.encode()).hexdigest()
+    assert plan["current_template_sha256"] == hashlib.sha256(current.encode()).hexdigest()
+    assert f"+{marker}" in plan["template_diff"]
+    shown = _cli(api, "show", plan["rollout_id"])
+    assert shown.exit_code == 0, shown.output
+    assert plan["template_sha256"] in shown.output and f"+{marker}" in shown.output
+    cancelled = api.call("POST", f"/v1/rollouts/{plan['rollout_id']}/cancel", "carol")
+    assert cancelled.status_code == 200, cancelled.text
+    assert _template(sandbox) == current
+
+    # Instance overrides reach only the accounts named: the targeted OUs' approvals (none).
+    overrides = {**body, "template_body": current, "parameters": {"AuditAccountId": "3" * 12}}
+    only = api.call("POST", "/v1/rollouts", "carol", json=overrides)
+    assert only.status_code == 201, only.text
+    assert only.json()["approvals_required"] == 0 and not only.json()["template_changes"]
+    _wait_status(api, only.json()["rollout_id"], {"completed"})

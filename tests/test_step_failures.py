@@ -58,7 +58,12 @@ def test_email_taken_after_submission_is_not_adopted(
         time.sleep(0.1)
     api.act("bob", req["id"], "approve", {})
     parked = api.wait_for(req["id"], {"waiting_for_operator"})
-    assert _step(parked, "create_account")["error"]["type"] == "EMAIL_ALREADY_EXISTS"
+    error = _step(parked, "create_account")["error"]
+    assert error["type"] == "EMAIL_ALREADY_EXISTS"
+    # The requester learns the email is taken, not which account holds it (nor the address).
+    (other,) = sandbox.accounts_with_email(body["account_email"])
+    assert "already in use" in error["message"]
+    assert other["Id"] not in error["message"] and body["account_email"] not in error["message"]
     assert len(sandbox.accounts_with_email(body["account_email"])) == 1  # only theirs
 
 

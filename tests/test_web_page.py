@@ -95,7 +95,8 @@ def test_request_from_form_to_completed_with_two_approvals(
     alice.get_by_label("Cost center").fill("CC-42")
     alice.get_by_label("Billing customer id").fill("cust-001")
     alice.get_by_label("Justification").fill("payments service, production")
-    alice.get_by_label("micro to medium").fill("4")
+    alice.get_by_label("micro to medium").fill("3")
+    alice.get_by_label("Protect this account").check()
     alice.get_by_role("button", name="Request the account").click()
     # The API's RFC 9457 error lands next to the field it is about.
     email_error = alice.locator("#f-email-error")
@@ -114,7 +115,11 @@ def test_request_from_form_to_completed_with_two_approvals(
         card = page.locator(f"section[data-request='{request_id}']")
         expect(card).to_be_visible()
         expect(card).to_contain_text("cust-001")  # the preview: billing customer, cost
-        expect(card).to_contain_text("4 instances")
+        # The sheet's figures: Workload Security 5 % off through Sunny Pay, the managed
+        # service's monthly and initial fees as they are.
+        cost = card.locator("[data-cost]").first
+        expect(cost).to_contain_text("3 instances: Workload Security $22.89/month")
+        expect(cost).to_contain_text("Managed operations ¥35,000/month, ¥100,000 initial fee")
         if approver == "bob":
             page.screenshot(path=str(SHOTS / "approver-queue.png"), full_page=True)
         card.get_by_label("Comment").fill(f"fine by {approver}")
@@ -374,6 +379,11 @@ def test_an_operator_sees_drift_repairs_it_and_follows_a_rollout_on_the_page(
             "baseline": "rollout-probe",
             "reason": "page test",
             "organizational_units": ["Experiments/Rollout"],  # no approval needed there
+            # The StackSet's template as it is (another test may have changed it): a new one
+            # would reach RolloutProd's accounts too and wait for its approval.
+            "template_body": sandbox.client("cloudformation").describe_stack_set(
+                StackSetName="vend-rollout-probe"
+            )["StackSet"]["TemplateBody"],
         },
     )
     assert made.status_code == 201, made.text

@@ -57,6 +57,7 @@ def vended_account(ctx: StepContext) -> ManagedAccount:
                 else None,
             }
         ),
+        owner_digest=inp.owner_digest,
         managed_since=workflow.now(),
         updated_at=workflow.now(),
         last_checked_at=workflow.now(),
@@ -117,6 +118,7 @@ def updated_account(ctx: StepContext) -> ManagedAccount:
         update={
             "status": AccountStatus.active,
             "request": inp.request,
+            "owner_digest": inp.owner_digest or before.owner_digest,
             "organizational_unit_id": state.organizational_unit_id,
             "control_tower": control_tower,
             "baselines": [

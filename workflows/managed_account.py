@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ChangeFinished,
         ChangeTurn,
         DriftItem,
+        EventWindow,
         ManagedAccount,
         RequestKind,
         RequestStatus,
@@ -54,6 +55,7 @@ class ManagedAccountWorkflow:
     def __init__(self, inp: ManagedAccountInput) -> None:
         self._account = inp.account
         self._events = inp.events
+        self._dropped = inp.events_dropped
         self._turns = inp.turns  # the head runs (``current_change``), the rest wait
 
     @workflow.run
@@ -67,7 +69,12 @@ class ManagedAccountWorkflow:
             if self._finished():
                 return self._account
             workflow.continue_as_new(
-                ManagedAccountInput(account=self._account, events=self._events, turns=self._turns)
+                ManagedAccountInput(
+                    account=self._account,
+                    events=self._events,
+                    events_dropped=self._dropped,
+                    turns=self._turns,
+                )
             )
 
     def _finished(self) -> bool:
@@ -81,8 +88,7 @@ class ManagedAccountWorkflow:
         if any(t.request_id == turn.request_id for t in self._turns):
             return  # the same request asking again (a replayed signal): already in line
         self._turns.append(turn)
-        if turn.request_id not in self._account.requests:
-            self._account.requests.insert(0, turn.request_id)
+        self._listed(turn.request_id)
         ahead = len(self._turns) - 1
         detail = f"{turn.kind.value} queued behind {ahead} change(s)" if ahead else turn.kind.value
         self._event(SYSTEM, "change", "queued" if ahead else "started", detail, turn.request_id)
@@ -91,9 +97,8 @@ class ManagedAccountWorkflow:
     @workflow.signal(name=contract.CHANGE_FINISHED)
     async def change_finished(self, done: ChangeFinished) -> None:
         for event in done.events:
-            self._events.append(AccountEvent(**event.model_dump(), request_id=done.request_id))
-        if done.request_id not in self._account.requests:
-            self._account.requests.insert(0, done.request_id)
+            self._append(AccountEvent(**event.model_dump(), request_id=done.request_id))
+        self._listed(done.request_id)
         was_head = bool(self._turns) and self._turns[0].request_id == done.request_id
         self._turns = [t for t in self._turns if t.request_id != done.request_id]
         if done.account is not None:  # completed, or cancelled and undone: as it now is
@@ -213,10 +218,32 @@ class ManagedAccountWorkflow:
                 )
 
     # ------------------------------------------------------------------ the record
+    def _listed(self, request_id: str) -> None:
+        """Name the request on the record, newest first, keeping the newest REQUEST_WINDOW
+        (visibility finds every request of the account by its AccountId)."""
+        requests = self._account.requests
+        if request_id not in requests:
+            requests.insert(0, request_id)
+            del requests[contract.REQUEST_WINDOW :]
+
+    def _append(self, event: AccountEvent) -> None:
+        """Keep the trail bounded however many changes the account sees: the newest
+        EVENT_WINDOW lines, each detail cut at EVENT_DETAIL_CHARS (the request keeps its own
+        whole trail). Unbounded, enough changes would carry the state past Temporal's payload
+        limit through continue-as-new and wedge the account."""
+        limit = contract.EVENT_DETAIL_CHARS
+        if event.detail is not None and len(event.detail) > limit:
+            event = event.model_copy(update={"detail": event.detail[: limit - 1] + "…"})
+        self._events.append(event)
+        extra = len(self._events) - contract.EVENT_WINDOW
+        if extra > 0:
+            del self._events[:extra]
+            self._dropped += extra
+
     def _event(
         self, actor: str, action: str, outcome: str, detail: str | None, request_id: str | None
     ) -> None:
-        self._events.append(
+        self._append(
             AccountEvent(
                 at=workflow.now(),
                 actor=actor,
@@ -231,18 +258,22 @@ class ManagedAccountWorkflow:
         """Tell visibility what the lists filter on, and record the account for stale reads."""
         account = self._account
         account.updated_at = workflow.now()
-        workflow.upsert_search_attributes(
-            [
-                sa.STATUS.value_set(account.status.value),
-                sa.OU.value_set(account.request.organizational_unit),
-                sa.ACCOUNT_ID.value_set(account.account_id),
-                sa.REQUESTER.value_set(account.requested_by),
-                sa.OWNER.value_set(sa.owner_digest(account.request.owner_email)),
-            ]
-        )
+        updates = [
+            sa.STATUS.value_set(account.status.value),
+            sa.OU.value_set(account.request.organizational_unit),
+            sa.ACCOUNT_ID.value_set(account.account_id),
+            sa.REQUESTER.value_set(account.requested_by),
+        ]
+        if account.owner_digest:  # keyed by the API; the workflow holds no key to make one
+            updates.append(sa.OWNER.value_set(account.owner_digest))
+        workflow.upsert_search_attributes(updates)
         workflow.upsert_memo(
             {
                 contract.STATE_MEMO: account,
+                contract.EVENTS_MEMO: EventWindow(
+                    items=self._events[-contract.MEMO_EVENTS :],
+                    first=self._dropped + max(0, len(self._events) - contract.MEMO_EVENTS),
+                ),
                 "account_name": account.request.account_name,
                 "organizational_unit": account.request.organizational_unit,
                 "environment": account.request.environment.value,
@@ -254,8 +285,8 @@ class ManagedAccountWorkflow:
         return self._account
 
     @workflow.query(name=contract.GET_EVENTS)
-    def get_events(self) -> list[AccountEvent]:
-        return self._events
+    def get_events(self) -> EventWindow:
+        return EventWindow(items=self._events, first=self._dropped)
 
 
 def first_events(vend_events: list[AuditEvent], request_id: str) -> list[AccountEvent]:

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         VendingInput,
         step_names,
     )
+    from common.pricing import summary as cost_summary
     from workflows import metrics
 
 SYSTEM = "system"
@@ -98,7 +99,12 @@ class RequestRecord:
     def remember(self) -> None:
         """Record the state in the memo (encrypted like any payload): what the API answers while
         no worker can, and what the approvers' queue reads, so listing it queries no worker."""
-        workflow.upsert_memo({contract.STATE_MEMO: self.state})
+        workflow.upsert_memo(
+            {
+                contract.STATE_MEMO: self.state,
+                contract.EVENTS_MEMO: self.events[-contract.MEMO_EVENTS :],
+            }
+        )
 
     def touch(self, step: str | None = None) -> None:
         """Mark the state changed, and tell visibility what the lists filter on."""
@@ -139,6 +145,9 @@ class RequestRecord:
             requester_email=inp.requested_by.email,
             owner_email=inp.request.owner_email,
             kind=inp.kind.value,
+            cost=cost_summary(state.cost_estimate)
+            if state.cost_estimate is not None and event == "needs_approval"
+            else None,
         )
         workflow.deprecate_patch("notify-by-email")  # every request since has both channels
         local = event in LAST_WORDS and workflow.patched("last-notices-local")

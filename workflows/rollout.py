@@ -201,6 +201,9 @@ class BaselineRollout:
         is one of them when the template changes), then those to give the baseline to."""
         inp, state = self._input, self._state
         state.template_changes = survey.template_changes
+        state.template_sha256 = survey.template_sha256
+        state.current_template_sha256 = survey.current_template_sha256
+        state.template_diff = survey.template_diff
         where = {**survey.accounts, **{a: survey.without[a] for a in missing}}
         touched = sorted(set(where.values()))
         state.organizational_units = touched
@@ -208,6 +211,15 @@ class BaselineRollout:
             (ou.approvals_required for ou in inp.organizational_units if ou.path in touched),
             default=0,
         )
+        if survey.template_changes:
+            # A new template is the StackSet's for every account that has it and every later
+            # vend, whatever accounts the waves name: the strictest OU with the baseline, and
+            # at least one approval.
+            reach = inp.template_reach or inp.organizational_units
+            state.template_reach = sorted(ou.path for ou in reach)
+            state.approvals_required = max(
+                1, state.approvals_required, *(ou.approvals_required for ou in reach)
+            )
         state.accounts_left_out = sorted(left_out)
         new = set(missing)
         outdated = sorted(set(survey.accounts) - set(survey.current))

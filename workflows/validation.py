@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
     from activities.organizations import AvailabilityInput, OrganizationsActivities
     from common.claims import ClaimInput, ClaimOutcome, claim_key
+    from common.landing_zone import AdoptionSource
     from common.models import AccountRequest
     from workflows.claim import AccountClaim, claim_id
 
@@ -201,27 +202,34 @@ def _unknown_customer(known: CustomerResult, customer: str) -> Refusal | None:
 
 
 async def validate_adoption(
-    request: AccountRequest, account_id: str, claims: Claims
-) -> Refusal | None:
+    request: AccountRequest,
+    account_id: str,
+    claims: Claims,
+    sources: list[AdoptionSource],
+) -> tuple[Refusal | None, AdoptionSource | None]:
     """An adoption: the account claimed (two adoptions of it cannot both run), Organizations
-    asked whether it may be adopted and is the one named, Sunny Pay asked about the customer."""
+    asked whether it may be adopted (an OU it may leave: ``sources``) and is the one named,
+    Sunny Pay asked about the customer. Answers the refusal, or the OU it leaves, whose
+    approvals the request needs too."""
     claim = (
         claims.take_all([("account", "account_id", account_id)])
         if workflow.patched("claim-registry")
         else claims.take("account", "account_id", account_id)
     )
-    claimed, adoptable, known = await asyncio.gather(
+    claimed, (adoptable, source), known = await asyncio.gather(
         claim,
-        _adoptable(request, account_id),
+        _adoptable(request, account_id, sources),
         _customer_known(request.billing.customer_id),
     )
     for refusal in (claimed, adoptable):
         if refusal is not None:
-            return refusal
-    return _unknown_customer(known, request.billing.customer_id)
+            return refusal, None
+    return _unknown_customer(known, request.billing.customer_id), source
 
 
-async def _adoptable(request: AccountRequest, account_id: str) -> Refusal | None:
+async def _adoptable(
+    request: AccountRequest, account_id: str, sources: list[AdoptionSource]
+) -> tuple[Refusal | None, AdoptionSource | None]:
     try:
         result = await workflow.execute_local_activity_method(
             AdoptionActivities.check_adoptable,
@@ -229,6 +237,7 @@ async def _adoptable(request: AccountRequest, account_id: str) -> Refusal | None
                 account_id=account_id,
                 account_name=request.account_name,
                 account_email=request.account_email,
+                sources=sources,
             ),
             start_to_close_timeout=timedelta(seconds=20),
             retry_policy=RetryPolicy(
@@ -238,10 +247,13 @@ async def _adoptable(request: AccountRequest, account_id: str) -> Refusal | None
             ),
         )
     except ActivityError as err:
-        return ("OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}")
+        return (
+            ("OrganizationsUnavailable", f"could not check AWS Organizations: {err.cause}"),
+            None,
+        )
     if result.refusal_type is not None:
-        return (result.refusal_type, result.message or "the account cannot be adopted")
-    return None
+        return (result.refusal_type, result.message or "the account cannot be adopted"), None
+    return None, result.source
 
 
 async def validate_update(after: AccountRequest, before: AccountRequest) -> Refusal | None:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from common import account_contract
     from common import search_attributes as sa
     from common import vending_contract as contract
+    from common.landing_zone import AdoptionSource
     from common.models import (
         AccountRequest,
         ApprovalRecord,
@@ -103,6 +104,7 @@ class AccountVending:
         self._operator = OperatorActions()
         self._submitted = False
         self._submit_lock = asyncio.Lock()
+        self._approval_window_seconds = inp.ou.approval_window_seconds
 
     # ------------------------------------------------------------------ the process
     @workflow.run
@@ -246,9 +248,14 @@ class AccountVending:
             refusal = await validate(self._input.request, self._claims)
         elif self._input.kind == RequestKind.adopt:
             assert self._input.account_id
-            refusal = await validate_adoption(
-                self._input.request, self._input.account_id, self._claims
+            refusal, source = await validate_adoption(
+                self._input.request,
+                self._input.account_id,
+                self._claims,
+                self._input.adoption_sources,
             )
+            if source is not None:
+                self._leaving(source)
         elif self._input.kind == RequestKind.update and self._input.account is not None:
             refusal = await validate_update(self._input.request, self._input.account.request)
         if refusal is not None:
@@ -263,13 +270,31 @@ class AccountVending:
         record.event(self._state.requested_by, "create", "accepted", detail)
         workflow.deprecate_patch("notify-created-and-approved")
         record.notify("created")
-        if ou.approvals_required == 0:
+        if self._state.approvals_required == 0:
             record.event(SYSTEM, "approve", "auto-approved", f"OU {ou.path} needs no approval")
             record.set_status(RequestStatus.provisioning)
         else:
-            window = timedelta(seconds=ou.approval_window_seconds)
+            window = timedelta(seconds=self._approval_window_seconds)
             self._state.approval_expires_at = workflow.now() + window
             record.set_status(RequestStatus.pending_approval)
+
+    def _leaving(self, source: AdoptionSource) -> None:
+        """An adoption takes its account out of the OU it is in: it needs the stricter of that
+        OU's approvals and its destination's, and at least one (adopting is never automatic,
+        or an operator could move an account from under its guardrails alone)."""
+        required = max(1, self._state.approvals_required, source.approvals_required)
+        self._state.approvals_required = self._state.approvals_remaining = required
+        if source.approval_window_seconds is not None:
+            self._approval_window_seconds = min(
+                self._approval_window_seconds, source.approval_window_seconds
+            )
+        self._record.event(
+            SYSTEM,
+            "approvals",
+            "set",
+            f"leaving {source.path or 'the Root'} for {self._input.ou.path}: "
+            f"{required} approval(s)",
+        )
 
     # ------------------------------------------------------------------ 2. approve
     @workflow.update(name=contract.APPROVE)
@@ -292,6 +317,14 @@ class AccountVending:
     @approve.validator
     def _validate_approve(self, inp: ApproveInput) -> None:
         self._check_decidable(inp.by)
+        owners = {self._input.request.owner_email.lower()}
+        if self._input.account is not None:  # a change: the account's owner as it stands
+            owners.add(self._input.account.request.owner_email.lower())
+        if inp.email and inp.email.lower() in owners:
+            raise ApplicationError(
+                "an account's owner may not approve a request about their own account",
+                type="SelfApproval",
+            )
         if any(a.by == inp.by for a in self._state.approvals):
             raise ApplicationError(f"{inp.by} has already approved this request", type="Duplicate")
 

@@ -19,11 +19,21 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import cursor as cursors
 from api.assembly import request_id_for, vending_input
-from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, Operator, SettingsDep
+from api.deps import (
+    ClientDep,
+    CurrentUser,
+    LandingZoneDep,
+    LimiterDep,
+    Operator,
+    Requester,
+    SettingsDep,
+)
 from api.errors import Problem, validation_problem
+from api.event_reads import account_events, page
 from api.intake import check_against_landing_zone, ou_snapshot
 from api.openapi import problems
 from api.queues import queue_lengths
+from api.quotas import below_account_change_cap, below_open_quota
 from api.routers.requests import request_view, submit_request
 from api.schemas import (
     AccountEventsView,
@@ -43,7 +53,6 @@ from common import drift
 from common import search_attributes as sa
 from common.landing_zone import LandingZone, OrganizationalUnitPolicy
 from common.models import (
-    AccountEvent,
     AccountRequest,
     AccountStatus,
     ManagedAccount,
@@ -112,11 +121,22 @@ async def _read(
     return account, stale
 
 
+def owns(account: ManagedAccount, user: Principal) -> bool:
+    """Ownership follows the account's current owner (a verified email): not whoever asked for
+    it once, nor an operator who adopted it."""
+    return bool(user.email) and (user.email or "").lower() == account.request.owner_email.lower()
+
+
 def _may_change(account: ManagedAccount, user: Principal, role: Role, refusal: str) -> None:
-    """The account's requester or owner may ask for changes to it, and ``role`` (admins always)."""
-    owner = (user.email or "").lower() == account.request.owner_email.lower()
-    if not (account.requested_by == user.sub or owner or user.has(role, Role.admin)):
+    """The account's owner may ask for changes to it, and ``role`` (admins always)."""
+    if not (owns(account, user) or user.has(role, Role.admin)):
         raise Problem(403, "Forbidden", refusal)
+
+
+async def _below_caps(client: Client, settings: Settings, user: Principal, account: str) -> None:
+    """A change counts against its requester's open requests and its account's open changes."""
+    await below_open_quota(client, settings, user)
+    await below_account_change_cap(client, settings, account)
 
 
 async def _filed(
@@ -195,7 +215,8 @@ async def list_accounts(
     if status_filter is not None:
         clauses.append(f"{sa.STATUS.name} = {sa.quote(status_filter.value)}")
     if owner:
-        clauses.append(f"{sa.OWNER.name} = {sa.quote(sa.owner_digest(owner))}")
+        digest = sa.owner_digest(owner, settings.owner_key())
+        clauses.append(f"{sa.OWNER.name} = {sa.quote(digest)}")
     if drifted is True:
         clauses.append(f"{sa.DRIFT.name} = {sa.quote(drift.DRIFTED)}")
     elif drifted is False:
@@ -203,7 +224,8 @@ async def list_accounts(
     if not user.has(Role.approver, Role.operator, Role.admin):
         mine = [f"{sa.REQUESTER.name} = {sa.quote(user.sub)}"]
         if user.email:
-            mine.append(f"{sa.OWNER.name} = {sa.quote(sa.owner_digest(user.email))}")
+            digest = sa.owner_digest(user.email, settings.owner_key())
+            mine.append(f"{sa.OWNER.name} = {sa.quote(digest)}")
         clauses.append("(" + " OR ".join(mine) + ")")
     key = settings.cursor_secret.get_secret_value().encode()
     token: bytes | None = None
@@ -255,8 +277,11 @@ async def adopt_account(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
     """Bring an account made outside the engine under management (operators): nothing is
-    created; it is placed, enrolled, baselined, protected and billed as a vend would. 409 when
-    it is managed already, is the management account, or is not in the organization."""
+    created; it is placed, enrolled, baselined, protected and billed as a vend would. It needs
+    at least one approval, and the stricter of its destination's and its current OU's. 409 when
+    it is managed already, is the management account, or is not in the organization; 403 when
+    it is in an OU closed for vending (Security) or unknown to the landing zone and not listed in
+    its ``adoptable_from``."""
     request = body.as_request()
     ou = check_against_landing_zone(request, lz, email_domain=False)
     try:
@@ -267,12 +292,17 @@ async def adopt_account(
     else:
         raise Problem(409, "Conflict", f"account {body.account_id} is managed already")
     limiter.take(user.sub, "create")
+    await below_open_quota(client, settings, user)
+    # Never automatic: at least one approval, and at validation the stricter of this and what
+    # leaving the account's current OU takes (an OU closed for vending refuses it there).
+    ou = ou.model_copy(update={"approvals_required": max(1, ou.approvals_required)})
     inp = vending_input(request_id_for(user, idempotency_key), request, user, ou, settings)
     inp = inp.model_copy(
         update={
             "kind": RequestKind.adopt,
             "account_id": body.account_id,
             "body_sha256": hashlib.sha256(body.model_dump_json().encode()).hexdigest(),
+            "adoption_sources": lz.adoption_sources(),
         }
     )
     inp.plan = plan(inp, await queue_lengths(client))
@@ -289,14 +319,25 @@ async def get_account(
 
 @router.get("/{account_id}/events", response_model=AccountEventsView, responses=problems(404))
 async def get_account_events(
-    account_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
+    account_id: str,
+    user: CurrentUser,
+    client: ClientDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$")] = None,
 ) -> AccountEventsView:
-    """The account's whole audit trail: every request's events, and the inventory's own."""
+    """The account's audit trail, the newest ``limit`` lines first asked (oldest first within
+    the page): every request's events and the inventory's own. The account keeps its newest
+    lines; ``dropped`` says how many older ones only the requests themselves still hold."""
     await _read(client, account_id, user, settings)
-    events = await _handle(client, account_id).query(
-        contract.GET_EVENTS, result_type=list[AccountEvent]
+    window, stale = await account_events(_handle(client, account_id), settings)
+    shown, older = page(window, int(cursor) if cursor else None, limit)
+    return AccountEventsView(
+        items=[AccountEventView(**e.model_dump()) for e in shown.items],
+        next_cursor=str(older) if older is not None else None,
+        dropped=window.first,
+        stale=stale,
     )
-    return AccountEventsView(items=[AccountEventView(**e.model_dump()) for e in events])
 
 
 @router.post(
@@ -316,12 +357,13 @@ async def request_account_change(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
-    """Ask for a change to a managed account (the account's requester or owner, or an admin):
+    """Ask for a change to a managed account (the account's current owner, or an admin):
     ``update`` or ``decommission``. The change is a request: approve, reject, retry, skip and
     cancel it under ``/v1/account-requests/{id}``. One change runs at a time per account; the
     next waits its turn."""
     limiter.take(user.sub, "create")
     inp = await _change_input(client, account_id, body, user, lz, settings, idempotency_key)
+    await _below_caps(client, settings, user, account_id)
     return await _filed(client, settings, inp, response)
 
 
@@ -331,12 +373,15 @@ async def request_account_change(
 async def preview_account_change(
     account_id: str,
     body: ChangeBody,
-    user: CurrentUser,
+    user: Requester,
     client: ClientDep,
     settings: SettingsDep,
     lz: LandingZoneDep,
+    limiter: LimiterDep,
 ) -> RequestPlan:
-    """What this change would do, before anyone approves it (nothing is written)."""
+    """What this change would do, before anyone approves it (nothing is written): the
+    account's owner, with the requester role (or an admin), at a rate of its own."""
+    limiter.take(user.sub, "preview")
     inp = await _change_input(client, account_id, body, user, lz, settings, None)
     assert inp.plan is not None
     return inp.plan
@@ -359,14 +404,12 @@ async def repair_account(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AccountRequestView:
-    """Put back what the last drift check found (the account's requester or owner, an operator
+    """Put back what the last drift check found (the account's current owner, an operator
     or an admin): an update request that runs only the steps that make the drifted parts, and
     waits for the approvals an update of the account's OU needs. 409 when nothing drifted."""
     limiter.take(user.sub, "create")
     account, _ = await _read(client, account_id, user, settings)
-    _may_change(
-        account, user, Role.operator, "only the account's requester or owner, or an operator"
-    )
+    _may_change(account, user, Role.operator, "only the account's owner, or an operator")
     source = _changeable(account, lz)
     steps = drift.repair_steps(account.drift)
     if not steps:
@@ -395,6 +438,7 @@ async def repair_account(
         previous_protect_workload_security=bool(account.workload_security_connector_id),
         repair=steps,
     )
+    await _below_caps(client, settings, user, account_id)
     inp.plan = plan(inp, await queue_lengths(client))
     return await _filed(client, settings, inp, response)
 
@@ -430,7 +474,7 @@ async def _change_input(
 ) -> VendingInput:
     """The change's request input, checked (who may, what state, what fits), with its plan."""
     account, _ = await _read(client, account_id, user, settings)
-    _may_change(account, user, Role.admin, "only the account's requester or owner, or an admin")
+    _may_change(account, user, Role.admin, "only the account's owner, or an admin")
     source = _changeable(account, lz)
     if isinstance(body, DecommissionBody):
         inp = _decommission_input(account, body, user, source, lz, settings, idempotency_key)

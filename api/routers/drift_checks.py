@@ -11,16 +11,18 @@ import uuid
 from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import ClientDep, Operator, SettingsDep
+from api.deps import ClientDep, LimiterDep, Operator, SettingsDep
 from api.errors import Problem
 from api.openapi import problems
 from api.schemas import DriftCheckBody, DriftCheckView
 from common import drift
+from common import search_attributes as sa
 from common.drift import DriftCheckInput, DriftCheckResult
+from common.settings import Settings
 
 router = APIRouter(
     prefix="/v1/drift-checks",
@@ -36,10 +38,16 @@ async def start_drift_check(
     user: Operator,
     client: ClientDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
     response: Response,
 ) -> DriftCheckView:
     """Check every managed account (or those named) against its record, now. A check of every
-    account asked for while one runs is answered with that one."""
+    account asked for while one runs is answered with that one; checks of named accounts have
+    a rate per caller and a cap on how many run at once (429). Whoever asks, one
+    DetectStackSetDrift runs per StackSet at a time: the others share it."""
+    if body.account_ids:
+        limiter.take(user.sub, "check")
+        await _below_running_checks(client, settings)
     check_id = str(uuid.uuid4()) if body.account_ids else drift.EVERY_ACCOUNT
     await client.start_workflow(
         drift.WORKFLOW,
@@ -57,6 +65,24 @@ async def start_drift_check(
     )
     response.headers["Location"] = f"/v1/drift-checks/{check_id}"
     return DriftCheckView(id=check_id, status="running")
+
+
+async def _below_running_checks(client: Client, settings: Settings) -> None:
+    cap = settings.drift.max_running_checks
+    if cap <= 0:
+        return
+    query = f"WorkflowType = {sa.quote(drift.WORKFLOW)} AND ExecutionStatus = 'Running'"
+    timeout = timedelta(seconds=settings.temporal.update_timeout_seconds)
+    running = (await client.count_workflows(query, rpc_timeout=timeout)).count
+    if running >= cap:
+        raise Problem(
+            429,
+            "Too many requests",
+            f"{running} drift checks are running, the most at once; wait for one to finish "
+            "(GET /v1/drift-checks/{id})",
+            kind="too-many-checks",
+            headers={"Retry-After": "30"},
+        )
 
 
 @router.get("/{check_id}", response_model=DriftCheckView, responses=problems(404))

@@ -5,18 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from api.deps import ClientDep, CurrentUser, LandingZoneDep, Operator, SettingsDep
+from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, Operator, SettingsDep
 from api.errors import Problem
 from api.openapi import problems
+from api.shared_answers import SharedAnswer
 from common import preflight
 from common.account_settings import SettingsPolicy
 from common.landing_zone import Guardrails
 from common.preflight import PreflightReport
+from common.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["landing-zone"], responses=problems(401, 429, 503))
 
@@ -82,10 +84,17 @@ async def get_me(user: CurrentUser) -> MeView:
 
 @router.get("/landing-zone/health", response_model=PreflightReport, responses=problems(403))
 async def get_landing_zone_health(
-    user: Operator, client: ClientDep, settings: SettingsDep
+    request: Request, user: Operator, client: ClientDep, settings: SettingsDep, limiter: LimiterDep
 ) -> PreflightReport:
-    """``vend doctor``'s checks, run now by a worker (it holds the credentials and keys): each
-    with ok / warning / failed, what it found and the fix. Read-only."""
+    """``vend doctor``'s checks, run by a worker (it holds the credentials and keys): each with
+    ok / warning / failed, what it found and the fix. Read-only. One report answers every caller
+    for ``VEND_LIMITS__HEALTH_CACHE_SECONDS`` (its ``checked_at`` says when it was made)."""
+    limiter.take(user.sub, "check")
+    shared: SharedAnswer[PreflightReport] = request.app.state.health
+    return await shared.get(lambda: _run_preflight(client, settings))
+
+
+async def _run_preflight(client: Client, settings: Settings) -> PreflightReport:
     try:
         report: PreflightReport = await client.execute_workflow(
             preflight.WORKFLOW,

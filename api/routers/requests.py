@@ -28,9 +28,11 @@ from api.deps import (
     SettingsDep,
 )
 from api.errors import Problem, refusal_problem
+from api.event_reads import request_events
 from api.intake import body_fingerprint, check_against_landing_zone, protects
 from api.openapi import problems
 from api.queues import queue_lengths
+from api.quotas import below_open_quota
 from api.schemas import (
     AccountRequestPage,
     AccountRequestSummary,
@@ -49,7 +51,6 @@ from common import vending_contract as contract
 from common.models import (
     AccountRequest,
     ApproveInput,
-    AuditEvent,
     CancelInput,
     Principal,
     RejectInput,
@@ -160,7 +161,7 @@ async def create_account_request(
     body = asked.resolved(lz)
     ou = check_against_landing_zone(body, lz)
     limiter.take(user.sub, "create")
-    await _below_open_quota(client, settings, user)
+    await below_open_quota(client, settings, user)
     request_id = request_id_for(user, idempotency_key)
     inp = vending_input(request_id, body, user, ou, settings)
     inp.plan = plan(inp, await queue_lengths(client))
@@ -176,10 +177,12 @@ async def preview_account_request(
     client: ClientDep,
     settings: SettingsDep,
     lz: LandingZoneDep,
+    limiter: LimiterDep,
 ) -> RequestPlan:
     """What this request would do, before anyone approves it: the steps that would run and
     what each creates, the approvals, the cost estimate, an ETA from the queues. Nothing is
     written; the same plan is kept on the request when it is made."""
+    limiter.take(user.sub, "preview")
     body = asked.resolved(lz)
     ou = check_against_landing_zone(body, lz)
     inp = vending_input(request_id_for(user, None), body, user, ou, settings)
@@ -215,27 +218,6 @@ async def submit_request(client: Client, settings: Settings, inp: VendingInput) 
         if state.refusal is not None:
             raise _refusal_problem(state) from None
     return state
-
-
-async def _below_open_quota(client: Client, settings: Settings, user: Principal) -> None:
-    """A requester may hold so many open requests at once (each holds claims on a name and an
-    email): past that, 429 until some close. Counted in visibility, across every replica."""
-    cap = settings.limits.open_requests_per_requester
-    if cap <= 0:
-        return
-    query = (
-        f"WorkflowType = {sa.quote(contract.WORKFLOW)} AND ExecutionStatus = 'Running' "
-        f"AND {sa.REQUESTER.name} = {sa.quote(user.sub)}"
-    )
-    counted = await client.count_workflows(query, rpc_timeout=_update_timeout(settings))
-    if counted.count >= cap:
-        raise Problem(
-            429,
-            "Too many requests",
-            f"{user.sub} has {counted.count} open account requests, the most one requester may "
-            "have; wait for some to finish or cancel one",
-            kind="too-many-open-requests",
-        )
 
 
 def _update_timeout(settings: Settings) -> timedelta:
@@ -321,8 +303,8 @@ async def get_account_request_events(
 ) -> EventsView:
     handle = client.get_workflow_handle(workflow_id(_parse_id(request_id)))
     await _visible_state(handle, user, settings)
-    events = await handle.query(contract.GET_EVENTS, result_type=list[AuditEvent])
-    return EventsView(items=events)
+    events, stale = await request_events(handle, settings)
+    return EventsView(items=events, stale=stale)
 
 
 async def _decide(
@@ -366,14 +348,15 @@ async def _decide(
 async def approve_account_request(
     request_id: str, body: ApproveBody, user: Approver, client: ClientDep, settings: SettingsDep
 ) -> AccountRequestView:
-    """Approve (approvers). Nobody approves their own request; each approver counts once."""
+    """Approve (approvers). Nobody approves their own request, nor one about an account they
+    own (or would own); each approver counts once."""
     return await _decide(
         request_id,
         user,
         client,
         settings,
         contract.APPROVE,
-        ApproveInput(by=user.sub, comment=body.comment),
+        ApproveInput(by=user.sub, comment=body.comment, email=user.email),
     )
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -65,8 +65,14 @@ class RolloutBody(BaseModel):
         max_length=51_200,
         description="the new template; left out, the landing zone file's template is used",
     )
-    parameters: dict[str, str] = Field(
-        default_factory=dict, description="parameter overrides to set on every instance"
+    parameters: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,255}$")],
+        Annotated[str, Field(max_length=4096)],
+    ] = Field(
+        default_factory=dict,
+        max_length=60,  # CloudFormation's limit of parameters in a template
+        description="parameter overrides to set on every instance; each key must be one of the"
+        " StackSet's parameters",
     )
     organizational_units: list[str] = Field(
         default_factory=list,
@@ -171,10 +177,9 @@ def _input(body: RolloutBody, lz: LandingZone, settings: Settings, by: str) -> R
         raise _invalid(
             f"no baseline {body.baseline!r} in the landing zone; it has {sorted(lz.baselines)}"
         )
+    with_baseline = [ou for ou in lz.organizational_units if body.baseline in ou.baselines]
     having = _limit(
-        [ou for ou in lz.organizational_units if body.baseline in ou.baselines],
-        body.organizational_units,
-        f"without the baseline {body.baseline!r}",
+        with_baseline, body.organizational_units, f"without the baseline {body.baseline!r}"
     )
     template = body.template_body
     if template is None and (path := template_path(settings.landing_zone_file, baseline)):
@@ -186,6 +191,9 @@ def _input(body: RolloutBody, lz: LandingZone, settings: Settings, by: str) -> R
         parameters=body.parameters,
         organizational_units=[
             OuTarget(path=ou.path, approvals_required=ou.approvals_required) for ou in having
+        ],
+        template_reach=[
+            OuTarget(path=ou.path, approvals_required=ou.approvals_required) for ou in with_baseline
         ],
     )
 

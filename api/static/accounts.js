@@ -2,7 +2,8 @@
 // trail, and the two changes an owner asks for (update, decommission), each previewed before
 // it is filed. The API decides who may do what; the page only hides what would be refused.
 import {
-  api, badge, field, h, has, landingZone, showFieldErrors, showProblem, state, toast, when,
+  api, badge, costView, field, h, has, landingZone, showFieldErrors, showProblem, state, toast,
+  when,
 } from "/static/ui.js";
 
 const UPDATE_FIELD_IDS = {
@@ -33,9 +34,7 @@ export function planView(plan, title = "What this request will do") {
       h("dt", {}, "Approvals"), h("dd", {}, plan.approvals_required === 0
         ? "none: it starts at once" : String(plan.approvals_required)),
       h("dt", {}, "Takes"), h("dd", {}, `${roughly(plan.eta_seconds)} once approved`),
-      cost ? [h("dt", {}, "Cost estimate"), h("dd", {},
-        `Workload Security $${cost.workload_security_monthly_usd_discounted}/month, ` +
-        `managed service ¥${cost.managed_monthly_fee_jpy_discounted}/month`)] : null),
+      cost ? [h("dt", {}, "Cost estimate"), h("dd", {}, costView(cost))] : null),
     h("table", { class: "responsive" },
       h("thead", {}, h("tr", {}, ["Step", "Runs", "Touches"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, plan.steps.map((s) => h("tr", { "data-plan-step": s.name, class: s.runs ? null : "muted" },
@@ -86,8 +85,8 @@ export async function accountsView() {
 // ------------------------------------------------------------------ one account
 function mayChange(a) {
   const me = state.me;
-  return a.requested_by === me.sub || (me.email || "").toLowerCase() === a.owner_email.toLowerCase()
-    || has("admin");
+  // The current owner (a verified email), as the API decides: not whoever asked for it once.
+  return (!!me.email && me.email.toLowerCase() === a.owner_email.toLowerCase()) || has("admin");
 }
 
 export async function accountView(id) {

@@ -3,7 +3,8 @@
 // tokens, same rules; the API decides everything). No framework and no build step: ES modules
 // (ui.js shared helpers, accounts.js the inventory views, this file the rest).
 import {
-  TERMINAL, api, badge, duration, field, h, has, landingZone, showProblem, state, toast, when,
+  TERMINAL, api, badge, costView, duration, field, h, has, landingZone, showProblem, state, toast,
+  when,
 } from "/static/ui.js";
 import { accountView, accountsView, planView } from "/static/accounts.js";
 import { rolloutView, rolloutsView } from "/static/rollouts.js";
@@ -414,10 +415,7 @@ function preview(d) {
       ? `on${r.workload_security.policy ? ` (${r.workload_security.policy})` : ""}` : "off"),
     h("dt", {}, "Billing customer"), h("dd", {}, r.billing.customer_id),
     h("dt", {}, "Approvals"), h("dd", {}, `${d.approvals.length} of ${d.approvals_required}`),
-    h("dt", {}, "Cost estimate"), h("dd", {}, cost
-      ? `${cost.instances} instances: Workload Security $${cost.workload_security_monthly_usd_discounted}/month, ` +
-        `managed service ¥${cost.managed_monthly_fee_jpy_discounted}/month (${cost.discount_percent}% off)`
-      : "no instances stated"));
+    h("dt", {}, "Cost estimate"), h("dd", {}, costView(cost)));
 }
 
 function approvalCard(d, withPlan = true) {

@@ -71,6 +71,11 @@ export async function rolloutView(id) {
         Object.keys(r.parameters).length ? `parameters ${Object.entries(r.parameters).map(([k, v]) => `${k}=${v}`).join(", ")}` : null]
         .filter(Boolean).join(", ") || "none"),
       h("dt", {}, "Approvals"), h("dd", {}, `${r.approvals.length} of ${r.approvals_required}`),
+      r.template_changes ? [
+        h("dt", {}, "Template"), h("dd", { id: "rollout-template" },
+          h("div", {}, "new ", h("code", {}, r.template_sha256 || "")),
+          h("div", {}, "replaces ", h("code", {}, r.current_template_sha256 || "none")),
+          h("div", {}, `reaches every account of ${r.template_reach.join(", ")}`))] : null,
       h("dt", {}, "Accounts"), h("dd", { id: "rollout-counts" },
         `${r.accounts_done} done${r.accounts_created ? ` (${r.accounts_created} given the baseline)` : ""}, ` +
         `${r.accounts_failed.length} failed, ${r.accounts_skipped} already current, ` +
@@ -78,6 +83,9 @@ export async function rolloutView(id) {
         (r.accounts_left_out.length ? `; ${r.accounts_left_out.length} in a change left out` : "")),
       h("dt", {}, "ETA"), h("dd", {}, LIVE.has(r.status) ? eta(r.eta_seconds) : "—"))),
     r.problem ? h("p", { class: "error-box" }, r.problem) : null,
+    r.template_diff ? h("details", { open: r.status === "pending_approval" ? "" : null },
+      h("summary", {}, "Template diff (what approvers approve)"),
+      h("pre", { id: "rollout-diff", class: "diff" }, r.template_diff)) : null,
     decisions(r),
     h("h3", {}, "Waves"),
     h("table", { class: "responsive", id: "waves" },
