@@ -25,6 +25,8 @@ from activities.waiting import patiently
 
 CONTROL_TOWER_BASELINE_NAME = "AWSControlTowerBaseline"
 EXECUTION_ROLE = "AWSControlTowerExecution"
+# Service Catalog record error codes that say "too many at once": retried, not parked.
+QUOTA_CODES = frozenset({"ServiceQuotaExceededException", "LimitExceededException"})
 _NAMESPACE = uuid.UUID("0b8e1f3c-52a4-4c1e-9a9f-7f2d7e0c6a11")
 
 
@@ -320,7 +322,9 @@ class ControlTowerActivities:
             record_id = str(info.heartbeat_details[0]) if info.heartbeat_details else None
             adopted = record_id is not None
             if record_id is None:
-                record_id, adopted = self._existing_record(name)
+                record_id, adopted, failed = self._existing_record(name)
+                for product in failed:  # AWS keeps a failed product's name until terminated
+                    self._terminate_failed(inp, product)
             if record_id is None:
                 record_id = self._provision(inp, name, attempt=info.attempt)
             self._wait_for_record(record_id, "Account Factory provisioning")
@@ -386,22 +390,39 @@ class ControlTowerActivities:
             None,
         )
 
-    def _existing_record(self, name: str) -> tuple[str | None, bool]:
+    def _existing_record(self, name: str) -> tuple[str | None, bool, list[dict[str, Any]]]:
+        """The record of a live product of this name (adopted), or none and the failed ones
+        (ERROR) that hold the name until they are terminated."""
         found = self.servicecatalog.search_provisioned_products(
             Filters={"SearchQuery": [f"name:{name}"]}
         )["ProvisionedProducts"]
+        failed: list[dict[str, Any]] = []
         for pp in found:
             if pp["Name"] != name:
                 continue
             if pp["Status"] in ("AVAILABLE", "UNDER_CHANGE", "PLAN_IN_PROGRESS"):
-                return str(pp["LastRecordId"]), True
+                return str(pp["LastRecordId"]), True, []
             if pp["Status"] == "TAINTED":
                 raise final(
                     f"provisioned product {name} is TAINTED: {pp.get('StatusMessage', '')}; "
                     "fix it in Service Catalog, then retry",
                     "ProvisionedProductTainted",
                 )
-        return None, False  # none, or only failed ones: provision again
+            if pp["Status"] == "ERROR":
+                failed.append(dict(pp))
+        return None, False, failed
+
+    def _terminate_failed(self, inp: AccountFactoryInput, product: dict[str, Any]) -> None:
+        """Free the name a failed provisioning holds: terminate it (keeping whatever it made;
+        the account, if any, is the request's to find) and wait. The token is the same on every
+        attempt, so a retried activity waits for the same termination."""
+        token = uuid.uuid5(_NAMESPACE, f"terminate-failed/{inp.request_id}/{product['Id']}")
+        record = self.servicecatalog.terminate_provisioned_product(
+            ProvisionedProductId=product["Id"],
+            TerminateToken=str(token),
+            RetainPhysicalResources=True,
+        )["RecordDetail"]
+        self._wait_for_record(str(record["RecordId"]), f"termination of failed {product['Name']}")
 
     def _provision(self, inp: AccountFactoryInput, name: str, attempt: int) -> str:
         product_id, artifact_id = self._product(inp.product_name)
@@ -464,7 +485,8 @@ class ControlTowerActivities:
                     f"{e.get('Code', '')}: {e.get('Description', '')}"
                     for e in detail.get("RecordErrors", [])
                 )
-                quota = "ServiceQuotaExceeded" in errors
+                codes = {str(e.get("Code", "")) for e in detail.get("RecordErrors", [])}
+                quota = bool(codes & QUOTA_CODES)
                 raise ApplicationError(
                     f"{what} {status}: {errors or 'no reason given'}",
                     type="ServiceQuotaExceededException" if quota else "AccountFactoryFailed",

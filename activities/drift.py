@@ -31,6 +31,7 @@ from activities.control_tower import ControlTowerActivities
 from activities.heartbeats import beat, pause
 from activities.http_calls import call, path
 from activities.member_accounts import MemberAccountAccess
+from activities.stack_set_operations import recent_operations
 from activities.waiting import patiently
 from activities.workload_security import WorkloadSecurityClient
 from common import account_contract as contract
@@ -227,9 +228,9 @@ class DriftActivities:
         """Another check's detection on this StackSet: the id of one running, or the outcome of
         one that ended within ``fresh_seconds``; None when a detection of our own is needed."""
         ops = self._patient(
-            lambda: self.cloudformation.list_stack_set_operations(StackSetName=name, **extra),
+            lambda: list(recent_operations(self.cloudformation, name, extra)),
             f"StackSet {name}",
-        )["Summaries"]
+        )
         now = datetime.now(UTC)
         for op in ops:
             if op.get("Action") != "DETECT_DRIFT" or op["OperationId"] == mine:

@@ -275,6 +275,11 @@ class RolloutActivities:
                 StackSetName=name, **self._call_as(inp.baseline.call_as)
             )["StackSet"]
             args["TemplateBody"] = inp.template_body
+            # The baselines make (named) IAM roles: AWS refuses a template that does unless the
+            # call acknowledges it. The approvers approved this template, diff and all.
+            args["Capabilities"] = sorted(
+                {*current.get("Capabilities", []), "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"}
+            )
             args["Parameters"] = [
                 {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
                 for p in current.get("Parameters", [])

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, is_transient, to_application_error
 from activities.heartbeats import beat, pause
+from activities.stack_set_operations import recent_operations
 from activities.waiting import patiently
 from common.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
@@ -136,9 +137,9 @@ class StackSetActivities:
     def _running_operation(self, inp: DeployBaselineInput) -> str | None:
         """An operation this request started earlier and that is still running (after a crash
         that lost the heartbeat), found by its deterministic id prefix."""
-        ops = self.cloudformation.list_stack_set_operations(
-            StackSetName=inp.baseline.stack_set_name, **self._call_as(inp)
-        )["Summaries"]
+        ops = recent_operations(
+            self.cloudformation, inp.baseline.stack_set_name, self._call_as(inp)
+        )
         mine = {
             make(inp, n)
             for make in (self._operation_id, self._replace_id)

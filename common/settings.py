@@ -200,7 +200,7 @@ class WorkloadSecuritySettings(BaseModel):
 
 
 class BillingSettings(BaseModel):
-    """Sunny Pay (the contract in shared/spec/sunny-pay.md); the key is a secret."""
+    """Sunny Pay (the contract in docs/vendor-contracts.md); the key is a secret."""
 
     base_url: str = "https://api.sunnypay.example/"
     api_key: SecretStr | None = None  # worker only

@@ -133,6 +133,14 @@ def test_failed_operations_surface_the_aws_reason(
     assert api.act("carol", req["id"], "retry", {"step": "enroll_control_tower"}).status_code == 202
     done = api.wait_for(req["id"], {"completed"})
     assert sandbox.control_tower()["enrolled_accounts"][done["account_id"]] == "SUCCEEDED"
+    if ou == "Experiments/Factory":
+        # AWS keeps a failed product's name until it is terminated (a second ProvisionProduct
+        # of the name is a DuplicateResourceException): the retry terminated it first.
+        name = f"vend-{body['account_name']}"
+        products = sandbox.client("servicecatalog").search_provisioned_products(
+            Filters={"SearchQuery": [f"name:{name}"]}
+        )["ProvisionedProducts"]
+        assert [p["Status"] for p in products] == ["AVAILABLE"], products
 
 
 def test_failed_stack_instance_reports_region_and_reason(

@@ -15,7 +15,10 @@ from botocore.exceptions import ClientError
 from activities.account_lifecycle import close_quota_for
 from activities.member_accounts import MemberAccountAccess
 from activities.organizations import account_state
-from common.landing_zone import LandingZone, load_landing_zone
+from activities.rollouts import RolloutActivities
+from activities.stack_set_operations import recent_operations
+from common.landing_zone import LandingZone, StackSetBaseline, load_landing_zone
+from common.rollouts import Operation, RunOperationInput
 from tests.conftest import ROOT, Api, Sandbox
 
 
@@ -105,8 +108,13 @@ def _new_account(sandbox: Sandbox, name: str) -> str:
 
 
 def test_a_new_accounts_role_is_not_assumable_at_once_and_steps_wait_for_it(
-    sandbox: Sandbox, api: Api, new_body: Callable[..., dict[str, Any]]
+    sandbox: Sandbox,
+    api: Api,
+    new_body: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Member-account clients take the endpoint from the environment, as in the worker.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint)
     sandbox.configure(role_ready_seconds=4)
     try:
         account = _new_account(sandbox, f"role-{uuid.uuid4().hex[:8]}")
@@ -129,3 +137,79 @@ def test_a_new_accounts_role_is_not_assumable_at_once_and_steps_wait_for_it(
         assert all(s["attempts"] <= 1 for s in done["steps"]), done["steps"]
     finally:
         sandbox.configure(role_ready_seconds=1.0)
+
+
+# ------------------------------------------------------------------ 4. StackSet capabilities
+NAMED_ROLE = """AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: !Sub "probe-${AWS::Region}"
+      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
+"""
+
+
+def test_a_template_with_named_iam_needs_the_capability_and_a_rollout_gives_it(
+    sandbox: Sandbox,
+) -> None:
+    cfn = sandbox.client("cloudformation")
+    name = f"fidelity-caps-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack_set(StackSetName=name, TemplateBody=NAMED_ROLE)
+    assert refused.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"
+    assert "CAPABILITY_NAMED_IAM" in refused.value.response["Error"]["Message"]
+    cfn.create_stack_set(
+        StackSetName=name, TemplateBody=NAMED_ROLE, Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+    changed = NAMED_ROLE + "# version 2\n"
+    with pytest.raises(ClientError) as again:
+        cfn.update_stack_set(StackSetName=name, TemplateBody=changed)
+    assert again.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"
+    # The rollout's UpdateStackSet acknowledges the template's IAM (before: refused as above).
+    rollouts = RolloutActivities(cloudformation=cfn, organizations=None, poll_interval_seconds=0.2)  # type: ignore[arg-type]
+    op = Operation(
+        action="UpdateStackSet", accounts=[], regions=["us-east-1"], operation_id=str(uuid.uuid4())
+    )
+    rollouts._start(
+        RunOperationInput(
+            rollout_id=str(uuid.uuid4()),
+            baseline=StackSetBaseline(stack_set_name=name, regions=["us-east-1"]),
+            operation=op,
+            template_body=changed,
+        ),
+        op,
+    )
+    assert cfn.describe_stack_set(StackSetName=name)["StackSet"]["TemplateBody"] == changed
+
+
+def test_stack_set_operations_come_in_pages_newest_first(sandbox: Sandbox) -> None:
+    cfn = sandbox.client("cloudformation")
+    name = f"fidelity-pages-{uuid.uuid4().hex[:8]}"
+    body = (
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n"
+        "    Properties: {Type: String, Value: v}\n"
+    )
+    cfn.create_stack_set(StackSetName=name, TemplateBody=body)
+    made = []
+    for n in range(3):
+        op_id = str(uuid.uuid4())
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                cfn.update_stack_set(
+                    StackSetName=name, TemplateBody=f"{body}# {n}\n", OperationId=op_id
+                )
+                break
+            except ClientError as err:
+                assert err.response["Error"]["Code"] == "OperationInProgressException"
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        made.append(op_id)
+    first = cfn.list_stack_set_operations(StackSetName=name, MaxResults=1)
+    assert [o["OperationId"] for o in first["Summaries"]] == [made[-1]] and first["NextToken"]
+    rest = cfn.list_stack_set_operations(
+        StackSetName=name, MaxResults=5, NextToken=first["NextToken"]
+    )
+    assert [o["OperationId"] for o in rest["Summaries"]] == made[-2::-1]
+    assert [o["OperationId"] for o in recent_operations(cfn, name, {})] == made[::-1]

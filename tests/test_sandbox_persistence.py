@@ -88,6 +88,7 @@ def test_an_account_answered_for_survives_a_kill_at_any_moment(tmp_path: Path) -
     org = boto3.client("organizations", endpoint_url=endpoint, region_name="us-east-1", **keys)
     sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", **keys)
     proc = _start(port, state, log)
+    httpx.post(f"{endpoint}/_sandbox/config", json={"role_ready_seconds": 0}).raise_for_status()
     try:
         done = []
         for name in ("kill-a", "kill-b"):
@@ -110,6 +111,7 @@ def test_an_account_answered_for_survives_a_kill_at_any_moment(tmp_path: Path) -
         proc.kill()
 
     proc = _start(port, state, log)
+    httpx.post(f"{endpoint}/_sandbox/config", json={"role_ready_seconds": 0}).raise_for_status()
     try:
         accounts = {a["Id"]: a for a in org.list_accounts()["Accounts"]}
         assert set(done) <= set(accounts), log.read_text()

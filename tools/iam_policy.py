@@ -35,6 +35,7 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "iam": ("member", "iam"),
     },
     "stack_sets.py": {"self.cloudformation": ("management", "cloudformation")},
+    "stack_set_operations.py": {"cloudformation": ("management", "cloudformation")},
     "rollouts.py": {
         "self.cloudformation": ("management", "cloudformation"),
         "self.organizations.client": ("management", "organizations"),

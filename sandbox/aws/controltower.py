@@ -491,8 +491,9 @@ class ControlTowerEmulator:
         for rec in self.records.values():
             if rec.token == token:
                 return {"RecordDetail": self._record_detail(rec)}  # idempotent replay
-            # Simplification: AWS keeps a failed product's name until it is terminated.
-            if rec.name == name and not rec.terminated and self._record_status(rec) != "FAILED":
+            # As AWS: a provisioned product keeps its name, failed (ERROR) or not, until it is
+            # terminated; provisioning the name again before that is a duplicate.
+            if rec.name == name and not rec.terminated and rec.record_type == "PROVISION_PRODUCT":
                 raise EmulatorError(
                     "DuplicateResourceException", f"provisioned product {name} exists"
                 )
@@ -606,7 +607,12 @@ class ControlTowerEmulator:
         if op is None:
             return rec.status
         if op.status == "FAILED":
-            rec.errors = [{"Code": "ControlTowerError", "Description": op.message or "failed"}]
+            message = op.message or "failed"
+            # The code says what kind of failure it was (the engine decides on the code, never
+            # on the wording): a failure of the concurrency limit is the quota's.
+            code, sep, _ = message.partition(": ")
+            code = code if sep and code.endswith("Exception") else "ControlTowerError"
+            rec.errors = [{"Code": code, "Description": message}]
             return "FAILED"
         return "SUCCEEDED" if op.status == "SUCCEEDED" else "IN_PROGRESS"
 
@@ -720,8 +726,8 @@ class ControlTowerEmulator:
 
     def _unmanaged(self, product: Record) -> None:
         product.terminated = True
-        if not product.account_id:
-            return
+        if not product.account_id or self._record_status(product) != "SUCCEEDED":
+            return  # a failed provisioning set nothing up: its termination only frees the name
         account = self._account(product.account_id)
         mine = self._baseline_for_target(account.arn)
         if mine is not None:

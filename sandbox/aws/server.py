@@ -26,7 +26,7 @@ from moto.iam import models as iam_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox.aws import persistence, protocols, speed
+from sandbox.aws import capabilities, persistence, protocols, speed
 from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
 from sandbox.aws.account_settings import (
@@ -159,6 +159,8 @@ class SandboxAws:
             return _error(
                 environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
             )
+        if service == "cloudformation" and (why := capabilities.refusal(action, body)):
+            return _error(environ, start_response, 400, "InsufficientCapabilitiesException", why)
         if service == "controltower":
             return self._rest_json(start_response, action, body)
         if service == "account" and action in ("PutAccountName", "GetAccountInformation"):

@@ -392,6 +392,21 @@ def install(realism: StackSetRealism) -> None:
             result["NextToken"] = str(start + size)
         return ActionResult(result)
 
+    def list_operations(self: Any) -> ActionResult:
+        """ListStackSetOperations in pages (MaxResults, at most 100, and NextToken), newest
+        first, as AWS answers; moto returns every operation at once."""
+        realism.tick()
+        found = self.cloudformation_backend.list_stack_set_operations(
+            self._get_param("StackSetName")
+        )
+        newest = sorted(found, key=lambda o: str(o.get("CreationTimestamp", "")), reverse=True)
+        size = min(int(self._get_param("MaxResults") or PAGE), PAGE)
+        start = int(self._get_param("NextToken") or 0)
+        result: dict[str, Any] = {"Summaries": newest[start : start + size]}
+        if start + size < len(newest):
+            result["NextToken"] = str(start + size)
+        return ActionResult(result)
+
     def detect_stack_set_drift(self: Any) -> ActionResult:
         stack_set = self.cloudformation_backend.describe_stack_set(self._get_param("StackSetName"))
         return ActionResult({"OperationId": realism.detect_drift(stack_set)})
@@ -404,6 +419,7 @@ def install(realism: StackSetRealism) -> None:
     )
     setattr(cfn_models.CloudFormationBackend, "stop_stack_set_operation", stop)  # noqa: B010
     setattr(cfn_responses.CloudFormationResponse, "list_stack_instances", list_instances)  # noqa: B010
+    setattr(cfn_responses.CloudFormationResponse, "list_stack_set_operations", list_operations)  # noqa: B010
     for action in (
         "detect_stack_set_drift",
         "create_stack_instances",
