@@ -228,26 +228,11 @@ class Preflight:
         account, management = caller["Account"], org["MasterAccountId"]
         if account == management:
             return f"account {account} (the management account) as {caller['Arn']}"
-        if self.settings.aws.account_role == "delegated_administrator":
-            services = [
-                s["ServicePrincipal"]
-                for page in self.organizations.get_paginator(
-                    "list_delegated_services_for_account"
-                ).paginate(AccountId=account)
-                for s in page["DelegatedServices"]
-            ]
-            if services:
-                return f"account {account}, delegated administrator for {', '.join(services)}"
-            raise Failed(
-                f"account {account} is not a delegated administrator of organization {org['Id']}",
-                f"from the management account {management}: aws organizations "
-                f"register-delegated-administrator --account-id {account} --service-principal "
-                "member.org.stacksets.cloudformation.amazonaws.com",
-            )
         raise Failed(
             f"account {account} is not the management account ({management})",
-            f"run the worker with credentials of account {management}, or set "
-            "VEND_AWS__ACCOUNT_ROLE=delegated_administrator in a delegated administrator",
+            f"run the worker with credentials of account {management}: CreateAccount, "
+            "CloseAccount and member accounts' budgets are the management account's alone (a "
+            "delegated administrator cannot make accounts)",
         )
 
     def all_features(self) -> str:

@@ -115,9 +115,6 @@ class AwsSettings(BaseModel):
     """
 
     region: str = "us-east-1"  # the management account's home region (Control Tower's)
-    # Whose credentials the worker has: the management account's, or a delegated
-    # administrator's (then CreateAccount needs Organizations' delegation policy).
-    account_role: Literal["management", "delegated_administrator"] = "management"
     member_role_name: str = "OrganizationAccountAccessRole"  # assumed in member accounts
     # A new account's role may refuse AssumeRole for a few minutes (AWS says so): steps wait
     # this long for it, heartbeating, before they park with AccessDenied.

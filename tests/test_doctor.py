@@ -356,3 +356,30 @@ def test_a_second_terminal_finds_the_running_embedded_stack_by_itself(
     )
     assert nothing.returncode == 2 and "make run" in nothing.stderr
     assert nothing.stderr.count("\n") == 1
+
+
+def test_credentials_of_any_account_but_the_management_one_are_refused(
+    doctor: Doctor, sandbox: Sandbox
+) -> None:
+    """CreateAccount, CloseAccount and member budgets need the management account: there is no
+    delegated-administrator mode that would pass the doctor and fail the first vend."""
+    name = f"doctor-{time.monotonic_ns() % 10**9}"
+    status = sandbox.org.create_account(Email=f"{name}@example.com", AccountName=name)[
+        "CreateAccountStatus"
+    ]
+    deadline = time.monotonic() + 30
+    while status["State"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        status = sandbox.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
+            "CreateAccountStatus"
+        ]
+    creds = sandbox.member_credentials(status["AccountId"])
+    code, checks = doctor(
+        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+        AWS_SESSION_TOKEN=creds["SessionToken"],
+    )
+    assert code == 1 and checks["aws.identity"]["status"] == "failed", checks["aws.identity"]
+    assert "not the management account" in checks["aws.identity"]["found"]
+    assert "delegated administrator cannot make accounts" in checks["aws.identity"]["fix"]
