@@ -97,6 +97,7 @@ class Preflight:
     cloudformation: Any
     iam: Any
     ssm: Any
+    sso_admin: Any
     workload_security: WorkloadSecurityClient
     billing_http: httpx.Client
     temporal: Any = None  # a temporalio Client; without one the Temporal checks are skipped
@@ -130,6 +131,11 @@ class Preflight:
                 ORGANIZATIONS_STEPS,
             ),
             Check("organizations.ou_paths", "Every OU of the landing zone exists", self.ou_paths),
+            Check(
+                "organizations.trusted_access",
+                "Trusted access for AWS Account Management is on (names, contacts, regions)",
+                self.trusted_access,
+            ),
             Check(
                 "organizations.guardrails",
                 "The SCPs the landing zone declares are attached",
@@ -175,6 +181,15 @@ class Preflight:
                     self.controls,
                 ),
             ]
+        if any(lz.settings_for(ou).access is not None for ou in lz.organizational_units):
+            out.append(
+                Check(
+                    "identity_center.permission_sets",
+                    "Identity Center is on and has the landing zone's permission sets",
+                    self.permission_sets,
+                    ["assign_access"],
+                )
+            )
         if protected:
             out += [
                 Check(
@@ -234,6 +249,59 @@ class Preflight:
             "CloseAccount and member accounts' budgets are the management account's alone (a "
             "delegated administrator cannot make accounts)",
         )
+
+    def trusted_access(self) -> str:
+        enabled = {
+            s["ServicePrincipal"]
+            for page in self.organizations.get_paginator(
+                "list_aws_service_access_for_organization"
+            ).paginate()
+            for s in page["EnabledServicePrincipals"]
+        }
+        if "account.amazonaws.com" not in enabled:
+            raise Failed(
+                "trusted access for AWS Account Management is off: renames, alternate contacts "
+                "and opt-in regions of member accounts would be refused",
+                "aws organizations enable-aws-service-access "
+                "--service-principal account.amazonaws.com",
+            )
+        return "account.amazonaws.com trusted"
+
+    def permission_sets(self) -> str:
+        instances = self.sso_admin.list_instances()["Instances"]
+        if not instances:
+            raise Failed(
+                "IAM Identity Center is not enabled in this organization",
+                "enable IAM Identity Center in the management account (console: IAM Identity "
+                "Center, Enable)",
+            )
+        arn = instances[0]["InstanceArn"]
+        have = {
+            self.sso_admin.describe_permission_set(InstanceArn=arn, PermissionSetArn=ps)[
+                "PermissionSet"
+            ]["Name"]
+            for page in self.sso_admin.get_paginator("list_permission_sets").paginate(
+                InstanceArn=arn
+            )
+            for ps in page["PermissionSets"]
+        }
+        lz = self.landing_zone
+        wanted = {
+            name
+            for ou in lz.organizational_units
+            if (access := lz.settings_for(ou).access) is not None
+            for name in access.permission_sets
+        }
+        missing = sorted(wanted - have)
+        if missing:
+            raise Failed(
+                f"permission sets missing from Identity Center: {', '.join(missing)}",
+                " ; ".join(
+                    f"aws sso-admin create-permission-set --instance-arn {arn} --name {name}"
+                    for name in missing
+                ),
+            )
+        return f"{len(wanted)} permission set(s) in {arn}"
 
     def all_features(self) -> str:
         org = self._organization()
@@ -620,6 +688,7 @@ def preflight_from_settings(
         cloudformation=aws_client("cloudformation", aws),
         iam=aws_client("iam", aws),
         ssm=aws_client("ssm", aws),
+        sso_admin=aws_client("sso-admin", aws),
         workload_security=WorkloadSecurityClient(settings.workload_security),
         billing_http=sunnypay_http(settings.billing),
         temporal=temporal,

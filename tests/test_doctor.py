@@ -383,3 +383,39 @@ def test_credentials_of_any_account_but_the_management_one_are_refused(
     assert code == 1 and checks["aws.identity"]["status"] == "failed", checks["aws.identity"]
     assert "not the management account" in checks["aws.identity"]["found"]
     assert "delegated administrator cannot make accounts" in checks["aws.identity"]["fix"]
+
+
+def test_trusted_access_for_account_management_is_required_and_checked(
+    doctor: Doctor, sandbox: Sandbox
+) -> None:
+    """The Account API refuses calls naming another account until the organization trusts
+    AWS Account Management, as AWS does; the doctor says so with the command that fixes it."""
+    account = sandbox.org.list_accounts()["Accounts"][0]["Id"]
+    api = sandbox.client("account")
+    sandbox.org.disable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+    try:
+        with pytest.raises(api.exceptions.AccessDeniedException):
+            api.get_region_opt_status(AccountId=account, RegionName="af-south-1")
+        code, checks = doctor()
+        assert code == 1, checks
+        check = checks["organizations.trusted_access"]
+        assert check["status"] == "failed" and "enable-aws-service-access" in check["fix"]
+    finally:
+        sandbox.org.enable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+    assert api.get_region_opt_status(AccountId=account, RegionName="af-south-1")["RegionOptStatus"]
+    assert doctor()[1]["organizations.trusted_access"]["status"] == "ok"
+
+
+def test_missing_permission_sets_fail_with_the_commands_that_make_them(
+    doctor: Doctor, ready_landing_zone: Path, tmp_path: Path
+) -> None:
+    def edit(doc: dict[str, Any]) -> None:
+        for ou in doc["organizational_units"]:
+            if ou["path"] == "Experiments/Settings":
+                ou["settings"]["access"]["permission_sets"].append("NoSuchPermissionSet")
+
+    code, checks = doctor(_edited(ready_landing_zone, tmp_path, edit))
+    check = checks["identity_center.permission_sets"]
+    assert code == 1 and check["status"] == "failed", check
+    assert "NoSuchPermissionSet" in check["found"]
+    assert "create-permission-set" in check["fix"] and "--name NoSuchPermissionSet" in check["fix"]

@@ -53,6 +53,7 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "self.cloudformation": ("management", "cloudformation"),
         "self.iam": ("management", "iam"),
         "self.ssm": ("management", "ssm"),
+        "self.sso_admin": ("management", "sso-admin"),
     },
     "workload_security.py": {
         "self.management_ssm": ("management", "ssm"),

@@ -28,6 +28,9 @@ def seed_organization(endpoint: str, lz: LandingZone, region: str = "us-east-1")
         org.describe_organization()
     except org.exceptions.AWSOrganizationsNotInUseException:
         org.create_organization(FeatureSet="ALL")
+    # A ready organization trusts AWS Account Management (names, contacts, regions of member
+    # accounts); without it the Account API refuses calls naming another account.
+    org.enable_aws_service_access(ServicePrincipal="account.amazonaws.com")
     root = org.list_roots()["Roots"][0]["Id"]
     ids: dict[str, str] = {"": root}
     for path in lz.all_paths():

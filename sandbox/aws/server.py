@@ -163,6 +163,15 @@ class SandboxAws:
             return _error(environ, start_response, 400, "InsufficientCapabilitiesException", why)
         if service == "controltower":
             return self._rest_json(start_response, action, body)
+        if service == "account" and (why := self._untrusted_account_call(body)):
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", "application/json"),
+                    ("x-amzn-ErrorType", "AccessDeniedException"),
+                ],
+            )
+            return [json.dumps({"message": why}).encode()]
         if service == "account" and action in ("PutAccountName", "GetAccountInformation"):
             return self._account_api(start_response, action, body)
         if service == "account" and action in _EMULATED_REGIONS:
@@ -250,6 +259,27 @@ class SandboxAws:
             }
         start_response("200 OK", headers)
         return [json.dumps(result).encode()]
+
+    def _untrusted_account_call(self, body: bytes) -> str | None:
+        """As AWS: the Account API acts on another account of the organization (``AccountId``)
+        only once the organization has enabled trusted access for AWS Account Management."""
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(req, dict) or not req.get("AccountId"):
+            return None  # the caller's own account
+        try:
+            org = self.controltower.org()
+        except EmulatorError:
+            return None
+        enabled = {s.get("ServicePrincipal") for s in org.services}
+        if "account.amazonaws.com" in enabled:
+            return None
+        return (
+            "The request failed because the organization has not enabled trusted access for "
+            "AWS Account Management (account.amazonaws.com)"
+        )
 
     def _cannot_assume(self, body: bytes) -> str | None:
         """As IAM: a role in a member account can be assumed only if it exists there (moto lets
