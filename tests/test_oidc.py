@@ -84,6 +84,7 @@ class Issuer:
             "aud": AUDIENCE,
             "sub": "user-1",
             "email": "user-1@example.com",
+            "email_verified": True,  # as Keycloak, Entra ID and Okta send it
             "iat": now,
             "exp": now + 300,
             "realm_access": {"roles": ["requester"]},
