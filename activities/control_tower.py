@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -111,6 +111,7 @@ class ControlTowerActivities:
     organizations: Any
     members: MemberAccountAccess
     poll_interval_seconds: float = 30.0
+    _baseline_arn: str | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ lookups
     def _ou_arn(self, ou_id: str) -> str:
@@ -121,11 +122,36 @@ class ControlTowerActivities:
         return str(self.organizations.describe_account(AccountId=account_id)["Account"]["Arn"])
 
     def _enabled_baselines(self, target_arn: str) -> list[dict[str, Any]]:
+        """The target's enabled AWSControlTowerBaseline(s): an OU in landing zone 4.0 carries
+        ConfigBaseline and IdentityCenterBaseline too, listed in no promised order, and an
+        account's is a child of its OU's, listed only with ``includeChildren``."""
+        wanted = self._control_tower_baseline_arn()
         out: list[dict[str, Any]] = []
         paginator = self.controltower.get_paginator("list_enabled_baselines")
-        for page in paginator.paginate(filter={"targetIdentifiers": [target_arn]}):
-            out.extend(page["enabledBaselines"])
+        pages = paginator.paginate(filter={"targetIdentifiers": [target_arn]}, includeChildren=True)
+        for page in pages:
+            out.extend(
+                eb
+                for eb in page["enabledBaselines"]
+                if eb.get("targetIdentifier", target_arn) == target_arn
+                and eb.get("baselineIdentifier") == wanted
+            )
         return out
+
+    def _control_tower_baseline_arn(self) -> str:
+        """AWSControlTowerBaseline's ARN in this region (its name is not in the ARN)."""
+        if self._baseline_arn is None:
+            for page in self.controltower.get_paginator("list_baselines").paginate():
+                for baseline in page["baselines"]:
+                    if baseline.get("name") == CONTROL_TOWER_BASELINE_NAME:
+                        self._baseline_arn = str(baseline["arn"])
+            if self._baseline_arn is None:
+                raise final(
+                    f"Control Tower lists no {CONTROL_TOWER_BASELINE_NAME}: is the landing zone "
+                    "set up in this region?",
+                    "ControlTowerBaselineMissing",
+                )
+        return self._baseline_arn
 
     @activity.defn(name="find_ou_baseline", no_thread_cancel_exception=True)
     def find_ou_baseline(self, inp: OuBaselineInput) -> OuBaselineResult:

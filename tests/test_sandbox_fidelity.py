@@ -213,3 +213,32 @@ def test_stack_set_operations_come_in_pages_newest_first(sandbox: Sandbox) -> No
     )
     assert [o["OperationId"] for o in rest["Summaries"]] == made[-2::-1]
     assert [o["OperationId"] for o in recent_operations(cfn, name, {})] == made[::-1]
+
+
+# ------------------------------------------------------------------ 5. Control Tower baselines
+def test_a_registered_ou_carries_several_baselines_and_children_need_asking(
+    sandbox: Sandbox, api: Api, new_body: Callable[..., dict[str, Any]]
+) -> None:
+    done = api.wait_for(
+        api.create("alice", new_body(organizational_unit="Sandbox", environment="sandbox")).json()[
+            "id"
+        ],
+        {"completed"},
+        timeout=180,
+    )
+    ct = sandbox.client("controltower")
+    names = {b["arn"]: b["name"] for b in ct.list_baselines()["baselines"]}
+    ou = done["organizational_unit_id"]
+    ou_arn = sandbox.org.describe_organizational_unit(OrganizationalUnitId=ou)[
+        "OrganizationalUnit"
+    ]["Arn"]
+    on_ou = ct.list_enabled_baselines(filter={"targetIdentifiers": [ou_arn]})["enabledBaselines"]
+    kinds = [names[b["baselineIdentifier"]] for b in on_ou]
+    assert sorted(kinds) == ["AWSControlTowerBaseline", "ConfigBaseline", "IdentityCenterBaseline"]
+    assert kinds[0] != "AWSControlTowerBaseline"  # the first found is not the one to reset
+    account_arn = sandbox.org.describe_account(AccountId=done["account_id"])["Account"]["Arn"]
+    flt = {"targetIdentifiers": [account_arn]}
+    assert ct.list_enabled_baselines(filter=flt)["enabledBaselines"] == []
+    children = ct.list_enabled_baselines(filter=flt, includeChildren=True)["enabledBaselines"]
+    assert [names[c["baselineIdentifier"]] for c in children] == ["AWSControlTowerBaseline"]
+    assert children[0]["statusSummary"]["status"] == "SUCCEEDED"

@@ -27,6 +27,14 @@ from moto.organizations.models import OrganizationsBackend, organizations_backen
 from sandbox.aws.faults import FaultPlan, release
 
 CONTROL_TOWER_BASELINE = "arn:aws:controltower:us-east-1::baseline/17BSJV3IGJ2QSGA2"
+# The other baselines a landing zone 4.0 OU may carry (ARNs as ListBaselines gives them).
+CONFIG_BASELINE = "arn:aws:controltower:us-east-1::baseline/1XPQKQAB9GHAH1DA"
+IDENTITY_CENTER_BASELINE = "arn:aws:controltower:us-east-1::baseline/LN25R72TTG6IGPTQ"
+BASELINE_NAMES = {
+    CONFIG_BASELINE: "ConfigBaseline",
+    IDENTITY_CENTER_BASELINE: "IdentityCenterBaseline",
+    CONTROL_TOWER_BASELINE: "AWSControlTowerBaseline",
+}
 EXECUTION_ROLE = "AWSControlTowerExecution"
 AF_PRODUCT_ID = "prod-ctaf0accountfac"
 AF_ARTIFACT_ID = "pa-ctaf0accountfac01"
@@ -85,6 +93,9 @@ class EnabledBaseline:
     status: str = "SUCCEEDED"
     last_operation: str | None = None
     drifted: bool = False  # inheritance drift: the account left the OU it was enrolled through
+    # Which baseline: landing zone 4.0 OUs carry ConfigBaseline and IdentityCenterBaseline
+    # beside AWSControlTowerBaseline; only the last one's reset enrolls accounts.
+    baseline: str = CONTROL_TOWER_BASELINE
 
 
 @dataclass
@@ -167,7 +178,29 @@ class ControlTowerEmulator:
         return f"arn:aws:controltower:us-east-1:{self.org().account_id}:enabledbaseline/{suffix}"
 
     def _baseline_for_target(self, target_arn: str) -> EnabledBaseline | None:
-        return next((b for b in self.baselines.values() if b.target == target_arn), None)
+        """The target's AWSControlTowerBaseline (its enrollment), never another baseline."""
+        return next(
+            (
+                b
+                for b in self.baselines.values()
+                if b.target == target_arn and b.baseline == CONTROL_TOWER_BASELINE
+            ),
+            None,
+        )
+
+    def enable_other_baselines(self, ou_id: str) -> None:
+        """ConfigBaseline and IdentityCenterBaseline on a registered OU, as landing zone 4.0
+        enables them (sandbox seeding): listed before its AWSControlTowerBaseline."""
+        with self._lock:
+            target = self._ou(ou_id).arn
+            for baseline in (CONFIG_BASELINE, IDENTITY_CENTER_BASELINE):
+                if not any(
+                    b.target == target and b.baseline == baseline for b in self.baselines.values()
+                ):
+                    eb = EnabledBaseline(
+                        arn=self._new_baseline_arn(), target=target, parent=None, baseline=baseline
+                    )
+                    self.baselines[eb.arn] = eb
 
     def _registered_baseline_of_ou(self, ou_id: str) -> EnabledBaseline | None:
         try:
@@ -331,7 +364,7 @@ class ControlTowerEmulator:
         return {"operationIdentifier": secrets.token_hex(16)}
 
     def _ct_ListBaselines(self, req: dict[str, Any]) -> dict[str, Any]:
-        return {"baselines": [{"arn": CONTROL_TOWER_BASELINE, "name": "AWSControlTowerBaseline"}]}
+        return {"baselines": [{"arn": arn, "name": name} for arn, name in BASELINE_NAMES.items()]}
 
     def _ct_ListEnabledBaselines(self, req: dict[str, Any]) -> dict[str, Any]:
         flt = req.get("filter") or {}
@@ -339,7 +372,14 @@ class ControlTowerEmulator:
         parents = set(flt.get("parentIdentifiers") or [])
         include_children = bool(req.get("includeChildren"))
         items = []
-        for eb in self.baselines.values():
+        # As AWS: child (account) enabled baselines only with includeChildren; the OU's other
+        # baselines first, so that a caller taking the first one found takes the wrong one.
+        ordered = sorted(
+            self.baselines.values(), key=lambda b: b.baseline == CONTROL_TOWER_BASELINE
+        )
+        for eb in ordered:
+            if eb.parent and not include_children:
+                continue
             match = not targets or eb.target in targets
             if not match and include_children and eb.parent:
                 parent = self.baselines.get(eb.parent)
@@ -353,7 +393,7 @@ class ControlTowerEmulator:
     def _summary(self, eb: EnabledBaseline) -> dict[str, Any]:
         out: dict[str, Any] = {
             "arn": eb.arn,
-            "baselineIdentifier": CONTROL_TOWER_BASELINE,
+            "baselineIdentifier": eb.baseline,
             "baselineVersion": "4.0",
             "targetIdentifier": eb.target,
             "statusSummary": {"status": eb.status},
@@ -396,6 +436,8 @@ class ControlTowerEmulator:
             )
         ou_id = eb.target.rsplit("/", 1)[-1]
         accounts = [a.id for a in self.org().accounts if a.parent_id == ou_id]
+        if eb.baseline != CONTROL_TOWER_BASELINE:
+            accounts = []  # only AWSControlTowerBaseline's reset enrolls the OU's accounts
         now = time.time()
         op = Operation(
             id=str(uuid.uuid4()),

@@ -61,6 +61,7 @@ def seed_control_tower(
         if strategy == EnrollmentStrategy.none or ou.path in unregistered:
             continue
         ct.register_ou(ou_ids[ou.path])
+        ct.enable_other_baselines(ou_ids[ou.path])
         if strategy == EnrollmentStrategy.auto_enroll:
             ct.auto_enroll_ous.add(ou_ids[ou.path])
         for control in ou.guardrails.controls:  # the elective ones the platform team enabled
