@@ -242,3 +242,37 @@ def test_a_registered_ou_carries_several_baselines_and_children_need_asking(
     children = ct.list_enabled_baselines(filter=flt, includeChildren=True)["enabledBaselines"]
     assert [names[c["baselineIdentifier"]] for c in children] == ["AWSControlTowerBaseline"]
     assert children[0]["statusSummary"]["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------ 9. faults as the client reads
+@pytest.mark.parametrize(
+    ("service", "client", "action", "call"),
+    [
+        (
+            "servicecatalog",
+            "servicecatalog",
+            "SearchProductsAsAdmin",
+            lambda c: c.search_products_as_admin(),
+        ),
+        ("controltower", "controltower", "ListBaselines", lambda c: c.list_baselines()),
+        ("sso", "sso-admin", "ListInstances", lambda c: c.list_instances()),
+        ("organizations", "organizations", "ListRoots", lambda c: c.list_roots()),
+    ],
+)
+def test_an_injected_fault_reaches_the_client_as_the_service_would_send_it(
+    sandbox: Sandbox, service: str, client: str, action: str, call: Callable[[Any], Any]
+) -> None:
+    """CBOR to an RPC v2 client, JSON to a JSON or REST-JSON one, XML to a query one: botocore
+    then raises the ClientError the engine maps, message and all (before: every fault to a
+    client without X-Amz-Target came back as XML; Control Tower's lost its message)."""
+    sandbox.fault(
+        service=service, action=action, status=400, error="AccessDeniedException", times=1
+    )
+    try:
+        with pytest.raises(ClientError) as raised:
+            call(sandbox.client(client))
+        error = raised.value.response["Error"]
+        assert error["Code"] == "AccessDeniedException"
+        assert error["Message"] == "injected by the sandbox fault plan"
+    finally:
+        sandbox.clear_faults()

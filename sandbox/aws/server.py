@@ -53,6 +53,8 @@ _EMULATED_SSM = frozenset(
 )
 _RPC_V2 = re.compile(r"^/service/[^/]+/operation/(\w+)$")
 _READ = re.compile(r"^(Describe|List|Get)")
+# Control Tower and the Account API speak REST-JSON: their paths are the operation's route.
+_REST_JSON = re.compile(r"^/(?!$)[a-z][A-Za-z-]*$")
 # Service Catalog operations the emulator answers (moto has no provisioning); the rest go to moto.
 _EMULATED_REGIONS = frozenset(
     {"EnableRegion", "DisableRegion", "GetRegionOptStatus", "ListRegions"}
@@ -536,9 +538,21 @@ def _error(
         500: "Internal Server Error",
         503: "Service Unavailable",
     }.get(status, "Error")
-    if environ.get("HTTP_X_AMZ_TARGET"):
+    headers: list[tuple[str, str]] = []
+    if "cbor" in environ.get("CONTENT_TYPE", "") or _RPC_V2.match(environ.get("PATH_INFO", "")):
+        # RPC v2 CBOR (Service Catalog, as botocore now speaks it): an error in CBOR too, or
+        # botocore raises a parser error instead of the ClientError the engine handles.
+        body = protocols.encode_cbor_error(code, message)
+        ctype = "application/cbor"
+        headers.append(("smithy-protocol", "rpc-v2-cbor"))
+    elif environ.get("HTTP_X_AMZ_TARGET"):
         body = json.dumps({"__type": code, "message": message}).encode()
         ctype = "application/x-amz-json-1.1"
+    elif _REST_JSON.match(environ.get("PATH_INFO", "")) or "json" in environ.get(
+        "CONTENT_TYPE", ""
+    ):
+        body = json.dumps({"message": message}).encode()  # REST-JSON: the code in the header
+        ctype = "application/json"
     else:
         body = (
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
@@ -548,7 +562,12 @@ def _error(
         ctype = "text/xml"
     start_response(
         f"{status} {reason}",
-        [("Content-Type", ctype), ("x-amzn-ErrorType", code), ("Content-Length", str(len(body)))],
+        [
+            ("Content-Type", ctype),
+            ("x-amzn-ErrorType", code),
+            ("Content-Length", str(len(body))),
+            *headers,
+        ],
     )
     return [body]
 
