@@ -153,7 +153,7 @@ def test_cancel_undoes_what_was_done_in_reverse_order(
     assert sandbox.member_client(account, "ssm").list_associations()["Associations"] == []
     assert sandbox.stack_instances("vend-audit-role", account) == []
     assert sandbox.ou_path_of(account) == "Suspended"
-    status = sandbox.org.describe_account(AccountId=account)["Account"]["Status"]
+    status = sandbox.org.describe_account(AccountId=account)["Account"]["State"]
     assert status in ("SUSPENDED", "PENDING_CLOSURE")
     assert sandbox.tags_of(account)["vending:status"] == "cancelled"
     events = api.call("GET", f"/v1/account-requests/{req['id']}/events", "alice").json()["items"]

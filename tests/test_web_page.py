@@ -240,7 +240,7 @@ def test_an_owner_previews_and_decommissions_an_account_from_the_page(
     expect(alice.locator("#account-ou")).to_contain_text("Suspended")
     expect(alice.locator("#decommission-form")).to_have_count(0)  # nothing more to ask
     alice.screenshot(path=str(SHOTS / "owner-account-closed.png"), full_page=True)
-    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["Status"] == "SUSPENDED"
+    assert sandbox.org.describe_account(AccountId=account_id)["Account"]["State"] == "SUSPENDED"
     assert alice.errors == [] and bob.errors == []  # type: ignore[attr-defined]
 
 
