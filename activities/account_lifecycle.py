@@ -293,10 +293,9 @@ class AdoptionActivities:
         it can be assumed now, and say what to create when it cannot."""
         role = f"arn:aws:iam::{inp.account_id}:role/{self.members.role_name}"
         try:
-            # An adopted account is not new: AccessDenied means the role is missing, now.
-            sts = self.members.client(
-                inp.account_id, "sts", session_name="vend-verify-access", role_wait_seconds=0
-            )
+            # An adopted account may be new too (its role not assumable yet): the usual wait,
+            # then AccessDenied means the role is missing.
+            sts = self.members.client(inp.account_id, "sts", session_name="vend-verify-access")
             sts.get_caller_identity()
         except ClientError as err:
             if error_code(err) in ("AccessDenied", "AccessDeniedException"):

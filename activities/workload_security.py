@@ -306,13 +306,20 @@ class WorkloadSecurityActivities:
             if s.agent_install == "script"
             else "AWS-ConfigureAWSPackage"
         )
-        created = ssm.create_association(
-            Name=document,
-            AssociationName=s.association_name,
-            Targets=[{"Key": "InstanceIds", "Values": ["*"]}],  # every instance, now and later
-            Parameters=parameters,
-            ScheduleExpression="rate(1 day)",
-        )
+        try:
+            created = ssm.create_association(
+                Name=document,
+                AssociationName=s.association_name,
+                Targets=[{"Key": "InstanceIds", "Values": ["*"]}],  # every instance, now and later
+                Parameters=parameters,
+                ScheduleExpression="rate(1 day)",
+            )
+        except ClientError as err:
+            if error_code(err) != "AssociationAlreadyExists":
+                raise
+            # Made since we looked (an earlier attempt of this step still running when its
+            # retry began): that one is ours; take it as the look would have.
+            return self._ensure_agent_association(account_id, region, policy_id)
         return str(created["AssociationDescription"]["AssociationId"])
 
     def _script_document(self, ssm: Any, policy_id: int) -> str:

@@ -52,6 +52,9 @@ FAST = {
     "VEND_LOG_FORMAT": "json",  # what production runs; test_observability reads the lines
     "VEND_WORKER__GRACEFUL_SHUTDOWN_SECONDS": "3",
     "VEND_STEPS__PREREQUISITE_WAIT_SECONDS": "1",
+    # How long a step waits for a new account's role (the sandbox's role_ready_seconds is 1):
+    # long enough for that, short enough that a missing role parks within a test's patience.
+    "VEND_AWS__MEMBER_ROLE_WAIT_SECONDS": "10",
     # The close quota's rolling window, the same here as the sandbox's (see the stack fixture):
     # short, so the suite's many closures never fill it for long.
     "VEND_CLOSE_QUOTA__WINDOW_SECONDS": str(CLOSE_WINDOW_SECONDS),
