@@ -164,21 +164,7 @@ class StackConfig:
     @classmethod
     def on_free_ports(cls, data_dir: Path, **settings: Any) -> StackConfig:
         """A stack beside any other (tests, benchmarks): every port picked free."""
-        ports = {
-            name: free_port()
-            for name in (
-                "temporal_port",
-                "ui_port",
-                "worker_metrics_port",
-                "api_metrics_port",
-                "aws_port",
-                "api_port",
-                "ws_port",
-                "sunnypay_port",
-                "webhook_port",
-                "smtp_port",
-            )
-        }
+        ports = {name: free_port() for name in cls._PORTS}
         return cls(data_dir=data_dir, **{**ports, **settings})
 
     MANIFEST = "stack.json"

@@ -24,7 +24,7 @@ from common.auth import mint_dev_token
 from common.codec import EncryptionCodec
 from common.models import Role
 from common.settings import AuthSettings, CodecSettings
-from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, running
+from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -252,6 +252,21 @@ class Sandbox:
         ]
         return [i for i in found if i["Account"] == account_id]
 
+    def new_account(self, name: str) -> str:
+        """An account made straight in Organizations (outside the engine), once it exists."""
+        status = self.org.create_account(Email=f"aws+{name}@example.com", AccountName=name)[
+            "CreateAccountStatus"
+        ]
+        deadline = time.monotonic() + 30
+        while status["State"] == "IN_PROGRESS":
+            assert time.monotonic() < deadline, f"account {name} never created"
+            time.sleep(0.1)
+            status = self.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
+                "CreateAccountStatus"
+            ]
+        assert status["State"] == "SUCCEEDED", status
+        return str(status["AccountId"])
+
     def member_credentials(self, account_id: str, session: str = "test-inspection") -> Any:
         """The member account's execution role, waited for as the engine waits: a new account's
         refuses AssumeRole for a moment (the sandbox's ``role_ready_seconds``), as on AWS."""
@@ -428,3 +443,24 @@ def new_body() -> Callable[..., dict[str, Any]]:
         return body
 
     return make
+
+
+@pytest.fixture
+def limited(stack: EmbeddedStack) -> Iterator[Callable[[dict[str, str]], httpx.Client]]:
+    """An API process of its own with the given settings (low limits, say), beside the suite's
+    main one: what it is started with does not reach any other test."""
+    procs, clients = [], []
+
+    def start(settings: dict[str, str]) -> httpx.Client:
+        port = free_port()
+        env = {**FAST, "VEND_LIMITS__MAX_BODY_BYTES": "65536", **settings}
+        procs.append(stack.start_api(f"api-limited-{port}", port, env))
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()
+    for proc in procs:
+        proc.stop()

@@ -490,18 +490,8 @@ def _resets_of(sandbox: Sandbox, account_id: str) -> list[dict[str, Any]]:
 
 
 def _account_made_outside_the_engine(sandbox: Sandbox, new_body: Body) -> tuple[str, str, str]:
-    body = new_body()
-    name, email = body["account_name"], body["account_email"]
-    status = sandbox.org.create_account(AccountName=name, Email=email)["CreateAccountStatus"]
-    deadline = time.monotonic() + 30
-    while status["State"] == "IN_PROGRESS":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-        status = sandbox.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
-            "CreateAccountStatus"
-        ]
-    assert status["State"] == "SUCCEEDED", status
-    return str(status["AccountId"]), name, email
+    name = new_body()["account_name"]
+    return sandbox.new_account(name), name, f"aws+{name}@example.com"
 
 
 def _adopt(api: Api, new_body: Body, account_id: str, name: str, email: str) -> Any:

@@ -8,31 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import pytest
-
-from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import FAST
 
 Body = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def limited(stack: EmbeddedStack) -> Iterator[Callable[[dict[str, str]], httpx.Client]]:
-    procs, clients = [], []
-
-    def start(limits: dict[str, str]) -> httpx.Client:
-        port = free_port()
-        env = {**FAST, "VEND_LIMITS__MAX_BODY_BYTES": "65536", **limits}
-        procs.append(stack.start_api(f"api-limits-{port}", port, env))
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
-    for proc in procs:
-        proc.stop()
 
 
 def _auth(tokens: dict[str, str], user: str) -> dict[str, str]:

@@ -93,20 +93,6 @@ def test_listed_ssm_associations_carry_only_what_the_model_says(sandbox: Sandbox
 
 
 # ------------------------------------------------------------------ 7. a new account's role
-def _new_account(sandbox: Sandbox, name: str) -> str:
-    status = sandbox.org.create_account(Email=f"{name}@example.com", AccountName=name)[
-        "CreateAccountStatus"
-    ]
-    deadline = time.monotonic() + 30
-    while status["State"] == "IN_PROGRESS":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-        status = sandbox.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
-            "CreateAccountStatus"
-        ]
-    return str(status["AccountId"])
-
-
 def test_a_new_accounts_role_is_not_assumable_at_once_and_steps_wait_for_it(
     sandbox: Sandbox,
     api: Api,
@@ -117,7 +103,7 @@ def test_a_new_accounts_role_is_not_assumable_at_once_and_steps_wait_for_it(
     monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint)
     sandbox.configure(role_ready_seconds=4)
     try:
-        account = _new_account(sandbox, f"role-{uuid.uuid4().hex[:8]}")
+        account = sandbox.new_account(f"role-{uuid.uuid4().hex[:8]}")
         with pytest.raises(ClientError) as refused:
             sandbox.client("sts").assume_role(
                 RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",

@@ -12,7 +12,7 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,8 @@ from common.auth import TokenVerifier, mint_dev_token
 from common.codec import data_converter
 from common.models import AuditEvent, ChangeFinished, RequestKind, RequestStatus, Role
 from common.settings import AuthSettings, Settings
-from sandbox.stack import EmbeddedStack, free_port, sandbox_secrets
-from tests.conftest import FAST, Api, codec_settings
+from sandbox.stack import EmbeddedStack, sandbox_secrets
+from tests.conftest import Api, codec_settings
 
 Body = Callable[..., dict[str, Any]]
 GOOD_SECRET = "s" * 43
@@ -97,24 +97,6 @@ def test_owner_and_contact_emails_are_held_to_the_landing_zones_domains(
 
 
 # ------------------------------------------------------------------ 5. caps and bounded trails
-@pytest.fixture
-def limited(stack: EmbeddedStack) -> Iterator[Callable[[dict[str, str]], httpx.Client]]:
-    procs, clients = [], []
-
-    def start(limits: dict[str, str]) -> httpx.Client:
-        port = free_port()
-        procs.append(stack.start_api(f"api-review-{port}", port, {**FAST, **limits}))
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
-    for proc in procs:
-        proc.stop()
-
-
 def _owned_account(api: Api, stack: EmbeddedStack, new_body: Body) -> tuple[str, str, str]:
     """A Sandbox account owned (and requested) by a user of its own: (account, user, token)."""
     user = f"owner-{uuid.uuid4().hex[:8]}"

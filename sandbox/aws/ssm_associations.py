@@ -50,20 +50,9 @@ class Association:
         return out
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "AssociationId": self.id,
-            "Name": self.name,
-            "AssociationVersion": str(self.version),
-            "Targets": self.targets,
-            "Parameters": self.parameters,
-            "Date": self.created,
-            "Overview": {"Status": "Success", "AssociationStatusAggregatedCount": {}},
-        }
-        if self.association_name:
-            out["AssociationName"] = self.association_name
-        if self.schedule:
-            out["ScheduleExpression"] = self.schedule
-        return out
+        """DescribeAssociation's AssociationDescription: the listed item, its Parameters and
+        its Date."""
+        return {**self.listed(), "Parameters": self.parameters, "Date": self.created}
 
 
 @dataclass
