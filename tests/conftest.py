@@ -6,6 +6,7 @@ uses its own account names and emails, so tests never see each other's requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 
 from common.auth import mint_dev_token
 from common.codec import EncryptionCodec
@@ -464,3 +465,30 @@ def limited(stack: EmbeddedStack) -> Iterator[Callable[[dict[str, str]], httpx.C
         client.close()
     for proc in procs:
         proc.stop()
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll ``ready`` until it holds; past ``timeout``, fail saying what never happened. The
+    one way the suite waits: for a condition, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never reached: {what}")
+        time.sleep(0.1)
+
+
+def described(stack: EmbeddedStack, workflow_id: str) -> Any:
+    """Temporal's description of a workflow (raw: pending activities and workflow task)."""
+
+    async def describe() -> Any:
+        client = await Client.connect(stack.config.temporal_address)
+        return (await client.get_workflow_handle(workflow_id).describe()).raw_description
+
+    return asyncio.run(describe())
+
+
+def idle(stack: EmbeddedStack, workflow_id: str) -> bool:
+    """The workflow waits on nothing but a condition: no activity and no workflow task pending,
+    so whatever its last task decided has happened (a barrier for "nothing more will come")."""
+    found = described(stack, workflow_id)
+    return not found.pending_activities and not found.HasField("pending_workflow_task")

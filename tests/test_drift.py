@@ -18,8 +18,9 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 
 from activities.workload_security import WorkloadSecurityClient
 from common import drift
+from common.account_contract import account_workflow_id
 from common.settings import WorkloadSecuritySettings
-from tests.conftest import Api, EmbeddedStack, Sandbox, vend_cli
+from tests.conftest import Api, EmbeddedStack, Sandbox, idle, vend_cli, wait_until
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Full"
@@ -158,7 +159,10 @@ def test_deleted_stack_instance_and_connector_are_found_reported_once_and_repair
     shown = _cli(api, "show", first)
     assert f"stack_instance:{STACK_SET}/us-east-1: expected CURRENT, found missing" in shown.output
     assert again == drift_1
-    time.sleep(1)  # a second notification, were one sent, would be in the sink by now
+    # Each account's workflow has nothing pending: a second notification, were one sent,
+    # would be in the sink by now.
+    for account in (first, second):
+        wait_until(lambda a=account: idle(stack, account_workflow_id(a)), f"{account} at rest")
     assert len(_notes(stack, first)) == 1 and len(_notes(stack, second)) == 1
 
     # Repair runs only the steps that put the drifted part back.

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from sandbox.fleet import seed as fleet_seed
-from tests.conftest import Api, EmbeddedStack, Sandbox, kill_worker_when, vend_cli
+from tests.conftest import (
+    Api,
+    EmbeddedStack,
+    Sandbox,
+    idle,
+    kill_worker_when,
+    vend_cli,
+    wait_until,
+)
 
 STACK_SET = "vend-rollout-probe"
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -92,7 +100,7 @@ def fleet(sandbox: Sandbox) -> dict[str, list[str]]:
 
 
 def test_rollout_plans_waits_for_approval_runs_in_waves_pauses_and_resumes(
-    api: Api, sandbox: Sandbox, fleet: dict[str, list[str]]
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack, fleet: dict[str, list[str]]
 ) -> None:
     everyone = sorted(a for accounts in fleet.values() for a in accounts)
     new_template = _template(sandbox) + f"\n# rollout {uuid.uuid4().hex}\n"
@@ -138,7 +146,8 @@ def test_rollout_plans_waits_for_approval_runs_in_waves_pauses_and_resumes(
     sandbox.release()
     _until(lambda: _rollout(api, rollout_id)["waves"][0]["status"] == "done", "canary done")
     canary = plan["waves"][0]["accounts"]
-    time.sleep(1.5)  # a wave that wrongly started would be running by now
+    # The workflow has nothing pending but its pause: a wave that wrongly started would show.
+    wait_until(lambda: idle(stack, f"rollout-{rollout_id}"), "the paused rollout at rest")
     state = _rollout(api, rollout_id)
     assert state["status"] == "paused" and state["waves"][1]["status"] == "planned"
     assert state["accounts_done"] == 1

@@ -6,12 +6,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
 
 from common.settings import DEFAULT_LANDING_ZONE
 from sandbox.stack import Process, free_port
+from tests.conftest import wait_until
 
 
 def _start(port: int, state: Path, log: Path) -> Process:
@@ -52,11 +54,16 @@ def test_accounts_and_ous_survive_a_restart(tmp_path: Path) -> None:
     proc = _start(port, state, log)
     try:
         created = org.create_account(Email="keep@example.com", AccountName="keep")
-        time.sleep(0.3)
-        status = org.describe_create_account_status(
-            CreateAccountRequestId=created["CreateAccountStatus"]["Id"]
-        )["CreateAccountStatus"]
-        account_id = status["AccountId"]
+
+        def status() -> dict[str, Any]:
+            return dict(
+                org.describe_create_account_status(
+                    CreateAccountRequestId=created["CreateAccountStatus"]["Id"]
+                )["CreateAccountStatus"]
+            )
+
+        wait_until(lambda: status()["State"] == "SUCCEEDED", "the account created")
+        account_id = status()["AccountId"]
         roots_before = org.list_roots()["Roots"][0]["Id"]
     finally:
         proc.stop()
