@@ -26,7 +26,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -40,7 +40,7 @@ from activities.aws_clients import client as aws_client
 from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
 from activities.budgets import BudgetActivities
-from activities.claims import ClaimActivities, ClaimRegistryActivities
+from activities.claims import ClaimActivities
 from activities.control_tower import ControlTowerActivities
 from activities.drift import DriftActivities, DriftTargetActivities
 from activities.identity_center import IdentityCenterActivities
@@ -60,14 +60,13 @@ from activities.workload_security import (
     WorkloadSecurityActivities,
     WorkloadSecurityClient,
 )
-from common import drift, logging_setup
+from common import drift, logging_setup, worker_deployment
 from common.claims import claims_task_queue
 from common.drift import DriftCheckInput
 from common.landing_zone import load_landing_zone
 from common.settings import Settings, get_settings
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import connect
-from workflows.claim import AccountClaim
 from workflows.claim_registry import ClaimRegistry
 from workflows.close_quota import CLOSE_QUOTA_ID, CloseQuotaQueue, CloseQuotaState
 from workflows.coordinator import (
@@ -88,7 +87,6 @@ log = logging.getLogger("vending.worker")
 
 WORKFLOWS = [
     AccountVending,
-    AccountClaim,
     ControlTowerCoordinator,
     Preflight,
     ManagedAccountWorkflow,
@@ -208,6 +206,7 @@ def build_worker(
         task_queue=settings.temporal.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
+        deployment_config=deployment_config(settings),
         activities=[
             org.check_account_available,
             claims.take_claims,
@@ -283,6 +282,14 @@ def build_worker(
     )
 
 
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
+    """Every workflow type says whether it is pinned or auto-upgrades
+    (``common/worker_deployment.py``); the worker polls as one build of the deployment."""
+    return WorkerDeploymentConfig(
+        version=worker_deployment.version(settings), use_worker_versioning=True
+    )
+
+
 def poller_behaviour(settings: Settings) -> dict[str, Any]:
     if not settings.worker.poller_autoscaling:
         return {}
@@ -295,13 +302,13 @@ def poller_behaviour(settings: Settings) -> dict[str, Any]:
 def build_claims_worker(client: Client, settings: Settings) -> Worker:
     """The claim registry's shards on a task queue of their own (``common.claims``): requests
     wait for them inside a workflow task, so they must never wait for the same slots."""
-    registry = ClaimRegistryActivities(client)
     return Worker(
         client,
         task_queue=claims_task_queue(settings.temporal.task_queue),
         workflows=[ClaimRegistry],
         workflow_runner=workflow_runner(),
-        activities=[registry.legacy_claims, TemporalChecks(client).running_workflows],
+        deployment_config=deployment_config(settings),
+        activities=[TemporalChecks(client).running_workflows],
         max_concurrent_activities=4,
         max_concurrent_workflow_tasks=16,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker.graceful_shutdown_seconds),
@@ -431,6 +438,11 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 async def run_worker(settings: Settings) -> None:
     cache_workflow_bytecode()
     client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
+    log.info(
+        "build %s of deployment %s", *reversed(worker_deployment.version_name(settings).split(":"))
+    )
+    if settings.worker.promote:  # first, so the workflows ensured below start on this build
+        await worker_deployment.promote(client, settings)
     await ensure_coordinator(client, settings)
     await ensure_close_quota(client, settings)
     await ensure_stack_set_batcher(client, settings)

@@ -27,12 +27,10 @@ from common.claims import (
     Release,
     Take,
     Taken,
-    claim_key,
     registry_id,
 )
 
 REGISTRY_WORKFLOW = "ClaimRegistry"
-LEGACY_WORKFLOW = "AccountClaim"  # a claim before the registry: a workflow whose id is the claim
 
 _T = TypeVar("_T")
 
@@ -80,30 +78,3 @@ class ClaimActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         return cast(_T, await handle.execute_update(name, arg, result_type=result))
-
-
-@dataclass
-class ClaimRegistryActivities:
-    client: Client
-
-    @activity.defn(name="legacy_claims", no_thread_cancel_exception=True)
-    async def legacy_claims(self, shard: str) -> dict[str, str]:
-        """The claims this shard holds that requests from before the registry took as claim
-        workflows (still running while their request runs), key -> the request's workflow id."""
-        held: dict[str, str] = {}
-        query = f"WorkflowType = '{LEGACY_WORKFLOW}' AND ExecutionStatus = 'Running'"
-        async for execution in self.client.list_workflows(query):
-            key = legacy_key(execution.id)
-            if key is not None and registry_id(key) == shard and execution.parent_id:
-                held[key] = execution.parent_id
-        return held
-
-
-def legacy_key(workflow_id: str) -> str | None:
-    """``claim-<kind>-<digest>``, or ``claim-<kind>-<value>`` from before ids were hashed."""
-    _, kind, rest = ([*workflow_id.split("-", 2), "", ""])[:3]
-    if not kind or not rest:
-        return None
-    if len(rest) == 40 and all(c in "0123456789abcdef" for c in rest):
-        return f"{kind}-{rest}"
-    return claim_key(kind, rest)

@@ -140,12 +140,11 @@ class PlainScript:
 
 
 async def _tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
-    """Workflow tasks and activities per request, from the request workflows' histories and
-    their claim workflows' (requests from before the claim registry), and the claim registry's
-    tasks divided among the requests (the long-lived coordinator, batcher and account workflows
-    are shared and left out)."""
+    """Workflow tasks and activities per request, from the request workflows' histories, and the
+    claim registry's tasks divided among the requests (the long-lived coordinator, batcher and
+    account workflows are shared and left out)."""
     client = await Client.connect(address)
-    counts = {"workflow_tasks": 0, "activities": 0, "local_activities": 0, "claim_tasks": 0}
+    counts = {"workflow_tasks": 0, "activities": 0, "local_activities": 0}
     for request_id in ids:
         history = await client.get_workflow_handle(workflow_id(request_id)).fetch_history()
         for event in history.events:
@@ -153,18 +152,11 @@ async def _tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
                 counts["workflow_tasks"] += 1
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 counts["activities"] += 1
-            elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-                if event.marker_recorded_event_attributes.marker_name == "core_local_activity":
-                    counts["local_activities"] += 1
-            elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-                child = event.start_child_workflow_execution_initiated_event_attributes
-                if child.workflow_type.name != "AccountClaim":
-                    continue  # the account's own workflow, shared by its later changes
-                claim = await client.get_workflow_handle(child.workflow_id).fetch_history()
-                counts["claim_tasks"] += sum(
-                    e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-                    for e in claim.events
-                )
+            elif (
+                event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            ):
+                counts["local_activities"] += 1
     figures: dict[str, Any] = {
         f"{k}_per_request": round(v / len(ids), 1) for k, v in counts.items()
     }

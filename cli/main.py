@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.accounts import app as accounts_app
+from cli.builds import app as builds_app
 from cli.doctor import doctor
 from cli.requests import app as requests_app
 from cli.rollouts import app as rollouts_app
@@ -17,6 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
 app.add_typer(requests_app, name="requests")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(rollouts_app, name="rollouts")
+app.add_typer(builds_app, name="builds")
 app.command()(doctor)
 
 

@@ -8,8 +8,7 @@ the claim's digest spread the load; their ids are fixed here, so the number can 
 without a migration.
 
 Keys carry a digest of the normalised value, never the value (workflow ids, update arguments and
-the registry's state show in the UI and the server's logs; the digest is the one the claim
-workflows used before the registry, so their claims carry over).
+the registry's state show in the UI and the server's logs).
 """
 
 from __future__ import annotations
@@ -65,7 +64,6 @@ class Release:
 @dataclass
 class RegistryState:
     held: dict[str, str] = field(default_factory=dict)  # key -> holder's workflow id
-    imported: bool = False  # the claim workflows of requests from before the registry
 
 
 @dataclass

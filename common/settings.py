@@ -267,6 +267,14 @@ class WorkerSettings(BaseModel):
     # A doctor's check that failed at start is run again at most this often, when a step it
     # holds back comes up; once it passes, the waiting steps go on.
     prerequisite_recheck_seconds: float = 30.0
+    # Worker Versioning (docs/upgrades.md): the Temporal worker deployment this worker is part
+    # of, and its build. Unset build: a digest of the workflow code, the same on every machine.
+    deployment_name: str = Field(default="account-vending", min_length=1, pattern=r"^[\w-]+$")
+    build_id: str | None = Field(default=None, min_length=1, pattern=r"^[\w.-]+$")
+    # Make this build the deployment's current version when the worker starts (new workflows
+    # start on it). A build that was current and has been replaced is never promoted again.
+    # Off: promote by hand (``temporal worker deployment set-current-version``), e.g. to ramp.
+    promote: bool = True
 
 
 class ApiLimits(BaseModel):

@@ -519,15 +519,17 @@ class EmbeddedStack:
         proc = self._spawn(name, [sys.executable, "-m", "worker"], env)
         queue = env.get("VEND_TEMPORAL__TASK_QUEUE", "account-vending")
         namespace = env.get("VEND_TEMPORAL__NAMESPACE", "default")
-        _wait_for(lambda: self._polls(proc, namespace, queue), proc, 120, name)
+        version = worker_version(env)
+        _wait_for(lambda: self._polls(proc, namespace, queue, version), proc, 120, name)
         return proc
 
-    def _polls(self, proc: Process, namespace: str, queue: str) -> bool:
-        """Whether Temporal lists this process (its SDK identity is ``pid@host``) as a poller."""
+    def _polls(self, proc: Process, namespace: str, queue: str, version: str) -> bool:
+        """Whether Temporal lists this process (its SDK identity is ``pid@host``) as a poller
+        of its build (``deployment:build``: a versioned worker polls its version's queue)."""
         assert proc.popen is not None
         argv = [temporal_binary(), "task-queue", "describe", "--address"]
         argv += [self.config.temporal_address, "--namespace", namespace, "--task-queue", queue]
-        argv += ["--task-queue-type", "activity", "-o", "json"]
+        argv += ["--task-queue-type", "activity", "--select-build-id", version, "-o", "json"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         if done.returncode != 0:
             return False
@@ -597,6 +599,14 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
+def worker_version(env: dict[str, str]) -> str:
+    """The worker deployment version a worker with this environment polls as."""
+    from common.worker_deployment import code_digest
+
+    name = env.get("VEND_WORKER__DEPLOYMENT_NAME", "account-vending")
+    return f"{name}:{env.get('VEND_WORKER__BUILD_ID') or code_digest()}"
+
+
 def _http_ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -644,6 +654,7 @@ def run_embedded_stack(data_dir: str) -> None:
     try:
         stack.start_all()
         _print_banner(stack)
+        _print_stranded(stack)
         while not stop:
             dead = [p.name for p in stack.processes.values() if not p.running]
             if dead:
@@ -653,6 +664,36 @@ def run_embedded_stack(data_dir: str) -> None:
     finally:
         print("stopping the embedded stack…", flush=True)
         stack.stop_all()
+
+
+def _print_stranded(stack: EmbeddedStack) -> None:
+    """Requests a previous checkout started (``.data`` survives a ``git pull``) are pinned to
+    its build, which this checkout's worker does not run: say so, and what to do, rather than
+    let them wait silently."""
+    import asyncio
+
+    from cli.builds import advice
+    from common import worker_deployment
+    from common.settings import Settings
+    from common.temporal_client import connect
+
+    async def look() -> str | None:
+        settings = Settings()
+        client = await connect(settings.temporal, settings.codec)
+        found = await worker_deployment.stranded(client, settings)
+        return advice(len(found), settings) if found else None
+
+    saved = dict(os.environ)
+    os.environ.update(stack.env())
+    try:
+        said = asyncio.run(look())
+    except Exception as err:  # the banner must not stop the stack
+        said = f"could not look for requests of earlier builds: {err}"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if said:
+        print(f"*** {said}\n    vend builds stranded: lists them\n", flush=True)
 
 
 def _print_banner(stack: EmbeddedStack) -> None:

@@ -14,13 +14,11 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.claims import legacy_key
 from common.claims import HELD_QUERY, SWEEP_SIGNAL, claim_key, registry_id
 from common.codec import data_converter
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
 from tests.conftest import Api, codec_settings
-from workflows.claim import claim_id
 
 Body = Callable[..., dict[str, Any]]
 
@@ -71,8 +69,8 @@ async def test_a_request_holds_its_claims_in_the_registry_and_no_claim_workflow(
     shard = registry_id(claim_key("email", body["account_email"]))
     held = await client.get_workflow_handle(shard).query(HELD_QUERY)
     assert body["account_email"] not in str(held)
-    legacy = claim_id("email", body["account_email"])
-    assert [w async for w in client.list_workflows(f"WorkflowId = '{legacy}'")] == []
+    children = [w async for w in client.list_workflows(f"ParentWorkflowId = '{holder}'")]
+    assert [w.workflow_type for w in children if w.workflow_type != "ManagedAccountWorkflow"] == []
     assert api.act("alice", req["id"], "cancel", {"reason": "test done"}).status_code == 200
 
 
@@ -110,12 +108,3 @@ async def test_a_sweep_drops_the_claims_of_a_request_terminated_by_hand(
             break
         await asyncio.sleep(0.1)
     assert key not in await shard.query(HELD_QUERY)
-
-
-def test_claim_workflow_ids_from_before_the_registry_map_to_its_keys() -> None:
-    email = "Team-A@Example.com"
-    assert legacy_key(claim_id("email", email)) == claim_key("email", email)
-    assert legacy_key(claim_id("name", "team-a-prod", hashed=False)) == claim_key(
-        "name", "team-a-prod"
-    )
-    assert legacy_key("claim-registry") is None

@@ -7,12 +7,15 @@ ships. Named to run after the other tests, so it replays what they left behind.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
+from temporalio.common import VersioningBehavior
 from temporalio.worker import Replayer
+from temporalio.workflow import _Definition
 
 from common.codec import EncryptionCodec, data_converter
 from common.settings import CodecSettings
@@ -22,6 +25,10 @@ from worker import WORKFLOWS, workflow_runner
 from workflows.claim_registry import ClaimRegistry
 
 REPLAYED = [*WORKFLOWS, ClaimRegistry]  # the registry runs on a task queue of its own
+
+
+def workflow_definition(cls: type) -> _Definition:
+    return _Definition.must_from_class(cls)
 
 
 async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -> None:
@@ -44,60 +51,106 @@ async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -
 
 
 HISTORIES = Path(__file__).parent / "histories"
+# Pinned workflows finish on the build that started them: their histories need only replay on
+# the code that recorded them, and are re-recorded (replaced) when that code changes.
+PINNED = HISTORIES / "pinned"
+# Auto-upgrading ones move to every new build with their history: recordings accumulate, a
+# folder per recording, and every one must replay on every later build.
+AUTO_UPGRADE = HISTORIES / "auto-upgrade"
 
 
-def _committed() -> list[WorkflowHistory]:
+def behaviour(workflow_type: str) -> VersioningBehavior:
+    for cls in REPLAYED:
+        defn = workflow_definition(cls)
+        if defn.name == workflow_type:
+            return defn.versioning_behavior
+    raise KeyError(workflow_type)
+
+
+def _committed(folder: Path) -> list[WorkflowHistory]:
     return [
         WorkflowHistory.from_json(str(path.relative_to(HISTORIES)), path.read_text())
-        for path in sorted(HISTORIES.rglob("*.json"))
+        for path in sorted(folder.rglob("*.json"))
     ]
 
 
 async def test_record_histories(stack: EmbeddedStack) -> None:
-    """With VEND_RECORD_HISTORIES=1, keep one history per outcome for the test above."""
+    """With VEND_RECORD_HISTORIES=1 (after a whole run, so every outcome exists), replace the
+    pinned recordings and add a folder of auto-upgrade ones."""
     if not os.environ.get("VEND_RECORD_HISTORIES"):
         pytest.skip("set VEND_RECORD_HISTORIES=1 to re-record tests/histories")
     converter = data_converter(codec_settings(stack))
     client = await Client.connect(stack.config.temporal_address, data_converter=converter)
-    folder = HISTORIES / time.strftime("%Y-%m-%d", time.gmtime())
-    folder.mkdir(parents=True, exist_ok=True)
     codec = EncryptionCodec.from_settings(codec_settings(stack))
     assert codec is not None  # committed histories are decrypted: the test key is thrown away
-    wanted = {
-        "completed": "VendingStatus = 'completed' AND VendingOU = 'Experiments/Protected'",
+    vending = "WorkflowType = 'AccountVending' AND "
+    pinned = {
+        "completed": vending
+        + "VendingStatus = 'completed' AND VendingOU = 'Experiments/Protected'",
         "completed-account-factory": (
-            "VendingStatus = 'completed' AND VendingOU = 'Experiments/Factory'"
+            vending + "VendingStatus = 'completed' AND VendingOU = 'Experiments/Factory'"
         ),
-        "rejected": "VendingStatus = 'rejected'",
-        "expired": "VendingStatus = 'expired'",
-        "cancelled": "VendingStatus = 'cancelled'",
-        "parked": "VendingStatus = 'waiting_for_operator'",
-        "refused": "VendingStatus = 'invalid'",
+        "rejected": vending + "VendingStatus = 'rejected'",
+        "expired": vending + "VendingStatus = 'expired'",
+        "cancelled": vending + "VendingStatus = 'cancelled'",
+        "parked": vending + "VendingStatus = 'waiting_for_operator'",
+        "refused": vending + "VendingStatus = 'invalid'",
+        "rollout": "WorkflowType = 'BaselineRollout' AND ExecutionStatus = 'Completed'",
+        "drift-check": "WorkflowType = 'DriftCheck' AND ExecutionStatus = 'Completed'",
+        "preflight": "WorkflowType = 'Preflight' AND ExecutionStatus = 'Completed'",
     }
-    for name, query in wanted.items():
-        async for wf in client.list_workflows(f"WorkflowType = 'AccountVending' AND {query}"):
-            history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-            (folder / f"{name}.json").write_text(plain_history_json(history, codec))
-            break
-    coordinator = await client.get_workflow_handle("control-tower-coordinator").fetch_history()
-    (folder / "coordinator.json").write_text(plain_history_json(coordinator, codec))
+    auto_upgrade = {
+        "account": "WorkflowType = 'ManagedAccount' AND ExecutionStatus = 'Running'",
+        "coordinator": "WorkflowType = 'ControlTowerCoordinator'",
+        "close-quota": "WorkflowType = 'CloseQuotaQueue'",
+        "stack-set-batcher": "WorkflowType = 'StackSetBatcher'",
+        "claim-registry": "WorkflowType = 'ClaimRegistry'",
+    }
+    shutil.rmtree(PINNED, ignore_errors=True)
+    folders = {
+        PINNED: pinned,
+        AUTO_UPGRADE / time.strftime("%Y-%m-%d", time.gmtime()): auto_upgrade,
+    }
+    missing = []
+    for folder, wanted in folders.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, query in wanted.items():
+            # The longest history of its kind: the most of the code it exercises.
+            longest: WorkflowHistory | None = None
+            async for wf in client.list_workflows(query, limit=50):
+                history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+                if longest is None or len(history.events) > len(longest.events):
+                    longest = history
+            if longest is None:
+                missing.append(name)
+                continue
+            (folder / f"{name}.json").write_text(plain_history_json(longest, codec))
+    assert missing == [], f"no history to record for {missing}: record after a whole run"
 
 
 async def test_committed_histories_replay_on_current_code() -> None:
-    """Histories recorded by earlier versions of the code (``tests/histories``, a folder per
-    recording named by its date): a change that would break requests already running fails
-    here. Guard such a change with ``workflow.patched``; a new recording goes beside the old
-    ones, never instead of them."""
+    """Histories committed in ``tests/histories``: the pinned ones recorded by this code, and
+    every auto-upgrade one ever recorded. A change that would break an account, coordinator or
+    registry workflow already running (they move to a new build mid-run) fails here; make it
+    compatible with the recorded histories (no ``workflow.patched``: docs/upgrades.md)."""
     replayer = Replayer(
-        workflows=WORKFLOWS,
+        workflows=REPLAYED,
         data_converter=data_converter(CodecSettings()),  # committed histories are plain
         workflow_runner=workflow_runner(),
     )
-    histories = _committed()
-    assert len(histories) >= 5
+    pinned, upgrading = _committed(PINNED), _committed(AUTO_UPGRADE)
+    assert len(pinned) >= 10 and len(upgrading) >= 5
+    kinds = {h.workflow_id: behaviour(_type(h)) for h in [*pinned, *upgrading]}
+    assert {k for k, b in kinds.items() if b != VersioningBehavior.PINNED} == {
+        h.workflow_id for h in upgrading
+    }, "a recording is in the folder of the other behaviour"
     failures = {}
-    for history in histories:
+    for history in [*pinned, *upgrading]:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         if result.replay_failure is not None:
             failures[history.workflow_id] = str(result.replay_failure)
     assert failures == {}
+
+
+def _type(history: WorkflowHistory) -> str:
+    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name

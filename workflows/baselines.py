@@ -50,7 +50,7 @@ async def apply_baselines(ctx: StepContext) -> BaselinesResult:
     assert ctx.state.account_id and ctx.state.organizational_unit_id
     limit = asyncio.Semaphore(ctx.inp.ou.stack_set_preferences.max_parallel_stack_sets)
 
-    batched = ctx.batches is not None and workflow.patched("stack-set-batches")
+    batched = ctx.batches is not None
 
     async def deploy(baseline: StackSetBaseline) -> DeployBaselineResult:
         async with limit:

@@ -12,9 +12,7 @@ own, created, cancelled and closed on the server, about a fifth of a request's c
   request that asks for it (the asker checked that it has ended: ``Take.evict``, a compare and
   swap, so a holder that is still running is never evicted), and a sweep every half hour (or
   on the ``sweep`` signal) drops the keys of every holder that no longer runs;
-- **continue-as-new** carries the held keys when the server suggests it;
-- **the claims of requests from before the registry** (claim workflows still running) are read
-  once, at the shard's first start, before any update is answered.
+- **continue-as-new** carries the held keys when the server suggests it.
 """
 
 from __future__ import annotations
@@ -23,10 +21,9 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from activities.claims import ClaimRegistryActivities
     from activities.temporal_checks import TemporalChecks, WorkflowIds
     from common.claims import (
         HELD_QUERY,
@@ -43,26 +40,15 @@ SWEEP_EVERY = timedelta(minutes=30)
 HISTORY_LIMIT = 10_000  # events: continue-as-new well before the server's own suggestion
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ClaimRegistry:
     @workflow.init
     def __init__(self, state: RegistryState) -> None:
         self._held = dict(state.held)
-        self._imported = state.imported
         self._sweep_now = False
 
     @workflow.run
     async def run(self, state: RegistryState) -> None:
-        if not self._imported:
-            legacy: dict[str, str] = await workflow.execute_activity_method(
-                ClaimRegistryActivities.legacy_claims,
-                workflow.info().workflow_id,
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            )
-            for key, holder in legacy.items():
-                self._held.setdefault(key, holder)
-            self._imported = True
         while True:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -73,7 +59,7 @@ class ClaimRegistry:
             self._sweep_now = False
             if self._history_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(RegistryState(held=self._held, imported=True))
+                workflow.continue_as_new(RegistryState(held=self._held))
 
     def _history_long(self) -> bool:
         info = workflow.info()
@@ -99,7 +85,6 @@ class ClaimRegistry:
 
     @workflow.update(name=TAKE_UPDATE)
     async def take(self, inp: Take) -> Taken:
-        await workflow.wait_condition(lambda: self._imported)
         # From here to the return nothing awaits: check and take are one step.
         holder = self._held.get(inp.key)
         if holder is not None and holder not in (inp.holder, inp.evict):
@@ -109,7 +94,6 @@ class ClaimRegistry:
 
     @workflow.update(name=RELEASE_UPDATE)
     async def release(self, inp: Release) -> bool:
-        await workflow.wait_condition(lambda: self._imported)
         if self._held.get(inp.key) != inp.holder:
             return False
         del self._held[inp.key]

@@ -15,6 +15,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
@@ -49,7 +50,7 @@ class CloseQuotaState(BaseModel):
     refused_until: datetime | None = None
 
 
-@workflow.defn(name="CloseQuotaQueue")
+@workflow.defn(name="CloseQuotaQueue", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class CloseQuotaQueue:
     @workflow.init
     def __init__(self, state: CloseQuotaState) -> None:

@@ -19,7 +19,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -95,7 +95,7 @@ class Configure(BaseModel):
     heartbeat_timeout_seconds: float | None = None
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ControlTowerCoordinator:
     @workflow.init
     def __init__(self, state: CoordinatorState) -> None:
@@ -187,9 +187,6 @@ class ControlTowerCoordinator:
 
     # ------------------------------------------------------------------ account slots
     async def _grant(self) -> None:
-        if not workflow.patched("coordinator-tells-at-once"):
-            await self._grant_one_by_one()
-            return
         granted: list[SlotRequest] = []
         while self._s.queue and len(self._s.holders) < self._s.account_limit:
             if self._s.queue[0].factory and workflow.info().is_continue_as_new_suggested():
@@ -257,19 +254,6 @@ class ControlTowerCoordinator:
                 self.release(workflow_id)
         finally:
             self._telling -= 1
-
-    async def _grant_one_by_one(self) -> None:
-        """Coordinators that ran before ``coordinator-tells-at-once`` replay this."""
-        while self._s.queue and len(self._s.holders) < self._s.account_limit:
-            req = self._s.queue.pop(0)
-            self._s.holders.append(req)
-            if not await self._tell(req.workflow_id, Notice(kind="granted")):
-                self.release(req.workflow_id)
-        for position, req in enumerate(list(self._s.queue), start=1):
-            if self._told.get(req.workflow_id) != position:
-                self._told[req.workflow_id] = position
-                if not await self._tell(req.workflow_id, Notice(kind="queued", position=position)):
-                    self.release(req.workflow_id)
 
     async def _tell(self, workflow_id: str, notice: Notice) -> bool:
         """Signal a request; False when it no longer runs (its slot or place is dropped)."""

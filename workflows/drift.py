@@ -13,7 +13,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
 _RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=60))
 
 
-@workflow.defn(name=drift.WORKFLOW)
+@workflow.defn(name=drift.WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class DriftCheck:
     def __init__(self) -> None:
         self._result = DriftCheckResult()

@@ -31,35 +31,24 @@ STEP = "enroll_control_tower"
 async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
     account_id, ou_id = _placed(ctx)
     strategy = ctx.inp.ou.enrollment
-    role_ready = False
-    if workflow.patched("enrollment-checks-at-once"):
-        # The look-ups and the execution role Account Factory needs, at once rather than one
-        # after another: under a burst they are the ramp before the first Control Tower slot
-        # fills (bench/quota's ramp). Making the role is harmless if the account is enrolled.
-        role_ready = strategy == EnrollmentStrategy.account_factory
-        lookups = asyncio.gather(
-            ctx.activity(
-                ControlTowerActivities.find_ou_baseline, OuBaselineInput(ou_id=ou_id), quick=True
-            ),
-            ctx.activity(
-                ControlTowerActivities.account_enrollment,
-                AccountInput(account_id=account_id),
-                quick=True,
-            ),
-        )
-        if role_ready:
-            (ou, current), _ = await asyncio.gather(lookups, _ensure_role(ctx, account_id))
-        else:
-            ou, current = await lookups
-    else:
-        ou = await ctx.activity(
+    # The look-ups and the execution role Account Factory needs, at once rather than one after
+    # another: under a burst they are the ramp before the first Control Tower slot fills
+    # (bench/quota's ramp). Making the role is harmless if the account is enrolled.
+    role_ready = strategy == EnrollmentStrategy.account_factory
+    lookups = asyncio.gather(
+        ctx.activity(
             ControlTowerActivities.find_ou_baseline, OuBaselineInput(ou_id=ou_id), quick=True
-        )
-        current = await ctx.activity(
+        ),
+        ctx.activity(
             ControlTowerActivities.account_enrollment,
             AccountInput(account_id=account_id),
             quick=True,
-        )
+        ),
+    )
+    if role_ready:
+        (ou, current), _ = await asyncio.gather(lookups, _ensure_role(ctx, account_id))
+    else:
+        ou, current = await lookups
     if current.status == "SUCCEEDED":
         await ctx.slot.release()
         return EnrollResult(strategy=strategy.value, detail="already enrolled")
@@ -71,9 +60,7 @@ async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
         await ctx.slot.release()
         return await _enroll_by_ou_reset(ctx, ou.enabled_baseline_arn)
     if strategy == EnrollmentStrategy.account_factory:
-        if workflow.patched("coordinator-runs-account-factory"):
-            return await enroll_by_account_factory(ctx, role_ready=role_ready)
-        return await _enroll_by_account_factory_in_own_slot(ctx)
+        return await enroll_by_account_factory(ctx, role_ready=role_ready)
     return await _wait_for_auto_enrollment(ctx)
 
 
@@ -109,9 +96,6 @@ async def _ensure_role(ctx: StepContext, account_id: str) -> object:
 async def _wait_for_auto_enrollment(ctx: StepContext) -> EnrollResult:
     """``MoveAccount`` started the enrollment in the slot ``move_to_ou`` took: wait for it, then
     give the slot back."""
-    # Before and after this patch the commands here were the same; only Account Factory's
-    # differed, and that path is now the coordinator's.
-    workflow.deprecate_patch("ct-slot-only-around-the-operation")
     await ctx.slot.acquire()
     try:
         result = await _wait_for_enrollment(ctx)
@@ -119,31 +103,6 @@ async def _wait_for_auto_enrollment(ctx: StepContext) -> EnrollResult:
         await ctx.slot.release()
     return EnrollResult(
         strategy=ctx.inp.ou.enrollment.value, detail="enrolled", attempt=result.attempt
-    )
-
-
-async def _enroll_by_account_factory_in_own_slot(ctx: StepContext) -> EnrollResult:
-    """How requests started before ``coordinator-runs-account-factory`` enrolled: the request
-    held a slot and ran the provisioning itself (before ``ct-slot-only-around-the-operation``,
-    around the execution role too). Kept while their histories must replay."""
-    account_id, _ = _placed(ctx)
-    role = AccountInput(account_id=account_id)
-    narrow = workflow.patched("ct-slot-only-around-the-operation")
-    if narrow:
-        await ctx.activity(ControlTowerActivities.ensure_execution_role, role)
-    await ctx.slot.acquire()
-    try:
-        if not narrow:
-            await ctx.activity(ControlTowerActivities.ensure_execution_role, role)
-        ctx.show("provisioning through Account Factory")
-        await ctx.activity(ControlTowerActivities.provision_account_factory, factory_input(ctx))
-        if narrow:
-            await ctx.slot.release()
-        result = await _wait_for_enrollment(ctx)
-    finally:
-        await ctx.slot.release()
-    return EnrollResult(
-        strategy=EnrollmentStrategy.account_factory.value, detail="enrolled", attempt=result.attempt
     )
 
 

@@ -14,7 +14,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, VersioningBehavior, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -49,7 +49,7 @@ def _status_during(kind: RequestKind) -> AccountStatus:
     return AccountStatus.changing
 
 
-@workflow.defn(name=contract.WORKFLOW)
+@workflow.defn(name=contract.WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ManagedAccountWorkflow:
     @workflow.init
     def __init__(self, inp: ManagedAccountInput) -> None:

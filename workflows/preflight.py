@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from activities.preflight import Preflight as Checks
@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from common.preflight import PreflightReport
 
 
-@workflow.defn(name=preflight.WORKFLOW)
+@workflow.defn(name=preflight.WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class Preflight:
     @workflow.run
     async def run(self) -> PreflightReport:

@@ -90,8 +90,7 @@ class RequestRecord:
         self.state.status = status
         metrics.request_status(status.value)
         self.touch()
-        if workflow.patched("state-in-memo"):
-            self.remember()
+        self.remember()
         event = NOTIFY_ON.get(status)
         if event is not None:
             self.notify(event)
@@ -126,8 +125,6 @@ class RequestRecord:
 
     def notify(self, event: str) -> None:
         """Best effort and in the background: a notification never holds up or parks a request."""
-        if not workflow.patched("notify-on-status-change"):
-            return  # requests started before notifications existed replay without them
         inp, state = self._current(), self.state
         failed = self.failed_step() if event == "waiting_for_operator" else None
         note = Notification(
@@ -149,8 +146,7 @@ class RequestRecord:
             if state.cost_estimate is not None and event == "needs_approval"
             else None,
         )
-        workflow.deprecate_patch("notify-by-email")  # every request since has both channels
-        local = event in LAST_WORDS and workflow.patched("last-notices-local")
+        local = event in LAST_WORDS
         for channel in (NotificationActivities.notify, NotificationActivities.notify_email):
             if local:
                 handle = workflow.start_local_activity_method(

@@ -19,7 +19,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -133,7 +133,7 @@ async def _operate(inp: RunOperationInput, heartbeat_seconds: float) -> Operatio
     return ran
 
 
-@workflow.defn(name=contract.WORKFLOW)
+@workflow.defn(name=contract.WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class BaselineRollout:
     @workflow.init
     def __init__(self, inp: RolloutInput) -> None:

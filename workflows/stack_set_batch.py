@@ -8,12 +8,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.workflow_signals import WorkflowSignals
-    from common.stack_set_batches import BATCHER_ID, BatchEntry, BatchNotice
-    from workflows.stack_set_batcher import StackSetBatcher
+    from common.stack_set_batches import BatchEntry, BatchNotice
 
 Show = Callable[[str, int | None], None]
 
@@ -28,10 +27,7 @@ class StackSetBatches:
         batcher runs, or none answers within the step's time: the step then deploys itself."""
         name = entry.baseline.stack_set_name
         self._notices.pop(name, None)
-        if workflow.patched("batch-ask-local"):
-            if not await _ask_locally(entry):
-                return BatchNotice(stack_set_name=name, outcome="not_batched")
-        elif not await _ask(entry):
+        if not await _ask_locally(entry):
             return BatchNotice(stack_set_name=name, outcome="not_batched")
         self._show(f"queued for StackSet {name}: one operation for the accounts waiting", None)
         try:
@@ -59,15 +55,3 @@ async def _ask_locally(entry: BatchEntry) -> bool:
     except ActivityError:
         return False  # the step deploys the account itself
     return asked
-
-
-async def _ask(entry: BatchEntry) -> bool:
-    """How requests from before ``batch-ask-local`` asked: a signal of the workflow's own."""
-    batcher: workflow.ExternalWorkflowHandle[StackSetBatcher] = (
-        workflow.get_external_workflow_handle_for(StackSetBatcher.run, BATCHER_ID)
-    )
-    try:
-        await batcher.signal(StackSetBatcher.deploy, entry)
-    except ApplicationError:
-        return False
-    return True

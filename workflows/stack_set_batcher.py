@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -48,7 +49,7 @@ class BatcherStatus(BaseModel):
     operations: int
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class StackSetBatcher:
     @workflow.init
     def __init__(self, state: BatcherState) -> None:

@@ -2,8 +2,7 @@
 
 A request is answered while its creator waits on the API (the ``submit`` update), so the claims
 and checks run at once, the checks as local activities: they are short calls whose result the
-workflow needs immediately (recorded as a marker, no activity task through the server). Requests
-started before ``validate-at-once`` did them one by one; their histories still replay.
+workflow needs immediately (recorded as a marker, no activity task through the server).
 """
 
 from __future__ import annotations
@@ -11,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.account_lifecycle import AdoptableInput, AdoptionActivities
@@ -25,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
     from common.claims import ClaimInput, ClaimOutcome, claim_key
     from common.landing_zone import AdoptionSource
     from common.models import AccountRequest
-    from workflows.claim import AccountClaim, claim_id
 
 Refusal = tuple[str, str]  # (problem type, message)
 
@@ -38,13 +35,10 @@ Wanted = tuple[str, str, str]  # (kind, field, value)
 
 class Claims:
     """This request's hold on its account name and email (or adopted account): entries in the
-    claim registry (``workflows/claim_registry.py``), taken in a local activity. Requests from
-    before the registry (patch ``claim-registry``) hold child workflows whose ids are the claim,
-    ended with the request."""
+    claim registry (``workflows/claim_registry.py``), taken in a local activity."""
 
     def __init__(self, request_id: str) -> None:
         self._request_id = request_id
-        self._held: dict[str, workflow.ChildWorkflowHandle[Any, Any]] = {}
         self._keys: dict[str, str] = {}  # kind -> registry key
 
     async def take_all(self, wanted: list[Wanted], release: Sequence[str] = ()) -> Refusal | None:
@@ -70,98 +64,36 @@ class Claims:
             self._keys[kind] = key
         return None
 
-    async def take(
-        self, kind: str, field: str, value: str, *, hashed: bool = True
-    ) -> Refusal | None:
-        close = (
-            workflow.ParentClosePolicy.REQUEST_CANCEL
-            if workflow.patched("claims-end-completed")
-            else workflow.ParentClosePolicy.TERMINATE
-        )
-        try:
-            self._held[kind] = await workflow.start_child_workflow(
-                AccountClaim.run,
-                self._request_id,
-                id=claim_id(kind, value, hashed=hashed),
-                parent_close_policy=close,
-            )
-        except WorkflowAlreadyStartedError:
-            return ("Conflict", f"{field}: a live request already uses {value!r}")
-        return None
-
     async def replace_email(self, email: str) -> None:
         """Claim the corrected email before letting go of the old one, so no moment exists in
         which neither is held (or both could be taken by someone else)."""
-        old = self._held.get("email")
-        if workflow.patched("claim-registry-email"):
-            release = [self._keys["email"]] if "email" in self._keys else []
-            if refusal := await self.take_all([("email", "account_email", email)], release):
-                raise ApplicationError(refusal[1], type=refusal[0])
-            if old is not None:  # a request from before the registry: its claim workflow
-                await old.signal(AccountClaim.release)
-                del self._held["email"]
-            return
-        if refusal := await self.take("email", "account_email", email):
+        release = [self._keys["email"]] if "email" in self._keys else []
+        if refusal := await self.take_all([("email", "account_email", email)], release):
             raise ApplicationError(refusal[1], type=refusal[0])
-        if old is not None:
-            await old.signal(AccountClaim.release)
 
 
-async def validate(request: AccountRequest, claims: Claims) -> Refusal | None:
-    """The first refusal, in the order a person reads the form; None when the request may go on."""
-    if workflow.patched("validate-at-once"):
-        return await _all_at_once(request, claims)
-    return await _one_by_one(request, claims)
-
-
-async def _all_at_once(req: AccountRequest, claims: Claims) -> Refusal | None:
-    if workflow.patched("claim-registry"):
-        claimed, available, known = await asyncio.gather(
-            claims.take_all(
-                [
-                    ("name", "account_name", req.account_name),
-                    ("email", "account_email", req.account_email),
-                ]
-            ),
-            _account_available(req.account_name, req.account_email),
-            _customer_known(req.billing.customer_id),
-        )
-        for refusal in (claimed, available):
-            if refusal is not None:
-                return refusal
-        return _unknown_customer(known, req.billing.customer_id)
-    name, email, available, known = await asyncio.gather(
-        claims.take("name", "account_name", req.account_name),
-        claims.take("email", "account_email", req.account_email),
+async def validate(req: AccountRequest, claims: Claims) -> Refusal | None:
+    """The first refusal, in the order a person reads the form; None when the request may go on.
+    Everything is asked at once: the claims and both services."""
+    claimed, available, known = await asyncio.gather(
+        claims.take_all(
+            [
+                ("name", "account_name", req.account_name),
+                ("email", "account_email", req.account_email),
+            ]
+        ),
         _account_available(req.account_name, req.account_email),
         _customer_known(req.billing.customer_id),
     )
-    for refusal in (name, email, available):
+    for refusal in (claimed, available):
         if refusal is not None:
             return refusal
     return _unknown_customer(known, req.billing.customer_id)
 
 
-async def _one_by_one(req: AccountRequest, claims: Claims) -> Refusal | None:
-    """How requests started before ``validate-at-once`` validated: a workflow task apiece."""
-    hashed = workflow.patched("claim-ids-without-personal-data")
-    for kind, field, value in (
-        ("name", "account_name", req.account_name),
-        ("email", "account_email", req.account_email),
-    ):
-        if refusal := await claims.take(kind, field, value, hashed=hashed):
-            return refusal
-    refusal = await _account_available(req.account_name, req.account_email, local=False)
-    if refusal is not None:
-        return refusal
-    known = await _customer_known(req.billing.customer_id, local=False)
-    return _unknown_customer(known, req.billing.customer_id)
-
-
-async def _account_available(name: str, email: str, *, local: bool = True) -> Refusal | None:
-    run: Any = workflow.execute_local_activity_method if local else workflow.execute_activity_method
+async def _account_available(name: str, email: str) -> Refusal | None:
     try:
-        result = await run(
+        result = await workflow.execute_local_activity_method(
             OrganizationsActivities.check_account_available,
             AvailabilityInput(account_name=name, account_email=email),
             start_to_close_timeout=timedelta(seconds=20),
@@ -178,10 +110,9 @@ async def _account_available(name: str, email: str, *, local: bool = True) -> Re
     return None
 
 
-async def _customer_known(customer: str, *, local: bool = True) -> CustomerResult:
-    run: Any = workflow.execute_local_activity_method if local else workflow.execute_activity_method
+async def _customer_known(customer: str) -> CustomerResult:
     try:
-        known: CustomerResult = await run(
+        known: CustomerResult = await workflow.execute_local_activity_method(
             BillingActivities.check_billing_customer,
             CustomerInput(customer_id=customer),
             start_to_close_timeout=timedelta(seconds=20),
@@ -211,13 +142,8 @@ async def validate_adoption(
     asked whether it may be adopted (an OU it may leave: ``sources``) and is the one named,
     Sunny Pay asked about the customer. Answers the refusal, or the OU it leaves, whose
     approvals the request needs too."""
-    claim = (
-        claims.take_all([("account", "account_id", account_id)])
-        if workflow.patched("claim-registry")
-        else claims.take("account", "account_id", account_id)
-    )
     claimed, (adoptable, source), known = await asyncio.gather(
-        claim,
+        claims.take_all([("account", "account_id", account_id)]),
         _adoptable(request, account_id, sources),
         _customer_known(request.billing.customer_id),
     )

@@ -21,9 +21,8 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.workflow_signals import WorkflowSignals
@@ -59,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decommission import CloseQuotaTurn
     from workflows.managed_account import (
         ManagedAccountInput,
-        ManagedAccountWorkflow,
         first_events,
     )
     from workflows.operator_actions import OperatorActions
@@ -77,7 +75,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-@workflow.defn(name=contract.WORKFLOW)
+@workflow.defn(name=contract.WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class AccountVending:
     @workflow.init
     def __init__(self, inp: VendingInput) -> None:
@@ -131,9 +129,7 @@ class AccountVending:
                 await compensate(self._ctx, self._table)  # cancelled while parked: undo
                 return await self._finish()
 
-        if self._input.kind in (RequestKind.vend, RequestKind.adopt) and workflow.patched(
-            "inventory"
-        ):
+        if self._input.kind in (RequestKind.vend, RequestKind.adopt):
             await self._put_in_inventory()
         self._record.event(SYSTEM, "complete", "completed", f"account {self._state.account_id}")
         self._record.set_status(RequestStatus.completed)
@@ -171,21 +167,11 @@ class AccountVending:
         """The account is managed from now on: its own workflow keeps it (and outlives us)."""
         account = inventory_records.vended_account(self._ctx)
         events = first_events(self._record.events, self._input.request_id)
-        if workflow.patched("inventory-start-local"):
-            await workflow.execute_local_activity_method(
-                WorkflowSignals.start_managed_account,
-                ManagedAccountInput(account=account, events=events),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-            )
-            self._record.event(SYSTEM, "inventory", "managed", f"account {account.account_id}")
-            return
-        await workflow.start_child_workflow(
-            ManagedAccountWorkflow.run,
+        await workflow.execute_local_activity_method(
+            WorkflowSignals.start_managed_account,
             ManagedAccountInput(account=account, events=events),
-            id=account_contract.account_workflow_id(account.account_id),
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            memo={"account_name": account.request.account_name},
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
         self._record.event(SYSTEM, "inventory", "managed", f"account {account.account_id}")
 
@@ -268,7 +254,6 @@ class AccountVending:
         if self._state.account_id and self._input.kind != RequestKind.vend:
             detail = f"{self._input.kind.value} of account {self._state.account_id}: {detail}"
         record.event(self._state.requested_by, "create", "accepted", detail)
-        workflow.deprecate_patch("notify-created-and-approved")
         record.notify("created")
         if self._state.approvals_required == 0:
             record.event(SYSTEM, "approve", "auto-approved", f"OU {ou.path} needs no approval")
@@ -305,13 +290,11 @@ class AccountVending:
         self._state.approvals_remaining = max(0, self._state.approvals_remaining - 1)
         self._record.event(inp.by, "approve", "approved", inp.comment)
         if self._state.approvals_remaining == 0:
-            workflow.deprecate_patch("notify-created-and-approved")
             self._record.notify("approved")
             self._record.set_status(RequestStatus.provisioning)
         else:
             self._record.touch()
-            if workflow.patched("approval-in-memo"):
-                self._record.remember()  # the queue leaves it out for this approver from now on
+            self._record.remember()  # the queue leaves it out for this approver from now on
         return self._state
 
     @approve.validator
