@@ -175,3 +175,85 @@ def test_the_account_workflow_answers_to_the_names_the_api_and_requests_use() ->
     }
     # The request side answers the account's turn signal.
     assert account_contract.TURN_SIGNAL in _Definition.must_from_class(AccountVending).signals
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Our modules and which of ours each imports (``from x import y`` counts ``x.y`` when that
+    is a module)."""
+    modules = {}
+    for top in ("common", "activities", "workflows", "api", "cli"):
+        for path in (ROOT / top).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            modules[name] = path
+    modules["worker"] = ROOT / "worker.py"
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = (found & modules.keys()) - {name}
+    return graph
+
+
+def test_no_import_circle() -> None:
+    """A circle makes the import order matter and the modules one lump: none may exist."""
+    graph = _module_graph()
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+    circles: list[list[str]] = []
+
+    def walk(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                walk(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            walk(node, [node])
+    assert circles == [], "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_workflows_shows_its_workflow_types_at_a_glance() -> None:
+    """Each module directly in ``workflows/`` defines exactly one workflow type, and every type
+    is defined there; helpers live in the packages below (``steps/``, ``request/``)."""
+    from temporalio.workflow import _Definition
+
+    from worker import WORKFLOWS
+    from workflows.claim_registry import ClaimRegistry
+
+    defined: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "workflows").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text())
+        defined[path.stem] = [
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+            and any("workflow.defn" in ast.unparse(d) for d in node.decorator_list)
+        ]
+    assert {stem: len(types) for stem, types in defined.items()} == dict.fromkeys(defined, 1)
+    types = {cls.__name__ for cls in [*WORKFLOWS, ClaimRegistry]}
+    assert types == {t for names in defined.values() for t in names}
+    for cls in [*WORKFLOWS, ClaimRegistry]:  # Worker Versioning: each says how it upgrades
+        assert _Definition.must_from_class(cls).versioning_behavior.name in {
+            "PINNED",
+            "AUTO_UPGRADE",
+        }, cls.__name__
+
+
+def test_no_workflow_patch_gates() -> None:
+    """Workflows are versioned by worker deployment (common/worker_deployment.py)."""
+    gates = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "workflows").rglob("*.py")
+        if "patched(" in path.read_text() or "deprecate_patch(" in path.read_text()
+    ]
+    assert gates == []

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.temporal_checks import TemporalChecks, WorkflowIds
     from common.models import StepPolicy
 
-from workflows.step_policy import activity_options, attempts_of
+from workflows.steps.policy import activity_options, attempts_of
 
 COORDINATOR_ID = "control-tower-coordinator"
 NOTICE_SIGNAL = "control_tower_notice"

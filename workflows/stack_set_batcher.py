@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         batch_operation_id,
     )
 
-from workflows.step_policy import activity_options
+from workflows.steps.policy import activity_options
 
 
 class BatcherState(BaseModel):

@@ -1,13 +1,13 @@
 """AccountVending: one workflow per account request, the business process top to bottom.
 
 1. **Validate** while the requester waits on the API: claim the account's name and email, ask
-   AWS Organizations and Sunny Pay (``validation.py``). A refusal answers the POST.
+   AWS Organizations and Sunny Pay (``request/validation.py``). A refusal answers the POST.
 2. **Approve**: wait for the OU's quorum of approvers (none for some OUs), or expire.
-3. **Provision**: run the steps of the table in order (``steps.py``): create the account, move
+3. **Provision**: run the steps of the table in order (``steps/vend.py``): create the account, move
    it to its OU, enroll it in Control Tower, deploy the baselines, protect it, register billing.
-   A step that fails for good parks the request for an operator (``step_runner.py``), who
+   A step that fails for good parks the request for an operator (``steps/runner.py``), who
    retries it (perhaps with a correction), skips it, or cancels the request; a cancellation
-   undoes what was done, newest first (``compensation.py``).
+   undoes what was done, newest first (``request/compensation.py``).
 
 Everything a person asks of a request arrives as an update (approve, reject, cancel, retry,
 skip), checked by its validator before it is written to history; everything they see is the
@@ -49,30 +49,30 @@ with workflow.unsafe.imports_passed_through():
     )
     from common.stack_set_batches import NOTICE_SIGNAL as BATCH_NOTICE
     from common.stack_set_batches import BatchNotice
-    from workflows import inventory_records, operator_actions
-    from workflows.account_turn import AccountTurn
     from workflows.close_quota import CLOSE_NOTICE, CloseNotice
-    from workflows.compensation import compensate
-    from workflows.control_tower_slot import ControlTowerSlot
     from workflows.coordinator import NOTICE_SIGNAL, Notice
-    from workflows.decommission import CloseQuotaTurn
     from workflows.managed_account import (
         ManagedAccountInput,
         first_events,
     )
-    from workflows.operator_actions import OperatorActions
-    from workflows.request_record import SYSTEM, RequestRecord
-    from workflows.stack_set_batch import StackSetBatches
-    from workflows.step_context import StepContext
-    from workflows.step_runner import run_step
-    from workflows.step_tables import table_for
-    from workflows.validation import (
+    from workflows.request import inventory_records, operator_actions
+    from workflows.request.account_turn import AccountTurn
+    from workflows.request.close_quota_turn import CloseQuotaTurn
+    from workflows.request.compensation import compensate
+    from workflows.request.control_tower_slot import ControlTowerSlot
+    from workflows.request.operator_actions import OperatorActions
+    from workflows.request.record import SYSTEM, RequestRecord
+    from workflows.request.stack_set_batch import StackSetBatches
+    from workflows.request.validation import (
         TRANSIENT_REFUSALS,
         Claims,
         validate,
         validate_adoption,
         validate_update,
     )
+    from workflows.steps.context import StepContext
+    from workflows.steps.runner import run_step
+    from workflows.steps.tables import table_for
 
 
 @workflow.defn(name=contract.WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
@@ -402,7 +402,7 @@ class AccountVending:
 
     @workflow.signal(name=CLOSE_NOTICE)
     def close_quota_notice(self, notice: CloseNotice) -> None:
-        self._close_quota.on_notice(notice, self._ctx)
+        self._close_quota.on_notice(notice, self._ctx.show)
 
     @workflow.signal(name=BATCH_NOTICE)
     def stack_set_batch_notice(self, notice: BatchNotice) -> None:

@@ -11,10 +11,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from common.models import CompensationRecord, StepStatus
-    from workflows.failures import error_of
-    from workflows.request_record import SYSTEM
-    from workflows.step_context import StepContext
-    from workflows.steps import StepSpec
+    from workflows.request.failures import error_of
+    from workflows.request.record import SYSTEM
+    from workflows.steps.context import StepContext
+    from workflows.steps.vend import StepSpec
 
 
 async def compensate(ctx: StepContext, table: dict[str, StepSpec]) -> None:

@@ -6,10 +6,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from common.models import RequestKind
-    from workflows.adoption import ADOPT_STEPS
-    from workflows.decommission import DECOMMISSION_STEPS
-    from workflows.steps import STEPS, StepSpec
-    from workflows.update import UPDATE_STEPS
+    from workflows.steps.adoption import ADOPT_STEPS
+    from workflows.steps.decommission import DECOMMISSION_STEPS
+    from workflows.steps.update import UPDATE_STEPS
+    from workflows.steps.vend import STEPS, StepSpec
 
 
 def table_for(kind: RequestKind) -> dict[str, StepSpec]:

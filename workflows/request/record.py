@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         step_names,
     )
     from common.pricing import summary as cost_summary
-    from workflows import metrics
+    from workflows.request import metrics
 
 SYSTEM = "system"
 

@@ -26,8 +26,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from common.landing_zone import StackSetBaseline
     from common.stack_set_batches import BatchEntry
-    from workflows.failures import error_of
-    from workflows.step_context import StepContext
+    from workflows.request.failures import error_of
+    from workflows.steps.context import StepContext
 
 
 class BaselinesResult(BaseModel):

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WaitEnrollmentInput,
     )
     from common.landing_zone import EnrollmentStrategy
-    from workflows.step_context import StepContext
+    from workflows.steps.context import StepContext
 
 STEP = "enroll_control_tower"
 

@@ -14,13 +14,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from common.models import RequestState, VendingInput
-    from workflows.control_tower_slot import ControlTowerSlot
-    from workflows.request_record import RequestRecord
-    from workflows.stack_set_batch import StackSetBatches
-    from workflows.step_policy import activity_options
+    from workflows.request.control_tower_slot import ControlTowerSlot
+    from workflows.request.record import RequestRecord
+    from workflows.request.stack_set_batch import StackSetBatches
+    from workflows.steps.policy import activity_options
 
 if TYPE_CHECKING:
-    from workflows.decommission import CloseQuotaTurn
+    from workflows.request.close_quota_turn import CloseQuotaTurn
 
 In = TypeVar("In")
 Out = TypeVar("Out")

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         VpcResult,
     )
     from common.models import RequestState, VendingInput
-    from workflows.step_spec import StepSpec, activity_step, activity_undo
+    from workflows.steps.spec import StepSpec, activity_step, activity_undo
 
 
 def _account(state: RequestState) -> str:

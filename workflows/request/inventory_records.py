@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
         ManagedAccount,
         StepStatus,
     )
-    from workflows.step_context import StepContext
+    from workflows.steps.context import StepContext
 
 
 def _step_status(ctx: StepContext, name: str) -> StepStatus | None:

@@ -11,13 +11,13 @@ with workflow.unsafe.imports_passed_through():
     from common.models import CancelInput, RequestStatus, SkipInput, StepStatus
     from common.preflight import PREREQUISITE_FAILED
     from common.step_plan import skip_reason
-    from workflows import metrics
-    from workflows.failures import error_of
-    from workflows.operator_actions import OperatorActions
-    from workflows.request_record import SYSTEM
-    from workflows.step_context import StepContext
-    from workflows.step_policy import attempts_of
-    from workflows.steps import StepSpec
+    from workflows.request import metrics
+    from workflows.request.failures import error_of
+    from workflows.request.operator_actions import OperatorActions
+    from workflows.request.record import SYSTEM
+    from workflows.steps.context import StepContext
+    from workflows.steps.policy import attempts_of
+    from workflows.steps.vend import StepSpec
 
 
 async def run_step(name: str, spec: StepSpec, ctx: StepContext, operator: OperatorActions) -> bool:

@@ -16,10 +16,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.workload_security import WorkloadSecurityActivities
     from common.models import UPDATE_STEP_NAMES, RequestState, VendingInput
     from common.step_plan import account_before, account_tags
-    from workflows.baselines import BaselinesResult, apply_baselines
-    from workflows.enrollment import enroll_control_tower
-    from workflows.step_context import StepContext, StepOutcome
-    from workflows.steps import (
+    from workflows.steps.baselines import BaselinesResult, apply_baselines
+    from workflows.steps.context import StepContext, StepOutcome
+    from workflows.steps.enrollment import enroll_control_tower
+    from workflows.steps.vend import (
         STEPS,
         StepSpec,
         activity_step,

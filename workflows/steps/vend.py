@@ -32,10 +32,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from common.landing_zone import EnrollmentStrategy
     from common.models import STEP_NAMES, RequestState, VendingInput
-    from workflows.account_settings import SETTINGS_STEPS
-    from workflows.baselines import apply_baselines, remove_baselines
-    from workflows.enrollment import enroll_control_tower
-    from workflows.step_spec import StepSpec, activity_step, activity_undo
+    from workflows.steps.account_settings import SETTINGS_STEPS
+    from workflows.steps.baselines import apply_baselines, remove_baselines
+    from workflows.steps.enrollment import enroll_control_tower
+    from workflows.steps.spec import StepSpec, activity_step, activity_undo
 
 __all__ = ["STEPS", "StepSpec", "activity_step", "activity_undo"]
 

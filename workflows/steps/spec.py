@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from common.models import RequestState, VendingInput
-    from workflows.step_context import StepContext, StepOutcome
+    from workflows.steps.context import StepContext, StepOutcome
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=StepOutcome)

@@ -9,8 +9,6 @@ in the organization's close quota (``close_quota.py``), then for AWS to finish t
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -35,18 +33,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.organizations import OrganizationsActivities
     from activities.workload_security import WorkloadSecurityActivities
     from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
-    from workflows.baselines import apply_baselines, remove_baselines
-    from workflows.close_quota import (
-        CLOSE_QUOTA_ID,
-        CloseNotice,
-        CloseOutcome,
-        CloseQuotaQueue,
-        CloseTurn,
-    )
-    from workflows.enrollment import enroll_by_account_factory
-    from workflows.failures import error_of
-    from workflows.step_context import StepContext, StepOutcome
-    from workflows.steps import (
+    from workflows.request.failures import error_of
+    from workflows.steps.baselines import apply_baselines, remove_baselines
+    from workflows.steps.context import StepContext, StepOutcome
+    from workflows.steps.enrollment import enroll_by_account_factory
+    from workflows.steps.vend import (
         StepSpec,
         activity_step,
         activity_undo,
@@ -55,47 +46,6 @@ with workflow.unsafe.imports_passed_through():
         record_registration,
         ws_input,
     )
-
-
-class CloseQuotaTurn:
-    """This request's place in the close quota's line, and the notices that move it."""
-
-    def __init__(self, request_id: str) -> None:
-        self._request_id = request_id
-        self._granted = False
-        self.position: int | None = None
-        self.next_free_at: datetime | None = None
-
-    def _queue(self) -> workflow.ExternalWorkflowHandle[CloseQuotaQueue]:
-        return workflow.get_external_workflow_handle_for(CloseQuotaQueue.run, CLOSE_QUOTA_ID)
-
-    async def wait(self, ctx: StepContext, limit: int) -> None:
-        self._granted = False
-        turn = CloseTurn(
-            request_id=self._request_id, workflow_id=workflow.info().workflow_id, limit=limit
-        )
-        await self._queue().signal(CloseQuotaQueue.ask, turn)
-        ctx.show("waiting for a place in the organization's close quota")
-        await workflow.wait_condition(lambda: self._granted)
-        ctx.show("closing the account")
-
-    async def done(self, outcome: str) -> None:
-        await self._queue().signal(
-            CloseQuotaQueue.done, CloseOutcome(request_id=self._request_id, outcome=outcome)
-        )
-
-    def on_notice(self, notice: CloseNotice, show: StepContext) -> None:
-        if notice.kind == "granted":
-            self._granted = True
-            self.position = None
-        elif not self._granted:
-            self.position, self.next_free_at = notice.position, notice.next_free_at
-            when = notice.next_free_at.isoformat() if notice.next_free_at else "unknown"
-            show.show(
-                f"queued for the close quota (position {notice.position}; the window next "
-                f"frees a place at {when})",
-                notice.position,
-            )
 
 
 def _account_id(state: RequestState) -> str:
@@ -191,7 +141,7 @@ async def close_account(ctx: StepContext) -> StepOutcome:
         quick=True,
     )
     while True:
-        await ctx.close_quota.wait(ctx, quota.limit)
+        await ctx.close_quota.wait(ctx.show, quota.limit)
         try:
             await ctx.activity(LifecycleActivities.close_account, arg)
         except ActivityError as err:

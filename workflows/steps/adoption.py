@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.account_lifecycle import AdoptionActivities, VerifyAccessInput
     from common.models import ADOPT_STEP_NAMES, RequestState, VendingInput
-    from workflows.steps import STEPS, StepSpec, activity_step
+    from workflows.steps.vend import STEPS, StepSpec, activity_step
 
 
 def _verify_input(_: VendingInput, state: RequestState) -> VerifyAccessInput:
