@@ -8,11 +8,11 @@ account whose OU approves them automatically.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.client import Client
 
 from api.errors import Problem
+from api.temporal_calls import rpc_timeout
+from common import drift
 from common import search_attributes as sa
 from common import vending_contract as contract
 from common.models import Principal
@@ -22,7 +22,7 @@ _OPEN = f"WorkflowType = {sa.quote(contract.WORKFLOW)} AND ExecutionStatus = 'Ru
 
 
 async def _count(client: Client, settings: Settings, query: str) -> int:
-    timeout = timedelta(seconds=settings.temporal.update_timeout_seconds)
+    timeout = rpc_timeout(settings)
     counted = await client.count_workflows(query, rpc_timeout=timeout)
     return counted.count
 
@@ -60,4 +60,22 @@ async def below_account_change_cap(client: Client, settings: Settings, account_i
             f"account {account_id} has {count} open changes, the most one account may have; "
             "wait for them to finish or cancel one",
             kind="too-many-open-changes",
+        )
+
+
+async def below_running_checks(client: Client, settings: Settings) -> None:
+    """Past the cap of drift checks of named accounts running at once: 429 until one ends."""
+    cap = settings.drift.max_running_checks
+    if cap <= 0:
+        return
+    query = f"WorkflowType = {sa.quote(drift.WORKFLOW)} AND ExecutionStatus = 'Running'"
+    running = await _count(client, settings, query)
+    if running >= cap:
+        raise Problem(
+            429,
+            "Too many requests",
+            f"{running} drift checks are running, the most at once; wait for one to finish "
+            "(GET /v1/drift-checks/{id})",
+            kind="too-many-checks",
+            headers={"Retry-After": "30"},
         )

@@ -1,4 +1,5 @@
-"""HTTP request and response bodies that are not domain models themselves."""
+"""The API's schemas: every request body it parses and every answer it gives (answers built
+from workflow models are named here, so the public contract is the API's own)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from api.errors import validation_problem
+from common.account_settings import SettingsPolicy
 from common.drift import DriftCheckResult
-from common.landing_zone import Environment, LandingZone
+from common.landing_zone import Environment, Guardrails, LandingZone
 from common.models import (
     ACCOUNT_NAME_PATTERN,
     ALL_STEP_NAMES,
@@ -28,7 +38,9 @@ from common.models import (
     StepState,
     WorkloadSecurityOptions,
 )
+from common.preflight import PreflightReport
 from common.pricing import CostEstimate
+from common.rollouts import RolloutState, WaveShape
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
@@ -339,3 +351,143 @@ class AdoptBody(AccountRequest):
 
     def as_request(self) -> AccountRequest:
         return AccountRequest.model_validate(self.model_dump(exclude={"account_id"}))
+
+
+class OrganizationalUnitView(BaseModel):
+    path: str
+    environments: list[str]
+    approvals_required: int
+    approval_window_seconds: float
+    baselines: list[str]
+    workload_security: str
+    control_tower_enrollment: str
+    guardrails: Guardrails = Field(description="what accounts in the OU are held to")
+    settings: SettingsPolicy = Field(
+        description="the account settings its vends apply, with their defaults and bounds"
+    )
+
+
+class LandingZoneView(BaseModel):
+    allowed_email_domains: list[str]
+    email_template: str | None = Field(
+        default=None, description="how a root email left out of a request is made"
+    )
+    organizational_units: list[OrganizationalUnitView]
+
+
+class MeView(BaseModel):
+    sub: str
+    email: str | None
+    roles: list[str]
+
+
+class RolloutBody(BaseModel):
+    baseline: str | None = Field(
+        default=None,
+        description=(
+            "the baseline to roll out, by its name in the landing zone's baselines "
+            "(e.g. vend-audit-role)"
+        ),
+    )
+    workload_security_policy: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="or: the Workload Security policy to give the protected accounts",
+    )
+    reason: str = Field(min_length=3, max_length=1000)
+    template_body: str | None = Field(
+        default=None,
+        max_length=51_200,
+        description="the new template; left out, the landing zone file's template is used",
+    )
+    parameters: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,255}$")],
+        Annotated[str, Field(max_length=4096)],
+    ] = Field(
+        default_factory=dict,
+        max_length=60,  # CloudFormation's limit of parameters in a template
+        description="parameter overrides to set on every instance; each key must be one of the"
+        " StackSet's parameters",
+    )
+    organizational_units: list[str] = Field(
+        default_factory=list,
+        description="OU paths to limit it to; default: every OU that has the baseline (for a"
+        " policy: every OU whose accounts Workload Security may protect)",
+    )
+    account_ids: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(
+        default_factory=list, max_length=5000, description="an explicit subset of accounts"
+    )
+    tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = (
+        Field(
+            default_factory=dict,
+            max_length=10,
+            description="only accounts whose Organizations tags include every one of these",
+        )
+    )
+    waves: WaveShape = Field(default_factory=WaveShape)
+    max_failed_accounts: int = Field(default=0, ge=0, le=5000)
+    max_concurrent_percentage: int = Field(default=100, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_change(self) -> RolloutBody:
+        if (self.baseline is None) == (self.workload_security_policy is None):
+            raise ValueError("name either a baseline or a workload_security_policy")
+        if self.workload_security_policy is not None and (self.template_body or self.parameters):
+            raise ValueError("a policy rollout takes no template_body or parameters")
+        return self
+
+
+class RolloutSummary(BaseModel):
+    rollout_id: str
+    kind: str | None = None
+    stack_set: str | None
+    policy: str | None = None
+    status: str
+    accounts_total: int | None = None
+    accounts_done: int | None = None
+
+
+class RolloutPage(BaseModel):
+    items: list[RolloutSummary]
+
+
+class Route(BaseModel):
+    method: str
+    path: str
+    summary: str | None
+
+
+class ApiIndex(BaseModel):
+    name: str
+    version: str
+    page: str
+    openapi: str
+    docs: str
+    auth_mode: str
+    how_to_get_a_token: str
+    routes: list[Route]
+
+
+class RequestPlanView(RequestPlan):
+    """A request's preview as the API answers it (the plan the request would keep)."""
+
+    @classmethod
+    def of(cls, plan: RequestPlan) -> RequestPlanView:
+        return cls.model_validate(plan.model_dump())
+
+
+class RolloutView(RolloutState):
+    """A rollout as the API answers it: its plan, waves, progress and trail."""
+
+    @classmethod
+    def of(cls, state: RolloutState) -> RolloutView:
+        return cls.model_validate(state.model_dump(exclude={"accounts_left"}))
+
+
+class HealthReport(PreflightReport):
+    """The landing zone's health: ``vend doctor``'s checks, as a worker ran them."""
+
+    @classmethod
+    def of(cls, report: PreflightReport) -> HealthReport:
+        return cls.model_validate(report.model_dump())

@@ -257,3 +257,20 @@ def test_no_workflow_patch_gates() -> None:
         if "patched(" in path.read_text() or "deprecate_patch(" in path.read_text()
     ]
     assert gates == []
+
+
+def test_routers_are_thin() -> None:
+    """Routers parse, authorize, call a service and answer: none imports another, and none
+    holds a function longer than 40 lines (the business lives in ``api/services/``)."""
+    crossing, long = {}, {}
+    for path in sorted((ROOT / "api" / "routers").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("api.routers"):
+                crossing[path.name] = node.module
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 40:
+                    long[f"{path.name}:{node.name}"] = lines
+    assert crossing == {}
+    assert long == {}

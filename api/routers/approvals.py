@@ -10,21 +10,14 @@ page open (ten approvers: about 250 queries a second on the workers), and a requ
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from temporalio.client import Client, WorkflowExecution
 
-from api import cursor as cursors
 from api.deps import Approver, ClientDep, SettingsDep
-from api.errors import Problem
 from api.openapi import problems
-from api.routers.requests import request_view
 from api.schemas import ApprovalQueue
-from common import search_attributes as sa
-from common import vending_contract as contract
-from common.models import RequestState, RequestStatus
+from api.services.approvals import approval_page
 
 router = APIRouter(
     prefix="/v1/approvals",
@@ -46,59 +39,12 @@ async def approval_queue(
     """Requests waiting for approval that this approver may still decide: not their own, not
     already approved by them. A page may hold fewer than ``limit`` (those left out are counted
     in the page), and ``next_cursor`` says whether more follow."""
-    query = " AND ".join(
-        [
-            f"WorkflowType = {sa.quote(contract.WORKFLOW)}",
-            f"{sa.STATUS.name} = {sa.quote(RequestStatus.pending_approval.value)}",
-            f"{sa.REQUESTER.name} != {sa.quote(user.sub)}",
-        ]
-    )
-    key = settings.cursor_secret.get_secret_value().encode()
-    try:
-        token = cursors.decode(cursor, key) if cursor else None
-    except cursors.InvalidCursor as err:
-        raise Problem(422, "Invalid request", str(err), kind="validation") from err
-    it = client.list_workflows(
-        query,
-        page_size=limit,
-        next_page_token=token,
-        rpc_timeout=timedelta(seconds=settings.temporal.update_timeout_seconds),
-    )
-    await it.fetch_next_page(page_size=limit)
-    states = [await _state(client, wf) for wf in it.current_page or []]
-    waiting = [
-        s
-        for s in states
-        if s.status == RequestStatus.pending_approval
-        and not any(a.by == user.sub for a in s.approvals)
-    ]
-    nxt = it.next_page_token
-    page = ApprovalQueue(
-        items=[request_view(s, settings) for s in waiting],
-        decided_by_you=len(states) - len(waiting),
-        next_cursor=cursors.encode(nxt, key) if nxt else None,
-    )
+    page = await approval_page(client, settings, user, limit=limit, cursor=cursor)
     # The cursor is signed afresh each time: the ETag is of what the page shows.
-    etag = (
-        '"'
-        + hashlib.sha256(page.model_dump_json(exclude={"next_cursor"}).encode()).hexdigest()[:32]
-        + '"'
-    )
+    shown = page.model_dump_json(exclude={"next_cursor"}).encode()
+    etag = '"' + hashlib.sha256(shown).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if if_none_match == etag:
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)
     return page
-
-
-async def _state(client: Client, wf: WorkflowExecution) -> RequestState:
-    recorded: RequestState | None = await wf.memo_value(
-        contract.STATE_MEMO, None, type_hint=RequestState
-    )
-    if recorded is not None:
-        return recorded
-    # A request from before its state was kept in its memo: ask its workflow.
-    state: RequestState = await client.get_workflow_handle(wf.id).query(
-        contract.GET_STATE, result_type=RequestState
-    )
-    return state

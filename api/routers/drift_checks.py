@@ -8,21 +8,20 @@ one a day on its own. What each account drifted from lives on the account
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ClientDep, LimiterDep, Operator, SettingsDep
 from api.errors import Problem
 from api.openapi import problems
+from api.quotas import below_running_checks
 from api.schemas import DriftCheckBody, DriftCheckView
+from api.temporal_calls import rpc_timeout
 from common import drift
-from common import search_attributes as sa
 from common.drift import DriftCheckInput, DriftCheckResult
-from common.settings import Settings
 
 router = APIRouter(
     prefix="/v1/drift-checks",
@@ -47,7 +46,7 @@ async def start_drift_check(
     DetectStackSetDrift runs per StackSet at a time: the others share it."""
     if body.account_ids:
         limiter.take(user.sub, "check")
-        await _below_running_checks(client, settings)
+        await below_running_checks(client, settings)
     check_id = str(uuid.uuid4()) if body.account_ids else drift.EVERY_ACCOUNT
     await client.start_workflow(
         drift.WORKFLOW,
@@ -61,28 +60,10 @@ async def start_drift_check(
         id=drift.ID_PREFIX + check_id,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=settings.temporal.task_queue,
-        rpc_timeout=timedelta(seconds=settings.temporal.update_timeout_seconds),
+        rpc_timeout=rpc_timeout(settings),
     )
     response.headers["Location"] = f"/v1/drift-checks/{check_id}"
     return DriftCheckView(id=check_id, status="running")
-
-
-async def _below_running_checks(client: Client, settings: Settings) -> None:
-    cap = settings.drift.max_running_checks
-    if cap <= 0:
-        return
-    query = f"WorkflowType = {sa.quote(drift.WORKFLOW)} AND ExecutionStatus = 'Running'"
-    timeout = timedelta(seconds=settings.temporal.update_timeout_seconds)
-    running = (await client.count_workflows(query, rpc_timeout=timeout)).count
-    if running >= cap:
-        raise Problem(
-            429,
-            "Too many requests",
-            f"{running} drift checks are running, the most at once; wait for one to finish "
-            "(GET /v1/drift-checks/{id})",
-            kind="too-many-checks",
-            headers={"Retry-After": "30"},
-        )
 
 
 @router.get("/{check_id}", response_model=DriftCheckView, responses=problems(404))
@@ -94,7 +75,7 @@ async def get_drift_check(
     except ValueError as err:
         raise NOT_FOUND from err
     handle = client.get_workflow_handle(drift.ID_PREFIX + check_id, result_type=DriftCheckResult)
-    timeout = timedelta(seconds=settings.temporal.update_timeout_seconds)
+    timeout = rpc_timeout(settings)
     try:
         described = await handle.describe(rpc_timeout=timeout)
     except RPCError as err:

@@ -6,43 +6,19 @@ import uuid
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from api.deps import ClientDep, CurrentUser, LandingZoneDep, LimiterDep, Operator, SettingsDep
 from api.errors import Problem
 from api.openapi import problems
+from api.schemas import HealthReport, LandingZoneView, MeView, OrganizationalUnitView
 from api.shared_answers import SharedAnswer
 from common import preflight
-from common.account_settings import SettingsPolicy
-from common.landing_zone import Guardrails
 from common.preflight import PreflightReport
 from common.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["landing-zone"], responses=problems(401, 429, 503))
-
-
-class OrganizationalUnitView(BaseModel):
-    path: str
-    environments: list[str]
-    approvals_required: int
-    approval_window_seconds: float
-    baselines: list[str]
-    workload_security: str
-    control_tower_enrollment: str
-    guardrails: Guardrails = Field(description="what accounts in the OU are held to")
-    settings: SettingsPolicy = Field(
-        description="the account settings its vends apply, with their defaults and bounds"
-    )
-
-
-class LandingZoneView(BaseModel):
-    allowed_email_domains: list[str]
-    email_template: str | None = Field(
-        default=None, description="how a root email left out of a request is made"
-    )
-    organizational_units: list[OrganizationalUnitView]
 
 
 @router.get("/landing-zone", response_model=LandingZoneView)
@@ -69,12 +45,6 @@ async def get_landing_zone(user: CurrentUser, lz: LandingZoneDep) -> LandingZone
     )
 
 
-class MeView(BaseModel):
-    sub: str
-    email: str | None
-    roles: list[str]
-
-
 @router.get("/me", response_model=MeView)
 async def get_me(user: CurrentUser) -> MeView:
     """Who the token says the caller is, with roles as this deployment maps them (the page
@@ -82,16 +52,16 @@ async def get_me(user: CurrentUser) -> MeView:
     return MeView(sub=user.sub, email=user.email, roles=[r.value for r in user.roles])
 
 
-@router.get("/landing-zone/health", response_model=PreflightReport, responses=problems(403))
+@router.get("/landing-zone/health", response_model=HealthReport, responses=problems(403))
 async def get_landing_zone_health(
     request: Request, user: Operator, client: ClientDep, settings: SettingsDep, limiter: LimiterDep
-) -> PreflightReport:
+) -> HealthReport:
     """``vend doctor``'s checks, run by a worker (it holds the credentials and keys): each with
     ok / warning / failed, what it found and the fix. Read-only. One report answers every caller
     for ``VEND_LIMITS__HEALTH_CACHE_SECONDS`` (its ``checked_at`` says when it was made)."""
     limiter.take(user.sub, "check")
     shared: SharedAnswer[PreflightReport] = request.app.state.health
-    return await shared.get(lambda: _run_preflight(client, settings))
+    return HealthReport.of(await shared.get(lambda: _run_preflight(client, settings)))
 
 
 async def _run_preflight(client: Client, settings: Settings) -> PreflightReport:

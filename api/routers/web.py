@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from api.deps import SettingsDep
 from api.errors import Problem
 from api.openapi import problems
-from api.routers.index import api_index
+from api.services.index import api_index
 from common.auth import mint_dev_token
 from common.models import Role
 
