@@ -7,11 +7,13 @@ import asyncio
 import compileall
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import httpx
+from temporalio import activity
 from temporalio.client import (
     Client,
     Schedule,
@@ -118,12 +120,8 @@ def cache_workflow_bytecode() -> None:
         compileall.compile_dir(path, quiet=2)
 
 
-def build_worker(
-    client: Client,
-    settings: Settings,
-    executor: ThreadPoolExecutor,
-    gate: PrerequisiteGate | None = None,
-) -> Worker:
+def activity_objects(client: Client, settings: Settings) -> list[object]:
+    """The activity classes, each built once with its clients (boto3's made once, here)."""
     aws = settings.aws
     organizations = organizations_client(aws)
     org = OrganizationsActivities(
@@ -132,24 +130,15 @@ def build_worker(
         member_role_name=aws.member_role_name,
     )
     landing_zone = load_landing_zone(settings.landing_zone_file)
-    decommission = LifecycleActivities(
-        org, settings.close_quota.limit or landing_zone.close_quota or 0
-    )
     members = MemberAccountAccess(
         aws_client("sts", aws),
         aws.member_role_name,
         client_config(aws),
         role_wait_seconds=aws.member_role_wait_seconds,
     )
-    adoption = AdoptionActivities(org, members)
     account_api = aws_client("account", aws)
-    updates = UpdateActivities(org, account_api)
     account_settings = AccountSettingsActivities(account_api, aws.poll_interval_seconds)
-    identity_center = IdentityCenterActivities(
-        aws_client("sso-admin", aws), aws_client("identitystore", aws), aws.poll_interval_seconds
-    )
     budgets = BudgetActivities(aws_client("budgets", aws), aws_client("sts", aws))
-    member_settings = MemberSettingsActivities(members, account_settings)
     ct = ControlTowerActivities(
         controltower=aws_client("controltower", aws),
         servicecatalog=aws_client("servicecatalog", aws),
@@ -157,114 +146,101 @@ def build_worker(
         members=members,
         poll_interval_seconds=aws.poll_interval_seconds,
     )
-    stack_sets = StackSetActivities(
-        cloudformation=aws_client("cloudformation", aws),
-        poll_interval_seconds=aws.poll_interval_seconds,
-    )
-    rollouts = RolloutActivities(
-        cloudformation=stack_sets.cloudformation,
-        organizations=org,
-        poll_interval_seconds=aws.poll_interval_seconds,
-    )
-    checks = TemporalChecks(client)
-    claims = ClaimActivities(client, claims_task_queue(settings.temporal.task_queue))
-    signals = WorkflowSignals(client)
-    ws_settings = settings.workload_security
+    cloudformation = aws_client("cloudformation", aws)
     workload_security = WorkloadSecurityActivities(
-        ws=WorkloadSecurityClient(ws_settings),
+        ws=WorkloadSecurityClient(settings.workload_security),
         members=members,
         management_ssm=aws_client("ssm", aws),
-        settings=ws_settings,
-    )
-    note = settings.notifications
-    notifications = NotificationActivities(
-        http=httpx.Client(timeout=note.timeout_seconds),
-        webhook_url=note.webhook_url,
-        secret=note.webhook_secret.get_secret_value().encode() if note.webhook_secret else None,
-        smtp=smtp_config(settings),
+        settings=settings.workload_security,
     )
     billing = BillingActivities(
         http=sunnypay_http(settings.billing),
         poll_interval_seconds=settings.billing.poll_interval_seconds,
     )
-    drift_targets = DriftTargetActivities(client, landing_zone)
-    policy_rollouts = PolicyRolloutActivities(client)
-    drift_checks = DriftActivities(
-        organizations=organizations,
-        cloudformation=stack_sets.cloudformation,
-        control_tower=ct,
-        ws=workload_security.ws,
-        ws_settings=ws_settings,
-        members=members,
-        billing=billing.http,
-        budgets=budgets,
-        account_settings=account_settings,
-        poll_interval_seconds=aws.poll_interval_seconds,
+    return [
+        org,
+        LifecycleActivities(org, settings.close_quota.limit or landing_zone.close_quota or 0),
+        AdoptionActivities(org, members),
+        UpdateActivities(org, account_api),
+        account_settings,
+        IdentityCenterActivities(
+            aws_client("sso-admin", aws),
+            aws_client("identitystore", aws),
+            aws.poll_interval_seconds,
+        ),
+        budgets,
+        MemberSettingsActivities(members, account_settings),
+        ct,
+        StackSetActivities(
+            cloudformation=cloudformation, poll_interval_seconds=aws.poll_interval_seconds
+        ),
+        RolloutActivities(
+            cloudformation=cloudformation,
+            organizations=org,
+            poll_interval_seconds=aws.poll_interval_seconds,
+        ),
+        workload_security,
+        billing,
+        notification_activities(settings),
+        TemporalChecks(client),
+        ClaimActivities(client, claims_task_queue(settings.temporal.task_queue)),
+        WorkflowSignals(client),
+        DriftTargetActivities(client, landing_zone),
+        PolicyRolloutActivities(client),
+        DriftActivities(
+            organizations=organizations,
+            cloudformation=cloudformation,
+            control_tower=ct,
+            ws=workload_security.ws,
+            ws_settings=settings.workload_security,
+            members=members,
+            billing=billing.http,
+            budgets=budgets,
+            account_settings=account_settings,
+            poll_interval_seconds=aws.poll_interval_seconds,
+        ),
+    ]
+
+
+def notification_activities(settings: Settings) -> NotificationActivities:
+    note = settings.notifications
+    return NotificationActivities(
+        http=httpx.Client(timeout=note.timeout_seconds),
+        webhook_url=note.webhook_url,
+        secret=note.webhook_secret.get_secret_value().encode() if note.webhook_secret else None,
+        smtp=smtp_config(settings),
     )
+
+
+def activity_methods(objects: list[object]) -> list[Callable[..., Any]]:
+    """Every ``@activity.defn`` method of these objects, bound: what the worker registers. A
+    class's new activity is registered by being written; none is listed by hand."""
+    found: dict[str, Callable[..., Any]] = {}
+    for obj in objects:
+        for name in dir(type(obj)):
+            method = getattr(obj, name)
+            definition = activity._Definition.from_callable(method) if callable(method) else None
+            if definition is not None and definition.name is not None:
+                if definition.name in found:
+                    raise RuntimeError(f"two activities named {definition.name}")
+                found[definition.name] = method
+    return list(found.values())
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    executor: ThreadPoolExecutor,
+    gate: PrerequisiteGate | None = None,
+) -> Worker:
+    objects = activity_objects(client, settings) + ([gate.preflight] if gate is not None else [])
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
         deployment_config=deployment_config(settings),
-        activities=[
-            org.check_account_available,
-            claims.take_claims,
-            signals.ask_stack_set_batcher,
-            signals.start_managed_account,
-            org.create_account,
-            org.move_to_ou,
-            org.suspend_account,
-            decommission.quarantine_account,
-            decommission.close_quota_limit,
-            decommission.close_account,
-            decommission.wait_for_closure,
-            adoption.check_adoptable,
-            adoption.verify_access,
-            updates.rename_account,
-            updates.retag_account,
-            identity_center.assign_access,
-            identity_center.remove_access,
-            budgets.create_budget,
-            budgets.delete_budget,
-            account_settings.set_alternate_contacts,
-            account_settings.remove_alternate_contacts,
-            account_settings.enable_regions,
-            account_settings.disable_regions,
-            member_settings.set_account_alias,
-            member_settings.remove_account_alias,
-            member_settings.delete_default_vpcs,
-            member_settings.restore_default_vpcs,
-            ct.find_ou_baseline,
-            ct.account_enrollment,
-            ct.wait_for_enrollment,
-            ct.reset_ou_baseline,
-            ct.ensure_execution_role,
-            ct.provision_account_factory,
-            ct.unmanage_account_factory,
-            stack_sets.deploy_baseline,
-            stack_sets.remove_baseline,
-            rollouts.survey_rollout,
-            rollouts.current_accounts,
-            rollouts.run_stack_set_operation,
-            rollouts.deploy_stack_set_batch,
-            rollouts.stop_stack_set_operation,
-            checks.running_workflows,
-            workload_security.enroll_workload_security,
-            workload_security.find_workload_security_policy,
-            workload_security.apply_workload_security_policy,
-            policy_rollouts.survey_policy_rollout,
-            workload_security.remove_workload_security,
-            billing.check_billing_customer,
-            billing.register_billing,
-            billing.deregister_billing,
-            notifications.notify,
-            notifications.notify_email,
-            drift_targets.drift_targets,
-            drift_checks.inspect_accounts,
-            drift_checks.detect_stack_set_drift,
-            *([gate.preflight.run_preflight] if gate is not None else []),
-        ],
+        activities=activity_methods(objects),
         activity_executor=executor,
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,

@@ -73,7 +73,7 @@ class LifecycleActivities:
     org: OrganizationsActivities
     close_quota_limit_override: int = 0  # VEND_CLOSE_QUOTA__LIMIT
 
-    @activity.defn(name="quarantine_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def quarantine_account(self, inp: QuarantineInput) -> MoveToOuResult:
         """Move the account to the suspended OU, but only if it is where and whose the inventory
         says: an account found elsewhere or with another owner is not touched (the step parks
@@ -121,13 +121,13 @@ class LifecycleActivities:
             detail=f"moved to {inp.suspended_ou_path}",
         )
 
-    @activity.defn(name="close_quota_limit", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def close_quota_limit(self, inp: CloseQuotaInput) -> CloseQuotaLimit:
         members = len(self.org._accounts()) - 1  # the management account is not a member
         limit = self.close_quota_limit_override or close_quota_for(members)
         return CloseQuotaLimit(limit=limit, member_accounts=members)
 
-    @activity.defn(name="close_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def close_account(self, inp: CloseAccountInput) -> ClosureResult:
         """CloseAccount once: an account already closing or closed is not asked again."""
         client = self.org.client
@@ -151,7 +151,7 @@ class LifecycleActivities:
             raise to_application_error(err, action="CloseAccount") from err
         return ClosureResult(status="PENDING_CLOSURE", attempt=attempt, detail="closing")
 
-    @activity.defn(name="wait_for_closure", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def wait_for_closure(self, inp: CloseAccountInput) -> ClosureResult:
         """Wait for AWS to finish closing (PENDING_CLOSURE, then SUSPENDED: minutes on AWS)."""
         client = self.org.client
@@ -216,7 +216,7 @@ class AdoptionActivities:
     org: OrganizationsActivities
     members: MemberAccountAccess
 
-    @activity.defn(name="check_adoptable", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def check_adoptable(self, inp: AdoptableInput) -> AdoptableResult:
         """The account must be an active member (not the management account) and be the one the
         operator named: its name and email, typed, must be what Organizations says."""
@@ -287,7 +287,7 @@ class AdoptionActivities:
             ou_id = client.list_parents(ChildId=ou_id)["Parents"][0]["Id"]
         return "/".join(reversed(names))
 
-    @activity.defn(name="verify_access", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def verify_access(self, inp: VerifyAccessInput) -> AccessResult:
         """The steps after this one act in the account through its execution role: check that
         it can be assumed now, and say what to create when it cannot."""
@@ -337,7 +337,7 @@ class UpdateActivities:
     org: OrganizationsActivities
     account: Any  # the Account API client, from the management account
 
-    @activity.defn(name="rename_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def rename_account(self, inp: RenameInput) -> ChangeResult:
         """PutAccountName: idempotent (the same name again changes nothing)."""
         try:
@@ -350,7 +350,7 @@ class UpdateActivities:
             raise to_application_error(err, action="PutAccountName") from err
         return ChangeResult(attempt=activity.info().attempt, detail=f"named {inp.account_name}")
 
-    @activity.defn(name="retag_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def retag_account(self, inp: RetagInput) -> ChangeResult:
         client = self.org.client
         try:

@@ -43,7 +43,7 @@ class AccountSettingsActivities:
     account: Any  # the Account API client
     poll_interval_seconds: float = 10.0
 
-    @activity.defn(name="set_alternate_contacts", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def set_alternate_contacts(self, inp: ContactsInput) -> SettingResult:
         """PutAlternateContact replaces what is there: idempotent by nature."""
         try:
@@ -63,7 +63,7 @@ class AccountSettingsActivities:
             attempt=activity.info().attempt,
         )
 
-    @activity.defn(name="remove_alternate_contacts", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def remove_alternate_contacts(self, inp: ContactsInput) -> SettingResult:
         try:
             for kind in sorted(inp.contacts):
@@ -78,11 +78,11 @@ class AccountSettingsActivities:
             raise to_application_error(err, action="DeleteAlternateContact") from err
         return SettingResult(detail="contacts removed", attempt=activity.info().attempt)
 
-    @activity.defn(name="enable_regions", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def enable_regions(self, inp: RegionsInput) -> SettingResult:
         return self._opt(inp, enable=True)
 
-    @activity.defn(name="disable_regions", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def disable_regions(self, inp: RegionsInput) -> SettingResult:
         """The cancel's undo of enable_regions."""
         return self._opt(inp, enable=False)

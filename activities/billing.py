@@ -61,7 +61,7 @@ class BillingActivities:
     http: httpx.Client
     poll_interval_seconds: float = 10.0
 
-    @activity.defn(name="check_billing_customer", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def check_billing_customer(self, inp: CustomerInput) -> CustomerResult:
         try:
             resp = self.http.get(path("/v1/customers/{id}", id=inp.customer_id))
@@ -73,7 +73,7 @@ class BillingActivities:
             return CustomerResult(known=False)
         return CustomerResult(known=None)
 
-    @activity.defn(name="register_billing", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def register_billing(self, inp: BillingInput) -> BillingResult:
         info = activity.info()
         existing = self._existing(inp)
@@ -155,7 +155,7 @@ class BillingActivities:
             beat(registration_id)
             pause(self.poll_interval_seconds, waiting_for="Sunny Pay activation")
 
-    @activity.defn(name="deregister_billing", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def deregister_billing(self, inp: RegistrationInput) -> BillingResult:
         """End the registration (compensation); an already-ended one is fine."""
         resp = call(

@@ -41,7 +41,7 @@ class BudgetActivities:
     def payer(self) -> str:
         return str(self.sts.get_caller_identity()["Account"])
 
-    @activity.defn(name="create_budget", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def create_budget(self, inp: BudgetInput) -> SettingResult:
         name, amount = budget_name(inp.account_id), inp.budget.monthly_usd
         try:
@@ -86,7 +86,7 @@ class BudgetActivities:
             attempt=activity.info().attempt,
         )
 
-    @activity.defn(name="delete_budget", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def delete_budget(self, inp: BudgetRemoval) -> SettingResult:
         name = budget_name(inp.account_id)
         try:

@@ -40,7 +40,7 @@ class ClaimActivities:
     client: Client
     registry_task_queue: str
 
-    @activity.defn(name="take_claims", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def take_claims(self, inp: ClaimInput) -> ClaimOutcome:
         """Take every key for the calling request, then let go of ``release``. A retry after a
         lost answer finds the keys already its own and is granted them again."""

@@ -153,7 +153,7 @@ class ControlTowerActivities:
                 )
         return self._baseline_arn
 
-    @activity.defn(name="find_ou_baseline", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def find_ou_baseline(self, inp: OuBaselineInput) -> OuBaselineResult:
         """The OU's enabled AWSControlTowerBaseline; an unregistered OU fails the step."""
         try:
@@ -190,7 +190,7 @@ class ControlTowerActivities:
             )
         return EnrollmentStatus(status="NOT_ENROLLED")
 
-    @activity.defn(name="account_enrollment", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def account_enrollment(self, inp: AccountInput) -> EnrollmentStatus:
         try:
             return self._enrollment(inp.account_id)
@@ -198,7 +198,7 @@ class ControlTowerActivities:
             raise to_application_error(err, action="ListEnabledBaselines") from err
 
     # ------------------------------------------------------------------ auto-enroll / verify
-    @activity.defn(name="wait_for_enrollment", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def wait_for_enrollment(self, inp: WaitEnrollmentInput) -> EnrollResult:
         """Wait until Control Tower shows the account enrolled, within a deadline kept across
         retries (the first attempt's start is heartbeated)."""
@@ -239,7 +239,7 @@ class ControlTowerActivities:
         return str(op["baselineOperation"].get("statusMessage") or "no reason given")
 
     # ------------------------------------------------------------------ baseline reset (OU op)
-    @activity.defn(name="reset_ou_baseline", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def reset_ou_baseline(self, inp: ResetInput) -> OperationResult:
         """ResetEnabledBaseline on an OU and wait for it: enrolls every account in the OU."""
         info = activity.info()
@@ -340,7 +340,7 @@ class ControlTowerActivities:
             raise to_application_error(err, action="CreateRole AWSControlTowerExecution") from err
         return EnsureRoleResult(created=True)
 
-    @activity.defn(name="provision_account_factory", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def provision_account_factory(self, inp: AccountFactoryInput) -> AccountFactoryResult:
         info = activity.info()
         name = f"vend-{inp.account_name}"
@@ -363,7 +363,7 @@ class ControlTowerActivities:
             attempt=info.attempt,
         )
 
-    @activity.defn(name="unmanage_account_factory", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def unmanage_account_factory(self, inp: UnmanageInput) -> UnmanageResult:
         """Terminate the account's Account Factory provisioned product (Control Tower's
         "unmanage"; the account is not closed). Found by the account id, not the name, which a

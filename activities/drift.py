@@ -60,7 +60,7 @@ class DriftTargetActivities:
     client: Client
     landing_zone: LandingZone
 
-    @activity.defn(name="drift_targets", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def drift_targets(self, account_ids: list[str]) -> DriftTargets:
         """Every managed account from visibility; named ones from their own workflows (read
         there, not from visibility, which may lag just after a change)."""
@@ -130,7 +130,7 @@ class DriftActivities:
     def _patient(self, fn: Callable[[], T], what: str) -> T:
         return patiently(fn, self.poll_interval_seconds, waiting_for=what)
 
-    @activity.defn(name="inspect_accounts", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def inspect_accounts(self, inp: InspectInput) -> InspectResult:
         out = []
         for target in inp.targets:
@@ -155,7 +155,7 @@ class DriftActivities:
             *self._settings(target),
         ]
 
-    @activity.defn(name="detect_stack_set_drift", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def detect_stack_set_drift(self, inp: DetectDriftInput) -> StackSetDetection:
         """Run DetectStackSetDrift on a baseline StackSet and wait for it, so that the stack
         instances' DriftStatus says whether their resources were changed by hand. AWS runs it as

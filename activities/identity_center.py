@@ -58,7 +58,7 @@ class IdentityCenterActivities:
     identity_store: Any
     poll_interval_seconds: float = 5.0
 
-    @activity.defn(name="assign_access", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def assign_access(self, inp: AccessInput) -> SettingResult:
         info = activity.info()
         started: dict[str, str] = dict(info.heartbeat_details[0]) if info.heartbeat_details else {}
@@ -95,7 +95,7 @@ class IdentityCenterActivities:
             attempt=info.attempt,
         )
 
-    @activity.defn(name="remove_access", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def remove_access(self, inp: AccessInput) -> SettingResult:
         """The cancel's undo: take the assignments away again (those still there)."""
         try:

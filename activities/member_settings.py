@@ -48,7 +48,7 @@ class MemberSettingsActivities:
     members: MemberAccountAccess
     account_api: AccountSettingsActivities
 
-    @activity.defn(name="set_account_alias", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def set_account_alias(self, inp: AliasInput) -> SettingResult:
         """An account has at most one alias; aliases are unique across AWS (EntityAlreadyExists
         when another account holds it: the step parks, naming it)."""
@@ -70,7 +70,7 @@ class MemberSettingsActivities:
             raise to_application_error(err, action="CreateAccountAlias") from err
         return SettingResult(detail=f"alias {inp.alias}", attempt=activity.info().attempt)
 
-    @activity.defn(name="remove_account_alias", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def remove_account_alias(self, inp: AliasInput) -> SettingResult:
         try:
             iam = self.members.client(inp.account_id, "iam")
@@ -80,7 +80,7 @@ class MemberSettingsActivities:
             raise to_application_error(err, action="DeleteAccountAlias") from err
         return SettingResult(detail=f"alias {inp.alias} removed", attempt=activity.info().attempt)
 
-    @activity.defn(name="delete_default_vpcs", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def delete_default_vpcs(self, inp: VpcInput) -> VpcResult:
         deleted: list[str] = []
         kept: dict[str, str] = {}
@@ -105,7 +105,7 @@ class MemberSettingsActivities:
             detail=detail, deleted_in=deleted, kept=kept, attempt=activity.info().attempt
         )
 
-    @activity.defn(name="restore_default_vpcs", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def restore_default_vpcs(self, inp: VpcRestore) -> SettingResult:
         try:
             for region in inp.regions:

@@ -156,7 +156,7 @@ class NotificationActivities:
     secret: bytes | None
     smtp: SmtpConfig | None = None
 
-    @activity.defn(name="notify_email", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def notify_email(self, note: Notification) -> Delivered:
         if self.smtp is None:
             return Delivered(delivered=False, detail="no SMTP server configured")
@@ -186,7 +186,7 @@ class NotificationActivities:
             raise ApplicationError(f"SMTP {self.smtp.host}: {err}", type="EmailFailed") from err
         return Delivered(delivered=True, detail=f"mailed {len(to)} recipient(s)")
 
-    @activity.defn(name="notify", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def notify(self, note: Notification) -> Delivered:
         if not self.webhook_url:
             return Delivered(delivered=False, detail="no webhook configured")

@@ -128,7 +128,7 @@ class OrganizationsActivities:
         return tags
 
     # ---------------------------------------------------------- check_availability
-    @activity.defn(name="check_account_available", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def check_account_available(self, inp: AvailabilityInput) -> AvailabilityResult:
         """Refuse at submission a name or email that an existing account already holds.
 
@@ -160,7 +160,7 @@ class OrganizationsActivities:
         return AvailabilityResult(available=True)
 
     # ------------------------------------------------------------ create_account
-    @activity.defn(name="create_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def create_account(self, inp: CreateAccountInput) -> CreateAccountResult:
         info = activity.info()
         try:
@@ -273,7 +273,7 @@ class OrganizationsActivities:
         return to_application_error(err, action="CreateAccount")
 
     # --------------------------------------------------------------- move_to_ou
-    @activity.defn(name="move_to_ou", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def move_to_ou(self, inp: MoveToOuInput) -> MoveToOuResult:
         try:
             target = self.resolve_ou(inp.ou_path)
@@ -327,7 +327,7 @@ class OrganizationsActivities:
         return True
 
     # ------------------------------------------------------------- compensation
-    @activity.defn(name="suspend_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def suspend_account(self, inp: SuspendInput) -> CompensationResult:
         """Park a cancelled request's account in the Suspended OU and, if configured, close it
         (CloseAccount is quota-limited: the higher of 250 or 20 % of the members per 30 days)."""

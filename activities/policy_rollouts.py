@@ -23,7 +23,7 @@ from common.rollouts import InstanceSurvey, RolloutInput
 class PolicyRolloutActivities:
     client: Client
 
-    @activity.defn(name="survey_policy_rollout", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def survey_policy_rollout(self, inp: RolloutInput) -> InstanceSurvey:
         """The protected managed accounts of the rollout's OUs (and ids, tags), and those
         already on the policy (they get nothing)."""

@@ -219,7 +219,7 @@ class Preflight:
             results = list(await asyncio.gather(*futures)) + temporal
         return PreflightReport(checked_at=datetime.now(UTC), checks=results)
 
-    @activity.defn(name="run_preflight", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def run_preflight(self) -> PreflightReport:
         return await self.run()
 

@@ -56,7 +56,7 @@ class RolloutActivities:
     def _call_as(call_as: str) -> dict[str, str]:
         return {"CallAs": call_as} if call_as != "SELF" else {}
 
-    @activity.defn(name="survey_rollout", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def survey_rollout(self, inp: RolloutInput) -> InstanceSurvey:
         """Which accounts of the OUs have the StackSet, and which of them are already where the
         change would take them (those get no operation)."""
@@ -125,7 +125,7 @@ class RolloutActivities:
                 non_retryable=True,
             )
 
-    @activity.defn(name="current_accounts", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def current_accounts(self, inp: WaveSurveyInput) -> list[str]:
         """Of the wave's accounts, those whose every instance is CURRENT at the target now."""
         name = inp.baseline.stack_set_name
@@ -188,7 +188,7 @@ class RolloutActivities:
             beat()
         return out
 
-    @activity.defn(name="run_stack_set_operation", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def run_stack_set_operation(self, inp: RunOperationInput) -> Operation:
         """Start the wave's operation unless it was started already, and wait for its end."""
         op = inp.operation.model_copy(deep=True)
@@ -202,7 +202,7 @@ class RolloutActivities:
         except ClientError as err:
             raise to_application_error(err, action=f"{op.action} {name}") from err
 
-    @activity.defn(name="stop_stack_set_operation", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def stop_stack_set_operation(self, inp: StopOperationInput) -> bool:
         """Ask AWS to stop a cancelled rollout's operation: the instances in flight finish, no
         more start. False when it had ended already (nothing to stop)."""
@@ -354,7 +354,7 @@ class RolloutActivities:
                 )
         return out
 
-    @activity.defn(name="deploy_stack_set_batch", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def deploy_stack_set_batch(self, inp: BatchDeployInput) -> BatchDeployResult:
         """New accounts' instances of one baseline, every account of the batch in one
         CreateStackInstances (workflows/stack_set_batcher.py).

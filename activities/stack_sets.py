@@ -62,7 +62,7 @@ class StackSetActivities:
     cloudformation: Any
     poll_interval_seconds: float = 15.0
 
-    @activity.defn(name="deploy_baseline", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def deploy_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
         """Bring the account's instances to CURRENT: create the missing, update the stale, and
         replace those whose resources were changed by hand (DriftStatus DRIFTED: an update with
@@ -287,7 +287,7 @@ class StackSetActivities:
             beat(operation_id)
             pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
 
-    @activity.defn(name="remove_baseline", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def remove_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
         """Delete this account's instances of a baseline StackSet (compensation)."""
         info = activity.info()

@@ -27,7 +27,7 @@ class WorkflowIds(BaseModel):
 class TemporalChecks:
     client: Client
 
-    @activity.defn(name="running_workflows", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def running_workflows(self, inp: WorkflowIds) -> WorkflowIds:
         """The subset of ``ids`` whose latest run is still running."""
         return WorkflowIds(ids=[i for i in inp.ids if await is_running(self.client, i)])

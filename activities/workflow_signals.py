@@ -28,7 +28,7 @@ BATCHER_DEPLOY_SIGNAL = "deploy"
 class WorkflowSignals:
     client: Client
 
-    @activity.defn(name="ask_stack_set_batcher", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def ask_stack_set_batcher(self, entry: BatchEntry) -> bool:
         """Queue the account with the StackSet batcher; False when no batcher runs."""
         try:
@@ -39,7 +39,7 @@ class WorkflowSignals:
             raise
         return True
 
-    @activity.defn(name="start_managed_account", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     async def start_managed_account(self, inp: ManagedAccountInput) -> None:
         """Start the account's own workflow, which outlives the request (a retry after a lost
         answer finds it running and leaves it be)."""

@@ -131,7 +131,7 @@ class WorkloadSecurityActivities:
     management_ssm: Any
     settings: WorkloadSecuritySettings
 
-    @activity.defn(name="enroll_workload_security", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def enroll_workload_security(self, inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
         info = activity.info()
         external_id = self.ws.request("GET", "awsconnectorsettings")["externalId"]
@@ -378,12 +378,12 @@ class WorkloadSecurityActivities:
             assigned += 1
         return assigned
 
-    @activity.defn(name="find_workload_security_policy", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def find_workload_security_policy(self, name: str) -> int:
         """The policy's id, or a non-retryable PolicyNotFound: a rollout's plan checks it."""
         return self._policy_id(name)
 
-    @activity.defn(name="apply_workload_security_policy", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def apply_workload_security_policy(self, inp: ApplyPolicyInput) -> ApplyPolicyResult:
         """Give a wave of accounts another policy: on the computers Workload Security already
         has for them, and in the agent association (and its ``dsPolicyId``) that later
@@ -409,7 +409,7 @@ class WorkloadSecurityActivities:
                 failed[account_id] = err.message
         return ApplyPolicyResult(policy_id=policy_id, failed=failed, computers_assigned=assigned)
 
-    @activity.defn(name="remove_workload_security", no_thread_cancel_exception=True)
+    @activity.defn(no_thread_cancel_exception=True)
     def remove_workload_security(self, inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
         """Undo the enrollment (compensation): connector, agent associations, the role."""
         search = {

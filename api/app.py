@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
 from api.dev_auth_guard import DevAuthLoopbackOnly
+from api.intake import skippable_steps
 from api.limits import BodySizeLimit, RateLimiter
 from api.routers import (
     accounts,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.landing_zone = load_landing_zone(settings.landing_zone_file)
+    skippable_steps(app.state.landing_zone)  # a file naming no step: refused at start
     app.state.verifier = TokenVerifier(settings.auth)
     app.state.codec = EncryptionCodec.from_settings(settings.codec)
     limits = settings.limits

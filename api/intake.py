@@ -17,6 +17,7 @@ from common.landing_zone import (
     WorkloadSecurityRequirement,
 )
 from common.models import AccountRequest, OuSnapshot
+from common.step_registry import ALL_STEP_NAMES, SKIPPABLE_BY_DEFAULT
 
 
 def check_against_landing_zone(
@@ -96,6 +97,16 @@ def check_against_landing_zone(
     return snapshot
 
 
+def skippable_steps(lz: LandingZone) -> list[str]:
+    """The landing zone's, or the registry's default; a name of no step is a mistake in the
+    file, refused rather than ignored."""
+    named = list(SKIPPABLE_BY_DEFAULT) if lz.skippable_steps is None else lz.skippable_steps
+    unknown = sorted(set(named) - set(ALL_STEP_NAMES))
+    if unknown:
+        raise ValueError(f"skippable_steps names no step: {unknown}; steps: {ALL_STEP_NAMES}")
+    return named
+
+
 def ou_snapshot(ou: OrganizationalUnitPolicy, lz: LandingZone) -> OuSnapshot:
     """The OU's policy as a request carries it (a later edit of the file changes no history)."""
     return OuSnapshot(
@@ -109,7 +120,7 @@ def ou_snapshot(ou: OrganizationalUnitPolicy, lz: LandingZone) -> OuSnapshot:
         account_factory_product=lz.control_tower.account_factory_product,
         baseline_stack_sets=lz.baselines_for(ou),
         stack_set_preferences=lz.stack_set_preferences,
-        skippable_steps=lz.skippable_steps,
+        skippable_steps=skippable_steps(lz),
         suspended_ou=lz.suspended_ou,
         close_cancelled_accounts=lz.close_cancelled_accounts,
         settings=lz.settings_for(ou),

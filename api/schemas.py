@@ -23,7 +23,6 @@ from common.drift import DriftCheckResult
 from common.landing_zone import Environment, Guardrails, LandingZone
 from common.models import (
     ACCOUNT_NAME_PATTERN,
-    ALL_STEP_NAMES,
     INTERNAL_STATUSES,
     AccountRequest,
     ApprovalRecord,
@@ -41,6 +40,7 @@ from common.models import (
 from common.preflight import PreflightReport
 from common.pricing import CostEstimate
 from common.rollouts import RolloutState, WaveShape
+from common.step_registry import ALL_STEP_NAMES
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 

@@ -14,6 +14,7 @@ from typing import Final
 
 from pydantic import BaseModel, Field
 
+from common import step_registry as steps
 from common.account_settings import EffectiveSettings
 from common.landing_zone import StackSetBaseline
 from common.models import DriftFinding, DriftItem
@@ -31,12 +32,12 @@ IN_SYNC: Final = "in_sync"
 
 # Each kind of drift, and the update step that puts it back.
 REPAIR_STEPS: Final = {
-    "organizational_unit": ("move_to_ou", "enroll_control_tower"),
-    "control_tower": ("enroll_control_tower",),
-    "stack_instance": ("apply_baselines",),
-    "workload_security_connector": ("enroll_workload_security",),
-    "workload_security_agents": ("enroll_workload_security",),
-    "billing": ("register_billing",),
+    "organizational_unit": (steps.MOVE_TO_OU.name, steps.ENROLL_CONTROL_TOWER.name),
+    "control_tower": (steps.ENROLL_CONTROL_TOWER.name,),
+    "stack_instance": (steps.APPLY_BASELINES.name,),
+    "workload_security_connector": (steps.ENROLL_WORKLOAD_SECURITY.name,),
+    "workload_security_agents": (steps.ENROLL_WORKLOAD_SECURITY.name,),
+    "billing": (steps.REGISTER_BILLING.name,),
     # The vend-time settings (those whose steps succeeded): found, not yet put back by an update
     # (its steps do not include the settings'); a repair says so.
     "budget": (),

@@ -130,7 +130,8 @@ class LandingZone(BaseModel):
     baselines: dict[str, StackSetBaseline] = Field(default_factory=dict)
     stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
     # Steps an operator may skip (with a reason) when they fail; the others must succeed.
-    skippable_steps: list[str] = Field(default_factory=lambda: ["register_billing"])
+    # Unset: those the step registry marks skippable (common/step_registry.py: billing).
+    skippable_steps: list[str] | None = None
     # Where a cancelled request's account goes, and whether it is then closed (CloseAccount).
     suspended_ou: str = "Suspended"
     close_cancelled_accounts: bool = False

@@ -34,70 +34,12 @@ ACCOUNT_NAME_PATTERN = r"^[a-z0-9-]{3,50}$"
 RESERVED_TAG_PREFIXES = ("aws:", "vending:")
 _TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
 
-# The account settings (common/account_settings.py) run after the baselines, so the account is
-# governed before people get in, and before protection and billing, which do not depend on them.
-SETTINGS_STEP_NAMES: tuple[str, ...] = (
-    "assign_access",
-    "create_budget",
-    "set_alternate_contacts",
-    "set_account_alias",
-    "enable_regions",
-    "delete_default_vpcs",  # after enable_regions: the newly enabled regions have one too
-)
-STEP_NAMES: tuple[str, ...] = (
-    "create_account",
-    "move_to_ou",
-    "enroll_control_tower",
-    "apply_baselines",
-    *SETTINGS_STEP_NAMES,
-    "enroll_workload_security",
-    "register_billing",
-)
-# A decommission, in the order of the lifecycle contract: shut the account in, stop paying for
-# it, take away what the vend gave it, then close it (the one step nothing can undo).
-DECOMMISSION_STEP_NAMES: tuple[str, ...] = (
-    "quarantine",
-    "end_billing",
-    "remove_access",
-    "delete_budget",
-    "remove_workload_security",
-    "remove_baselines",
-    "unmanage_control_tower",
-    "close_account",
-)
-# An adoption: nothing is created; the rest is the vend's, once the engine can act in the account.
-ADOPT_STEP_NAMES: tuple[str, ...] = ("verify_access", *STEP_NAMES[1:])
-# An update, in vending order; each step runs only when the change needs it.
-UPDATE_STEP_NAMES: tuple[str, ...] = (
-    "move_to_ou",
-    "rename_account",
-    "enroll_control_tower",
-    "apply_baselines",
-    "enroll_workload_security",
-    "remove_workload_security",
-    "register_billing",
-    "retag",
-)
-ALL_STEP_NAMES: tuple[str, ...] = tuple(
-    dict.fromkeys((*STEP_NAMES, *DECOMMISSION_STEP_NAMES, *ADOPT_STEP_NAMES, *UPDATE_STEP_NAMES))
-)
-
 
 class RequestKind(StrEnum):
     vend = "vend"
     decommission = "decommission"
     adopt = "adopt"
     update = "update"
-
-
-def step_names(kind: RequestKind) -> tuple[str, ...]:
-    if kind == RequestKind.decommission:
-        return DECOMMISSION_STEP_NAMES
-    if kind == RequestKind.adopt:
-        return ADOPT_STEP_NAMES
-    if kind == RequestKind.update:
-        return UPDATE_STEP_NAMES
-    return STEP_NAMES
 
 
 class AccountStatus(StrEnum):

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.request.failures import error_of
     from workflows.request.record import SYSTEM
     from workflows.steps.context import StepContext
-    from workflows.steps.vend import StepSpec
+    from workflows.steps.spec import StepSpec
 
 
 async def compensate(ctx: StepContext, table: dict[str, StepSpec]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from common import step_registry as steps
     from common.models import (
         AccountStatus,
         BaselineRecord,
@@ -26,9 +27,9 @@ def vended_account(ctx: StepContext) -> ManagedAccount:
     """The account a completed vend made, as the inventory's first record of it."""
     inp, state = ctx.inp, ctx.state
     assert state.account_id
-    enrolled = _step_status(ctx, "enroll_control_tower") == StepStatus.succeeded
-    deployed = _step_status(ctx, "apply_baselines") == StepStatus.succeeded
-    billed = _step_status(ctx, "register_billing") == StepStatus.succeeded
+    enrolled = _step_status(ctx, steps.ENROLL_CONTROL_TOWER.name) == StepStatus.succeeded
+    deployed = _step_status(ctx, steps.APPLY_BASELINES.name) == StepStatus.succeeded
+    billed = _step_status(ctx, steps.REGISTER_BILLING.name) == StepStatus.succeeded
     return ManagedAccount(
         account_id=state.account_id,
         request=inp.request,
@@ -50,10 +51,10 @@ def vended_account(ctx: StepContext) -> ManagedAccount:
         settings=inp.settings.model_copy(
             update={
                 "access": inp.settings.access
-                if _step_status(ctx, "assign_access") == StepStatus.succeeded
+                if _step_status(ctx, steps.ASSIGN_ACCESS.name) == StepStatus.succeeded
                 else None,
                 "budget": inp.settings.budget
-                if _step_status(ctx, "create_budget") == StepStatus.succeeded
+                if _step_status(ctx, steps.CREATE_BUDGET.name) == StepStatus.succeeded
                 else None,
             }
         ),
@@ -107,7 +108,7 @@ def updated_account(ctx: StepContext) -> ManagedAccount:
     inp, state = ctx.inp, ctx.state
     assert inp.account is not None
     before = inp.account
-    enrolled = _step_status(ctx, "enroll_control_tower")
+    enrolled = _step_status(ctx, steps.ENROLL_CONTROL_TOWER.name)
     control_tower = before.control_tower
     if enrolled == StepStatus.succeeded:
         control_tower = f"enrolled ({inp.ou.enrollment.value})"

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from common import step_registry as steps
     from common.models import (
         CancelInput,
         RequestState,
@@ -44,7 +45,7 @@ def check_cancel(state: RequestState) -> None:
             "approval or for an operator",
             type="InvalidState",
         )
-    closing = next((s for s in state.steps if s.name == "close_account"), None)
+    closing = next((s for s in state.steps if s.name == steps.CLOSE_ACCOUNT.name), None)
     if closing is not None and closing.status != StepStatus.pending:
         # From here a decommission only goes forward: a closure is not undone by a cancel.
         raise ApplicationError(
@@ -68,13 +69,13 @@ def check_retry(state: RequestState, inp: RetryInput) -> None:
             f"step {inp.step} has not failed; the failed step is {failed.name}",
             type="InvalidState",
         )
-    if inp.account_email is not None and inp.step != "create_account":
+    if inp.account_email is not None and inp.step != steps.CREATE_ACCOUNT.name:
         raise ApplicationError(
             "the account email can be corrected only when create_account failed",
             type="InvalidState",
         )
     if inp.ou is not None:
-        if inp.step != "move_to_ou":
+        if inp.step != steps.MOVE_TO_OU.name:
             raise ApplicationError(
                 "the OU can be corrected only when move_to_ou failed", type="InvalidState"
             )

@@ -27,9 +27,9 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StepStatus,
         VendingInput,
-        step_names,
     )
     from common.pricing import summary as cost_summary
+    from common.step_registry import step_names
     from workflows.request import metrics
 
 SYSTEM = "system"

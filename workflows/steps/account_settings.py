@@ -1,7 +1,7 @@
 """The account-settings steps of the vend's table: each one activity, each undone by a cancel.
 
 What each applies was resolved at intake (``VendingInput.settings``); a step whose setting the
-OU does not apply is skipped by ``common.step_plan`` before it gets here.
+OU does not apply is skipped by its rule (``common/step_registry.py``) before it gets here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ with workflow.unsafe.imports_passed_through():
         VpcRestore,
         VpcResult,
     )
+    from common import step_registry as steps
     from common.models import RequestState, VendingInput
+    from common.step_registry import Step
     from workflows.steps.spec import StepSpec, activity_step, activity_undo
 
 
@@ -69,28 +71,28 @@ def _budget_removal(_: VendingInput, state: RequestState) -> BudgetRemoval:
     return BudgetRemoval(account_id=_account(state))
 
 
-SETTINGS_STEPS: dict[str, StepSpec] = {
-    "assign_access": StepSpec(
+SETTINGS: dict[Step, StepSpec] = {
+    steps.ASSIGN_ACCESS: StepSpec(
         activity_step(IdentityCenterActivities.assign_access, _access),
         undo=activity_undo(IdentityCenterActivities.remove_access, _access),
     ),
-    "create_budget": StepSpec(
+    steps.CREATE_BUDGET: StepSpec(
         activity_step(BudgetActivities.create_budget, _budget),
         undo=activity_undo(BudgetActivities.delete_budget, _budget_removal),
     ),
-    "set_alternate_contacts": StepSpec(
+    steps.SET_ALTERNATE_CONTACTS: StepSpec(
         activity_step(AccountSettingsActivities.set_alternate_contacts, _contacts),
         undo=activity_undo(AccountSettingsActivities.remove_alternate_contacts, _contacts),
     ),
-    "set_account_alias": StepSpec(
+    steps.SET_ACCOUNT_ALIAS: StepSpec(
         activity_step(MemberSettingsActivities.set_account_alias, _alias),
         undo=activity_undo(MemberSettingsActivities.remove_account_alias, _alias),
     ),
-    "enable_regions": StepSpec(
+    steps.ENABLE_REGIONS: StepSpec(
         activity_step(AccountSettingsActivities.enable_regions, _regions),
         undo=activity_undo(AccountSettingsActivities.disable_regions, _regions),
     ),
-    "delete_default_vpcs": StepSpec(
+    steps.DELETE_DEFAULT_VPCS: StepSpec(
         activity_step(MemberSettingsActivities.delete_default_vpcs, _vpcs, _record_vpcs),
         undo=activity_undo(MemberSettingsActivities.restore_default_vpcs, _restore),
     ),

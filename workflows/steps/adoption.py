@@ -11,8 +11,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.account_lifecycle import AdoptionActivities, VerifyAccessInput
-    from common.models import ADOPT_STEP_NAMES, RequestState, VendingInput
-    from workflows.steps.vend import STEPS, StepSpec, activity_step
+    from common import step_registry as steps
+    from common.models import RequestState, VendingInput
+    from common.step_registry import Step
+    from workflows.steps.spec import StepSpec, activity_step
+    from workflows.steps.vend import VEND
 
 
 def _verify_input(_: VendingInput, state: RequestState) -> VerifyAccessInput:
@@ -20,8 +23,7 @@ def _verify_input(_: VendingInput, state: RequestState) -> VerifyAccessInput:
     return VerifyAccessInput(account_id=state.account_id)
 
 
-ADOPT_STEPS: dict[str, StepSpec] = {
-    "verify_access": StepSpec(activity_step(AdoptionActivities.verify_access, _verify_input)),
-    **{name: spec for name, spec in STEPS.items() if name != "create_account"},
+ADOPTION: dict[Step, StepSpec] = {
+    steps.VERIFY_ACCESS: StepSpec(activity_step(AdoptionActivities.verify_access, _verify_input)),
+    **{step: spec for step, spec in VEND.items() if step is not steps.CREATE_ACCOUNT},
 }
-assert tuple(ADOPT_STEPS) == ADOPT_STEP_NAMES

@@ -6,8 +6,8 @@ at once instead of one per retry.
 
 A new account's instances are made by the StackSet batcher, in one operation with every other
 account waiting on the StackSet (``workflows/stack_set_batcher.py``); what the batch does not
-settle (an account with instances already, which may need an update or a replacement) the
-step's own activity does, as before batching (patch ``stack-set-batches``).
+settle (an account with instances already, which may need an update or a replacement), or
+every account when no batcher answers, the step's own activity does.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ with workflow.unsafe.imports_passed_through():
         DeployBaselineResult,
         StackSetActivities,
     )
+    from activities.workflow_signals import WorkflowSignals
     from common.landing_zone import StackSetBaseline
     from common.stack_set_batches import BatchEntry
     from workflows.request.failures import error_of
     from workflows.steps.context import StepContext
+    from workflows.steps.spec import StepSpec
 
 
 class BaselinesResult(BaseModel):
@@ -141,3 +143,9 @@ async def remove_baselines(ctx: StepContext) -> BaselinesResult:
         stack_sets=removed,
         detail=f"deleted instances of {', '.join(removed)}" if removed else "none to delete",
     )
+
+
+DEPLOYS = (StackSetActivities.deploy_baseline, WorkflowSignals.ask_stack_set_batcher)
+APPLY_BASELINES = StepSpec(
+    apply_baselines, undo=remove_baselines, uses=(*DEPLOYS, StackSetActivities.remove_baseline)
+)

@@ -31,21 +31,17 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.identity_center import AccessInput, IdentityCenterActivities
     from activities.organizations import OrganizationsActivities
+    from activities.stack_sets import StackSetActivities
     from activities.workload_security import WorkloadSecurityActivities
-    from common.models import DECOMMISSION_STEP_NAMES, RequestState, VendingInput
+    from common import step_registry as steps
+    from common.models import RequestState, VendingInput
+    from common.step_registry import Step
     from workflows.request.failures import error_of
-    from workflows.steps.baselines import apply_baselines, remove_baselines
+    from workflows.steps.baselines import DEPLOYS, apply_baselines, remove_baselines
     from workflows.steps.context import StepContext, StepOutcome
-    from workflows.steps.enrollment import enroll_by_account_factory
-    from workflows.steps.vend import (
-        StepSpec,
-        activity_step,
-        activity_undo,
-        move_input,
-        record_connector,
-        record_registration,
-        ws_input,
-    )
+    from workflows.steps.enrollment import ENROLLS, enroll_by_account_factory
+    from workflows.steps.spec import StepSpec, activity_step, activity_undo
+    from workflows.steps.vend import move_input, record_connector, record_registration, ws_input
 
 
 def _account_id(state: RequestState) -> str:
@@ -156,33 +152,49 @@ async def close_account(ctx: StepContext) -> StepOutcome:
     return closed
 
 
-DECOMMISSION_STEPS: dict[str, StepSpec] = {
-    "quarantine": StepSpec(
+DECOMMISSION: dict[Step, StepSpec] = {
+    steps.QUARANTINE: StepSpec(
         activity_step(LifecycleActivities.quarantine_account, _quarantine_input),
         undo=activity_undo(OrganizationsActivities.move_to_ou, move_input),
     ),
-    "end_billing": StepSpec(
+    steps.END_BILLING: StepSpec(
         activity_step(BillingActivities.deregister_billing, _end_billing_input),
         undo=activity_step(BillingActivities.register_billing, _billing_again, record_registration),
     ),
     # What the vend's settings made outside the account: nobody signs in to a closed account,
     # and a closed account's budget would only alert.
-    "remove_access": StepSpec(
+    steps.REMOVE_ACCESS: StepSpec(
         activity_step(IdentityCenterActivities.remove_access, _access_input),
         undo=activity_step(IdentityCenterActivities.assign_access, _access_input),
     ),
-    "delete_budget": StepSpec(
+    steps.DELETE_BUDGET: StepSpec(
         activity_step(BudgetActivities.delete_budget, _budget_removal),
         undo=activity_step(BudgetActivities.create_budget, _budget_again),
     ),
-    "remove_workload_security": StepSpec(
+    steps.REMOVE_WORKLOAD_SECURITY: StepSpec(
         activity_step(WorkloadSecurityActivities.remove_workload_security, ws_input),
         undo=activity_step(
             WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
         ),
     ),
-    "remove_baselines": StepSpec(remove_baselines, undo=apply_baselines),
-    "unmanage_control_tower": StepSpec(unmanage_control_tower, undo=_manage_again),
-    "close_account": StepSpec(close_account),
+    steps.REMOVE_BASELINES: StepSpec(
+        remove_baselines, undo=apply_baselines, uses=(*DEPLOYS, StackSetActivities.remove_baseline)
+    ),
+    steps.UNMANAGE_CONTROL_TOWER: StepSpec(
+        unmanage_control_tower,
+        undo=_manage_again,
+        uses=(
+            ControlTowerActivities.unmanage_account_factory,
+            LifecycleActivities.quarantine_account,
+            *ENROLLS,
+        ),
+    ),
+    steps.CLOSE_ACCOUNT: StepSpec(
+        close_account,
+        uses=(
+            LifecycleActivities.close_quota_limit,
+            LifecycleActivities.close_account,
+            LifecycleActivities.wait_for_closure,
+        ),
+    ),
 }
-assert tuple(DECOMMISSION_STEPS) == DECOMMISSION_STEP_NAMES

@@ -22,10 +22,10 @@ with workflow.unsafe.imports_passed_through():
         OuBaselineInput,
         WaitEnrollmentInput,
     )
+    from common import step_registry as steps
     from common.landing_zone import EnrollmentStrategy
     from workflows.steps.context import StepContext
-
-STEP = "enroll_control_tower"
+    from workflows.steps.spec import StepSpec
 
 
 async def enroll_control_tower(ctx: StepContext) -> EnrollResult:
@@ -148,7 +148,7 @@ def factory_input(ctx: StepContext, into_ou: str | None = None) -> AccountFactor
         ou_id=ou_id,
         sso_user_email=inp.request.owner_email,
         product_name=inp.ou.account_factory_product,
-        run=ctx.attempts_so_far(STEP) + 1,
+        run=ctx.attempts_so_far(steps.ENROLL_CONTROL_TOWER.name) + 1,
     )
 
 
@@ -157,3 +157,12 @@ def _placed(ctx: StepContext, ou_id: str | None = None) -> tuple[str, str]:
     ou_id = ou_id or state.organizational_unit_id
     assert state.account_id and ou_id, "runs after move_to_ou"
     return state.account_id, ou_id
+
+
+ENROLLS = (
+    ControlTowerActivities.find_ou_baseline,
+    ControlTowerActivities.account_enrollment,
+    ControlTowerActivities.ensure_execution_role,
+    ControlTowerActivities.wait_for_enrollment,
+)
+ENROLL_CONTROL_TOWER = StepSpec(enroll_control_tower, uses=ENROLLS)

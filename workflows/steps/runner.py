@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.request.record import SYSTEM
     from workflows.steps.context import StepContext
     from workflows.steps.policy import attempts_of
-    from workflows.steps.vend import StepSpec
+    from workflows.steps.spec import StepSpec
 
 
 async def run_step(name: str, spec: StepSpec, ctx: StepContext, operator: OperatorActions) -> bool:

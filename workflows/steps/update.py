@@ -14,18 +14,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities, RegistrationInput
     from activities.stack_sets import DeployBaselineInput, StackSetActivities
     from activities.workload_security import WorkloadSecurityActivities
-    from common.models import UPDATE_STEP_NAMES, RequestState, VendingInput
-    from common.step_plan import account_before, account_tags
-    from workflows.steps.baselines import BaselinesResult, apply_baselines
+    from common import step_registry as steps
+    from common.models import RequestState, VendingInput
+    from common.step_registry import Step
+    from common.step_rules import account_before, account_tags
+    from workflows.steps.baselines import DEPLOYS, BaselinesResult, apply_baselines
     from workflows.steps.context import StepContext, StepOutcome
-    from workflows.steps.enrollment import enroll_control_tower
-    from workflows.steps.vend import (
-        STEPS,
-        StepSpec,
-        activity_step,
-        record_connector,
-        ws_input,
-    )
+    from workflows.steps.enrollment import ENROLL_CONTROL_TOWER
+    from workflows.steps.spec import StepSpec, activity_step
+    from workflows.steps.vend import VEND, record_connector, ws_input
 
 
 def _rename_input(inp: VendingInput, state: RequestState) -> RenameInput:
@@ -83,26 +80,30 @@ async def change_billing(ctx: StepContext) -> StepOutcome:
         await ctx.activity(
             BillingActivities.deregister_billing, RegistrationInput(registration_id=old)
         )
-    return await STEPS["register_billing"].run(ctx)
+    return await VEND[steps.REGISTER_BILLING].run(ctx)
 
 
-UPDATE_STEPS: dict[str, StepSpec] = {
-    "move_to_ou": StepSpec(
-        STEPS["move_to_ou"].run,
-        holds_control_tower_slot=STEPS["move_to_ou"].holds_control_tower_slot,
+UPDATE: dict[Step, StepSpec] = {
+    steps.MOVE_TO_OU: StepSpec(
+        VEND[steps.MOVE_TO_OU].run,
+        holds_control_tower_slot=VEND[steps.MOVE_TO_OU].holds_control_tower_slot,
     ),
-    "rename_account": StepSpec(activity_step(UpdateActivities.rename_account, _rename_input)),
-    "enroll_control_tower": StepSpec(enroll_control_tower),
-    "apply_baselines": StepSpec(update_baselines),
-    "enroll_workload_security": StepSpec(
+    steps.RENAME_ACCOUNT: StepSpec(activity_step(UpdateActivities.rename_account, _rename_input)),
+    steps.ENROLL_CONTROL_TOWER: ENROLL_CONTROL_TOWER,
+    steps.APPLY_BASELINES: StepSpec(
+        update_baselines, uses=(*DEPLOYS, StackSetActivities.remove_baseline)
+    ),
+    steps.ENROLL_WORKLOAD_SECURITY: StepSpec(
         activity_step(
             WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
         ),
     ),
-    "remove_workload_security": StepSpec(
+    steps.REMOVE_WORKLOAD_SECURITY: StepSpec(
         activity_step(WorkloadSecurityActivities.remove_workload_security, ws_input),
     ),
-    "register_billing": StepSpec(change_billing),
-    "retag": StepSpec(activity_step(UpdateActivities.retag_account, _retag_input)),
+    steps.REGISTER_BILLING: StepSpec(
+        change_billing,
+        uses=(BillingActivities.deregister_billing, BillingActivities.register_billing),
+    ),
+    steps.RETAG: StepSpec(activity_step(UpdateActivities.retag_account, _retag_input)),
 }
-assert tuple(UPDATE_STEPS) == UPDATE_STEP_NAMES

@@ -1,9 +1,8 @@
-"""The step table: the one place that says which steps a request runs, in what order, and how.
-
-Each entry names what the step runs (an activity and its input, or a step function such as
-``enroll_control_tower``), when it is skipped, whether it needs a Control Tower slot, and how a
-cancellation undoes it. The runner (``step_runner.py``) does the rest: status, attempts, timings,
-parking on failure, operator retry and skip. The order is ``common.models.STEP_NAMES``'s.
+"""What the vend's steps run: for each step of ``common/step_registry.py``'s vend table, the
+activity and its input (or a step function such as ``enroll_control_tower``), whether it needs
+a Control Tower slot, and how a cancellation undoes it. Which steps run, in what order and when
+they are skipped is the registry's; the runner (``runner.py``) does the rest: status,
+attempts, timings, parking on failure, operator retry and skip.
 """
 
 from __future__ import annotations
@@ -30,14 +29,14 @@ with workflow.unsafe.imports_passed_through():
         WorkloadSecurityInput,
         WorkloadSecurityResult,
     )
+    from common import step_registry as steps
     from common.landing_zone import EnrollmentStrategy
-    from common.models import STEP_NAMES, RequestState, VendingInput
-    from workflows.steps.account_settings import SETTINGS_STEPS
-    from workflows.steps.baselines import apply_baselines, remove_baselines
-    from workflows.steps.enrollment import enroll_control_tower
+    from common.models import RequestState, VendingInput
+    from common.step_registry import Step
+    from workflows.steps.account_settings import SETTINGS
+    from workflows.steps.baselines import APPLY_BASELINES
+    from workflows.steps.enrollment import ENROLL_CONTROL_TOWER
     from workflows.steps.spec import StepSpec, activity_step, activity_undo
-
-__all__ = ["STEPS", "StepSpec", "activity_step", "activity_undo"]
 
 
 def _create_account_input(inp: VendingInput, _: RequestState) -> CreateAccountInput:
@@ -101,7 +100,7 @@ def _billing_input(inp: VendingInput, state: RequestState) -> BillingInput:
         cost_center=inp.request.cost_center,
         contact_email=inp.request.owner_email,
         workload_security=inp.protect_workload_security,
-        run=next(s.attempts for s in state.steps if s.name == "register_billing") + 1,
+        run=next(s.attempts for s in state.steps if s.name == steps.REGISTER_BILLING.name) + 1,
     )
 
 
@@ -130,29 +129,28 @@ def _ws_undo_input(inp: VendingInput, state: RequestState) -> WorkloadSecurityIn
     return ws_input(inp, state) if state.account_id else None
 
 
-STEPS: dict[str, StepSpec] = {
-    "create_account": StepSpec(
+VEND: dict[Step, StepSpec] = {
+    steps.CREATE_ACCOUNT: StepSpec(
         activity_step(
             OrganizationsActivities.create_account, _create_account_input, _record_account
         ),
         undo=activity_undo(OrganizationsActivities.suspend_account, _suspend_input),
     ),
-    "move_to_ou": StepSpec(
+    steps.MOVE_TO_OU: StepSpec(
         activity_step(OrganizationsActivities.move_to_ou, move_input, _record_ou),
         holds_control_tower_slot=_auto_enrolls,
     ),
-    "enroll_control_tower": StepSpec(enroll_control_tower),
-    "apply_baselines": StepSpec(apply_baselines, undo=remove_baselines),
-    **SETTINGS_STEPS,
-    "enroll_workload_security": StepSpec(
+    steps.ENROLL_CONTROL_TOWER: ENROLL_CONTROL_TOWER,
+    steps.APPLY_BASELINES: APPLY_BASELINES,
+    **SETTINGS,
+    steps.ENROLL_WORKLOAD_SECURITY: StepSpec(
         activity_step(
             WorkloadSecurityActivities.enroll_workload_security, ws_input, record_connector
         ),
         undo=activity_undo(WorkloadSecurityActivities.remove_workload_security, _ws_undo_input),
     ),
-    "register_billing": StepSpec(
+    steps.REGISTER_BILLING: StepSpec(
         activity_step(BillingActivities.register_billing, _billing_input, record_registration),
         undo=activity_undo(BillingActivities.deregister_billing, _registration_input),
     ),
 }
-assert tuple(STEPS) == STEP_NAMES, "the table lists every step, in the order requests run them"
