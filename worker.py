@@ -129,7 +129,6 @@ def activity_objects(client: Client, settings: Settings) -> list[object]:
         poll_interval_seconds=aws.poll_interval_seconds,
         member_role_name=aws.member_role_name,
     )
-    landing_zone = load_landing_zone(settings.landing_zone_file)
     members = MemberAccountAccess(
         aws_client("sts", aws),
         aws.member_role_name,
@@ -157,20 +156,45 @@ def activity_objects(client: Client, settings: Settings) -> list[object]:
         http=sunnypay_http(settings.billing),
         poll_interval_seconds=settings.billing.poll_interval_seconds,
     )
+    drift = DriftActivities(
+        organizations=organizations,
+        cloudformation=cloudformation,
+        control_tower=ct,
+        ws=workload_security.ws,
+        ws_settings=settings.workload_security,
+        members=members,
+        billing=billing.http,
+        budgets=budgets,
+        account_settings=account_settings,
+        poll_interval_seconds=aws.poll_interval_seconds,
+    )
+    shared = [org, account_settings, budgets, ct, workload_security, billing, drift]
+    return shared + _the_others(client, settings, org, members, account_api, cloudformation)
+
+
+def _the_others(
+    client: Client,
+    settings: Settings,
+    org: OrganizationsActivities,
+    members: MemberAccountAccess,
+    account_api: Any,
+    cloudformation: Any,
+) -> list[object]:
+    """The activity classes no other one is built on."""
+    aws = settings.aws
+    landing_zone = load_landing_zone(settings.landing_zone_file)
     return [
-        org,
         LifecycleActivities(org, settings.close_quota.limit or landing_zone.close_quota or 0),
         AdoptionActivities(org, members),
         UpdateActivities(org, account_api),
-        account_settings,
         IdentityCenterActivities(
             aws_client("sso-admin", aws),
             aws_client("identitystore", aws),
             aws.poll_interval_seconds,
         ),
-        budgets,
-        MemberSettingsActivities(members, account_settings),
-        ct,
+        MemberSettingsActivities(
+            members, AccountSettingsActivities(account_api, aws.poll_interval_seconds)
+        ),
         StackSetActivities(
             cloudformation=cloudformation, poll_interval_seconds=aws.poll_interval_seconds
         ),
@@ -179,26 +203,12 @@ def activity_objects(client: Client, settings: Settings) -> list[object]:
             organizations=org,
             poll_interval_seconds=aws.poll_interval_seconds,
         ),
-        workload_security,
-        billing,
         notification_activities(settings),
         TemporalChecks(client),
         ClaimActivities(client, claims_task_queue(settings.temporal.task_queue)),
         WorkflowSignals(client),
         DriftTargetActivities(client, landing_zone),
         PolicyRolloutActivities(client),
-        DriftActivities(
-            organizations=organizations,
-            cloudformation=cloudformation,
-            control_tower=ct,
-            ws=workload_security.ws,
-            ws_settings=settings.workload_security,
-            members=members,
-            billing=billing.http,
-            budgets=budgets,
-            account_settings=account_settings,
-            poll_interval_seconds=aws.poll_interval_seconds,
-        ),
     ]
 
 
@@ -396,6 +406,13 @@ async def ensure_drift_schedule(client: Client, settings: Settings) -> None:
         )
 
 
+async def ensure_long_lived(client: Client, settings: Settings) -> None:
+    await ensure_coordinator(client, settings)
+    await ensure_close_quota(client, settings)
+    await ensure_stack_set_batcher(client, settings)
+    await ensure_drift_schedule(client, settings)
+
+
 def metrics_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime that serves Prometheus metrics: the SDK's (task latencies, slots,
     poll failures) and the workflows' own vend_step_* and vend_request_transitions."""
@@ -414,15 +431,15 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 async def run_worker(settings: Settings) -> None:
     cache_workflow_bytecode()
     client = await connect(settings.temporal, settings.codec, runtime=metrics_runtime(settings))
-    log.info(
-        "build %s of deployment %s", *reversed(worker_deployment.version_name(settings).split(":"))
-    )
-    if settings.worker.promote:  # first, so the workflows ensured below start on this build
-        await worker_deployment.promote(client, settings)
-    await ensure_coordinator(client, settings)
-    await ensure_close_quota(client, settings)
-    await ensure_stack_set_batcher(client, settings)
-    await ensure_drift_schedule(client, settings)
+    log.info("worker deployment version %s", worker_deployment.version_name(settings))
+    # New workflows start on the current build: promote first where the server allows it (then
+    # the long-lived workflows are started before the worker polls, as before versioning); a
+    # new build beside a current one is promoted once it polls.
+    promote = settings.worker.promote
+    if promote and await worker_deployment.promote_early(client, settings):
+        promote = False
+    if not promote:
+        await ensure_long_lived(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -436,6 +453,9 @@ async def run_worker(settings: Settings) -> None:
         claims_worker = build_claims_worker(client, settings)
         log.info("worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address)
         async with worker, claims_worker:
+            if promote:
+                await worker_deployment.promote(client, settings)
+                await ensure_long_lived(client, settings)
             checking = asyncio.create_task(gate.check_all())  # while the worker already polls
             await stop.wait()
             checking.cancel()

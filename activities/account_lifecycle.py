@@ -15,7 +15,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, to_application_error
-from activities.heartbeats import beat, pause
 from activities.member_accounts import MemberAccountAccess
 from activities.organizations import (
     CLOSED,
@@ -25,7 +24,7 @@ from activities.organizations import (
     OrganizationsActivities,
     account_state,
 )
-from activities.waiting import patiently
+from activities.waiting import until
 from common.landing_zone import AdoptionSource
 
 CLOSE_QUOTA_REASONS = ("CLOSE_ACCOUNT_QUOTA_EXCEEDED", "CLOSE_ACCOUNT_REQUESTS_LIMIT_EXCEEDED")
@@ -155,26 +154,19 @@ class LifecycleActivities:
     def wait_for_closure(self, inp: CloseAccountInput) -> ClosureResult:
         """Wait for AWS to finish closing (PENDING_CLOSURE, then SUSPENDED: minutes on AWS)."""
         client = self.org.client
-        while True:
-            status = account_state(
-                patiently(
-                    lambda: client.describe_account(AccountId=inp.account_id),
-                    self.org.poll_interval_seconds,
-                    waiting_for=f"closure of {inp.account_id}",
-                )["Account"]
+        status = until(
+            lambda: account_state(client.describe_account(AccountId=inp.account_id)["Account"]),
+            lambda state: state in CLOSED or state == "ACTIVE",
+            self.org.poll_interval_seconds,
+            waiting_for=f"closure of {inp.account_id}",
+        )
+        if status == "ACTIVE":
+            raise ApplicationError(
+                f"account {inp.account_id} is ACTIVE again: its closure was reverted",
+                type="ClosureReverted",
+                non_retryable=True,
             )
-            if status in CLOSED:
-                return ClosureResult(
-                    status=status, attempt=activity.info().attempt, detail="SUSPENDED"
-                )
-            if status == "ACTIVE":
-                raise ApplicationError(
-                    f"account {inp.account_id} is ACTIVE again: its closure was reverted",
-                    type="ClosureReverted",
-                    non_retryable=True,
-                )
-            beat(status)
-            pause(self.org.poll_interval_seconds, waiting_for="CloseAccount")
+        return ClosureResult(status=status, attempt=activity.info().attempt, detail="SUSPENDED")
 
 
 DECOMMISSION_TAG = "vending:decommission-request"

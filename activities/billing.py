@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.aws_errors import final
-from activities.heartbeats import beat, pause
+from activities.heartbeats import beat
 from activities.http_calls import call, message_of, path
+from activities.waiting import until
 from common.settings import BillingSettings
 
 SERVICE = "SunnyPay"
@@ -141,19 +142,21 @@ class BillingActivities:
         return str(resp.json()["registration_id"])
 
     def _wait_until_settled(self, registration_id: str) -> dict[str, Any]:
-        while True:
-            resp = call(
-                self.http,
-                "GET",
-                path("/v1/registrations/{id}", id=registration_id),
-                service=SERVICE,
-            )
-            self._raise_for_client_error(resp)
-            reg: dict[str, Any] = resp.json()
-            if reg["status"] in ("active", "rejected"):
-                return reg
-            beat(registration_id)
-            pause(self.poll_interval_seconds, waiting_for="Sunny Pay activation")
+        beat(registration_id)
+        return until(
+            lambda: self._registration(registration_id),
+            lambda reg: reg["status"] in ("active", "rejected"),
+            self.poll_interval_seconds,
+            waiting_for="Sunny Pay activation",
+        )
+
+    def _registration(self, registration_id: str) -> dict[str, Any]:
+        resp = call(
+            self.http, "GET", path("/v1/registrations/{id}", id=registration_id), service=SERVICE
+        )
+        self._raise_for_client_error(resp)
+        reg: dict[str, Any] = resp.json()
+        return reg
 
     @activity.defn(no_thread_cancel_exception=True)
     def deregister_billing(self, inp: RegistrationInput) -> BillingResult:

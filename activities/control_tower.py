@@ -19,9 +19,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, final, to_application_error
-from activities.heartbeats import beat, pause
+from activities.heartbeats import beat
 from activities.member_accounts import MemberAccountAccess
-from activities.waiting import patiently
+from activities.waiting import until
 
 CONTROL_TOWER_BASELINE_NAME = "AWSControlTowerBaseline"
 EXECUTION_ROLE = "AWSControlTowerExecution"
@@ -204,31 +204,30 @@ class ControlTowerActivities:
         retries (the first attempt's start is heartbeated)."""
         info = activity.info()
         started = float(info.heartbeat_details[0]) if info.heartbeat_details else time.time()
+        beat(started)
         try:
-            while True:
-                status = patiently(
-                    lambda: self._enrollment(inp.account_id),
-                    self.poll_interval_seconds,
-                    waiting_for=f"enrollment of {inp.account_id}",
+            status = until(
+                lambda: self._enrollment(inp.account_id),
+                lambda s: (
+                    s.status in ("SUCCEEDED", "FAILED")
+                    or time.time() - started > inp.timeout_seconds
+                ),
+                self.poll_interval_seconds,
+                waiting_for=f"enrollment of {inp.account_id}",
+            )
+            if status.status == "SUCCEEDED":
+                return EnrollResult(strategy="verified", detail="enrolled", attempt=info.attempt)
+            if status.status == "FAILED":
+                raise final(
+                    f"Control Tower enrollment of {inp.account_id} failed: "
+                    f"{self._operation_message(status.last_operation)}",
+                    "EnrollmentFailed",
                 )
-                if status.status == "SUCCEEDED":
-                    return EnrollResult(
-                        strategy="verified", detail="enrolled", attempt=info.attempt
-                    )
-                if status.status == "FAILED":
-                    raise final(
-                        f"Control Tower enrollment of {inp.account_id} failed: "
-                        f"{self._operation_message(status.last_operation)}",
-                        "EnrollmentFailed",
-                    )
-                if time.time() - started > inp.timeout_seconds:
-                    raise final(
-                        f"account {inp.account_id} was not enrolled within "
-                        f"{inp.timeout_seconds:.0f}s (last status {status.status})",
-                        "EnrollmentTimeout",
-                    )
-                beat(started)
-                self._sleep()
+            raise final(
+                f"account {inp.account_id} was not enrolled within "
+                f"{inp.timeout_seconds:.0f}s (last status {status.status})",
+                "EnrollmentTimeout",
+            )
         except ClientError as err:
             raise to_application_error(err, action="ListEnabledBaselines") from err
 
@@ -256,22 +255,17 @@ class ControlTowerActivities:
                     )
                 )
             beat(operation_id)
-            while True:
-                op = patiently(
-                    lambda: self.controltower.get_baseline_operation(
-                        operationIdentifier=operation_id
-                    ),
-                    self.poll_interval_seconds,
-                    waiting_for=f"Control Tower operation {operation_id}",
-                )["baselineOperation"]
-                if op["status"] in ("SUCCEEDED", "FAILED"):
-                    return OperationResult(
-                        operation_id=operation_id,
-                        status=op["status"],
-                        message=op.get("statusMessage"),
-                    )
-                beat(operation_id)
-                self._sleep()
+            op = until(
+                lambda: self.controltower.get_baseline_operation(operationIdentifier=operation_id)[
+                    "baselineOperation"
+                ],
+                lambda o: o["status"] in ("SUCCEEDED", "FAILED"),
+                self.poll_interval_seconds,
+                waiting_for=f"Control Tower operation {operation_id}",
+            )
+            return OperationResult(
+                operation_id=operation_id, status=op["status"], message=op.get("statusMessage")
+            )
         except ClientError as err:
             raise to_application_error(err, action="ResetEnabledBaseline") from err
 
@@ -497,29 +491,23 @@ class ControlTowerActivities:
         return str(product["ProductId"]), str(chosen["Id"])
 
     def _wait_for_record(self, record_id: str, what: str) -> None:
-        while True:
-            detail = patiently(
-                lambda: self.servicecatalog.describe_record(Id=record_id),
-                self.poll_interval_seconds,
-                waiting_for=f"Account Factory record {record_id}",
-            )["RecordDetail"]
-            status = detail["Status"]
-            if status == "SUCCEEDED":
-                return
-            if status in ("FAILED", "IN_PROGRESS_IN_ERROR"):
-                errors = "; ".join(
-                    f"{e.get('Code', '')}: {e.get('Description', '')}"
-                    for e in detail.get("RecordErrors", [])
-                )
-                codes = {str(e.get("Code", "")) for e in detail.get("RecordErrors", [])}
-                quota = bool(codes & QUOTA_CODES)
-                raise ApplicationError(
-                    f"{what} {status}: {errors or 'no reason given'}",
-                    type="ServiceQuotaExceededException" if quota else "AccountFactoryFailed",
-                    non_retryable=not quota,
-                )
-            beat(record_id)
-            self._sleep()
-
-    def _sleep(self) -> None:
-        pause(self.poll_interval_seconds, waiting_for="AWS Control Tower")
+        beat(record_id)  # a retry resumes the wait for this record
+        detail = until(
+            lambda: self.servicecatalog.describe_record(Id=record_id)["RecordDetail"],
+            lambda d: d["Status"] in ("SUCCEEDED", "FAILED", "IN_PROGRESS_IN_ERROR"),
+            self.poll_interval_seconds,
+            waiting_for=f"Account Factory record {record_id}",
+        )
+        status = detail["Status"]
+        if status != "SUCCEEDED":
+            errors = "; ".join(
+                f"{e.get('Code', '')}: {e.get('Description', '')}"
+                for e in detail.get("RecordErrors", [])
+            )
+            codes = {str(e.get("Code", "")) for e in detail.get("RecordErrors", [])}
+            quota = bool(codes & QUOTA_CODES)
+            raise ApplicationError(
+                f"{what} {status}: {errors or 'no reason given'}",
+                type="ServiceQuotaExceededException" if quota else "AccountFactoryFailed",
+                non_retryable=not quota,
+            )

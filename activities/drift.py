@@ -10,7 +10,6 @@ role gone, say) is reported as unchecked, not as drifted.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ from activities.aws_errors import error_code
 from activities.billing import SERVICE as BILLING
 from activities.budgets import BudgetActivities, budget_name
 from activities.control_tower import ControlTowerActivities
-from activities.heartbeats import beat, pause
+from activities.heartbeats import beat
 from activities.http_calls import call, path
 from activities.member_accounts import MemberAccountAccess
 from activities.stack_set_operations import recent_operations
-from activities.waiting import patiently
+from activities.waiting import Backoff, patiently, until
 from activities.workload_security import WorkloadSecurityClient
 from common import account_contract as contract
 from common.drift import (
@@ -165,7 +164,7 @@ class DriftActivities:
         extra = {"CallAs": inp.baseline.call_as} if inp.baseline.call_as != "SELF" else {}
         op_id = detection_id(inp.check_id, name)
         deadline = time.monotonic() + inp.busy_wait_seconds
-        delay = self.poll_interval_seconds
+        backoff = Backoff(self.poll_interval_seconds, self.poll_interval_seconds * 6)
         try:
             while True:
                 shared = self._shared_detection(name, extra, op_id, inp.fresh_seconds)
@@ -196,8 +195,7 @@ class DriftActivities:
                         raise
                 if time.monotonic() >= deadline:
                     return StackSetDetection(stack_set=name, status="busy")
-                pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
-                delay = min(delay * 2, self.poll_interval_seconds * 6)
+                backoff.wait(f"StackSet {name}")
             return self._detection_end(name, extra, op_id)
         except ClientError as err:
             if error_code(err) in ("StackSetNotFoundException", "AccessDenied", "ValidationError"):
@@ -205,22 +203,21 @@ class DriftActivities:
             raise
 
     def _detection_end(self, name: str, extra: dict[str, str], op_id: str) -> StackSetDetection:
-        while True:
-            found = self._patient(
-                lambda: self.cloudformation.describe_stack_set_operation(
-                    StackSetName=name, OperationId=op_id, **extra
-                ),
-                f"StackSet {name}",
-            )["StackSetOperation"]
-            if found["Status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
-                return StackSetDetection(
-                    stack_set=name,
-                    status=str(found["Status"]),
-                    operation_id=op_id,
-                    reason=found.get("StatusReason"),
-                )
-            beat(op_id)
-            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+        beat(op_id)
+        found = until(
+            lambda: self.cloudformation.describe_stack_set_operation(
+                StackSetName=name, OperationId=op_id, **extra
+            )["StackSetOperation"],
+            lambda op: op["Status"] in ("SUCCEEDED", "FAILED", "STOPPED"),
+            self.poll_interval_seconds,
+            waiting_for=f"StackSet {name}",
+        )
+        return StackSetDetection(
+            stack_set=name,
+            status=str(found["Status"]),
+            operation_id=op_id,
+            reason=found.get("StatusReason"),
+        )
 
     def _shared_detection(
         self, name: str, extra: dict[str, str], mine: str, fresh_seconds: float

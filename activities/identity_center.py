@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.aws_errors import error_code, final, to_application_error
-from activities.heartbeats import beat, pause
+from activities.heartbeats import beat
 from activities.setting_result import SettingResult
-from activities.waiting import patiently
+from activities.waiting import until
 from common.account_settings import EffectiveAccess
 
 
@@ -219,14 +219,15 @@ class IdentityCenterActivities:
                 )["AccountAssignmentCreationStatus"]
             )
 
-        while True:
-            status = patiently(describe, self.poll_interval_seconds, waiting_for=waiting_for)
-            if status["Status"] == "SUCCEEDED":
-                return
-            if status["Status"] == "FAILED":
-                raise final(
-                    f"assigning {pair.permission_set} to {pair.principal}: "
-                    f"{status.get('FailureReason', 'no reason given')}",
-                    "AccountAssignmentFailed",
-                )
-            pause(self.poll_interval_seconds, waiting_for=waiting_for)
+        status = until(
+            describe,
+            lambda s: s["Status"] in ("SUCCEEDED", "FAILED"),
+            self.poll_interval_seconds,
+            waiting_for=waiting_for,
+        )
+        if status["Status"] == "FAILED":
+            raise final(
+                f"assigning {pair.permission_set} to {pair.principal}: "
+                f"{status.get('FailureReason', 'no reason given')}",
+                "AccountAssignmentFailed",
+            )

@@ -16,8 +16,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, to_application_error
-from activities.heartbeats import beat, pause
-from activities.waiting import patiently
+from activities.heartbeats import beat
+from activities.waiting import until
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -231,34 +231,28 @@ class OrganizationsActivities:
         return None
 
     def _wait_for_creation(self, status_id: str, inp: CreateAccountInput) -> str:
-        while True:
-            status = patiently(
-                lambda: self.client.describe_create_account_status(
-                    CreateAccountRequestId=status_id
-                ),
-                self.poll_interval_seconds,
-                waiting_for=f"CreateAccount {status_id}",
-            )["CreateAccountStatus"]
-            state = status["State"]
-            if state == "SUCCEEDED":
-                return str(status["AccountId"])
-            if state == "FAILED":
-                reason = str(status.get("FailureReason", "UNKNOWN"))
-                if reason == "EMAIL_ALREADY_EXISTS" and (mine := self._ours(inp)):
-                    # A creation this request started in an earlier attempt won the race.
-                    activity.logger.info("adopting account %s created by an earlier attempt", mine)
-                    return mine
-                hint = FAILURE_HINTS.get(reason, "AWS refused to create the account")
-                raise ApplicationError(
-                    f"CreateAccount failed: {reason}: {hint}",
-                    type=reason,
-                    non_retryable=reason not in RETRYABLE_FAILURES,
-                )
-            beat(status_id)
-            self._sleep()
-
-    def _sleep(self) -> None:
-        pause(self.poll_interval_seconds, waiting_for="CreateAccount")
+        beat(status_id)
+        status = until(
+            lambda: self.client.describe_create_account_status(CreateAccountRequestId=status_id)[
+                "CreateAccountStatus"
+            ],
+            lambda s: s["State"] != "IN_PROGRESS",
+            self.poll_interval_seconds,
+            waiting_for=f"CreateAccount {status_id}",
+        )
+        if status["State"] == "SUCCEEDED":
+            return str(status["AccountId"])
+        reason = str(status.get("FailureReason", "UNKNOWN"))
+        if reason == "EMAIL_ALREADY_EXISTS" and (mine := self._ours(inp)):
+            # A creation this request started in an earlier attempt won the race.
+            activity.logger.info("adopting account %s created by an earlier attempt", mine)
+            return mine
+        hint = FAILURE_HINTS.get(reason, "AWS refused to create the account")
+        raise ApplicationError(
+            f"CreateAccount failed: {reason}: {hint}",
+            type=reason,
+            non_retryable=reason not in RETRYABLE_FAILURES,
+        )
 
     @staticmethod
     def _create_error(err: ClientError) -> ApplicationError:

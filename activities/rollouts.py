@@ -10,7 +10,6 @@ second time) instead of starting another for the same accounts.
 from __future__ import annotations
 
 import math
-import random
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, to_application_error
-from activities.heartbeats import beat, pause
+from activities.heartbeats import beat
 from activities.organizations import OrganizationsActivities
-from activities.waiting import patiently
+from activities.waiting import Backoff, patiently, until
 from common.landing_zone import PermissionModel
 from common.rollouts import (
     InstanceSurvey,
@@ -293,7 +292,7 @@ class RolloutActivities:
                 args["ParameterOverrides"] = [
                     {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                 ]
-        delay = self.poll_interval_seconds
+        backoff = Backoff(self.poll_interval_seconds, self.poll_interval_seconds * 4)
         while True:
             try:
                 # Each call spelt out: tools/iam_policy.py reads the actions from them.
@@ -312,8 +311,7 @@ class RolloutActivities:
                     raise
             # Another operation holds the StackSet (a vend's, or another rollout's): AWS runs
             # one at a time, so wait for it rather than count it a failure.
-            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
-            delay = min(delay * 2, self.poll_interval_seconds * 4)
+            backoff.wait(f"StackSet {name}")
 
     def _wait(self, inp: RunOperationInput, op: Operation) -> Operation:
         op.status = status = self._ended(inp, op.operation_id)
@@ -332,13 +330,14 @@ class RolloutActivities:
 
     def _ended(self, inp: RunOperationInput, operation_id: str) -> str:
         """Wait for the operation's end (heartbeating its id) and answer its status."""
-        while True:
-            found = self._describe(inp, operation_id)
-            status = str((found or {}).get("Status", "RUNNING"))
-            if status in ("SUCCEEDED", "FAILED", "STOPPED"):
-                return status
-            beat(operation_id)
-            pause(self.poll_interval_seconds, waiting_for=f"StackSet {inp.baseline.stack_set_name}")
+        beat(operation_id)
+        found = until(
+            lambda: str((self._describe(inp, operation_id) or {}).get("Status", "RUNNING")),
+            lambda status: status in ("SUCCEEDED", "FAILED", "STOPPED"),
+            self.poll_interval_seconds,
+            waiting_for=f"StackSet {inp.baseline.stack_set_name}",
+        )
+        return found
 
     def _results(self, inp: RunOperationInput, operation_id: str) -> dict[str, list[_Result]]:
         """Each account's instance results in the operation: (region, status, reason)."""

@@ -7,7 +7,6 @@ retry with backoff, not a failure.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, is_transient, to_application_error
-from activities.heartbeats import beat, pause
+from activities.heartbeats import beat
 from activities.stack_set_operations import recent_operations
-from activities.waiting import patiently
+from activities.waiting import Backoff, patiently, until
 from common.landing_zone import PermissionModel, StackSetBaseline, StackSetPreferences
 
 T = TypeVar("T")
@@ -175,7 +174,7 @@ class StackSetActivities:
         """Delete the drifted instances (their stacks too), under this request's next unused
         replacement id; the next round creates them again from the StackSet's template."""
         name = inp.baseline.stack_set_name
-        delay = self.poll_interval_seconds
+        backoff = Backoff(self.poll_interval_seconds, self.poll_interval_seconds * 2)
         while True:
             op_id = self._replace_id(inp, attempt)
             try:
@@ -196,8 +195,7 @@ class StackSetActivities:
                     continue
                 if code != "OperationInProgressException" and not is_transient(err):
                     raise
-            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
-            delay = min(delay * 2, self.poll_interval_seconds * 2)
+            backoff.wait(f"StackSet {name}")
             # Throttled, the delete may have started after all (it carries our id): look.
             if running := self._patient(lambda: self._running_operation(inp), name):
                 return running
@@ -221,7 +219,7 @@ class StackSetActivities:
         }
         common.update(self._targets(inp))
         name = inp.baseline.stack_set_name
-        delay = self.poll_interval_seconds
+        backoff = Backoff(self.poll_interval_seconds, self.poll_interval_seconds * 2)
         while True:
             try:
                 if missing:
@@ -255,37 +253,34 @@ class StackSetActivities:
             # it here, heartbeating, rather than spend the step's retry budget on a busy signal.
             # Backing off matters: many requests on one StackSet would otherwise poll it hard
             # enough to be throttled.
-            pause(delay * random.uniform(0.5, 1.5), waiting_for=f"StackSet {name}")
-            delay = min(delay * 2, self.poll_interval_seconds * 2)
+            backoff.wait(f"StackSet {name}")
 
     def _wait(self, inp: DeployBaselineInput, operation_id: str) -> None:
         name = inp.baseline.stack_set_name
-        while True:
-            op = patiently(
-                lambda: self.cloudformation.describe_stack_set_operation(
-                    StackSetName=name, OperationId=operation_id, **self._call_as(inp)
-                ),
-                self.poll_interval_seconds,
-                waiting_for=f"StackSet {name}",
-            )["StackSetOperation"]
-            if op["Status"] == "SUCCEEDED":
-                return
-            if op["Status"] in ("FAILED", "STOPPED"):
-                results = self.cloudformation.list_stack_set_operation_results(
-                    StackSetName=name, OperationId=operation_id, **self._call_as(inp)
-                )["Summaries"]
-                reasons = "; ".join(
-                    f"{r['Account']}/{r['Region']}: {r.get('StatusReason') or r['Status']}"
-                    for r in results
-                    if r["Status"] != "SUCCEEDED"
-                )
-                raise ApplicationError(
-                    f"StackSet {name} operation {op['Status']}: {reasons or 'no reason given'}",
-                    type="StackSetOperationFailed",
-                    non_retryable=True,
-                )
-            beat(operation_id)
-            pause(self.poll_interval_seconds, waiting_for=f"StackSet {name}")
+        beat(operation_id)
+        op = until(
+            lambda: self.cloudformation.describe_stack_set_operation(
+                StackSetName=name, OperationId=operation_id, **self._call_as(inp)
+            )["StackSetOperation"],
+            lambda found: found["Status"] in ("SUCCEEDED", "FAILED", "STOPPED"),
+            self.poll_interval_seconds,
+            waiting_for=f"StackSet {name}",
+        )
+        if op["Status"] == "SUCCEEDED":
+            return
+        results = self.cloudformation.list_stack_set_operation_results(
+            StackSetName=name, OperationId=operation_id, **self._call_as(inp)
+        )["Summaries"]
+        reasons = "; ".join(
+            f"{r['Account']}/{r['Region']}: {r.get('StatusReason') or r['Status']}"
+            for r in results
+            if r["Status"] != "SUCCEEDED"
+        )
+        raise ApplicationError(
+            f"StackSet {name} operation {op['Status']}: {reasons or 'no reason given'}",
+            type="StackSetOperationFailed",
+            non_retryable=True,
+        )
 
     @activity.defn(no_thread_cancel_exception=True)
     def remove_baseline(self, inp: DeployBaselineInput) -> DeployBaselineResult:
@@ -315,9 +310,8 @@ class StackSetActivities:
                 except ClientError as err:
                     if error_code(err) != "OperationInProgressException":
                         raise
-                pause(
-                    self.poll_interval_seconds * random.uniform(0.5, 1.5),
-                    waiting_for=f"StackSet {name}",
+                Backoff(self.poll_interval_seconds, self.poll_interval_seconds).wait(
+                    f"StackSet {name}"
                 )
                 regions = sorted(self._instances(inp))  # the busy operation may have been ours
                 if not regions:

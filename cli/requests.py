@@ -24,7 +24,7 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 def _checked(api_url: str, token: str) -> None:
     """A bearer token is a credential: it goes over TLS, or in plain HTTP only to this machine
     (the embedded stack). Without one, say so rather than send an empty header."""
-    if not token:
+    if not token.strip():
         typer.echo(
             "error: no token: pass --token or set VEND_TOKEN (`vend token SUBJECT --role ROLE` "
             "mints one for the embedded stack; make run prints the demo users')",

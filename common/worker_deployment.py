@@ -14,6 +14,7 @@ build. docs/upgrades.md says how an operator rolls a new build out.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -67,10 +68,40 @@ def version_name(settings: Settings) -> str:
     return f"{v.deployment_name}:{v.build_id}"
 
 
-async def promote(client: Client, settings: Settings) -> bool:
+async def promote(client: Client, settings: Settings, *, within: float = 60.0) -> bool:
     """Make this build the deployment's current version, so new workflows start on it; True if
     it is current afterwards. A build that was current and has been replaced is not promoted
-    again: an old worker restarting during a rollout must not take new requests back."""
+    again: an old worker restarting during a rollout must not take new requests back.
+
+    Called once this worker polls: the server refuses a version that does not yet poll every
+    task queue the current one serves (they would fall to unversioned workers, of which there
+    are none), so a refusal of that kind is asked again until ``within`` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await _promote(client, settings)
+        except RPCError as err:
+            missing = "missing active task queues" in err.message
+            if not missing or asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"could not make build {build_id(settings)} current: {err.message}"
+                ) from err
+        await asyncio.sleep(0.5)
+
+
+async def promote_early(client: Client, settings: Settings) -> bool:
+    """Promote before polling where the server allows it (the first build ever, or this build
+    again): then nothing starts anywhere else meanwhile. False where it must wait until this
+    worker polls (a new build beside a current one: ``promote``)."""
+    try:
+        return await _promote(client, settings)
+    except RPCError as err:
+        if "missing active task queues" in err.message:
+            return False
+        raise
+
+
+async def _promote(client: Client, settings: Settings) -> bool:
     name, build = settings.worker.deployment_name, build_id(settings)
     summary = await _summary(client, settings)
     if summary is not None and summary.get("current"):
@@ -92,10 +123,10 @@ async def promote(client: Client, settings: Settings) -> bool:
     )
     try:
         await client.workflow_service.set_worker_deployment_current_version(request)
-    except RPCError as err:  # another worker of the same build may have just done it
+    except RPCError:  # another worker of the same build may have just done it
         summary = await _summary(client, settings)
         if summary is None or not summary.get("current"):
-            raise RuntimeError(f"could not make build {build} current: {err.message}") from err
+            raise
     log.info("build %s is the current version of deployment %s", build, name)
     return True
 

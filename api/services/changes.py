@@ -15,7 +15,14 @@ from api.intake import check_against_landing_zone, ou_snapshot
 from api.schemas import AdoptBody, DecommissionBody, RepairBody, UpdateBody
 from common import drift
 from common.landing_zone import LandingZone, OrganizationalUnitPolicy
-from common.models import AccountRequest, ManagedAccount, Principal, RequestKind, VendingInput
+from common.models import (
+    AccountRequest,
+    ManagedAccount,
+    OuSnapshot,
+    Principal,
+    RequestKind,
+    VendingInput,
+)
 from common.settings import Settings
 
 Change = DecommissionBody | UpdateBody
@@ -76,14 +83,10 @@ def repair_input(
         )
         raise Problem(409, "Conflict", detail)
     ou = ou_snapshot(source, lz)
-    request = account.request.model_copy(update={"justification": body.justification})
-    inp = vending_input(
-        request_id_for(user, key), request, user, ou, settings, account_settings=False
-    )
     return _change_request(
         account,
         body,
-        inp,
+        _unsettled(request_id_for(user, key), _as_is(account, body), user, ou, settings),
         kind=RequestKind.update,
         previous_ou=ou,
         previous_protect_workload_security=bool(account.workload_security_connector_id),
@@ -112,14 +115,10 @@ def _decommission_input(
     ou = ou_snapshot(source, lz).model_copy(
         update={"approvals_required": source.decommission_approvals_required()}
     )
-    request = account.request.model_copy(update={"justification": body.justification})
-    inp = vending_input(
-        request_id_for(user, key), request, user, ou, settings, account_settings=False
-    )
     return _change_request(
         account,
         body,
-        inp,
+        _unsettled(request_id_for(user, key), _as_is(account, body), user, ou, settings),
         kind=RequestKind.decommission,
         protect_workload_security=bool(account.workload_security_connector_id),
         cost_estimate=None,  # nothing left to pay for
@@ -148,12 +147,10 @@ def _update_input(
             ),
         }
     )
-    request_id = request_id_for(user, key)
-    inp = vending_input(request_id, after, user, ou, settings, account_settings=False)
     return _change_request(
         account,
         body,
-        inp,
+        _unsettled(request_id_for(user, key), after, user, ou, settings),
         kind=RequestKind.update,
         previous_ou=previous,
         previous_protect_workload_security=bool(account.workload_security_connector_id),
@@ -176,6 +173,18 @@ def _updated(before: AccountRequest, body: UpdateBody) -> AccountRequest:
             [{"loc": ["body"], "msg": "the update changes nothing about the account"}]
         )
     return after
+
+
+def _unsettled(
+    request_id: str, request: AccountRequest, user: Principal, ou: OuSnapshot, settings: Settings
+) -> VendingInput:
+    """A change's base input: the vend's, applying no vend-time account settings again."""
+    return vending_input(request_id, request, user, ou, settings, account_settings=False)
+
+
+def _as_is(account: ManagedAccount, body: DecommissionBody | RepairBody) -> AccountRequest:
+    """The account's request as the inventory holds it, with this change's justification."""
+    return account.request.model_copy(update={"justification": body.justification})
 
 
 def _change_request(
