@@ -40,7 +40,7 @@ from common.models import (
 from common.preflight import PreflightReport
 from common.pricing import CostEstimate
 from common.rollouts import RolloutState, WaveShape
-from common.step_registry import ALL_STEP_NAMES
+from common.step_registry import ALL_STEP_NAMES, STEPS
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
@@ -90,6 +90,13 @@ class SkipBody(BaseModel):
     reason: Reason
 
 
+class StepView(StepState):
+    corrections: list[str] = Field(
+        default_factory=list,
+        description="what an operator may correct when retrying this step (fields of the retry)",
+    )
+
+
 class AccountRequestView(BaseModel):
     id: str
     kind: RequestKind = RequestKind.vend
@@ -104,7 +111,7 @@ class AccountRequestView(BaseModel):
     approvals_required: int
     approvals_remaining: int
     approval_expires_at: datetime | None
-    steps: list[StepState]
+    steps: list[StepView]
     cost_estimate: CostEstimate | None = Field(
         default=None, description="monthly cost when the request states expected instances"
     )
@@ -127,8 +134,12 @@ class AccountRequestView(BaseModel):
     def of(
         cls, state: RequestState, workflow_url: str | None, *, stale: bool = False
     ) -> AccountRequestView:
-        data = state.model_dump(exclude={"refusal", "corrections"})
-        return cls(**data, workflow_url=workflow_url, stale=stale)
+        data = state.model_dump(exclude={"refusal", "corrections", "steps"})
+        shown = [
+            StepView(**s.model_dump(), corrections=list(STEPS[s.name].corrects))
+            for s in state.steps
+        ]
+        return cls(**data, steps=shown, workflow_url=workflow_url, stale=stale)
 
 
 class AccountRequestSummary(BaseModel):

@@ -27,6 +27,8 @@ class Step:
     touches: Resources  # what it creates, changes or removes, for the preview
     typical_seconds: float = 30.0  # on AWS, for the rough ETA (the sandbox is much faster)
     skippable: bool = False  # an operator may skip it when it fails (landing zone default)
+    # What an operator may correct when retrying it (fields of the retry: RetryBody).
+    corrects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,9 @@ class Entry:
 
 
 # ------------------------------------------------------------------ the steps
-CREATE_ACCOUNT = Step("create_account", touches.create_account, 180.0)
+CREATE_ACCOUNT = Step("create_account", touches.create_account, 180.0, corrects=("account_email",))
 VERIFY_ACCESS = Step("verify_access", touches.verify_access)
-MOVE_TO_OU = Step("move_to_ou", touches.move_to_ou)
+MOVE_TO_OU = Step("move_to_ou", touches.move_to_ou, corrects=("organizational_unit",))
 RENAME_ACCOUNT = Step("rename_account", touches.rename_account)
 ENROLL_CONTROL_TOWER = Step("enroll_control_tower", touches.enroll_control_tower, 1800.0)
 APPLY_BASELINES = Step("apply_baselines", touches.apply_baselines, 300.0)

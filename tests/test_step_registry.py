@@ -139,4 +139,9 @@ def test_a_step_name_is_written_once_outside_tests_and_docs() -> None:
         for value in _string_constants(path):
             if value in places:
                 places[value].append(str(path.relative_to(ROOT)))
+    for page in sorted((ROOT / "api" / "static").glob("*.js")):  # the page asks the API
+        text = page.read_text()
+        for name in places:
+            if f'"{name}"' in text or f"'{name}'" in text:
+                places[name].append(str(page.relative_to(ROOT)))
     assert {n: p for n, p in places.items() if p != ["common/step_registry.py"]} == {}

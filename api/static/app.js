@@ -508,10 +508,10 @@ function actionsFor(d) {
     const email = h("input", { id: "op-email", type: "email" });
     const ou = h("input", { id: "op-ou" });
     const corrections = [];
-    if (failed && failed.name === "create_account") {
+    if (failed && failed.corrections.includes("account_email")) {
       corrections.push(h("div", {}, h("label", { for: "op-email" }, "Another account email (optional)"), email));
     }
-    if (failed && failed.name === "move_to_ou") {
+    if (failed && failed.corrections.includes("organizational_unit")) {
       corrections.push(h("div", {}, h("label", { for: "op-ou" }, "Another OU (optional)"), ou));
     }
     const retryBody = () => {

@@ -69,15 +69,17 @@ def check_retry(state: RequestState, inp: RetryInput) -> None:
             f"step {inp.step} has not failed; the failed step is {failed.name}",
             type="InvalidState",
         )
-    if inp.account_email is not None and inp.step != steps.CREATE_ACCOUNT.name:
+    corrects = steps.STEPS[inp.step].corrects
+    if inp.account_email is not None and "account_email" not in corrects:
         raise ApplicationError(
-            "the account email can be corrected only when create_account failed",
+            f"the account email can be corrected only when {_correcting('account_email')} failed",
             type="InvalidState",
         )
     if inp.ou is not None:
-        if inp.step != steps.MOVE_TO_OU.name:
+        if "organizational_unit" not in corrects:
             raise ApplicationError(
-                "the OU can be corrected only when move_to_ou failed", type="InvalidState"
+                f"the OU can be corrected only when {_correcting('organizational_unit')} failed",
+                type="InvalidState",
             )
         given = len(state.approvals)
         if inp.ou.approvals_required > given:
@@ -95,3 +97,7 @@ def check_skip(state: RequestState, current: VendingInput, inp: SkipInput) -> No
         raise ApplicationError(
             f"step {inp.step} may not be skipped (skippable: {allowed})", type="InvalidState"
         )
+
+
+def _correcting(field: str) -> str:
+    return " or ".join(name for name, step in steps.STEPS.items() if field in step.corrects)
