@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-resilience lint fmt clean browser bench
+.PHONY: install run test test-specs test-resilience lint fmt clean browser bench
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ browser:
 ## Benchmarks (see BENCHMARKS.md); `make bench BENCH=overhead` runs one.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
+
+## The workflow specifications: the time-skipping test server and fake activities, no stack.
+test-specs: $(STAMP)
+	$(BIN)/pytest tests/workflows
 
 ## Only the heavier crash/restart tests.
 test-resilience: $(STAMP)

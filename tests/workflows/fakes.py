@@ -1,0 +1,120 @@
+"""Fake activities for workflow specifications: each records what it was asked, answers what a
+healthy AWS and vendors would, and can be told to fail. Registered under the real activities'
+names, so the workflow under test cannot tell them apart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.billing import BillingInput, BillingResult, CustomerInput, CustomerResult
+from activities.notifications import Delivered, Notification
+from activities.organizations import (
+    AvailabilityInput,
+    AvailabilityResult,
+    CreateAccountInput,
+    CreateAccountResult,
+    MoveToOuInput,
+    MoveToOuResult,
+)
+from activities.workload_security import WorkloadSecurityInput, WorkloadSecurityResult
+from common.claims import ClaimInput, ClaimOutcome
+from common.managed_account_input import ManagedAccountInput
+
+
+@dataclass
+class Fakes:
+    """What each fake was asked, in order; ``failing[name]`` makes that activity fail for good
+    (non-retryable) with the given error type, until removed."""
+
+    calls: list[str] = field(default_factory=list)
+    failing: dict[str, str] = field(default_factory=dict)
+    inventory: list[ManagedAccountInput] = field(default_factory=list)
+
+    def _asked(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.failing:
+            raise ApplicationError(f"{name} refused", type=self.failing[name], non_retryable=True)
+
+    def steps(self) -> list[str]:
+        """The step activities called, in order (not the checks and notices around them)."""
+        quiet = {"take_claims", "check_account_available", "check_billing_customer"}
+        quiet |= {"notify", "notify_email", "start_managed_account"}
+        return [c for c in self.calls if c not in quiet]
+
+    def activities(self) -> list[Callable[..., Any]]:
+        @activity.defn(name="take_claims")
+        async def take_claims(inp: ClaimInput) -> ClaimOutcome:
+            self._asked("take_claims")
+            return ClaimOutcome(refused=[])
+
+        @activity.defn(name="check_account_available")
+        async def check_account_available(inp: AvailabilityInput) -> AvailabilityResult:
+            self._asked("check_account_available")
+            return AvailabilityResult(available=True)
+
+        @activity.defn(name="check_billing_customer")
+        async def check_billing_customer(inp: CustomerInput) -> CustomerResult:
+            self._asked("check_billing_customer")
+            return CustomerResult(known=True)
+
+        @activity.defn(name="notify")
+        async def notify(note: Notification) -> Delivered:
+            self.calls.append("notify")
+            return Delivered(delivered=True, detail="fake")
+
+        @activity.defn(name="notify_email")
+        async def notify_email(note: Notification) -> Delivered:
+            self.calls.append("notify_email")
+            return Delivered(delivered=True, detail="fake")
+
+        @activity.defn(name="start_managed_account")
+        async def start_managed_account(inp: ManagedAccountInput) -> None:
+            self.calls.append("start_managed_account")
+            self.inventory.append(inp)
+
+        @activity.defn(name="create_account")
+        async def create_account(inp: CreateAccountInput) -> CreateAccountResult:
+            self._asked("create_account")
+            return CreateAccountResult(account_id="111122223333", adopted=False, attempt=1)
+
+        @activity.defn(name="move_to_ou")
+        async def move_to_ou(inp: MoveToOuInput) -> MoveToOuResult:
+            self._asked("move_to_ou")
+            return MoveToOuResult(ou_id="ou-fake-1", moved=True, attempt=1)
+
+        @activity.defn(name="enroll_workload_security")
+        async def enroll_workload_security(inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
+            self._asked("enroll_workload_security")
+            return WorkloadSecurityResult(
+                connector_id=7,
+                role_arn="arn:aws:iam::111122223333:role/ws",
+                policy_id=1,
+                associations=[],
+                computers_assigned=0,
+                detail="fake",
+            )
+
+        @activity.defn(name="register_billing")
+        async def register_billing(inp: BillingInput) -> BillingResult:
+            self._asked("register_billing")
+            return BillingResult(
+                registration_id="reg-1", status="active", adopted=False, detail="fake"
+            )
+
+        return [
+            take_claims,
+            check_account_available,
+            check_billing_customer,
+            notify,
+            notify_email,
+            start_managed_account,
+            create_account,
+            move_to_ou,
+            enroll_workload_security,
+            register_billing,
+        ]
