@@ -11,15 +11,23 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.billing import BillingInput, BillingResult, CustomerInput, CustomerResult
+from activities.billing import (
+    BillingInput,
+    BillingResult,
+    CustomerInput,
+    CustomerResult,
+    RegistrationInput,
+)
 from activities.notifications import Delivered, Notification
 from activities.organizations import (
     AvailabilityInput,
     AvailabilityResult,
+    CompensationResult,
     CreateAccountInput,
     CreateAccountResult,
     MoveToOuInput,
     MoveToOuResult,
+    SuspendInput,
 )
 from activities.workload_security import WorkloadSecurityInput, WorkloadSecurityResult
 from common.claims import ClaimInput, ClaimOutcome
@@ -106,7 +114,34 @@ class Fakes:
                 registration_id="reg-1", status="active", adopted=False, detail="fake"
             )
 
+        @activity.defn(name="suspend_account")
+        async def suspend_account(inp: SuspendInput) -> CompensationResult:
+            self._asked("suspend_account")
+            return CompensationResult(detail=f"moved to {inp.suspended_ou_path}")
+
+        @activity.defn(name="remove_workload_security")
+        async def remove_workload_security(inp: WorkloadSecurityInput) -> WorkloadSecurityResult:
+            self._asked("remove_workload_security")
+            return WorkloadSecurityResult(
+                connector_id=7,
+                role_arn="",
+                policy_id=1,
+                associations=[],
+                computers_assigned=0,
+                detail="removed",
+            )
+
+        @activity.defn(name="deregister_billing")
+        async def deregister_billing(inp: RegistrationInput) -> BillingResult:
+            self._asked("deregister_billing")
+            return BillingResult(
+                registration_id=inp.registration_id, status="ended", adopted=False, detail="fake"
+            )
+
         return [
+            suspend_account,
+            remove_workload_security,
+            deregister_billing,
             take_claims,
             check_account_available,
             check_billing_customer,

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from common import vending_contract as contract
 from common.models import (
     ApproveInput,
+    CancelInput,
     RequestKind,
     RequestState,
     RequestStatus,
@@ -117,6 +118,29 @@ async def test_a_step_that_fails_for_good_parks_the_request_until_an_operator_re
     assert (
         fakes.steps().count("register_billing") == 2 and fakes.steps().count("create_account") == 1
     )
+
+
+async def test_a_cancel_while_parked_undoes_what_was_done_newest_first(
+    time_skipping: WorkflowEnvironment, vend_input: Callable[..., VendingInput]
+) -> None:
+    fakes = Fakes(failing={"register_billing": "InvalidBillingPlan"})
+    async with _worker(time_skipping, fakes):
+        handle = await _submit(time_skipping, vend_input())
+        await _wait_for(handle, RequestStatus.waiting_for_operator)
+        done = len(fakes.steps())
+        await handle.execute_update(
+            contract.CANCEL, CancelInput(by="alice", reason="not needed"), result_type=RequestState
+        )
+        final = await handle.result()
+    assert final.status == RequestStatus.cancelled
+    # Workload Security's enrollment, then the account itself; moving it has no undo, and the
+    # billing registration was never made.
+    assert fakes.steps()[done:] == ["remove_workload_security", "suspend_account"]
+    assert [c.step for c in final.compensations if c.status == "undone"] == [
+        "enroll_workload_security",
+        "create_account",
+    ]
+    assert fakes.inventory == []  # a cancelled vend leaves nothing to manage
 
 
 async def _wait_for(handle: WorkflowHandle[Any, Any], status: RequestStatus) -> RequestState:
