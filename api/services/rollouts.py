@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem
 from api.schemas import RolloutBody, RolloutSummary, RolloutView
@@ -117,13 +118,21 @@ async def start_rollout(client: Client, settings: Settings, inp: RolloutInput) -
     handle = await client.start_workflow(
         contract.WORKFLOW,
         inp,
+        result_type=RolloutState,
         id=contract.ID_PREFIX + inp.rollout_id,
         task_queue=settings.temporal.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
-    state: RolloutState = await handle.execute_update(
-        contract.PLANNED, result_type=RolloutState, rpc_timeout=timedelta(minutes=5)
-    )
+    try:
+        state: RolloutState = await handle.execute_update(
+            contract.PLANNED, result_type=RolloutState, rpc_timeout=timedelta(minutes=5)
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # It ended before the update reached it (invalid, or nothing to change): its result is
+        # the same state the update would have answered.
+        state = await handle.result(rpc_timeout=timedelta(minutes=1))
     if state.status == RolloutStatus.invalid:
         raise Problem(422, "Invalid request", state.problem or "the rollout cannot be planned")
     return RolloutView.of(state)
