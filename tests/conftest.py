@@ -410,6 +410,21 @@ def sunnypay(stack: EmbeddedStack) -> HttpEmulator:
 
 
 @pytest.fixture(autouse=True)
+def _sandbox_answers_as_aws_would(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each answer the sandbox AWS gave during a test that uses the stack fits botocore's output
+    shape for its operation (sandbox/aws/contract.py): a violation fails that test."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: EmbeddedStack = request.getfixturevalue("stack")
+    url = f"{stack.config.aws_endpoint}/_sandbox/violations"
+    before = len(httpx.get(url, timeout=10).json())
+    yield
+    found = httpx.get(url, timeout=10).json()[before:]
+    assert found == [], "the sandbox answered what AWS could not: " + json.dumps(found[:10])
+
+
+@pytest.fixture(autouse=True)
 def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "sandbox" in request.fixturenames:

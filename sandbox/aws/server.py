@@ -26,7 +26,7 @@ from moto.iam import models as iam_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox.aws import capabilities, persistence, protocols, speed
+from sandbox.aws import capabilities, contract, persistence, protocols, speed
 from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
 from sandbox.aws.account_settings import (
@@ -114,6 +114,10 @@ class SandboxAws:
         # Seconds after an account's creation during which its execution role refuses
         # AssumeRole, as a new account's does on AWS for a while.
         self.role_ready_seconds = 2.0
+        # Every answer held to botocore's output shape (sandbox/aws/contract.py); what does not
+        # fit is kept here for the tests to fail on.
+        self.violations: list[contract.Violation] = []
+        self._violations_lock = threading.Lock()
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -125,14 +129,37 @@ class SandboxAws:
         key = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
         self.faults.record_call(service, action, key.group(1) if key else "")
         text = body.decode("utf-8", "replace")
+        seen: dict[str, Any] = {}
+
+        def started(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            seen.update(status=int(status.split()[0]), headers=headers)
+            return start_response(status, headers, *rest)
+
         if service == "organizations":
             with self._org_lock:
                 created = self.organizations.tick()
-                answer = self._answer(environ, start_response, service, action, body, text)
+                answer = self._answer(environ, started, service, action, body, text)
                 if self.org_state_file is not None and (created or not _READ.match(action)):
                     self.save_organizations()
-                return answer
-        return self._answer(environ, start_response, service, action, body, text)
+        else:
+            answer = self._answer(environ, started, service, action, body, text)
+        return self._checked(service, action, seen, answer)
+
+    def _checked(
+        self, service: str, action: str, seen: dict[str, Any], answer: Iterable[bytes]
+    ) -> Iterable[bytes]:
+        """The answer, once held to its operation's output shape (its violations kept)."""
+        chunks = list(answer)
+        closing = getattr(answer, "close", None)
+        if closing is not None:
+            closing()
+        found = contract.check(
+            service, action, seen.get("status", 200), seen.get("headers", []), b"".join(chunks)
+        )
+        if found:
+            with self._violations_lock:
+                self.violations.extend(found)
+        return chunks
 
     def save_organizations(self) -> None:
         """Before the call that changed Organizations is answered: what AWS answered for, it
@@ -435,6 +462,9 @@ class SandboxAws:
                 "seeded": self.seeded,
                 "held": self._held(),
             }
+        elif path == "/_sandbox/violations" and method == "GET":
+            with self._violations_lock:
+                result = [v.as_dict() for v in self.violations]
         elif path == "/_sandbox/settings" and method == "GET":
             result = self.account_settings.record()
         elif path == "/_sandbox/controltower" and method == "GET":
