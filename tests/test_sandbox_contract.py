@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from sandbox.aws.contract import check
+from sandbox.aws.identity_store import complete
 
 JSON = [("Content-Type", "application/x-amz-json-1.1")]
 REST_JSON = [("Content-Type", "application/json")]
@@ -67,3 +68,16 @@ def test_an_xml_answer_is_read_as_its_client_reads_it() -> None:
 def test_errors_and_unknown_operations_are_not_held_to_an_output_shape() -> None:
     assert check("controltower", "GetBaselineOperation", 400, REST_JSON, b"{}") == []
     assert check("nosuchservice", "Anything", 200, REST_JSON, b"{}") == []
+
+
+def test_moto_identity_store_answers_are_given_the_members_the_model_requires() -> None:
+    """moto answers GetGroupId and CreateUser without GroupArn, UserArn and Revision, which
+    the model requires: the sandbox adds them in the model's form, and the answer then fits."""
+    group = "12345678-1234-1234-1234-123456789012"
+    moto = json.dumps({"IdentityStoreId": "d-1234567890", "GroupId": group}).encode()
+    assert _problems("identitystore", "GetGroupId", moto, JSON) == [
+        ".GroupArn: required member missing"
+    ]
+    completed = complete("GetGroupId", moto)
+    assert _problems("identitystore", "GetGroupId", completed, JSON) == []
+    assert json.loads(completed)["GroupArn"] == f"arn:aws:identitystore:::group/{group}"
