@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from sandbox.aws.contract import check
+from sandbox.aws.ec2_answers import platforms
 from sandbox.aws.identity_store import complete
 
 JSON = [("Content-Type", "application/x-amz-json-1.1")]
@@ -81,3 +82,18 @@ def test_moto_identity_store_answers_are_given_the_members_the_model_requires() 
     completed = complete("GetGroupId", moto)
     assert _problems("identitystore", "GetGroupId", completed, JSON) == []
     assert json.loads(completed)["GroupArn"] == f"arn:aws:identitystore:::group/{group}"
+
+
+def test_moto_ec2_platforms_are_answered_as_aws_does() -> None:
+    """AWS says ``Windows`` or nothing (the rest is in platformDetails); moto says ``windows``
+    and ``Linux/UNIX``, values outside the model's enum."""
+    xml = (
+        b"<DescribeImagesResponse><imagesSet>"
+        b"<item><imageId>ami-1</imageId><platform>windows</platform></item>"
+        b"<item><imageId>ami-2</imageId><platform>Linux/UNIX</platform></item>"
+        b"</imagesSet></DescribeImagesResponse>"
+    )
+    assert len(_problems("ec2", "DescribeImages", xml, [("Content-Type", "text/xml")])) == 2
+    fixed = platforms(xml)
+    assert _problems("ec2", "DescribeImages", fixed, [("Content-Type", "text/xml")]) == []
+    assert b"<platform>Windows</platform>" in fixed and b"Linux/UNIX" not in fixed

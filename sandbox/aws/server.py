@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,7 +27,15 @@ from moto.iam import models as iam_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox.aws import capabilities, contract, identity_store, persistence, protocols, speed
+from sandbox.aws import (
+    capabilities,
+    contract,
+    ec2_answers,
+    identity_store,
+    persistence,
+    protocols,
+    speed,
+)
 from sandbox.aws import realism as realism_mod
 from sandbox.aws import stacksets as stacksets_mod
 from sandbox.aws.account_settings import (
@@ -218,13 +227,17 @@ class SandboxAws:
         if service == "servicecatalog" and action in _EMULATED_SC:
             return self._service_catalog(environ, start_response, action, body)
         if service == "identitystore":
-            return self._identity_store(environ, start_response, action)
+            return self._corrected(
+                environ, start_response, partial(identity_store.complete, action)
+            )
+        if service == "ec2":
+            return self._corrected(environ, start_response, ec2_answers.platforms)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
 
-    def _identity_store(
-        self, environ: dict[str, Any], start_response: StartResponse, action: str
+    def _corrected(
+        self, environ: dict[str, Any], start_response: StartResponse, fix: Callable[[bytes], bytes]
     ) -> Iterable[bytes]:
-        """moto's answer, with the members the model requires and moto leaves out."""
+        """moto's answer, corrected where it says what AWS would not (``fix``)."""
         seen: dict[str, Any] = {}
 
         def held(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
@@ -234,7 +247,7 @@ class SandboxAws:
         answer = self._moto(environ, held)
         body = b"".join(answer)
         if str(seen.get("status", "")).startswith("2"):
-            body = identity_store.complete(action, body)
+            body = fix(body)
         headers = [(k, v) for k, v in seen.get("headers", []) if k.lower() != "content-length"]
         start_response(seen.get("status", "200 OK"), [*headers, ("Content-Length", str(len(body)))])
         return [body]
