@@ -43,6 +43,10 @@ class InvalidOperationException(CloudFormationError):
 PAGE = 100  # ListStackInstances' largest page (MaxResults)
 
 
+# An operation's status as its instance results say it (StackSetOperationResultStatus).
+_RESULT_STATUS = {"STOPPED": "CANCELLED", "STOPPING": "RUNNING", "QUEUED": "PENDING"}
+
+
 @dataclass
 class Pending:
     stack_set: Any
@@ -366,9 +370,12 @@ def install(realism: StackSetRealism) -> None:
         realism.tick()
         result = original_results(self)
         reason = realism.reasons.get(self._get_param("OperationId"))
-        if reason:
-            summaries: list[dict[str, Any]] = result.result["Summaries"]  # type: ignore[index]
-            for summary in summaries:
+        summaries: list[dict[str, Any]] = result.result["Summaries"]  # type: ignore[index]
+        for summary in summaries:
+            # moto copies the operation's status; a result has statuses of its own (a stopped
+            # operation's instances were CANCELLED).
+            summary["Status"] = _RESULT_STATUS.get(summary.get("Status", ""), summary.get("Status"))
+            if reason:
                 summary["StatusReason"] = reason
         return result
 
