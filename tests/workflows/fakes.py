@@ -11,6 +11,12 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.account_lifecycle import (
+    AccessResult,
+    AdoptableInput,
+    AdoptableResult,
+    VerifyAccessInput,
+)
 from activities.billing import (
     BillingInput,
     BillingResult,
@@ -31,6 +37,7 @@ from activities.organizations import (
 )
 from activities.workload_security import WorkloadSecurityInput, WorkloadSecurityResult
 from common.claims import ClaimInput, ClaimOutcome
+from common.landing_zone import AdoptionSource
 from common.managed_account_input import ManagedAccountInput
 
 
@@ -51,6 +58,7 @@ class Fakes:
     def steps(self) -> list[str]:
         """The step activities called, in order (not the checks and notices around them)."""
         quiet = {"take_claims", "check_account_available", "check_billing_customer"}
+        quiet |= {"check_adoptable"}
         quiet |= {"notify", "notify_email", "start_managed_account"}
         return [c for c in self.calls if c not in quiet]
 
@@ -138,7 +146,21 @@ class Fakes:
                 registration_id=inp.registration_id, status="ended", adopted=False, detail="fake"
             )
 
+        @activity.defn(name="check_adoptable")
+        async def check_adoptable(inp: AdoptableInput) -> AdoptableResult:
+            self._asked("check_adoptable")
+            return AdoptableResult(
+                current_ou_id="r-root", current_ou_path="", source=AdoptionSource(path="")
+            )
+
+        @activity.defn(name="verify_access")
+        async def verify_access(inp: VerifyAccessInput) -> AccessResult:
+            self._asked("verify_access")
+            return AccessResult(role_arn=f"arn:aws:iam::{inp.account_id}:role/r", attempt=1)
+
         return [
+            check_adoptable,
+            verify_access,
             suspend_account,
             remove_workload_security,
             deregister_billing,

@@ -3,14 +3,10 @@ every outside system faked and waiting skipped."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from common import vending_contract as contract
 from common.models import (
@@ -20,43 +16,12 @@ from common.models import (
     RequestState,
     RequestStatus,
     RetryInput,
-    SubmitInput,
     VendingInput,
 )
 from common.step_plan import skip_reason
 from common.step_registry import step_names
-from common.temporal_client import workflow_id
 from tests.workflows.fakes import Fakes
-from worker import workflow_runner
-from workflows.vending import AccountVending
-
-QUEUE = "specs"
-
-
-def _worker(env: WorkflowEnvironment, fakes: Fakes) -> Worker:
-    return Worker(
-        env.client,
-        task_queue=QUEUE,
-        workflows=[AccountVending],
-        activities=fakes.activities(),
-        workflow_runner=workflow_runner(),
-    )
-
-
-async def _submit(env: WorkflowEnvironment, inp: VendingInput) -> WorkflowHandle[Any, Any]:
-    handle = await env.client.start_workflow(
-        AccountVending.run, inp, id=workflow_id(inp.request_id), task_queue=QUEUE
-    )
-    state = await handle.execute_update(
-        contract.SUBMIT, SubmitInput(body_sha256=inp.body_sha256), result_type=RequestState
-    )
-    assert state.refusal is None, state.refusal
-    return handle
-
-
-async def _state(handle: WorkflowHandle[Any, Any]) -> RequestState:
-    state: RequestState = await handle.query(contract.GET_STATE, result_type=RequestState)
-    return state
+from tests.workflows.harness import state_of, submit, wait_for, worker_for
 
 
 async def test_an_approved_vend_runs_its_steps_in_the_registrys_order(
@@ -64,9 +29,9 @@ async def test_an_approved_vend_runs_its_steps_in_the_registrys_order(
 ) -> None:
     fakes = Fakes()
     inp = vend_input(approvals_required=1)
-    async with _worker(time_skipping, fakes):
-        handle = await _submit(time_skipping, inp)
-        assert (await _state(handle)).status == RequestStatus.pending_approval
+    async with worker_for(time_skipping, fakes):
+        handle = await submit(time_skipping, inp)
+        assert (await state_of(handle)).status == RequestStatus.pending_approval
         assert fakes.steps() == []  # nothing happens before the approval
         await handle.execute_update(
             contract.APPROVE, ApproveInput(by="bob", comment="ok"), result_type=RequestState
@@ -87,8 +52,8 @@ async def test_silence_expires_a_request_when_its_approval_window_ends(
     """A week's window passes in seconds: the request expires, and nothing was created."""
     fakes = Fakes()
     inp = vend_input(approvals_required=1, approval_window_seconds=7 * 24 * 3600)
-    async with _worker(time_skipping, fakes):
-        handle = await _submit(time_skipping, inp)
+    async with worker_for(time_skipping, fakes):
+        handle = await submit(time_skipping, inp)
         final = await handle.result()
     assert final.status == RequestStatus.expired
     assert fakes.steps() == []
@@ -101,9 +66,9 @@ async def test_a_step_that_fails_for_good_parks_the_request_until_an_operator_re
 ) -> None:
     fakes = Fakes(failing={"register_billing": "InvalidBillingPlan"})
     inp = vend_input()  # approved at once (the OU needs no approval)
-    async with _worker(time_skipping, fakes):
-        handle = await _submit(time_skipping, inp)
-        parked = await _wait_for(handle, RequestStatus.waiting_for_operator)
+    async with worker_for(time_skipping, fakes):
+        handle = await submit(time_skipping, inp)
+        parked = await wait_for(handle, RequestStatus.waiting_for_operator)
         failed = next(s for s in parked.steps if s.status.value == "failed")
         assert failed.name == "register_billing" and failed.error is not None
         assert failed.error.type == "InvalidBillingPlan"
@@ -124,9 +89,9 @@ async def test_a_cancel_while_parked_undoes_what_was_done_newest_first(
     time_skipping: WorkflowEnvironment, vend_input: Callable[..., VendingInput]
 ) -> None:
     fakes = Fakes(failing={"register_billing": "InvalidBillingPlan"})
-    async with _worker(time_skipping, fakes):
-        handle = await _submit(time_skipping, vend_input())
-        await _wait_for(handle, RequestStatus.waiting_for_operator)
+    async with worker_for(time_skipping, fakes):
+        handle = await submit(time_skipping, vend_input())
+        await wait_for(handle, RequestStatus.waiting_for_operator)
         done = len(fakes.steps())
         await handle.execute_update(
             contract.CANCEL, CancelInput(by="alice", reason="not needed"), result_type=RequestState
@@ -141,12 +106,3 @@ async def test_a_cancel_while_parked_undoes_what_was_done_newest_first(
         "create_account",
     ]
     assert fakes.inventory == []  # a cancelled vend leaves nothing to manage
-
-
-async def _wait_for(handle: WorkflowHandle[Any, Any], status: RequestStatus) -> RequestState:
-    for _ in range(200):
-        state = await _state(handle)
-        if state.status == status:
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the request never became {status.value}: {state.status.value}")
