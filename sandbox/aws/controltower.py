@@ -25,6 +25,7 @@ from moto.iam.models import iam_backends
 from moto.organizations.models import OrganizationsBackend, organizations_backends
 
 from sandbox.aws.faults import FaultPlan, release
+from sandbox.aws.scp_enforcement import role_refusal
 
 CONTROL_TOWER_BASELINE = "arn:aws:controltower:us-east-1::baseline/17BSJV3IGJ2QSGA2"
 # The other baselines a landing zone 4.0 OU may carry (ARNs as ListBaselines gives them).
@@ -128,6 +129,9 @@ class ControlTowerEmulator:
     # Controls in force, by OU ARN -> control ARNs (mandatory ones come with registration).
     enabled_controls: dict[str, set[str]] = field(default_factory=dict)
     landing_zone_status: str = "ACTIVE"  # ACTIVE | PROCESSING | FAILED (a test can break it)
+    # The landing zone's remediationTypes (3.1 or later): INHERITANCE_DRIFT is what makes
+    # Control Tower enroll accounts moved into a registered OU; without it, nothing does.
+    remediation_types: set[str] = field(default_factory=set)
     account_factory_shared: bool = True  # the Account Factory portfolio is shared with the caller
     landing_zone_drift: str = "IN_SYNC"
     # What tests read: the largest concurrency seen, and every operation's interval.
@@ -283,7 +287,8 @@ class ControlTowerEmulator:
                 mine.drifted = True
             elif mine is not None and parent is not None and mine.parent == parent.arn:
                 mine.drifted = False  # back in the OU it was enrolled through
-            if parent is None or dest_ou_id not in self.auto_enroll_ous:
+            auto = "INHERITANCE_DRIFT" in self.remediation_types
+            if parent is None or not auto or dest_ou_id not in self.auto_enroll_ous:
                 return
             now = time.time()
             op = Operation(
@@ -319,16 +324,17 @@ class ControlTowerEmulator:
     def _ct_GetLandingZone(self, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("landingZoneIdentifier") != self._landing_zone_arn():
             raise EmulatorError("ResourceNotFoundException", "landing zone not found")
-        return {
-            "landingZone": {
-                "arn": self._landing_zone_arn(),
-                "version": "3.3",
-                "latestAvailableVersion": "3.3",
-                "status": self.landing_zone_status,
-                "driftStatus": {"status": self.landing_zone_drift},
-                "manifest": {"governedRegions": ["us-east-1"]},
-            }
+        zone: dict[str, Any] = {
+            "arn": self._landing_zone_arn(),
+            "version": "3.3",
+            "latestAvailableVersion": "3.3",
+            "status": self.landing_zone_status,
+            "driftStatus": {"status": self.landing_zone_drift},
+            "manifest": {"governedRegions": ["us-east-1"]},
         }
+        if self.remediation_types:
+            zone["remediationTypes"] = sorted(self.remediation_types)
+        return {"landingZone": zone}
 
     def _ct_ListEnabledControls(self, req: dict[str, Any]) -> dict[str, Any]:
         target = req.get("targetIdentifier")
@@ -757,12 +763,18 @@ class ControlTowerEmulator:
             record_type="TERMINATE_PROVISIONED_PRODUCT",
         )
         self.records[rec.id] = rec
+        # Control Tower works in the account through its execution role, which the account's
+        # SCPs bind as they bind any role (its own SCPs exempt it; a quarantine's may not).
+        why = role_refusal(
+            self.org(), product.account_id or "", EXECUTION_ROLE, "cloudformation:DeleteStack"
+        )
         self._account_operation(
             rec,
             "UNMANAGE",
             product.account_id or "",
             ("TerminateProvisionedProduct", product.name),
             on_done=lambda o: self._unmanaged(product),
+            problem=f"AccessDeniedException: {why}" if why else None,
         )
         return {"RecordDetail": self._record_detail(rec)}
 

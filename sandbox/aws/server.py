@@ -45,6 +45,7 @@ from sandbox.aws.account_settings import (
 )
 from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.faults import FaultPlan
+from sandbox.aws.scp_enforcement import ScpEnforcement, role_refusal
 from sandbox.aws.ssm_associations import SsmAssociations
 
 StartResponse = Callable[..., Any]
@@ -127,6 +128,9 @@ class SandboxAws:
         # fit is kept here for the tests to fail on.
         self.violations: list[contract.Violation] = []
         self._violations_lock = threading.Lock()
+        # SCPs applied to the calls made with a member account's assumed-role credentials.
+        self.scps = ScpEnforcement()
+        self.stacksets.refuse_instance = self._stack_set_refusal
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -197,6 +201,9 @@ class SandboxAws:
             return _error(
                 environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
             )
+        if why := self._scp_refusal(environ, service, action):
+            code = "AccessDeniedException" if _json_protocol(environ) else "AccessDenied"
+            return _error(environ, start_response, 403, code, why)
         if service == "cloudformation" and (why := capabilities.refusal(action, body)):
             return _error(environ, start_response, 400, "InsufficientCapabilitiesException", why)
         if service == "controltower":
@@ -233,6 +240,42 @@ class SandboxAws:
         if service == "ec2":
             return self._corrected(environ, start_response, ec2_answers.platforms)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _scp_refusal(self, environ: dict[str, Any], service: str, action: str) -> str | None:
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        key = _CREDENTIAL.search(authorization)
+        if key is None or not key.group(1).startswith("ASIA"):
+            return None
+        try:
+            org = self.controltower.org()
+        except EmulatorError:
+            return None
+        with self._org_lock:
+            return self.scps.refusal(org, key.group(1), service, action, key.group(2))
+
+    def _stack_set_refusal(self, stack_set: Any, account: str, action: str) -> str | None:
+        """Why AWS could not act on a self-managed StackSet's instance in ``account``: the
+        StackSet's execution role is not there, or an SCP stops it."""
+        if getattr(stack_set, "permission_model", "SELF_MANAGED") != "SELF_MANAGED":
+            return None
+        try:
+            org = self.controltower.org()
+        except EmulatorError:
+            return None
+        assert org.org is not None
+        if account == org.org.master_account_id or not any(a.id == account for a in org.accounts):
+            return None
+        role = str(stack_set.execution_role_name)
+        if not any(
+            r.name == role for r in iam_models.iam_backends[account]["global"].roles.values()
+        ):
+            admin = str(stack_set.administration_role_arn).rsplit("/", 1)[-1]
+            return (
+                f"Account {account} should have '{role}' role with trust relationship to "
+                f"Role '{admin}'."
+            )
+        verb = {"Delete": "DeleteStack", "Create": "CreateStack"}.get(action[:6], "UpdateStack")
+        return role_refusal(org, account, role, f"cloudformation:{verb}")
 
     def _corrected(
         self, environ: dict[str, Any], start_response: StartResponse, fix: Callable[[bytes], bytes]
@@ -529,6 +572,8 @@ class SandboxAws:
                     setattr(self.account_settings, key, float(payload[key]))
             if "landing_zone_status" in payload:
                 self.controltower.landing_zone_status = str(payload["landing_zone_status"])
+            if "remediation_types" in payload:
+                self.controltower.remediation_types = set(payload["remediation_types"])
             if "account_factory_shared" in payload:
                 self.controltower.account_factory_shared = bool(payload["account_factory_shared"])
             if "feature_set" in payload:
@@ -540,6 +585,7 @@ class SandboxAws:
                 "denied_actions": sorted(self.denied_actions),
                 "landing_zone_status": self.controltower.landing_zone_status,
                 "account_factory_shared": self.controltower.account_factory_shared,
+                "remediation_types": sorted(self.controltower.remediation_types),
                 "close_account_seconds": orgs.close_account_seconds,
                 "close_quota": orgs.close_quota,
                 "close_window_seconds": orgs.close_window_seconds,
@@ -590,6 +636,15 @@ def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
         environ.get("QUERY_STRING", "")
     ).get("Action")
     return service, actions[0] if actions else environ.get("REQUEST_METHOD", "?")
+
+
+def _json_protocol(environ: dict[str, Any]) -> bool:
+    return bool(
+        environ.get("HTTP_X_AMZ_TARGET")
+        or _RPC_V2.match(environ.get("PATH_INFO", ""))
+        or _REST_JSON.match(environ.get("PATH_INFO", ""))
+        or "json" in environ.get("CONTENT_TYPE", "")
+    )
 
 
 def _error(
