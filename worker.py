@@ -45,6 +45,7 @@ from activities.budgets import BudgetActivities
 from activities.claims import ClaimActivities
 from activities.control_tower import ControlTowerActivities
 from activities.drift import DriftActivities, DriftTargetActivities
+from activities.execution_roles import StackSetExecutionRoles
 from activities.identity_center import IdentityCenterActivities
 from activities.interceptors import AttemptReportingInterceptor
 from activities.member_accounts import MemberAccountAccess
@@ -183,6 +184,7 @@ def _the_others(
     """The activity classes no other one is built on."""
     aws = settings.aws
     landing_zone = load_landing_zone(settings.landing_zone_file)
+    execution_roles = StackSetExecutionRoles(cloudformation, members)
     return [
         LifecycleActivities(org, settings.close_quota.limit or landing_zone.close_quota or 0),
         AdoptionActivities(org, members),
@@ -196,11 +198,14 @@ def _the_others(
             members, AccountSettingsActivities(account_api, aws.poll_interval_seconds)
         ),
         StackSetActivities(
-            cloudformation=cloudformation, poll_interval_seconds=aws.poll_interval_seconds
+            cloudformation=cloudformation,
+            execution_roles=execution_roles,
+            poll_interval_seconds=aws.poll_interval_seconds,
         ),
         RolloutActivities(
             cloudformation=cloudformation,
             organizations=org,
+            execution_roles=execution_roles,
             poll_interval_seconds=aws.poll_interval_seconds,
         ),
         notification_activities(settings),

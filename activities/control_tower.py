@@ -7,7 +7,6 @@ crash resumes the same operation instead of starting another.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.aws_errors import error_code, final, to_application_error
+from activities.aws_errors import final, to_application_error
+from activities.execution_roles import ensure_admin_role
 from activities.heartbeats import beat
 from activities.member_accounts import MemberAccountAccess
 from activities.waiting import until
@@ -301,38 +301,16 @@ class ControlTowerActivities:
         management account); create it through OrganizationAccountAccessRole when missing."""
         try:
             iam = self.members.client(inp.account_id, "iam")
-            try:
-                iam.get_role(RoleName=EXECUTION_ROLE)
-                return EnsureRoleResult(created=False)
-            except ClientError as err:
-                if error_code(err) != "NoSuchEntity":
-                    raise
             management = self.members.management_account_id()
-            trust = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": f"arn:aws:iam::{management}:root"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-            try:
-                iam.create_role(
-                    RoleName=EXECUTION_ROLE,
-                    AssumeRolePolicyDocument=json.dumps(trust),
-                    Description="Lets AWS Control Tower manage this account",
-                )
-            except ClientError as err:
-                if error_code(err) != "EntityAlreadyExists":
-                    raise
-            iam.attach_role_policy(
-                RoleName=EXECUTION_ROLE, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+            created = ensure_admin_role(
+                iam,
+                EXECUTION_ROLE,
+                f"arn:aws:iam::{management}:root",
+                "Lets AWS Control Tower manage this account",
             )
         except ClientError as err:
             raise to_application_error(err, action="CreateRole AWSControlTowerExecution") from err
-        return EnsureRoleResult(created=True)
+        return EnsureRoleResult(created=created)
 
     @activity.defn(no_thread_cancel_exception=True)
     def provision_account_factory(self, inp: AccountFactoryInput) -> AccountFactoryResult:

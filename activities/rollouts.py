@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, to_application_error
+from activities.execution_roles import StackSetExecutionRoles
 from activities.heartbeats import beat
 from activities.organizations import OrganizationsActivities
 from activities.waiting import Backoff, patiently, until
@@ -46,6 +47,8 @@ PAGE = 100  # instances in a page of ListStackInstances
 class RolloutActivities:
     cloudformation: Any
     organizations: OrganizationsActivities
+    # New instances need the StackSet's execution role in their accounts (None: known there).
+    execution_roles: StackSetExecutionRoles | None = None
     poll_interval_seconds: float = 15.0
 
     def _patient(self, call: Callable[[], T], stack_set: str) -> T:
@@ -292,6 +295,9 @@ class RolloutActivities:
                 args["ParameterOverrides"] = [
                     {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                 ]
+        if op.action == "CreateStackInstances" and self.execution_roles is not None:
+            for account in op.accounts:
+                self.execution_roles.ensure(inp.baseline, account)
         backoff = Backoff(self.poll_interval_seconds, self.poll_interval_seconds * 4)
         while True:
             try:

@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import error_code, is_transient, to_application_error
+from activities.execution_roles import StackSetExecutionRoles
 from activities.heartbeats import beat
 from activities.stack_set_operations import recent_operations
 from activities.waiting import Backoff, patiently, until
@@ -59,6 +60,9 @@ class DeployBaselineResult(BaseModel):
 @dataclass
 class StackSetActivities:
     cloudformation: Any
+    # Makes the StackSet's execution role in the account before its instances (None: the
+    # accounts are known to have it, as in tests of this class alone).
+    execution_roles: StackSetExecutionRoles | None = None
     poll_interval_seconds: float = 15.0
 
     @activity.defn(no_thread_cancel_exception=True)
@@ -90,6 +94,8 @@ class StackSetActivities:
                 ]
                 if not (missing or stale or drifted):
                     break
+                if missing and self.execution_roles is not None:
+                    self.execution_roles.ensure(inp.baseline, inp.account_id)
                 running = self._patient(lambda: self._running_operation(inp), name)
                 if running is not None:
                     operation_id = running

@@ -7,6 +7,7 @@ a time; the instances are one CreateStackInstances for the whole fleet, as an op
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 T = TypeVar("T")
+STACK_SET_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
 
 
 def client(endpoint: str, service: str) -> Any:
@@ -61,7 +64,7 @@ def when_free(call: Callable[[], T], timeout: float = 120) -> T:
             time.sleep(0.5)
 
 
-def _create_one(org: Any, root: str, target: str, prefix: str) -> str:
+def _create_one(org: Any, root: str, target: str, prefix: str, endpoint: str) -> str:
     tag = uuid.uuid4().hex[:10]
     status = org.create_account(AccountName=f"{prefix}-{tag}", Email=f"{prefix}-{tag}@example.com")
     request_id = status["CreateAccountStatus"]["Id"]
@@ -75,7 +78,55 @@ def _create_one(org: Any, root: str, target: str, prefix: str) -> str:
 
     account_id = until(created, "account created")
     org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=target)
+    _give_stack_set_role(endpoint, account_id)
     return account_id
+
+
+def _give_stack_set_role(endpoint: str, account_id: str) -> None:
+    """The StackSet execution role an account that has had StackSets for years has (made by
+    its platform team, as the engine makes it in the accounts it vends); without it the sandbox
+    fails the account's instances as AWS does."""
+    sts = client(endpoint, "sts")
+    management = sts.get_caller_identity()["Account"]
+    arn = f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
+
+    def assumed() -> dict[str, str] | None:
+        try:
+            creds: dict[str, str] = sts.assume_role(RoleArn=arn, RoleSessionName="fleet")[
+                "Credentials"
+            ]
+            return creds
+        except ClientError as err:  # a new account's role is not assumable at once
+            if err.response["Error"]["Code"] != "AccessDenied":
+                raise
+            return None
+
+    creds = until(assumed, f"{arn} assumable", timeout=120)
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{management}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    try:
+        iam.create_role(RoleName=STACK_SET_EXECUTION_ROLE, AssumeRolePolicyDocument=trust)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
 
 
 def seed(
@@ -94,7 +145,9 @@ def seed(
     root = org.list_roots()["Roots"][0]["Id"]
     target = ou_id(org, ou_path)
     with ThreadPoolExecutor(parallel) as pool:
-        accounts = sorted(pool.map(lambda _: _create_one(org, root, target, prefix), range(count)))
+        accounts = sorted(
+            pool.map(lambda _: _create_one(org, root, target, prefix, endpoint), range(count))
+        )
     if not regions:
         return accounts  # accounts only: an OU's members that never had the StackSet
     operation = when_free(

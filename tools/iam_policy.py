@@ -35,6 +35,11 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "iam": ("member", "iam"),
     },
     "stack_sets.py": {"self.cloudformation": ("management", "cloudformation")},
+    "execution_roles.py": {
+        "self.cloudformation": ("management", "cloudformation"),
+        "iam": ("member", "iam"),
+    },
+    "quarantine_check.py": {"organizations": ("management", "organizations")},
     "stack_set_operations.py": {"cloudformation": ("management", "cloudformation")},
     "rollouts.py": {
         "self.cloudformation": ("management", "cloudformation"),

@@ -75,6 +75,7 @@ def main() -> None:
             app.organizations.closures = accounts["closures"]
             print(f"sandbox-aws restored its organization from {org_file}", flush=True)
         app.org_state_file = org_file
+        persistence.give_stack_set_roles()
     server = serve(app, args.host, args.port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -132,6 +133,7 @@ def main() -> None:
                     "records": ct.records,
                     "operations": ct.operations,
                     "auto_enroll_ous": ct.auto_enroll_ous,
+                    "remediation_types": ct.remediation_types,
                     "enabled_controls": ct.enabled_controls,
                 },
                 "ssm_associations": app.ssm.associations,

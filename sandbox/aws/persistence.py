@@ -141,3 +141,35 @@ def _give_execution_role(account_id: str, management: str) -> None:
             tags=[],
             max_session_duration="3600",
         )
+
+
+def give_stack_set_roles() -> int:
+    """Every account holding a self-managed StackSet's instances has its execution role, as on
+    AWS (where the instances could not exist otherwise): a sandbox saved before the sandbox
+    checked for the role gets it back; return how many were given."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.iam.models import iam_backends
+
+    given = 0
+    for account_backends in list(cloudformation_backends.values()):
+        for backend in list(account_backends.values()):
+            for stack_set in list(backend.stacksets.values()):
+                if getattr(stack_set, "permission_model", "SELF_MANAGED") != "SELF_MANAGED":
+                    continue
+                role = stack_set.execution_role_name
+                for instance in list(stack_set.stack_instances):
+                    iam = iam_backends[instance.account_id]["global"]
+                    if any(r.name == role for r in iam.roles.values()):
+                        continue
+                    with contextlib.suppress(Exception):
+                        iam.create_role(
+                            role_name=role,
+                            assume_role_policy_document="{}",
+                            path="",
+                            permissions_boundary=None,
+                            description="",
+                            tags=[],
+                            max_session_duration="3600",
+                        )
+                        given += 1
+    return given

@@ -59,6 +59,9 @@ class Pending:
     on_success: Callable[[], None] | None = None  # what the operation does when it ends well
     action: str = ""
     stopped: bool = False  # StopStackSetOperation asked: ends STOPPED, its instances as they were
+    # Instances AWS could not act on (no execution role in the account, an SCP): their reasons.
+    refused: dict[tuple[str, str], str] = field(default_factory=dict)
+    tolerance: int = 0  # failed accounts the operation tolerates (FailureTolerance...)
 
 
 @dataclass
@@ -85,6 +88,11 @@ class StackSetRealism:
     # what the last DetectStackSetDrift found for it: (IN_SYNC | DRIFTED, when).
     deployed: dict[tuple[str, str, str], stack_drift.Snapshot] = field(default_factory=dict)
     drift: dict[tuple[str, str, str], tuple[str, datetime]] = field(default_factory=dict)
+    # Why AWS could not act on one instance (stack set, account, action) -> reason or None;
+    # the server sets it (execution roles and SCPs live in IAM and Organizations).
+    refuse_instance: Callable[[Any, str, str], str | None] | None = None
+    # operation id -> {(account, region): reason} for the instances it could not act on
+    instance_reasons: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -104,16 +112,25 @@ class StackSetRealism:
                         self.instance_status[key] = ("OUTDATED", "CANCELLED", "User stopped")
                     del self.pending[op_id]
                     continue
-                operation["Status"] = "FAILED" if p.failure else "SUCCEEDED"
+                failed_accounts = {a for a, _ in p.refused}
+                refused_too_many = len(failed_accounts) > p.tolerance
+                operation["Status"] = "FAILED" if p.failure or refused_too_many else "SUCCEEDED"
                 for account, region in p.instances:
                     key = (p.stack_set.id, account, region)
-                    if p.failure:
-                        self.instance_status[key] = ("OUTDATED", "FAILED", p.failure)
+                    failure = p.failure or p.refused.get((account, region))
+                    if failure:
+                        self.instance_status[key] = ("OUTDATED", "FAILED", failure)
                     else:
                         self.instance_status.pop(key, None)
                         self.instance_versions[key] = p.version
                 if p.on_success is not None and not p.failure:
-                    p.on_success()
+                    if p.refused:
+                        # A deletion removes the instances it could act on; the rest stay.
+                        for account, region in p.instances:
+                            if (account, region) not in p.refused:
+                                p.stack_set.instances.delete([account], [region])
+                    else:
+                        p.on_success()
                 if not p.failure and p.action != "DetectStackSetDrift":
                     self._record_deployed(p)
                 del self.pending[op_id]
@@ -264,6 +281,9 @@ class StackSetRealism:
         held = self.faults.take("cloudformation", action, body, "hold") is not None
         existing = {(i.account_id, i.region_name) for i in stack_set.stack_instances}
         instances = [pair for pair in instances if pair in existing or action.startswith("Create")]
+        refused = self._refused(stack_set, instances, action)
+        if refused:
+            self.instance_reasons[op_id] = refused
         self.pending[op_id] = Pending(
             stack_set,
             op_id,
@@ -273,7 +293,32 @@ class StackSetRealism:
             held,
             version=self._version(stack_set),
             action=action,
+            refused=refused,
+            tolerance=self._tolerance(accounts),
         )
+
+    def _refused(
+        self, stack_set: Any, instances: list[tuple[str, str]], action: str
+    ) -> dict[tuple[str, str], str]:
+        if self.refuse_instance is None or action == "DetectStackSetDrift":
+            return {}
+        by_account: dict[str, str | None] = {}
+        for account, _ in instances:
+            if account not in by_account:
+                by_account[account] = self.refuse_instance(stack_set, account, action)
+        return {
+            (account, region): why
+            for account, region in instances
+            if (why := by_account[account]) is not None
+        }
+
+    def _tolerance(self, accounts: list[str]) -> int:
+        prefs = self.requested_preferences
+        if prefs.get("FailureToleranceCount"):
+            return int(prefs["FailureToleranceCount"])
+        if prefs.get("FailureTolerancePercentage"):
+            return len(accounts) * int(prefs["FailureTolerancePercentage"]) // 100
+        return 0
 
     def _deploy_seconds(self, accounts: list[str], regions: list[str]) -> float:
         if not self.instance_seconds or not accounts:
@@ -370,11 +415,18 @@ def install(realism: StackSetRealism) -> None:
         realism.tick()
         result = original_results(self)
         reason = realism.reasons.get(self._get_param("OperationId"))
+        refused = realism.instance_reasons.get(self._get_param("OperationId"), {})
         summaries: list[dict[str, Any]] = result.result["Summaries"]  # type: ignore[index]
         for summary in summaries:
             # moto copies the operation's status; a result has statuses of its own (a stopped
-            # operation's instances were CANCELLED).
+            # operation's instances were CANCELLED, one AWS could not act on FAILED).
             summary["Status"] = _RESULT_STATUS.get(summary.get("Status", ""), summary.get("Status"))
+            why = refused.get((summary.get("Account", ""), summary.get("Region", "")))
+            if why and summary["Status"] in ("SUCCEEDED", "FAILED"):
+                summary["Status"] = "FAILED"
+                summary["StatusReason"] = why
+            elif why is None and summary["Status"] == "FAILED" and not reason:
+                summary["Status"] = "SUCCEEDED"  # the operation failed for the others
             if reason:
                 summary["StatusReason"] = reason
         return result
@@ -459,6 +511,8 @@ def _with_operation_id(realism: StackSetRealism, action: str) -> None:
                     "MaxConcurrentCount",
                     "MaxConcurrentPercentage",
                     "RegionConcurrencyType",
+                    "FailureToleranceCount",
+                    "FailureTolerancePercentage",
                 )
                 if (value := self._get_param(f"OperationPreferences.{key}"))
             }
