@@ -23,12 +23,18 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 from temporalio import activity
 
+from activities import quarantine_check
 from activities.aws_clients import client as aws_client
 from activities.billing import sunnypay_http
 from activities.temporal_checks import temporal_readiness
 from activities.workload_security import WorkloadSecurityClient
 from common.codec import EncryptionCodec
-from common.landing_zone import EnrollmentStrategy, LandingZone, WorkloadSecurityRequirement
+from common.landing_zone import (
+    EnrollmentStrategy,
+    LandingZone,
+    PermissionModel,
+    WorkloadSecurityRequirement,
+)
 from common.preflight import CheckResult, CheckStatus, PreflightReport
 from common.settings import Settings
 
@@ -140,6 +146,12 @@ class Preflight:
                 "organizations.guardrails",
                 "The SCPs the landing zone declares are attached",
                 self.scps,
+            ),
+            Check(
+                "organizations.quarantine_exemption",
+                "The suspended OU's SCPs let the decommission finish after quarantine",
+                self.quarantine_exemption,
+                ["remove_workload_security", "remove_baselines", "unmanage_control_tower"],
             ),
             Check(
                 "stacksets.baselines", "Every baseline StackSet exists as declared", self.stack_sets
@@ -383,6 +395,37 @@ class Preflight:
             )
         return f"{checked} SCP attachments in force" if checked else "none declared"
 
+    def quarantine_exemption(self) -> str:
+        lz, ous = self.landing_zone, self.ous()
+        if lz.suspended_ou not in ous:
+            raise Failed(f"no OU {lz.suspended_ou}", "see organizations.ou_paths")
+        member = self.settings.aws.member_role_name
+        roles = self._stack_set_execution_roles()
+        refused = quarantine_check.refused_after_quarantine(
+            self.organizations, ous, lz.suspended_ou, member, roles
+        )
+        if refused:
+            raise Failed("; ".join(refused), quarantine_check.fix_for(member, roles))
+        exempt = ", ".join([member, quarantine_check.CONTROL_TOWER_EXECUTION_ROLE, *roles])
+        return f"{lz.suspended_ou}'s SCPs let {exempt} act in a suspended account"
+
+    def _stack_set_execution_roles(self) -> list[str]:
+        """The execution roles of the self-managed baseline StackSets (those that exist)."""
+        roles: set[str] = set()
+        for baseline in self.landing_zone.baselines.values():
+            if baseline.permission_model != PermissionModel.SELF_MANAGED:
+                continue
+            try:
+                found = self.cloudformation.describe_stack_set(
+                    StackSetName=baseline.stack_set_name, CallAs=baseline.call_as
+                )["StackSet"]
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "StackSetNotFoundException":
+                    raise
+                continue  # stacksets.baselines says so
+            roles.add(found.get("ExecutionRoleName") or quarantine_check.STACK_SET_EXECUTION_ROLE)
+        return sorted(roles)
+
     # ------------------------------------------------------------------ Control Tower
     def landing_zone_status(self) -> str:
         zones = self.controltower.list_landing_zones().get("landingZones", [])
@@ -486,9 +529,32 @@ class Preflight:
                     "repair the landing zone (Control Tower re-publishes Account Factory)",
                 )
             said.append(f"Account Factory product {match['ProductId']} shared")
+        if EnrollmentStrategy.auto_enroll in strategies:
+            said.append(self._auto_enrollment_on())
         if strategies & {EnrollmentStrategy.baseline_reset, EnrollmentStrategy.auto_enroll}:
             said.append("OU baselines: see controltower.ou_registration")
         return "; ".join(said) or "nothing to check"
+
+    def _auto_enrollment_on(self) -> str:
+        """Auto-enrollment is the landing zone's (3.1 or later) remediation of inheritance
+        drift, not an OU's: without it an account moved into an OU stays unenrolled."""
+        zones = self.controltower.list_landing_zones().get("landingZones", [])
+        zone = (
+            self.controltower.get_landing_zone(landingZoneIdentifier=zones[0]["arn"])["landingZone"]
+            if zones
+            else {}
+        )
+        if "INHERITANCE_DRIFT" not in zone.get("remediationTypes", []):
+            ous = [p for p, s in self._governed() if s == EnrollmentStrategy.auto_enroll]
+            raise Failed(
+                f"{', '.join(ous)} rely on auto-enrollment, but the landing zone "
+                f"{zone.get('arn', '')} does not remediate inheritance drift (remediationTypes "
+                f"{zone.get('remediationTypes', [])})",
+                "aws controltower update-landing-zone --landing-zone-identifier <arn> "
+                "--version <its version> --manifest file://<its manifest> "
+                "--remediation-types INHERITANCE_DRIFT (landing zone 3.1 or later)",
+            )
+        return "the landing zone auto-enrolls accounts moved into registered OUs"
 
     def controls(self) -> str:
         ous, missing, checked = self.ous(), [], 0

@@ -167,12 +167,44 @@ def test_declared_guardrails_that_are_not_in_force_fail(
     assert "vend-region-deny on Sandbox" in scps["found"] and "attach-policy" in scps["fix"]
 
 
+def test_a_suspended_ou_that_would_stop_the_decommission_fails_with_the_policy_to_use(
+    doctor: Doctor, sandbox: Sandbox
+) -> None:
+    org = sandbox.org
+    policy = next(
+        p
+        for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+        if "deny-all" in p["Name"]
+    )
+    seeded = org.describe_policy(PolicyId=policy["Id"])["Policy"]["Content"]
+    deny_all = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+    )
+    org.update_policy(PolicyId=policy["Id"], Content=deny_all)
+    try:
+        code, checks = doctor()
+    finally:
+        org.update_policy(PolicyId=policy["Id"], Content=seeded)
+    check = checks["organizations.quarantine_exemption"]
+    assert code == 1 and check["status"] == "failed", check
+    for call in ("ssm:DeleteAssociation", "iam:DeleteRole", "cloudformation:DeleteStack"):
+        assert call in check["found"]
+    assert "AWSControlTowerExecution" in check["found"]
+    assert "ArnNotLike" in check["fix"] and "update-policy" in check["fix"]
+    assert check["gates"] == [
+        "remove_workload_security",
+        "remove_baselines",
+        "unmanage_control_tower",
+    ]
+
+
 @pytest.mark.parametrize(
     ("config", "name", "found"),
     [
         ({"landing_zone_status": "FAILED"}, "controltower.landing_zone", "is FAILED"),
         ({"account_factory_shared": False}, "controltower.enrollment", "not available"),
         ({"feature_set": "CONSOLIDATED_BILLING"}, "organizations.all_features", "CONSOLIDATED"),
+        ({"remediation_types": []}, "controltower.enrollment", "inheritance drift"),
         (
             {
                 "denied_actions": [
@@ -193,6 +225,7 @@ def test_a_broken_organization_fails_the_check_with_its_fix(
         "account_factory_shared": True,
         "feature_set": "ALL",
         "denied_actions": [],
+        "remediation_types": ["INHERITANCE_DRIFT"],
     }
     sandbox.configure(**config)
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 
+from common import scp
 from common.landing_zone import EnrollmentStrategy, LandingZone, template_path
 from sandbox.aws.controltower import ControlTowerEmulator
 
@@ -64,11 +65,21 @@ def seed_control_tower(
         ct.enable_other_baselines(ou_ids[ou.path])
         if strategy == EnrollmentStrategy.auto_enroll:
             ct.auto_enroll_ous.add(ou_ids[ou.path])
+            # Auto-enrollment is the landing zone's setting on AWS, not an OU's.
+            ct.remediation_types.add("INHERITANCE_DRIFT")
         for control in ou.guardrails.controls:  # the elective ones the platform team enabled
             ct.enable_control_now(ou_ids[ou.path], control)
 
 
-DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+# The suspended OU's SCP as docs/operations.md recommends it: everything denied but to the roles
+# the decommission still acts through after quarantine (the member role, StackSets' execution
+# role, Control Tower's), as Control Tower's own SCPs exempt its role.
+ENGINE_ROLES = (
+    "OrganizationAccountAccessRole",
+    "AWSCloudFormationStackSetExecutionRole",
+    "AWSControlTowerExecution",
+)
+QUARANTINE = scp.quarantine_policy(ENGINE_ROLES)
 DENY_LEAVE = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Deny",'
     '"Action":"organizations:LeaveOrganization","Resource":"*"}]}'
@@ -104,13 +115,17 @@ def seed_service_control_policies(
             ]
         }
         for name in names:
+            content = QUARANTINE if "deny-all" in name else DENY_LEAVE
             if name not in existing:
                 existing[name] = org.create_policy(
                     Name=name,
                     Description=f"{name} (sandbox)",
                     Type="SERVICE_CONTROL_POLICY",
-                    Content=DENY_ALL if "deny-all" in name else DENY_LEAVE,
+                    Content=content,
                 )["Policy"]["PolicySummary"]["Id"]
+            elif org.describe_policy(PolicyId=existing[name])["Policy"]["Content"] != content:
+                # A sandbox kept from an earlier version: its policy as the seed writes it now.
+                org.update_policy(PolicyId=existing[name], Content=content)
             if name not in attached:
                 org.attach_policy(PolicyId=existing[name], TargetId=target)
 
