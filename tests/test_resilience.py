@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox
+from tests.conftest import Api, Sandbox, wait_until
 
 Body = Callable[..., dict[str, Any]]
 
@@ -21,9 +21,17 @@ def test_temporal_server_restart_mid_batch(
 ) -> None:
     bodies = [new_body(organizational_unit="Sandbox", environment="sandbox") for _ in range(6)]
     ids = [api.create("alice", b).json()["id"] for b in bodies]
-    time.sleep(1.0)  # some are creating accounts, some are further along
+
+    def some_further_along() -> bool:  # some are creating accounts, some are further along
+        return any(api.get("carol", i).json().get("account_id") for i in ids)
+
+    wait_until(some_further_along, "a request past create_account")
     stack.processes["temporal"].stop()  # SIGTERM; state is in the SQLite file
-    time.sleep(3)
+
+    def gone() -> bool:
+        return api.call("GET", "/readyz", None).status_code == 503
+
+    wait_until(gone, "the API to see Temporal gone")
     stack.start_temporal()
     for request_id in ids:
         done = api.wait_for(request_id, {"completed"}, timeout=180)
@@ -42,7 +50,9 @@ def test_many_requests_through_transient_faults_everywhere(
     sunnypay: Any,
 ) -> None:
     """100 requests while 30% of calls to every external API fail transiently: every one
-    completes, exactly once (one account, connector and registration each)."""
+    completes, exactly once (one account, connector and registration each). A fifth of them
+    take every account setting (Identity Center, Budgets, the Account API, EC2) and a tenth go
+    through Account Factory (Service Catalog), so each of those services fails under them too."""
     from concurrent.futures import ThreadPoolExecutor
 
     count = int(os.environ.get("VEND_FAULT_RUN_REQUESTS", "100"))
@@ -53,15 +63,32 @@ def test_many_requests_through_transient_faults_everywhere(
         ("sts", "Throttling", 400),
         ("iam", "Throttling", 400),
         ("ssm", "ThrottlingException", 400),
+        ("servicecatalog", "ThrottlingException", 400),
+        ("sso", "ThrottlingException", 400),
+        ("identitystore", "ThrottlingException", 400),
+        ("account", "TooManyRequestsException", 429),
+        ("budgets", "ThrottlingException", 400),
+        ("ec2", "RequestLimitExceeded", 503),
     ]:
         sandbox.fault(service=service, error=error, status=status, probability=0.3)
     workload_security.fault(
         service="workload-security", error="unavailable", status=503, probability=0.3
     )
     sunnypay.fault(service="sunnypay", error="throttled", status=429, probability=0.3)
-    bodies = [
-        new_body(organizational_unit="Experiments/Full", environment="dev") for _ in range(count)
-    ]
+
+    def body(i: int) -> dict[str, Any]:
+        if i % 5 == 4:
+            return new_body(
+                organizational_unit="Experiments/Settings",
+                environment="dev",
+                budget={"monthly_usd": 5000},
+                access={"group": "team-payments"},
+                workload_security={"enabled": False},
+            )
+        ou = "Experiments/Factory" if i % 10 == 3 else "Experiments/Full"
+        return new_body(organizational_unit=ou, environment="dev")
+
+    bodies = [body(i) for i in range(count)]
     started = time.monotonic()
 
     def create(body: dict[str, Any]) -> Any:
@@ -93,7 +120,14 @@ def test_many_requests_through_transient_faults_everywhere(
         assert len(sandbox.accounts_with_email(body["account_email"])) == 1
     connectors = [c["accountId"] for c in workload_security.state()["connectors"]]
     registrations = [r["aws_account_id"] for r in sunnypay.state()["registrations"]]
-    assert all(connectors.count(a) == 1 and registrations.count(a) == 1 for a in accounts)
+    assert all(registrations.count(a) == 1 for a in accounts)
+    protected = [
+        f["account_id"]
+        for f, b in zip(finals, bodies, strict=True)
+        if b["workload_security"]["enabled"]
+    ]
+    assert all(connectors.count(a) == 1 for a in protected)
+    assert not set(connectors) & (set(accounts) - set(protected))
     attempts = sum(s["attempts"] for f in finals for s in f["steps"])
     print(
         f"\n{count} requests under 30% transient faults: all completed in {elapsed:.0f}s, "

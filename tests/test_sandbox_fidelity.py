@@ -230,6 +230,45 @@ def test_a_registered_ou_carries_several_baselines_and_children_need_asking(
     assert children[0]["statusSummary"]["status"] == "SUCCEEDED"
 
 
+@pytest.mark.parametrize("remediation", [["INHERITANCE_DRIFT"], []])
+def test_auto_enrollment_is_the_landing_zones_remediation_of_inheritance_drift(
+    sandbox: Sandbox, remediation: list[str]
+) -> None:
+    """Control Tower enrolls an account moved into a registered OU only when the landing zone
+    (3.1 or later) remediates INHERITANCE_DRIFT, and GetLandingZone says whether it does."""
+    ct = sandbox.client("controltower")
+    arn = ct.list_landing_zones()["landingZones"][0]["arn"]
+    seeded = ct.get_landing_zone(landingZoneIdentifier=arn)["landingZone"]
+    assert seeded["remediationTypes"] == ["INHERITANCE_DRIFT"]  # the test landing zone uses it
+    account = sandbox.new_account(f"auto-{uuid.uuid4().hex[:8]}")
+    root = sandbox.org.list_roots()["Roots"][0]["Id"]
+    auto = next(
+        o["Id"]
+        for o in sandbox.org.list_organizational_units_for_parent(
+            ParentId=next(
+                o["Id"]
+                for o in sandbox.org.list_organizational_units_for_parent(ParentId=root)[
+                    "OrganizationalUnits"
+                ]
+                if o["Name"] == "Experiments"
+            )
+        )["OrganizationalUnits"]
+        if o["Name"] == "Auto"
+    )
+    sandbox.configure(remediation_types=remediation)
+    try:
+        zone = ct.get_landing_zone(landingZoneIdentifier=arn)["landingZone"]
+        assert zone.get("remediationTypes", []) == remediation
+        sandbox.org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=auto)
+        account_arn = sandbox.org.describe_account(AccountId=account)["Account"]["Arn"]
+        enrolled = ct.list_enabled_baselines(
+            filter={"targetIdentifiers": [account_arn]}, includeChildren=True
+        )["enabledBaselines"]
+        assert bool(enrolled) == bool(remediation)
+    finally:
+        sandbox.configure(remediation_types=["INHERITANCE_DRIFT"])
+
+
 # ------------------------------------------------------------------ 9. faults as the client reads
 @pytest.mark.parametrize(
     ("service", "client", "action", "call"),
