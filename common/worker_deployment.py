@@ -4,7 +4,7 @@ Requests, rollouts, drift checks and the preflight are **pinned** to the build t
 them: they finish on it, however the code changes meanwhile, so a change to them needs no
 ``workflow.patched`` gate. The long-lived workflows (the account's own, the coordinators, the
 claim registry) **auto-upgrade** to the deployment's current build at their next task; they keep
-short runs (continue-as-new), and ``tests/test_z_replay.py`` replays their recorded histories on
+short runs (continue-as-new), and ``tests/test_replay.py`` replays their recorded histories on
 every later build, so a change that could not take over a running one fails in CI.
 
 A build is named by a digest of the workflow code (``workflows/`` and the ``common/`` models

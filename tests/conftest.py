@@ -19,6 +19,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHistory
 
 from common.auth import mint_dev_token
@@ -337,16 +338,46 @@ def vend_cli(api: Api, user: str, *args: str) -> Any:
     return CliRunner().invoke(app, list(args), env=env)
 
 
-def kill_worker_when(stack: EmbeddedStack, ready: Callable[[], bool], what: str) -> None:
-    """SIGKILL the worker once ``ready()`` (an operation held in the sandbox, its step running),
-    and start another: the crash tests' one move."""
-    deadline = time.monotonic() + 90
-    while not ready():
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0.1)
-    time.sleep(0.3)  # the activity is now polling AWS
+def kill_worker_when(
+    stack: EmbeddedStack, ready: Callable[[], bool], what: str, *workflows: str
+) -> dict[tuple[str, str], int]:
+    """SIGKILL the worker once ``ready()`` (an operation held in the sandbox, its step running)
+    and an activity of ``workflows`` is polling (it has heartbeated), and start another: the
+    crash tests' one move. Returns the polling activities' attempts, for ``resumed``."""
+    wait_until(ready, what, timeout=90)
+    wait_until(lambda: bool(heartbeating(stack, *workflows)), f"{what}: the activity polling")
+    attempts = heartbeating(stack, *workflows)
     stack.processes["worker"].kill()
     stack.start_worker()
+    return attempts
+
+
+def heartbeating(stack: EmbeddedStack, *workflows: str) -> dict[tuple[str, str], int]:
+    """(workflow, activity) -> attempt of the started activities that have heartbeated (so
+    are polling AWS). A Control Tower step's activity runs in the coordinator's workflow."""
+    return {
+        (wf, a.activity_id): a.attempt
+        for wf in workflows
+        for a in described(stack, wf).pending_activities
+        if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        and a.HasField("last_heartbeat_time")
+    }
+
+
+def resumed(stack: EmbeddedStack, killed: dict[tuple[str, str], int], what: str) -> None:
+    """Wait until an activity the killed worker ran is running again, on a later attempt (its
+    heartbeat timed out and the new worker took it), while AWS still works on its operation."""
+
+    def again() -> bool:
+        return any(
+            (wf, a.activity_id) in killed
+            and a.attempt > killed[(wf, a.activity_id)]
+            and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for wf in {wf for wf, _ in killed}
+            for a in described(stack, wf).pending_activities
+        )
+
+    wait_until(again, f"{what}: resumed by the new worker", timeout=60)
 
 
 def decommission_when_managed(
@@ -435,6 +466,30 @@ def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
         if name in request.fixturenames:
             emulator: HttpEmulator = request.getfixturevalue(name)
             emulator.clear_faults()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Audits of what the whole suite did (every call the worker made was granted, every
+    history replays, no secret leaked anywhere) go after the rest, in whatever order the rest
+    runs (pytest-randomly shuffles it). Declared by a mark, not by a file's name."""
+    items.sort(key=lambda item: item.get_closest_marker("suite_audit") is not None)
+
+
+@pytest.fixture
+def audited_work(api: Api, new_body: Callable[..., dict[str, Any]]) -> None:
+    """What an audit reads: the suite's work, or, when the audit runs alone, a vend and its
+    decommission of its own (so it audits something either way)."""
+    done = api.call(
+        "GET", "/v1/account-requests", "carol", params={"status": "completed", "limit": 1}
+    ).json()["items"]
+    if done:
+        return
+    body = new_body(organizational_unit="Experiments/Full", environment="dev")
+    vend = api.wait_for(api.create("alice", body).json()["id"], {"completed"}, timeout=180)
+    change = decommission_when_managed(api, vend["account_id"], body["account_name"])
+    assert api.act("bob", change["id"], "approve", {}).status_code == 200
+    api.wait_for(change["id"], {"completed"}, timeout=300)
 
 
 @pytest.fixture

@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from common.stack_set_batches import BATCHER_ID
+from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, vend_cli
+from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, resumed, vend_cli
+from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]
 
@@ -373,8 +376,9 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
         held = sandbox.state()["held"]["cloudformation"] >= 1
         return held and _step_of(api, change["id"], "remove_baselines")["status"] == "running"
 
-    kill_worker_when(stack, deleting, "a held DeleteStackInstances")
-    time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still deletes
+    flow = workflow_id(change["id"])
+    killed = kill_worker_when(stack, deleting, "a held DeleteStackInstances", flow)
+    resumed(stack, killed, "remove_baselines")  # while AWS still deletes
     sandbox.clear_faults()
     assert sandbox.release() >= 1
     sandbox.configure(close_account_seconds=6)  # long enough to kill the worker inside it
@@ -384,7 +388,7 @@ def test_a_worker_killed_mid_remove_baselines_and_mid_close_account_leaves_one_o
             status = sandbox.org.describe_account(AccountId=account_id)["Account"]["State"]
             return status == "PENDING_CLOSURE"
 
-        kill_worker_when(stack, closing, "PENDING_CLOSURE")
+        kill_worker_when(stack, closing, "PENDING_CLOSURE", flow)
         done = api.wait_for(change["id"], {"completed"}, timeout=120)
     finally:
         sandbox.configure(close_account_seconds=1)
@@ -457,11 +461,16 @@ def test_a_worker_killed_mid_an_ou_move_moves_enrolls_and_deploys_once(
 
         return ready
 
-    kill_worker_when(stack, held("controltower", "enroll_control_tower"), "a held reset")
-    time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still works
+    flow = workflow_id(change_id)
+    killed = kill_worker_when(
+        stack, held("controltower", "enroll_control_tower"), "a held reset", flow, COORDINATOR_ID
+    )
+    resumed(stack, killed, "enroll_control_tower")  # while AWS still works
     assert sandbox.release() >= 1
-    kill_worker_when(stack, held("cloudformation", "apply_baselines"), "a held deployment")
-    time.sleep(7.0)
+    killed = kill_worker_when(
+        stack, held("cloudformation", "apply_baselines"), "a held deployment", flow, BATCHER_ID
+    )
+    resumed(stack, killed, "apply_baselines")
     sandbox.clear_faults()
     assert sandbox.release() >= 1
     done = api.wait_for(change_id, {"completed"}, timeout=120)

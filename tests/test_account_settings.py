@@ -11,8 +11,16 @@ from typing import Any
 import boto3
 import pytest
 
+from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, decommission_when_managed, kill_worker_when
+from tests.conftest import (
+    Api,
+    HttpEmulator,
+    Sandbox,
+    decommission_when_managed,
+    kill_worker_when,
+    resumed,
+)
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Settings"
@@ -221,11 +229,12 @@ def test_a_worker_killed_mid_assignment_and_mid_region_enablement_makes_one_of_e
 
         return ready
 
-    kill_worker_when(stack, held("assign_access"), "a held assignment")
-    time.sleep(7.0)  # past the heartbeat timeout: the new worker resumes while AWS still works
+    flow = workflow_id(req["id"])
+    killed = kill_worker_when(stack, held("assign_access"), "a held assignment", flow)
+    resumed(stack, killed, "assign_access")  # while AWS still works
     assert sandbox.release() >= 1
-    kill_worker_when(stack, held("enable_regions"), "a held region")
-    time.sleep(7.0)
+    killed = kill_worker_when(stack, held("enable_regions"), "a held region", flow)
+    resumed(stack, killed, "enable_regions")
     assert sandbox.release() >= 1
     done = api.wait_for(req["id"], {"completed"}, timeout=180)
     after = sandbox.http.get("/_sandbox/settings").json()

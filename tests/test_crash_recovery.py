@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
+from common.stack_set_batches import BATCHER_ID
+from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox
+from tests.conftest import Api, Sandbox, kill_worker_when, resumed
+from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]
 
@@ -29,18 +30,16 @@ def _kill_worker_while_held(
 ) -> None:
     """Wait until ``step`` runs and the sandbox holds its operation, then SIGKILL the worker,
     start a new one and let the operation finish."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def held() -> bool:
         running = _step(api.get("carol", request_id).json(), step)["status"] == "running"
-        if running and sandbox.state()["held"][service] >= 1:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"{step} never reached a held {service} operation")
-    time.sleep(0.5)  # the activity is now polling the operation
-    stack.processes["worker"].kill()
-    stack.start_worker()
-    time.sleep(1.0)  # the new worker picks the step up again while AWS still works on it
+        return running and sandbox.state()["held"][service] >= 1
+
+    # A Control Tower step's activity runs in the coordinator's workflow, a new account's
+    # StackSet instances in the batcher's.
+    flows = [workflow_id(request_id), COORDINATOR_ID, BATCHER_ID]
+    killed = kill_worker_when(stack, held, f"{step} with a held {service} operation", *flows)
+    resumed(stack, killed, step)  # while AWS still works on it
     assert sandbox.release() >= 1
 
 

@@ -2,8 +2,9 @@
 
 Static: tools/iam_policy reads every boto3 call in activities/ and the committed policies
 must equal what it derives (a missing grant or an unused one fails). Dynamic: the sandbox
-records every action made with the worker's access key during the whole suite (named test_z_ to
-run last); each must be granted, which catches a client the static table does not know.
+records every action made with the worker's access key during the whole suite (a suite audit:
+it runs after every other test); each must be granted, which catches a client the static table
+does not know.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def _granted(policy: dict[str, object]) -> set[str]:
     return {a for s in statements for a in s["Action"]}
 
 
-def test_every_call_the_worker_made_in_the_suite_is_granted(sandbox: Sandbox) -> None:
+@pytest.mark.suite_audit
+def test_every_call_the_worker_made_in_the_suite_is_granted(
+    sandbox: Sandbox, audited_work: None
+) -> None:
     made = {
         iam_policy.iam_action(a)
         for a in sandbox.state()["actions_by_key"].get(WORKER_ACCESS_KEY, [])

@@ -274,3 +274,31 @@ def test_routers_are_thin() -> None:
                     long[f"{path.name}:{node.name}"] = lines
     assert crossing == {}
     assert long == {}
+
+
+def _unlooped_sleeps(path: Path, root: Path = ROOT) -> list[str]:
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and ast.unparse(node.func) in _SLEEPS):
+            continue
+        above = parents.get(node)
+        while above is not None and not isinstance(above, (ast.While, ast.For, ast.AsyncFor)):
+            above = parents.get(above)
+        if above is None:
+            found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+_SLEEPS = {"time.sleep", "asyncio.sleep"}
+
+
+def test_no_test_sleeps_for_a_fixed_time(tmp_path: Path) -> None:
+    """A test waits for a condition (``wait_until`` says what it waited for), never for a time
+    it hopes is enough: every sleep in tests/ sits in a loop that re-checks something."""
+    found = [f for path in sorted((ROOT / "tests").rglob("*.py")) for f in _unlooped_sleeps(path)]
+    assert found == []
+    planted = tmp_path / "planted.py"  # the check bites
+    planted.write_text("import time\n\ndef f() -> None:\n    time.sleep(1)\n")
+    assert _unlooped_sleeps(planted, tmp_path) == ["planted.py:4"]

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, vend_cli
+from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, vend_cli
 
 Body = Callable[..., dict[str, Any]]
 
@@ -180,15 +181,13 @@ def test_worker_killed_mid_step_creates_nothing_twice(
     sunnypay.configure(activation_seconds=4)
     try:
         req = api.create("alice", _protected(new_body)).json()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def enrolling() -> bool:
             state = api.get("carol", req["id"]).json()
-            if _step(state, "enroll_workload_security")["status"] == "running":
-                break
-            time.sleep(0.05)
-        time.sleep(0.5)
-        stack.processes["worker"].kill()
-        stack.start_worker()
+            return _step(state, "enroll_workload_security")["status"] == "running"
+
+        kill_worker_when(stack, enrolling, "enrollment running", workflow_id(req["id"]))
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             state = api.get("carol", req["id"]).json()
             if (

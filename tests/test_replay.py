@@ -1,7 +1,8 @@
 """Every history the suite recorded replays against the current workflow code.
 
 A change that would break running requests (non-determinism) fails here, in CI, before it
-ships. Named to run after the other tests, so it replays what they left behind.
+ships. A suite audit (``suite_audit``): it runs after every other test and replays what they
+left behind; alone, a vend and decommission of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def workflow_definition(cls: type) -> _Definition:
     return _Definition.must_from_class(cls)
 
 
-async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -> None:
+@pytest.mark.suite_audit
+async def test_recorded_histories_replay_on_current_code(
+    stack: EmbeddedStack, audited_work: None
+) -> None:
     converter = data_converter(codec_settings(stack))
     client = await Client.connect(stack.config.temporal_address, data_converter=converter)
     replayer = Replayer(
@@ -46,7 +50,7 @@ async def test_recorded_histories_replay_on_current_code(stack: EmbeddedStack) -
             if result.replay_failure is not None:
                 failures[result.history.workflow_id] = str(result.replay_failure)
     assert failures == {}
-    assert replayed > 20, "the suite should have left many histories to replay"
+    assert replayed >= 2, "a vend leaves its request's and its account's histories to replay"
     print(f"\nreplayed {replayed} workflow histories on the current code")
 
 
@@ -74,9 +78,10 @@ def _committed(folder: Path) -> list[WorkflowHistory]:
     ]
 
 
-async def test_record_histories(stack: EmbeddedStack) -> None:
-    """With VEND_RECORD_HISTORIES=1 (after a whole run, so every outcome exists), replace the
-    pinned recordings and add a folder of auto-upgrade ones."""
+@pytest.mark.suite_audit
+async def test_record_histories(stack: EmbeddedStack, audited_work: None) -> None:
+    """With VEND_RECORD_HISTORIES=1 (a suite audit: after a whole run, so every outcome
+    exists), replace the pinned recordings and add a folder of auto-upgrade ones."""
     if not os.environ.get("VEND_RECORD_HISTORIES"):
         pytest.skip("set VEND_RECORD_HISTORIES=1 to re-record tests/histories")
     converter = data_converter(codec_settings(stack))

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from common import rollouts as rollout_contract
 from sandbox.fleet import seed as fleet_seed
 from tests.conftest import (
     Api,
@@ -200,8 +201,9 @@ def test_worker_killed_mid_wave_runs_no_operation_twice(
     assert plan["status"] == "running" and plan["approvals_required"] == 0
     assert [w["accounts"] for w in plan["waves"]] == [accounts[:1], accounts[1:]]
 
+    flow = rollout_contract.ID_PREFIX + plan["rollout_id"]
     kill_worker_when(
-        stack, lambda: sandbox.state()["held"]["cloudformation"] == 1, "canary operation held"
+        stack, lambda: sandbox.state()["held"]["cloudformation"] == 1, "canary held", flow
     )
     sandbox.release()
     kill_worker_when(
@@ -211,6 +213,7 @@ def test_worker_killed_mid_wave_runs_no_operation_twice(
             and _rollout(api, plan["rollout_id"])["waves"][0]["status"] == "done"
         ),
         "second wave's operation held",
+        flow,
     )
     sandbox.release()
     done = _wait_status(api, plan["rollout_id"], {"completed", "halted"})

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox
+from tests.conftest import Api, Sandbox, kill_worker_when
 
 Body = Callable[..., dict[str, Any]]
 
@@ -161,14 +162,13 @@ def test_worker_killed_mid_poll_resumes_without_a_second_account(
     )
     creates_before = sandbox.calls("CreateAccount")
     req = api.create("alice", body).json()
-    deadline = time.monotonic() + 30
-    while not sandbox.creations_for(body["account_name"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert sandbox.creations_for(body["account_name"])[0]["State"] == "IN_PROGRESS"
-    time.sleep(0.5)  # the worker is now polling DescribeCreateAccountStatus
 
-    stack.processes["worker"].kill()  # SIGKILL: no chance to clean up
-    stack.start_worker()
+    def creating() -> bool:
+        return bool(sandbox.creations_for(body["account_name"]))
+
+    # SIGKILL (no chance to clean up) while it polls DescribeCreateAccountStatus.
+    kill_worker_when(stack, creating, "a held CreateAccount", workflow_id(req["id"]))
+    assert sandbox.creations_for(body["account_name"])[0]["State"] == "IN_PROGRESS"
     assert sandbox.release() == 1
 
     done = api.wait_for(req["id"], {"completed"}, timeout=90)
