@@ -28,8 +28,11 @@ TEST_SERVER = shutil.which("temporal-test-server") or str(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of its own for each specification (a few hundred milliseconds): one
+    server's clock is shared, and a workflow another specification left behind could hold
+    time still for the next (whatever order they run in)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=TEST_SERVER,
         data_converter=data_converter(CodecSettings()),  # the engine's own (pydantic) converter

@@ -53,3 +53,14 @@ async def wait_for(handle: WorkflowHandle[Any, Any], status: RequestStatus) -> R
             return state
         await asyncio.sleep(0.05)
     raise AssertionError(f"the request never became {status.value}: {state.status.value}")
+
+
+def worker(env: WorkflowEnvironment, workflows: list[type], activities: list[Any]) -> Worker:
+    """A worker on the specifications' queue for any workflows and (fake) activities."""
+    return Worker(
+        env.client,
+        task_queue=QUEUE,
+        workflows=workflows,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+    )

@@ -1,0 +1,103 @@
+"""The drift check, as a specification: every managed account looked at in batches, a few at
+a time; each account's workflow told what was found (an empty report clears a drift put back);
+accounts in a change, those the check could not look at and those closed meanwhile counted as
+unchecked, never as clean."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from common import account_contract
+from common.drift import (
+    AccountDrift,
+    DetectDriftInput,
+    DriftCheckInput,
+    DriftCheckResult,
+    DriftTarget,
+    DriftTargets,
+    InspectInput,
+    InspectResult,
+    StackSetDetection,
+)
+from common.landing_zone import StackSetBaseline
+from common.models import DriftFinding
+from tests.workflows.harness import QUEUE, worker
+from tests.workflows.listeners import SignalListener, heard
+from workflows.drift import DriftCheck
+
+BASELINE = StackSetBaseline(stack_set_name="vend-audit-role", regions=["us-east-1"])
+MOVED = DriftFinding(what="organizational_unit", expected="Workloads/Prod", found="Sandbox")
+
+
+class Fleet:
+    def __init__(self, accounts: list[str]) -> None:
+        self.accounts = accounts
+        self.batches: list[list[str]] = []
+        self.detected: list[str] = []
+
+    def activities(self) -> list[object]:
+        @activity.defn(name="drift_targets")
+        async def drift_targets(account_ids: list[str]) -> DriftTargets:
+            targets = [
+                DriftTarget(
+                    account_id=a, organizational_unit="Workloads/Prod", baselines=[BASELINE]
+                )
+                for a in self.accounts
+            ]
+            return DriftTargets(targets=targets, busy=["300000000099"])
+
+        @activity.defn(name="detect_stack_set_drift")
+        async def detect_stack_set_drift(inp: DetectDriftInput) -> StackSetDetection:
+            self.detected.append(inp.baseline.stack_set_name)
+            return StackSetDetection(stack_set=inp.baseline.stack_set_name, status="SUCCEEDED")
+
+        @activity.defn(name="inspect_accounts")
+        async def inspect_accounts(inp: InspectInput) -> InspectResult:
+            self.batches.append([t.account_id for t in inp.targets])
+            out = []
+            for t in inp.targets:
+                if t.account_id.endswith("2"):
+                    out.append(AccountDrift(account_id=t.account_id, findings=[MOVED]))
+                elif t.account_id.endswith("3"):
+                    out.append(AccountDrift(account_id=t.account_id, error="AccessDenied"))
+                else:
+                    out.append(AccountDrift(account_id=t.account_id))
+            return InspectResult(accounts=out)
+
+        return [drift_targets, detect_stack_set_drift, inspect_accounts]
+
+
+async def test_every_account_is_looked_at_in_batches_and_told_what_was_found(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    env, base = time_skipping, 300000000000 + uuid.uuid4().int % 10_000 * 10
+    accounts = [str(base + i) for i in range(1, 6)]  # ...1 to ...5
+    fleet = Fleet(accounts)
+    async with worker(env, [DriftCheck, SignalListener], fleet.activities()):
+        listening = {
+            a: await env.client.start_workflow(
+                SignalListener.run, id=account_contract.account_workflow_id(a), task_queue=QUEUE
+            )
+            for a in accounts[:4]  # the fifth account's workflow has closed since it was listed
+        }
+        result: DriftCheckResult = await env.client.execute_workflow(
+            DriftCheck.run,
+            DriftCheckInput(batch_size=2, parallel_batches=2),
+            id=f"drift-check-{uuid.uuid4()}",
+            task_queue=QUEUE,
+        )
+        assert fleet.detected == ["vend-audit-role"]  # a check of every account detects first
+        assert sorted(map(len, fleet.batches)) == [1, 2, 2]
+        told = {a: (await heard(h, 1))[0] for a, h in listening.items() if not a.endswith("3")}
+        assert [f["what"] for f in told[accounts[1]]["findings"]] == ["organizational_unit"]
+        assert told[accounts[0]]["findings"] == [] and told[accounts[3]]["findings"] == []
+        assert result.checked == 3 and result.drifted == 1
+        assert result.by_kind == {"organizational_unit": 1}
+        # In a change, not looked at, closed meanwhile: unchecked, never reported clean.
+        assert sorted(result.unchecked) == sorted(["300000000099", accounts[2], accounts[4]])
+        assert await listening[accounts[2]].query(SignalListener.signals) == []
+        for handle in listening.values():
+            await handle.signal(SignalListener.stop)
