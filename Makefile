@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-specs test-resilience lint fmt clean browser bench
+.PHONY: install run test test-fast test-specs test-resilience lint fmt clean browser bench
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 ## The workflow specifications: the time-skipping test server and fake activities, no stack.
 test-specs: $(STAMP)
 	$(BIN)/pytest tests/workflows
+
+## Every layer that needs no embedded stack: the specifications, units and static checks.
+test-fast: $(STAMP)
+	$(BIN)/pytest --without-stack
 
 ## Only the heavier crash/restart tests.
 test-resilience: $(STAMP)

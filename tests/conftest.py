@@ -468,11 +468,24 @@ def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
             emulator.clear_faults()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--without-stack",
+        action="store_true",
+        help="only the tests that need no embedded stack (specifications, units, static checks)",
+    )
+
+
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Audits of what the whole suite did (every call the worker made was granted, every
     history replays, no secret leaked anywhere) go after the rest, in whatever order the rest
-    runs (pytest-randomly shuffles it). Declared by a mark, not by a file's name."""
+    runs (pytest-randomly shuffles it). Declared by a mark, not by a file's name. With
+    ``--without-stack``, the tests that would start the embedded stack are left out."""
+    if config.getoption("--without-stack"):
+        kept = [i for i in items if "stack" not in getattr(i, "fixturenames", ())]
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
     items.sort(key=lambda item: item.get_closest_marker("suite_audit") is not None)
 
 
