@@ -9,6 +9,8 @@ subnets first, as AWS requires. The cancel's undo makes the default VPCs again
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,15 +130,28 @@ class MemberSettingsActivities:
 
     @staticmethod
     def _delete(ec2: Any, vpc_id: str) -> None:
+        """The default VPC and what it holds. Each deletion of something already gone counts as
+        done: an earlier attempt, or one still running beside this one after a heartbeat
+        timeout, may have deleted it between the listing and the call."""
         by_vpc = [{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
         for igw in ec2.describe_internet_gateways(Filters=by_vpc).get("InternetGateways", []):
-            ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
-            ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
+            gateway = igw["InternetGatewayId"]
+            with _gone_is_done("InvalidInternetGatewayID.NotFound", "Gateway.NotAttached"):
+                ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+            with _gone_is_done("InvalidInternetGatewayID.NotFound"):
+                ec2.delete_internet_gateway(InternetGatewayId=gateway)
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
         for subnet in ec2.describe_subnets(Filters=in_vpc).get("Subnets", []):
-            ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-        try:
+            with _gone_is_done("InvalidSubnetID.NotFound"):
+                ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        with _gone_is_done("InvalidVpcID.NotFound"):
             ec2.delete_vpc(VpcId=vpc_id)
-        except ClientError as err:
-            if error_code(err) != "InvalidVpcID.NotFound":  # an earlier attempt deleted it
-                raise
+
+
+@contextmanager
+def _gone_is_done(*gone: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as err:
+        if error_code(err) not in gone:
+            raise

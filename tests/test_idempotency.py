@@ -3,6 +3,7 @@ after its request has completed, and check that the sandbox did not change."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,36 @@ def test_baselines_again_change_nothing(completed: dict[str, Any], sandbox: Sand
     assert result.already_current and result.operation_id is None
     assert len(cfn.list_stack_set_operations(StackSetName=name)["Summaries"]) == ops_before
     assert len(sandbox.stack_instances(name, completed["account_id"])) == 1
+
+
+class _StaleListing:
+    """An EC2 client whose subnet listing was taken before another attempt deleted them: what
+    an attempt running beside an earlier one (past its heartbeat timeout) sees."""
+
+    def __init__(self, ec2: Any, listing: dict[str, Any]) -> None:
+        self._ec2, self._listing = ec2, listing
+
+    def describe_subnets(self, **kw: Any) -> dict[str, Any]:
+        return self._listing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ec2, name)
+
+
+def test_deleting_a_default_vpc_whose_parts_another_attempt_deleted_finishes(
+    sandbox: Sandbox,
+) -> None:
+    """Found by the fault run: a second attempt listed a subnet the first had just deleted,
+    and AWS's InvalidSubnetID.NotFound parked the step. Gone counts as done."""
+    from activities.member_settings import MemberSettingsActivities
+
+    account = sandbox.new_account(f"vpc-{uuid.uuid4().hex[:8]}")
+    ec2 = sandbox.member_client(account, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+    listing = ec2.describe_subnets(Filters=in_vpc)
+    assert listing["Subnets"]
+    for subnet in listing["Subnets"]:  # the other attempt got there first
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    MemberSettingsActivities._delete(_StaleListing(ec2, listing), vpc["VpcId"])
+    assert ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"] == []

@@ -15,6 +15,14 @@ from activities.account_lifecycle import (
     AccessResult,
     AdoptableInput,
     AdoptableResult,
+    ChangeResult,
+    CloseAccountInput,
+    CloseQuotaInput,
+    CloseQuotaLimit,
+    ClosureResult,
+    QuarantineInput,
+    RenameInput,
+    RetagInput,
     VerifyAccessInput,
 )
 from activities.billing import (
@@ -49,6 +57,7 @@ class Fakes:
     calls: list[str] = field(default_factory=list)
     failing: dict[str, str] = field(default_factory=dict)
     inventory: list[ManagedAccountInput] = field(default_factory=list)
+    close_quota: int = 250  # what close_quota_limit answers
 
     def _asked(self, name: str) -> None:
         self.calls.append(name)
@@ -59,7 +68,7 @@ class Fakes:
         """The step activities called, in order (not the checks and notices around them)."""
         quiet = {"take_claims", "check_account_available", "check_billing_customer"}
         quiet |= {"check_adoptable"}
-        quiet |= {"notify", "notify_email", "start_managed_account"}
+        quiet |= {"notify", "notify_email", "start_managed_account", "close_quota_limit"}
         return [c for c in self.calls if c not in quiet]
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -158,7 +167,43 @@ class Fakes:
             self._asked("verify_access")
             return AccessResult(role_arn=f"arn:aws:iam::{inp.account_id}:role/r", attempt=1)
 
+        @activity.defn(name="quarantine_account")
+        async def quarantine_account(inp: QuarantineInput) -> MoveToOuResult:
+            self._asked("quarantine_account")
+            return MoveToOuResult(ou_id="ou-suspended", moved=True, attempt=1)
+
+        @activity.defn(name="close_quota_limit")
+        async def close_quota_limit(inp: CloseQuotaInput) -> CloseQuotaLimit:
+            self.calls.append("close_quota_limit")
+            return CloseQuotaLimit(limit=self.close_quota, member_accounts=10)
+
+        @activity.defn(name="close_account")
+        async def close_account(inp: CloseAccountInput) -> ClosureResult:
+            self._asked("close_account")
+            return ClosureResult(status="PENDING_CLOSURE", attempt=1)
+
+        @activity.defn(name="wait_for_closure")
+        async def wait_for_closure(inp: CloseAccountInput) -> ClosureResult:
+            self._asked("wait_for_closure")
+            return ClosureResult(status="SUSPENDED", attempt=1)
+
+        @activity.defn(name="rename_account")
+        async def rename_account(inp: RenameInput) -> ChangeResult:
+            self._asked("rename_account")
+            return ChangeResult(attempt=1, detail=f"named {inp.account_name}")
+
+        @activity.defn(name="retag_account")
+        async def retag_account(inp: RetagInput) -> ChangeResult:
+            self._asked("retag_account")
+            return ChangeResult(attempt=1)
+
         return [
+            rename_account,
+            retag_account,
+            quarantine_account,
+            close_quota_limit,
+            close_account,
+            wait_for_closure,
             check_adoptable,
             verify_access,
             suspend_account,
