@@ -54,6 +54,7 @@ async def test_silence_expires_a_request_when_its_approval_window_ends(
     inp = vend_input(approvals_required=1, approval_window_seconds=7 * 24 * 3600)
     async with worker_for(time_skipping, fakes):
         handle = await submit(time_skipping, inp)
+        await time_skipping.sleep(timedelta(days=7, minutes=1))  # skipped, not waited
         final = await handle.result()
     assert final.status == RequestStatus.expired
     assert fakes.steps() == []
