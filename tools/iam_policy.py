@@ -11,6 +11,7 @@ the committed files equal what the code needs (no missing grant, no unused one).
 from __future__ import annotations
 
 import argparse
+import functools
 import ast
 import json
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from botocore import xform_name
 ROOT = Path(__file__).resolve().parent.parent
 ACTIVITIES = ROOT / "activities"
 OUT = ROOT / "deploy" / "iam"
+_SESSION = botocore.session.get_session()
 
 # module -> receiver (source text) -> (scope, service). Anything else that looks like a boto3
 # call on a receiver not listed here is an error, not silently ignored.
@@ -124,16 +126,21 @@ def iam_action(call: str) -> str:
     return IAM_ACTIONS.get(call, call)
 
 
+@functools.cache
+def _model(service: str) -> Any:
+    """One load per service: a botocore session and a model parse cost a tenth of a second
+    each, and the activities make hundreds of calls."""
+    return _SESSION.get_service_model(service)
+
+
 def _operations(service: str) -> dict[str, str]:
-    model = botocore.session.get_session().get_service_model(service)
-    return {xform_name(op): op for op in model.operation_names}
+    return {xform_name(op): op for op in _model(service).operation_names}
 
 
 def _prefix(service: str) -> str:
     """The IAM prefix: the API's signing name (``sso-admin`` signs, and is authorized, as
     ``sso``)."""
-    model = botocore.session.get_session().get_service_model(service)
-    return str(model.signing_name or service)
+    return str(_model(service).signing_name or service)
 
 
 def calls() -> list[Call]:
