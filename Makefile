@@ -18,9 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/vend dev
 
-## Lint, type-check and run the whole test suite (starts every server it needs).
+## Lint, type-check and run the whole test suite (starts every server it needs), in
+## TEST_PROCESSES processes (pytest-xdist), each with an embedded stack of its own.
+TEST_PROCESSES ?= 2
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal
 
 ## Headless Chromium for the web page tests, from Debian's packages (Playwright drives it; it
 ## downloads no browser). Where it cannot be installed the page tests skip, loudly.
@@ -48,7 +50,7 @@ test-fast: $(STAMP)
 
 ## Only the heavier crash/restart tests.
 test-resilience: $(STAMP)
-	$(BIN)/pytest -m resilience
+	VEND_FAULT_RUN_REQUESTS=100 $(BIN)/pytest -m resilience
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

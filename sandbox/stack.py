@@ -158,6 +158,10 @@ class StackConfig:
     sunnypay_activation_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: processes share the launcher's terminal
+    # The sandbox AWS keeps its state across restarts (`make run`); a throwaway stack (the
+    # suite's) need not: saving pickles the whole organization at every change and at exit,
+    # which at the suite's size takes the minute its stop allows.
+    keep_sandbox_state: bool = True
     # How the dev server is tuned (TEMPORAL_LEVERS); benchmarks switch them one at a time.
     temporal_levers: tuple[str, ...] = field(default_factory=lambda: DEFAULT_TEMPORAL_LEVERS)
 
@@ -394,13 +398,13 @@ class EmbeddedStack:
             str(c.landing_zone),
             "--create-account-seconds",
             str(c.create_account_seconds),
-            "--state-file",
-            str(c.data_dir / "sandbox-aws.pickle"),
             "--control-tower-seconds",
             str(c.control_tower_seconds),
             "--stack-set-seconds",
             str(c.stack_set_seconds),
         ]
+        if c.keep_sandbox_state:
+            argv += ["--state-file", str(c.data_dir / "sandbox-aws.pickle")]
         argv += [
             "--ws-port",
             str(c.ws_port),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, free_port, r
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+# Each process of a parallel run (pytest-xdist) has a stack of its own, and its logs a folder.
+LOGS = ARTIFACTS / "logs" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 USERS: dict[str, list[Role]] = {
     "alice": [Role.requester],
@@ -90,7 +93,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         ssm_run_seconds=0.5,
         sunnypay_activation_seconds=0.5,
         extra_env=FAST,
-        log_dir=ARTIFACTS / "logs",
+        log_dir=LOGS,
+        keep_sandbox_state=False,
     )
     with running(config) as stack:
         httpx.post(

@@ -20,7 +20,7 @@ import yaml
 
 from common.landing_zone import load_landing_zone
 from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import ROOT, Api, Sandbox
+from tests.conftest import LOGS, ROOT, Api, Sandbox
 
 Body = Callable[..., dict[str, Any]]
 BROKEN_ON_PURPOSE = {"Experiments/Unregistered"}  # the suite's sandbox leaves it unregistered
@@ -326,7 +326,7 @@ def test_a_failed_prerequisite_holds_the_step_back_with_the_reason_not_one_failu
     wait there, showing the check's finding and fix, spending no attempts and paging nobody;
     once the key is right, they go on by themselves."""
     stack.processes["worker"].stop(timeout=30)
-    log = ROOT / "test-artifacts" / "logs" / "worker-bad-billing-key.log"
+    log = LOGS / "worker-bad-billing-key.log"
     size = log.stat().st_size if log.exists() else 0
     bad = stack.start_worker(
         "worker-bad-billing-key",

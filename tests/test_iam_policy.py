@@ -2,9 +2,9 @@
 
 Static: tools/iam_policy reads every boto3 call in activities/ and the committed policies
 must equal what it derives (a missing grant or an unused one fails). Dynamic: the sandbox
-records every action made with the worker's access key during the whole suite (a suite audit:
-it runs after every other test); each must be granted, which catches a client the static table
-does not know.
+records every action made with the worker's access key (a suite audit: it runs after every
+other test of its process, over what that process's stack did); each must be granted, which
+catches a client the static table does not know.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ARTIFACTS, Api
+from tests.conftest import LOGS, Api
 
 Body = Callable[..., dict[str, Any]]
 
@@ -88,7 +88,7 @@ def test_logs_are_json_with_request_and_workflow_ids(
     api.get("alice", request_id)
     lines: dict[str, list[dict[str, Any]]] = {}
     for name in ("worker", "api"):
-        path = ARTIFACTS / "logs" / f"{name}.log"
+        path = LOGS / f"{name}.log"
         records = []
         for raw in path.read_text().splitlines():
             if raw.startswith("{"):

@@ -1,8 +1,10 @@
 """Every history the suite recorded replays against the current workflow code.
 
 A change that would break running requests (non-determinism) fails here, in CI, before it
-ships. A suite audit (``suite_audit``): it runs after every other test and replays what they
-left behind; alone, a vend and decommission of its own.
+ships. A suite audit (``suite_audit``): it runs after every other test of its process and
+replays what they left in that process's stack (``make test`` runs two, each auditing the half
+of the suite it ran; ``pytest -n0`` audits the whole suite in one); alone, a vend and
+decommission of its own.
 """
 
 from __future__ import annotations

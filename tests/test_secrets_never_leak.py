@@ -1,7 +1,8 @@
 """No configured secret appears in any workflow history, process log or API response.
 
-Suite audits (``suite_audit``): they run after every other test, so they search what the whole
-suite left behind; alone, they search a vend and decommission of their own. Payloads in a
+Suite audits (``suite_audit``): they run after every other test of their process, so they
+search what that process's stack holds (under ``make test``'s two processes, the half of the
+suite each ran); alone, they search a vend and decommission of their own. Payloads in a
 history are base64-encoded JSON, so every payload is decoded before searching.
 """
 
@@ -18,7 +19,7 @@ from temporalio.client import Client
 
 from common.codec import EncryptionCodec
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ARTIFACTS, Api, codec_settings, plain_history_json
+from tests.conftest import LOGS, Api, codec_settings, plain_history_json
 
 
 def _secrets(stack: EmbeddedStack) -> dict[str, str]:
@@ -74,7 +75,7 @@ async def test_no_secret_in_any_workflow_history(stack: EmbeddedStack, audited_w
 @pytest.mark.suite_audit
 def test_no_secret_in_any_process_log(stack: EmbeddedStack, audited_work: None) -> None:
     secrets = _secrets(stack)
-    logs = list((ARTIFACTS / "logs").glob("*.log"))
+    logs = list(LOGS.glob("*.log"))
     assert logs
     for path in logs:
         text = path.read_text(errors="replace")
