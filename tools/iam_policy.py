@@ -11,8 +11,8 @@ the committed files equal what the code needs (no missing grant, no unused one).
 from __future__ import annotations
 
 import argparse
-import functools
 import ast
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
