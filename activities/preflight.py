@@ -33,6 +33,7 @@ from common.landing_zone import (
     EnrollmentStrategy,
     LandingZone,
     PermissionModel,
+    StackSetBaseline,
     WorkloadSecurityRequirement,
 )
 from common.preflight import CheckResult, CheckStatus, PreflightReport
@@ -409,19 +410,26 @@ class Preflight:
         exempt = ", ".join([member, quarantine_check.CONTROL_TOWER_EXECUTION_ROLE, *roles])
         return f"{lz.suspended_ou}'s SCPs let {exempt} act in a suspended account"
 
+    def _stack_set(self, baseline: StackSetBaseline) -> dict[str, Any] | None:
+        """The baseline's StackSet as CloudFormation describes it; None when it does not exist."""
+        try:
+            found: dict[str, Any] = self.cloudformation.describe_stack_set(
+                StackSetName=baseline.stack_set_name, CallAs=baseline.call_as
+            )["StackSet"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "StackSetNotFoundException":
+                raise
+            return None
+        return found
+
     def _stack_set_execution_roles(self) -> list[str]:
         """The execution roles of the self-managed baseline StackSets (those that exist)."""
         roles: set[str] = set()
         for baseline in self.landing_zone.baselines.values():
             if baseline.permission_model != PermissionModel.SELF_MANAGED:
                 continue
-            try:
-                found = self.cloudformation.describe_stack_set(
-                    StackSetName=baseline.stack_set_name, CallAs=baseline.call_as
-                )["StackSet"]
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "StackSetNotFoundException":
-                    raise
+            found = self._stack_set(baseline)
+            if found is None:
                 continue  # stacksets.baselines says so
             roles.add(found.get("ExecutionRoleName") or quarantine_check.STACK_SET_EXECUTION_ROLE)
         return sorted(roles)
@@ -600,13 +608,8 @@ class Preflight:
         problems, fixes = [], []
         for name in sorted(used):
             baseline = lz.baselines[name]
-            try:
-                found = self.cloudformation.describe_stack_set(
-                    StackSetName=baseline.stack_set_name, CallAs=baseline.call_as
-                )["StackSet"]
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "StackSetNotFoundException":
-                    raise
+            found = self._stack_set(baseline)
+            if found is None:
                 problems.append(f"{baseline.stack_set_name} does not exist")
                 fixes.append(
                     f"aws cloudformation create-stack-set --stack-set-name "

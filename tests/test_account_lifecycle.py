@@ -299,12 +299,14 @@ def test_cancel_is_refused_once_close_account_has_started(
 def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
     api: Api, sandbox: Sandbox, new_body: Body
 ) -> None:
-    """The sandbox allows 3 closures per window: 15 decommissions all finish, the later ones
-    queued with a position that only ever moves forward (first come, first served)."""
-    bodies = [new_body(organizational_unit="Sandbox", environment="sandbox") for _ in range(15)]
+    """The sandbox allows 2 closures per window: 6 decommissions all finish, the later ones
+    queued with a position that only ever moves forward (first come, first served). The queue's
+    rules (the window, AWS refusing anyway, the order) are specified in
+    tests/workflows/test_close_quota.py; this is the same through every real part."""
+    bodies = [new_body(organizational_unit="Sandbox", environment="sandbox") for _ in range(6)]
     created = [api.create("alice", b).json()["id"] for b in bodies]
     vends = [api.wait_for(rid, {"completed"}, timeout=240) for rid in created]
-    sandbox.configure(close_quota=3)
+    sandbox.configure(close_quota=2)
     try:
         changes = []
         for body, vend in zip(bodies, vends, strict=True):
@@ -329,7 +331,7 @@ def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
             time.sleep(0.5)
         assert len(closed_at) == len(changes), f"{len(closed_at)} of {len(changes)} closed"
         waited = [p for p in positions.values() if p]
-        assert len(waited) >= 5, "the ones past the quota should show their place in line"
+        assert len(waited) >= 3, "the ones past the quota should show their place in line"
         for seen in waited:  # nobody is overtaken: a place in line only moves forward
             assert seen == sorted(seen, reverse=True), seen
     finally:

@@ -2,7 +2,8 @@
 failure branch of the engine over real HTTP.
 
 A rule matches a service and action (``*`` for any) and optionally a substring of the request
-body. It can answer an error (``error`` + ``status``), make an asynchronous operation end FAILED
+body, or only calls signed with one access key (``caller``: a test's own client, so nothing
+else running meanwhile takes its fault; errors only). It can answer an error (``error`` + ``status``), make an asynchronous operation end FAILED
 (``failure_reason``), or hold an operation in progress until released (``hold``). ``times``
 bounds how often it fires; ``probability`` makes it random (seeded, so runs repeat).
 """
@@ -39,15 +40,17 @@ class FaultRule:
     failure_reason: str | None = None
     hold: bool = False
     match: str | None = None
+    caller: str | None = None
     times: int | None = None
     probability: float = 1.0
     fired: int = 0
 
-    def matches(self, service: str, action: str, body: str) -> bool:
+    def matches(self, service: str, action: str, body: str, caller: str | None = None) -> bool:
         return (
             self.service in ("*", service)
             and self.action in ("*", action)
             and (self.match is None or self.match in body)
+            and (self.caller is None or self.caller == caller)
             and (self.times is None or self.fired < self.times)
         )
 
@@ -79,11 +82,15 @@ class FaultPlan:
             self.calls[f"{service}:{action}"] += 1
             self.actions_by_key.setdefault(access_key, set()).add(f"{service}:{action}")
 
-    def take(self, service: str, action: str, body: str, kind: str) -> FaultRule | None:
+    def take(
+        self, service: str, action: str, body: str, kind: str, caller: str | None = None
+    ) -> FaultRule | None:
         """The first live rule of ``kind`` (error, failure_reason or hold) for this call."""
         with self._lock:
             for rule in self.rules:
-                if getattr(rule, kind) in (None, False) or not rule.matches(service, action, body):
+                if getattr(rule, kind) in (None, False):
+                    continue
+                if not rule.matches(service, action, body, caller):
                     continue
                 if self._random.random() >= rule.probability:
                     continue

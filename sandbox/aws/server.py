@@ -140,7 +140,8 @@ class SandboxAws:
         body = _read_body(environ)
         service, action = _identify(environ, body)
         key = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
-        self.faults.record_call(service, action, key.group(1) if key else "")
+        caller = environ["sandbox.caller"] = key.group(1) if key else ""
+        self.faults.record_call(service, action, caller)
         text = body.decode("utf-8", "replace")
         seen: dict[str, Any] = {}
 
@@ -196,7 +197,7 @@ class SandboxAws:
         body: bytes,
         text: str,
     ) -> Iterable[bytes]:
-        rule = self.faults.take(service, action, text, "error")
+        rule = self.faults.take(service, action, text, "error", environ.get("sandbox.caller"))
         if rule is not None:
             return _error(
                 environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
