@@ -1,11 +1,12 @@
 """A fault plan: rules that make the sandbox refuse, fail or pause calls, so tests can reach every
 failure branch of the engine over real HTTP.
 
-A rule matches a service and action (``*`` for any) and optionally a substring of the request
-body, or only calls signed with one access key (``caller``: a test's own client, so nothing
-else running meanwhile takes its fault; errors only). It can answer an error (``error`` + ``status``), make an asynchronous operation end FAILED
-(``failure_reason``), or hold an operation in progress until released (``hold``). ``times``
-bounds how often it fires; ``probability`` makes it random (seeded, so runs repeat).
+A rule matches a service and action (``*`` for any), optionally a substring of the request
+body, and optionally only calls signed with one access key (``caller``: a test's own client, so
+nothing else running meanwhile takes its fault; errors only). It can answer an error
+(``error`` + ``status``), make an asynchronous operation end FAILED (``failure_reason``), or
+hold an operation in progress until released (``hold``). ``times`` bounds how often it fires;
+``probability`` makes it random (seeded, so runs repeat).
 """
 
 from __future__ import annotations
