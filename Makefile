@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## Lint, type-check and run the whole test suite (starts every server it needs), in
 ## TEST_PROCESSES processes (pytest-xdist), each with an embedded stack of its own.
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 test: lint browser
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal
 

@@ -161,6 +161,11 @@ class StackSetActivities:
         return str(uuid.uuid5(_NAMESPACE, key))
 
     @staticmethod
+    def _remove_id(inp: DeployBaselineInput, round_: int) -> str:
+        key = f"{inp.request_id}/{inp.baseline.stack_set_name}/remove/{round_}"
+        return str(uuid.uuid5(_NAMESPACE, key))
+
+    @staticmethod
     def _replace_id(inp: DeployBaselineInput, attempt: int) -> str:
         key = f"{inp.request_id}/{inp.baseline.stack_set_name}/replace/{attempt}"
         return str(uuid.uuid5(_NAMESPACE, key))
@@ -301,28 +306,39 @@ class StackSetActivities:
             regions = sorted(self._instances(inp))
             if not regions:
                 return DeployBaselineResult.nothing_to_do(name, info.attempt)
-            targets = self._targets(inp)
+            targets, round_ = self._targets(inp), 1
             while True:
+                # The request's own id for its n-th deletion: an attempt whose heartbeat was
+                # lost asks again under the same id and learns the deletion exists, instead of
+                # starting a second one once the first has ended (a list, then a delete, races
+                # the first deletion's end).
+                op = self._remove_id(inp, round_)
                 try:
-                    op = self.cloudformation.delete_stack_instances(
+                    self.cloudformation.delete_stack_instances(
                         StackSetName=name,
                         Regions=regions,
                         RetainStacks=False,
+                        OperationId=op,
                         **targets,
                         **self._call_as(inp),
-                    )["OperationId"]
-                    beat(str(op))
+                    )
+                    beat(op)
                     break
                 except ClientError as err:
-                    if error_code(err) != "OperationInProgressException":
+                    code = error_code(err)
+                    if code == "OperationIdAlreadyExistsException" and round_ < OPERATION_IDS:
+                        self._wait(inp, op)  # ours, from an earlier attempt: let it end
+                        round_ += 1
+                    elif code != "OperationInProgressException":
                         raise
-                Backoff(self.poll_interval_seconds, self.poll_interval_seconds).wait(
-                    f"StackSet {name}"
-                )
-                regions = sorted(self._instances(inp))  # the busy operation may have been ours
+                    else:
+                        Backoff(self.poll_interval_seconds, self.poll_interval_seconds).wait(
+                            f"StackSet {name}"
+                        )
+                regions = sorted(self._instances(inp))
                 if not regions:
                     return DeployBaselineResult.nothing_to_do(name, info.attempt)
-            self._wait(inp, str(op))
+            self._wait(inp, op)
         except ClientError as err:
             raise to_application_error(err, action=f"DeleteStackInstances {name}") from err
         return DeployBaselineResult(

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import httpx
@@ -30,6 +30,7 @@ from common.settings import AuthSettings, CodecSettings
 from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 ARTIFACTS = ROOT / "test-artifacts"
 # Each process of a parallel run (pytest-xdist) has a stack of its own, and its logs a folder.
 LOGS = ARTIFACTS / "logs" / os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -562,6 +563,20 @@ def wait_until(ready: Callable[[], bool], what: str, timeout: float = 60.0) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"never reached: {what}")
         time.sleep(0.1)
+
+
+def eventually(
+    read: Callable[[], T], holds: Callable[[T], bool], what: str, timeout: float = 60.0
+) -> T:
+    """Read until what was read ``holds`` and return it; past ``timeout``, fail saying what
+    never happened and what was read last. For waits whose answer the test goes on with (a
+    request's state, a list that must come to hold an item)."""
+    deadline = time.monotonic() + timeout
+    while not holds(value := read()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never reached: {what}; last read: {str(value)[:600]}")
+        time.sleep(0.2)
+    return value
 
 
 def described(stack: EmbeddedStack, workflow_id: str) -> Any:

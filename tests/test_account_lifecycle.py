@@ -4,7 +4,6 @@ decommission takes back what the vend gave it and closes it, in the close quota'
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,16 @@ import pytest
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, resumed, vend_cli
+from tests.conftest import (
+    Api,
+    HttpEmulator,
+    Sandbox,
+    eventually,
+    kill_worker_when,
+    resumed,
+    vend_cli,
+    wait_until,
+)
 from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]
@@ -29,16 +37,19 @@ def _account(api: Api, account_id: str, user: str = "alice") -> dict[str, Any]:
 def _wait_account(
     api: Api, account_id: str, statuses: set[str], timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        resp = api.call("GET", f"/v1/accounts/{account_id}", "carol")
-        if resp.status_code == 200:
-            last = resp.json()
-            if last["status"] in statuses:
-                return last
-        time.sleep(0.3)
-    raise AssertionError(f"account never reached {statuses}; last seen: {last}")
+    found = eventually(
+        lambda: _account_or_none(api, account_id),
+        lambda found: found is not None and found["status"] in statuses,
+        f"account {account_id} {statuses}",
+        timeout,
+    )
+    assert found is not None
+    return found
+
+
+def _account_or_none(api: Api, account_id: str) -> dict[str, Any] | None:
+    resp = api.call("GET", f"/v1/accounts/{account_id}", "carol")
+    return dict(resp.json()) if resp.status_code == 200 else None
 
 
 def _as_planned(done: dict[str, Any]) -> None:
@@ -90,16 +101,14 @@ def test_a_vended_account_is_managed_and_a_decommission_closes_it_leaving_nothin
     assert account["billing"]["registration_id"] == vend["billing_registration_id"]
     assert [b["stack_set"] for b in account["baselines"]] == ["vend-audit-role"]
     # Listed, filtered, and hidden from another requester.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        page = api.call(
+    eventually(
+        lambda: api.call(
             "GET", "/v1/accounts", "alice", params={"organizational_unit": "Experiments/Full"}
-        ).json()
-        if account_id in {a["account_id"] for a in page["items"]}:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the managed account was never listed")
+        ).json(),
+        lambda page: account_id in {a["account_id"] for a in page["items"]},
+        "the managed account listed in its OU",
+        timeout=15,
+    )
     mallory = api.call("GET", "/v1/accounts", "mallory", params={"limit": 100}).json()
     assert account_id not in {a["account_id"] for a in mallory["items"]}
     assert api.call("GET", f"/v1/accounts/{account_id}", "mallory").status_code == 404
@@ -190,10 +199,11 @@ def test_a_decommission_cancelled_before_closing_puts_the_account_back(
     cancelled = api.act("alice", change["id"], "cancel", {"reason": "keep it"})
     assert cancelled.status_code == 200, cancelled.text
     final = api.wait_for(change["id"], {"cancelled"}, timeout=120)
-    deadline = time.monotonic() + 60
-    while len(final["compensations"]) < 4 and time.monotonic() < deadline:
-        time.sleep(0.3)
-        final = api.get("alice", change["id"]).json()
+    final = eventually(
+        lambda: api.get("alice", change["id"]).json(),
+        lambda state: len(state["compensations"]) >= 4,
+        "four compensations recorded",
+    )
     undone = [(c["step"], c["status"]) for c in final["compensations"]]
     assert undone == [  # newest first: the failed step may have half-done its work
         ("remove_baselines", "undone"),
@@ -246,10 +256,11 @@ def test_an_account_factory_account_is_unmanaged_before_it_is_closed(
     assert "a resource is protected" in failed["error"]["message"]
     assert api.act("alice", change["id"], "cancel", {"reason": "keep it"}).status_code == 200
     final = api.wait_for(change["id"], {"cancelled"}, timeout=120)
-    deadline = time.monotonic() + 60
-    while len(final["compensations"]) < 5 and time.monotonic() < deadline:
-        time.sleep(0.3)
-        final = api.get("alice", change["id"]).json()
+    final = eventually(
+        lambda: api.get("alice", change["id"]).json(),
+        lambda state: len(state["compensations"]) >= 5,
+        "five compensations recorded",
+    )
     assert final["compensations"][0]["step"] == "unmanage_control_tower"
     assert all(c["status"] == "undone" for c in final["compensations"]), final["compensations"]
     assert sandbox.ou_path_of(account_id) == "Experiments/Factory"
@@ -316,8 +327,8 @@ def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
             changes.append(change["id"])
         positions: dict[str, list[int]] = {rid: [] for rid in changes}
         closed_at: dict[str, str] = {}
-        deadline = time.monotonic() + 480
-        while len(closed_at) < len(changes) and time.monotonic() < deadline:
+
+        def observed_all_closed() -> bool:
             for rid in changes:
                 if rid in closed_at:
                     continue
@@ -328,8 +339,9 @@ def test_past_the_close_quota_decommissions_wait_in_order_and_none_fails(
                     positions[rid].append(step["queue_position"])
                 if state["status"] == "completed":
                     closed_at[rid] = step["finished_at"]
-            time.sleep(0.5)
-        assert len(closed_at) == len(changes), f"{len(closed_at)} of {len(changes)} closed"
+            return len(closed_at) == len(changes)
+
+        wait_until(observed_all_closed, "every decommission closed its account", timeout=480)
         waited = [p for p in positions.values() if p]
         assert len(waited) >= 3, "the ones past the quota should show their place in line"
         for seen in waited:  # nobody is overtaken: a place in line only moves forward
@@ -727,10 +739,11 @@ def test_a_second_change_waits_for_the_first(api: Api, sandbox: Sandbox, new_bod
     second = _change(
         api, account_id, {"kind": "update", "justification": "b", "tags": {"team": "data"}}
     ).json()
-    deadline = time.monotonic() + 30
-    while _account(api, account_id)["queued_changes"] != [second["id"]]:
-        assert time.monotonic() < deadline, "the second change should queue behind the first"
-        time.sleep(0.3)
+    wait_until(
+        lambda: _account(api, account_id)["queued_changes"] == [second["id"]],
+        "the second change queued behind the first",
+        timeout=30,
+    )
     waiting = api.get("alice", second["id"]).json()
     assert "one change at a time" in (waiting["steps"][0]["detail"] or "")
     sandbox.clear_faults()
@@ -756,12 +769,12 @@ def test_the_command_line_lists_shows_previews_and_refuses_a_mistyped_decommissi
     assert shown.exit_code == 0, shown.output
     assert body["account_name"] in shown.output and vend["id"] in shown.output
     assert "step:create_account" in shown.output  # the vend's trail is the account's
-    deadline = time.monotonic() + 15
-    listed = accounts_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
-    while account_id not in listed.output and time.monotonic() < deadline:
-        time.sleep(0.3)
-        listed = accounts_cli("carol", "list", "--ou", "Sandbox", "--limit", "100")
-    assert account_id in listed.output
+    eventually(
+        lambda: accounts_cli("carol", "list", "--ou", "Sandbox", "--limit", "100").output,
+        lambda output: account_id in output,
+        "the CLI lists the account in its OU",
+        timeout=15,
+    )
     wrong = accounts_cli(
         "alice", "decommission", account_id, "--justification", "done", "--confirm", "nope"
     )

@@ -4,7 +4,6 @@ undone by a cancel, each exactly once through a worker kill."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +17,10 @@ from tests.conftest import (
     HttpEmulator,
     Sandbox,
     decommission_when_managed,
+    eventually,
     kill_worker_when,
     resumed,
+    wait_until,
 )
 
 Body = Callable[..., dict[str, Any]]
@@ -276,11 +277,12 @@ def test_a_cancel_after_the_settings_removes_what_they_made(
         "create_budget",
         "assign_access",
     }
-    deadline = time.monotonic() + 90
-    while not settings <= {c["step"] for c in final["compensations"]}:
-        assert time.monotonic() < deadline, final["compensations"]
-        time.sleep(0.3)
-        final = api.get("alice", request_id).json()
+    final = eventually(
+        lambda: api.get("alice", request_id).json(),
+        lambda state: settings <= {c["step"] for c in state["compensations"]},
+        "every setting's compensation recorded",
+        timeout=90,
+    )
     undone = {c["step"]: c["status"] for c in final["compensations"]}
     assert all(undone[s] == "undone" for s in settings), final["compensations"]
     assert _assignments(sandbox, account_id) == []
@@ -289,10 +291,11 @@ def test_a_cancel_after_the_settings_removes_what_they_made(
     with pytest.raises(account.exceptions.ResourceNotFoundException):
         account.get_alternate_contact(AccountId=account_id, AlternateContactType="BILLING")
     assert _member(sandbox, account_id, "iam").list_account_aliases()["AccountAliases"] == []
-    deadline = time.monotonic() + 30
-    while {_region_status(sandbox, account_id, r) for r in REGIONS} != {"DISABLED"}:
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_until(
+        lambda: {_region_status(sandbox, account_id, r) for r in REGIONS} == {"DISABLED"},
+        "the enabled regions disabled again",
+        timeout=30,
+    )
     assert len(_default_vpc_regions(sandbox, account_id)) == 17  # the default regions again
 
 
@@ -309,10 +312,7 @@ def test_settings_changed_by_hand_show_as_drift_that_a_repair_leaves_to_a_person
     def account() -> dict[str, Any]:
         return dict(api.call("GET", f"/v1/accounts/{account_id}", "carol").json())
 
-    deadline = time.monotonic() + 60
-    while account().get("status") != "active":
-        assert time.monotonic() < deadline, "never managed"
-        time.sleep(0.3)
+    wait_until(lambda: account().get("status") == "active", "the account managed")
     payer = sandbox.client("sts").get_caller_identity()["Account"]
     sandbox.client("budgets").delete_budget(AccountId=payer, BudgetName=f"vend-{account_id}")
     sandbox.client("account").put_alternate_contact(
@@ -331,10 +331,12 @@ def test_settings_changed_by_hand_show_as_drift_that_a_repair_leaves_to_a_person
         before = account().get("last_checked_at")
         started = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": [account_id]})
         assert started.status_code == 201, started.text
-        deadline = time.monotonic() + 120
-        while (now := account()).get("last_checked_at") == before:
-            assert time.monotonic() < deadline, "the check never reported"
-            time.sleep(0.3)
+        now = eventually(
+            account,
+            lambda found: found.get("last_checked_at") != before,
+            "the drift check reported",
+            timeout=120,
+        )
         return sorted((d["what"], d["expected"], d["found"]) for d in now["drift"])
 
     assert check() == [

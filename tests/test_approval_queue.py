@@ -3,13 +3,12 @@ what the requests recorded, paged, and 304 while it has not changed."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from tests.conftest import Api
+from tests.conftest import Api, eventually, wait_until
 
 Body = Callable[..., dict[str, Any]]
 
@@ -34,10 +33,7 @@ def _ids(api: Api, user: str) -> set[str]:
 
 def _eventually(check: Callable[[], bool], what: str) -> None:
     """Visibility is eventually consistent: what a change did shows a moment later."""
-    deadline = time.monotonic() + 15
-    while not check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
+    wait_until(check, what, timeout=15)
 
 
 def test_each_approver_sees_what_they_may_still_decide(api: Api, new_body: Body) -> None:
@@ -84,15 +80,14 @@ def test_the_queue_pages_and_answers_304_while_unchanged(api: Api, new_body: Bod
     for request_id in made:
         api.act("alice", request_id, "cancel", {"reason": "test done"})
     # Changed (once visibility has the cancellations): the page itself, with a new ETag.
-    deadline = time.monotonic() + 15
-    while True:
-        changed = _conditional(api, etag)
-        if changed.status_code == 200 and not set(made) & {
-            d["id"] for d in changed.json()["items"]
-        }:
-            break
-        assert time.monotonic() < deadline, "the cancelled requests never left the queue"
-        time.sleep(0.2)
+    changed = eventually(
+        lambda: _conditional(api, etag),
+        lambda page: (
+            page.status_code == 200 and not set(made) & {d["id"] for d in page.json()["items"]}
+        ),
+        "the cancelled requests gone from the queue",
+        timeout=15,
+    )
     assert changed.headers["ETag"] != etag
 
 

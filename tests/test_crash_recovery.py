@@ -15,7 +15,7 @@ from typing import Any
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, kill_worker_when, resumed
+from tests.conftest import Api, Sandbox, kill_worker_when, resumed, wait_until
 from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]
@@ -124,9 +124,7 @@ def test_sigterm_drains_the_worker_and_a_new_one_resumes(
         service="organizations", action="CreateAccount", hold=True, match=body["account_email"]
     )
     request_id = api.create("alice", body).json()["id"]
-    deadline = time.monotonic() + 30
-    while not sandbox.state()["held"]["organizations"] and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: bool(sandbox.state()["held"]["organizations"]), "CreateAccount held")
     worker = stack.processes["worker"]
     assert worker.popen is not None
     started = time.monotonic()

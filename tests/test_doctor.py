@@ -20,7 +20,7 @@ import yaml
 
 from common.landing_zone import load_landing_zone
 from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import LOGS, ROOT, Api, Sandbox
+from tests.conftest import LOGS, ROOT, Api, Sandbox, wait_until
 
 Body = Callable[..., dict[str, Any]]
 BROKEN_ON_PURPOSE = {"Experiments/Unregistered"}  # the suite's sandbox leaves it unregistered
@@ -334,23 +334,24 @@ def test_a_failed_prerequisite_holds_the_step_back_with_the_reason_not_one_failu
         {"VEND_BILLING__API_KEY": "refused-key", "VEND_WORKER__PREREQUISITE_RECHECK_SECONDS": "1"},
     )
     try:
-        deadline = time.monotonic() + 60
-        while "doctor: " not in (log.read_text()[size:] if log.exists() else ""):
-            assert time.monotonic() < deadline, "the worker should run the doctor at start"
-            time.sleep(0.2)
+        wait_until(
+            lambda: "doctor: " in (log.read_text()[size:] if log.exists() else ""),
+            "the worker runs the doctor at start",
+        )
         assert "sunnypay.api FAILED" in log.read_text()[size:]
         body = {"organizational_unit": "Sandbox", "environment": "sandbox"}
         ids = [api.create("alice", new_body(**body)).json()["id"] for _ in range(2)]
         waiting: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and len(waiting) < len(ids):
+
+        def both_waiting() -> bool:
             for request_id in ids:
                 state = api.get("alice", request_id).json()
                 step = next(s for s in state["steps"] if s["name"] == "register_billing")
                 if (step["detail"] or "").startswith("waiting for a prerequisite"):
                     waiting[request_id] = (state, step)
-            time.sleep(0.5)
-        assert len(waiting) == len(ids), "both requests should wait at register_billing"
+            return len(waiting) == len(ids)
+
+        wait_until(both_waiting, "both requests waiting at register_billing", timeout=90)
         for state, step in waiting.values():
             assert state["status"] == "provisioning"  # not waiting_for_operator
             assert step["status"] == "running" and step["attempts"] == 0

@@ -8,7 +8,6 @@ other are deleted behind the engine's back, as someone in a console would.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from activities.workload_security import WorkloadSecurityClient
 from common import drift
 from common.account_contract import account_workflow_id
 from common.settings import WorkloadSecuritySettings
-from tests.conftest import Api, EmbeddedStack, Sandbox, idle, vend_cli, wait_until
+from tests.conftest import Api, EmbeddedStack, Sandbox, eventually, idle, vend_cli, wait_until
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Full"
@@ -28,11 +27,7 @@ STACK_SET = "vend-audit-role"
 
 
 def _until(ready: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := ready()):
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0.3)
-    return found
+    return eventually(ready, bool, what, timeout)
 
 
 def _managed(api: Api, new_body: Body) -> str:

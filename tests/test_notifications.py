@@ -13,20 +13,23 @@ import httpx
 
 from common.webhook_signature import REPLAY_WINDOW_SECONDS, sign
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, decommission_when_managed, parked_request
+from tests.conftest import Api, Sandbox, decommission_when_managed, eventually, parked_request
 
 Body = Callable[..., dict[str, Any]]
 
 
 def _received(stack: EmbeddedStack, request_id: str, event: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        items = httpx.get(stack.config.webhook_url).json()["items"]
-        found = [i for i in items if i["request_id"] == request_id and i["event"] == event]
-        if found:
-            return dict(found[0])
-        time.sleep(0.2)
-    raise AssertionError(f"no {event} notification for {request_id}")
+    found = eventually(
+        lambda: [
+            i
+            for i in httpx.get(stack.config.webhook_url).json()["items"]
+            if i["request_id"] == request_id and i["event"] == event
+        ],
+        bool,
+        f"a {event} notification for {request_id}",
+        timeout=20,
+    )
+    return dict(found[0])
 
 
 def test_parked_request_notifies_operators_with_the_error(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import LOGS, Api
+from tests.conftest import LOGS, Api, eventually
 
 Body = Callable[..., dict[str, Any]]
 
@@ -55,14 +54,15 @@ def test_worker_exports_sdk_and_step_metrics(
 ) -> None:
     req = api.create("alice", new_body(organizational_unit="Sandbox", environment="sandbox"))
     api.wait_for(req.json()["id"], {"completed"})
-    deadline = time.monotonic() + 30
-    while True:  # the SDK exports on an interval
-        samples = _samples(httpx.get(stack.config.worker_metrics_url).text)
-        ok = _value(samples, "vend_step_outcomes_total", step="create_account", result="succeeded")
-        if ok >= 1 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert ok >= 1
+    samples = eventually(  # the SDK exports on an interval
+        lambda: _samples(httpx.get(stack.config.worker_metrics_url).text),
+        lambda found: (
+            _value(found, "vend_step_outcomes_total", step="create_account", result="succeeded")
+            >= 1
+        ),
+        "a succeeded create_account counted in the worker's metrics",
+        timeout=30,
+    )
     assert (
         _value(
             samples, "vend_step_outcomes_total", step="enroll_workload_security", result="skipped"

@@ -3,14 +3,13 @@ command each (``vend requests …``), and every action lands in the audit trail.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.conftest import Api, HttpEmulator, Sandbox, parked_request
+from tests.conftest import Api, HttpEmulator, Sandbox, eventually, parked_request
 
 Body = Callable[..., dict[str, Any]]
 runner = CliRunner()
@@ -139,10 +138,11 @@ def test_cancel_undoes_what_was_done_in_reverse_order(
     cancelled = api.act("alice", req["id"], "cancel", {"reason": "project stopped"})
     assert cancelled.status_code == 200, cancelled.text
     done = api.wait_for(req["id"], {"cancelled"})
-    deadline = time.monotonic() + 60
-    while len(done["compensations"]) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        done = api.get("alice", req["id"]).json()
+    done = eventually(
+        lambda: api.get("alice", req["id"]).json(),
+        lambda state: len(state["compensations"]) >= 3,
+        "three compensations recorded",
+    )
     steps = [(c["step"], c["status"]) for c in done["compensations"]]
     assert steps == [
         ("enroll_workload_security", "undone"),
@@ -261,13 +261,18 @@ def test_the_list_says_what_matters_for_each_status(
         ("completed", finished["id"], f"account {finished['account_id']}"),
         ("waiting_for_operator", parked["id"], "failed at create_account"),
     ):
-        deadline = time.monotonic() + 30
-        while True:  # visibility is eventually consistent
-            listed = _vend(api, "carol", "list", "--status", status, "--limit", "100")
-            assert listed.exit_code == 0, listed.output
-            line = next((ln for ln in listed.output.splitlines() if request_id in ln), "")
-            if expected in line or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        listed = eventually(  # visibility is eventually consistent
+            lambda status=status: (
+                _vend(  # type: ignore[misc]
+                    api, "carol", "list", "--status", status, "--limit", "100"
+                ).output
+            ),
+            lambda output, rid=request_id, want=expected: any(  # type: ignore[misc]
+                rid in ln and want in ln for ln in output.splitlines()
+            ),
+            f"the CLI lists {request_id} as {status}",
+            timeout=30,
+        )
+        line = next(ln for ln in listed.splitlines() if request_id in ln)
         assert line.endswith(expected), line
         assert "register_billing" not in line

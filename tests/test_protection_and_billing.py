@@ -11,7 +11,7 @@ from typing import Any
 
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, vend_cli
+from tests.conftest import Api, HttpEmulator, Sandbox, eventually, kill_worker_when, vend_cli
 
 Body = Callable[..., dict[str, Any]]
 
@@ -187,16 +187,15 @@ def test_worker_killed_mid_step_creates_nothing_twice(
             return _step(state, "enroll_workload_security")["status"] == "running"
 
         kill_worker_when(stack, enrolling, "enrollment running", workflow_id(req["id"]))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            state = api.get("carol", req["id"]).json()
-            if (
+        eventually(
+            lambda: api.get("carol", req["id"]).json(),
+            lambda state: (
                 _step(state, "register_billing")["status"] == "running"
-                and state["account_id"]
-                and _registrations(sunnypay, state["account_id"])
-            ):
-                break
-            time.sleep(0.05)
+                and bool(state["account_id"])
+                and bool(_registrations(sunnypay, state["account_id"]))
+            ),
+            "register_billing running with its registration made",
+        )
         stack.processes["worker"].kill()  # again, while billing waits for activation
         stack.start_worker()
         done = api.wait_for(req["id"], {"completed"}, timeout=120)
@@ -221,13 +220,14 @@ def test_a_refused_api_key_holds_the_step_with_the_fix_and_never_shows_the_key(
     try:
         stack.start_worker()
         req = api.create("alice", _protected(new_body)).json()
-        deadline, step = time.monotonic() + 60, {}
-        while time.monotonic() < deadline:
-            state = api.get("alice", req["id"]).json()
-            step = _step(state, "enroll_workload_security")
-            if (step.get("detail") or "").startswith("waiting for a prerequisite"):
-                break
-            time.sleep(0.3)
+        state = eventually(
+            lambda: api.get("alice", req["id"]).json(),
+            lambda state: (_step(state, "enroll_workload_security").get("detail") or "").startswith(
+                "waiting for a prerequisite"
+            ),
+            "enroll_workload_security waiting for its prerequisite",
+        )
+        step = _step(state, "enroll_workload_security")
         assert "key was refused (401)" in step["detail"], step
         assert "VEND_WORKLOAD_SECURITY__API_KEY" in step["detail"]
         assert "not-the-key" not in json.dumps(state)

@@ -2,8 +2,8 @@
 
 A change that would break running requests (non-determinism) fails here, in CI, before it
 ships. A suite audit (``suite_audit``): it runs after every other test of its process and
-replays what they left in that process's stack (``make test`` runs two, each auditing the half
-of the suite it ran; ``pytest -n0`` audits the whole suite in one); alone, a vend and
+replays what they left in that process's stack (``make test`` runs three, each auditing the
+part of the suite it ran; ``pytest -n0`` audits the whole suite in one); alone, a vend and
 decommission of its own.
 """
 

@@ -8,7 +8,6 @@ API, the worker and the sandbox's StackSets, whose operations take time and refu
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -18,25 +17,14 @@ import pytest
 from common import rollouts as rollout_contract
 from sandbox.fleet import ou_id as fleet_ou_id
 from sandbox.fleet import seed as fleet_seed
-from tests.conftest import (
-    Api,
-    EmbeddedStack,
-    Sandbox,
-    idle,
-    kill_worker_when,
-    vend_cli,
-    wait_until,
-)
+from tests.conftest import Api, EmbeddedStack, Sandbox, idle, kill_worker_when, vend_cli, wait_until
 
 STACK_SET = "vend-rollout-probe"
 REGIONS = ["us-east-1", "eu-west-1"]
 
 
 def _until(ready: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0.2)
+    wait_until(ready, what, timeout)
 
 
 def _seed_accounts(sandbox: Sandbox, ou_path: str, count: int) -> list[str]:

@@ -31,15 +31,19 @@ def _start(port: int, state: Path, log: Path) -> Process:
         str(state),
     ]
     proc = Process("sandbox-aws", argv, dict(os.environ), log.open("a")).start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def seeded() -> bool:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1).json()["seeded"]:
-                return proc
+            state = httpx.get(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1).json()
         except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(log.read_text())
+            return False
+        return bool(state["seeded"])
+
+    try:
+        wait_until(seeded, "the sandbox AWS seeded", timeout=30)
+    except AssertionError as err:
+        raise AssertionError(log.read_text()) from err
+    return proc
 
 
 def test_accounts_and_ous_survive_a_restart(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from common.codec import data_converter
 from common.models import AuditEvent, ChangeFinished, RequestKind, RequestStatus, Role
 from common.settings import AuthSettings, Settings
 from sandbox.stack import EmbeddedStack, sandbox_secrets
-from tests.conftest import Api, codec_settings
+from tests.conftest import Api, codec_settings, wait_until
 
 Body = Callable[..., dict[str, Any]]
 GOOD_SECRET = "s" * 43
@@ -43,10 +43,7 @@ def _dev(**kw: Any) -> AuthSettings:
 
 
 def _until(ready: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0.2)
+    wait_until(ready, what, timeout)
 
 
 def _token(stack: EmbeddedStack, sub: str, roles: list[Role], email: str | None = None) -> str:

@@ -1,8 +1,8 @@
 """No configured secret appears in any workflow history, process log or API response.
 
 Suite audits (``suite_audit``): they run after every other test of their process, so they
-search what that process's stack holds (under ``make test``'s two processes, the half of the
-suite each ran); alone, they search a vend and decommission of their own. Payloads in a
+search what that process's stack holds (under ``make test``'s three processes, the part of
+the suite each ran); alone, they search a vend and decommission of their own. Payloads in a
 history are base64-encoded JSON, so every payload is decoded before searching.
 """
 

@@ -3,7 +3,6 @@ the request for an operator with AWS's reason, and nothing is ever created twice
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, kill_worker_when
+from tests.conftest import Api, Sandbox, kill_worker_when, wait_until
 
 Body = Callable[..., dict[str, Any]]
 
@@ -54,9 +53,11 @@ def test_email_taken_after_submission_is_not_adopted(
     req = api.create("alice", body).json()
     # Someone else creates an account with that email before the approval arrives.
     sandbox.org.create_account(Email=body["account_email"], AccountName="someone-else")
-    deadline = time.monotonic() + 10
-    while not sandbox.accounts_with_email(body["account_email"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(
+        lambda: bool(sandbox.accounts_with_email(body["account_email"])),
+        "the other account created",
+        timeout=10,
+    )
     api.act("bob", req["id"], "approve", {})
     parked = api.wait_for(req["id"], {"waiting_for_operator"})
     error = _step(parked, "create_account")["error"]

@@ -7,7 +7,6 @@ test-artifacts/screenshots/.
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ARTIFACTS, Api, Sandbox, parked_request
+from tests.conftest import ARTIFACTS, Api, Sandbox, eventually, parked_request, wait_until
 
 Body = Callable[..., dict[str, Any]]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -172,13 +171,12 @@ def test_an_operator_retries_a_failed_step_from_the_page(
 
 def _listed(api: Api, account_id: str) -> None:
     """Visibility is eventually consistent: wait until the inventory lists the account."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        items = api.call("GET", "/v1/accounts", "alice", params={"limit": 100}).json()["items"]
-        if account_id in {a["account_id"] for a in items}:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"account {account_id} was never listed")
+    eventually(
+        lambda: api.call("GET", "/v1/accounts", "alice", params={"limit": 100}).json()["items"],
+        lambda items: account_id in {a["account_id"] for a in items},
+        f"account {account_id} listed",
+        timeout=20,
+    )
 
 
 def test_an_owner_previews_and_decommissions_an_account_from_the_page(
@@ -346,15 +344,16 @@ def test_an_operator_sees_drift_repairs_it_and_follows_a_rollout_on_the_page(
         Regions=["us-east-1"],
         RetainStacks=False,
     )
-    deadline = time.monotonic() + 60
-    while sandbox.stack_instances("vend-audit-role", account_id):
-        assert time.monotonic() < deadline, "the instance was never deleted"
-        time.sleep(0.3)
+    wait_until(
+        lambda: not sandbox.stack_instances("vend-audit-role", account_id),
+        "the stack instance deleted",
+    )
     check = api.call("POST", "/v1/drift-checks", "carol", json={"account_ids": [account_id]})
     assert check.status_code == 201, check.text
-    while not api.call("GET", f"/v1/accounts/{account_id}", "carol").json()["drift"]:
-        assert time.monotonic() < deadline, "the drift never reached the account"
-        time.sleep(0.3)
+    wait_until(
+        lambda: bool(api.call("GET", f"/v1/accounts/{account_id}", "carol").json()["drift"]),
+        "the drift reported on the account",
+    )
 
     carol = open_as("carol")
     carol.goto(carol.url.split("#")[0] + "#/accounts?drifted=true")
