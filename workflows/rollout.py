@@ -155,6 +155,9 @@ class BaselineRollout:
         # waves: after a pause it is looked at again.
         self._next_survey: asyncio.Task[list[str]] | None = None
         self._running: Operation | None = None  # the StackSet operation AWS is running for us
+        # Failures an operator saw when resuming a halted rollout: accepted, so the tolerance
+        # counts the failures after them (else every later wave would halt it again).
+        self._accepted_failures = 0
 
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutState:
@@ -361,7 +364,10 @@ class BaselineRollout:
         detail = f"wave {wave.number}: {len(ok)} updated, {len(failed)} failed"
         if stopped:
             detail += f", {len(stopped)} stopped by the cancel"
-        if len(self._state.accounts_failed) > self._input.max_failed_accounts:
+        if (
+            len(self._state.accounts_failed) - self._accepted_failures
+            > self._input.max_failed_accounts
+        ):
             reasons = [op.reason for op in wave.operations if op.reason]
             self._state.problem = "; ".join(reasons) or "accounts failed"
             self._set(RolloutStatus.halted, "system", "halt", f"{detail}: over the tolerance")
@@ -417,9 +423,11 @@ class BaselineRollout:
         return self._state.status == RolloutStatus.cancelled
 
     def _drop_survey(self) -> None:
-        if self._next_survey is not None:
-            self._next_survey.cancel()
-            self._next_survey = None
+        """Forget the look-ahead; the wave after a stop looks again when it starts. It is left
+        to finish, not cancelled: it is one read, and a cancel can cross the activity's
+        completion (a command for an activity that has ended, which the server refuses; the
+        time-skipping server then stalls the workflow, one run in fifteen)."""
+        self._next_survey = None
 
     def _summary(self) -> str:
         s = self._state
@@ -469,6 +477,8 @@ class BaselineRollout:
 
     @workflow.update(name=contract.RESUME)
     def resume(self, by: str) -> RolloutState:
+        if self._state.status == RolloutStatus.halted:
+            self._accepted_failures = len(self._state.accounts_failed)
         self._state.problem = None
         self._set(RolloutStatus.running, by, "resume", "")
         return self._state

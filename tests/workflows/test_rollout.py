@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
@@ -114,3 +115,36 @@ async def test_waves_grow_from_a_canary_and_an_account_brought_up_meanwhile_is_s
     assert final.status == RolloutStatus.completed
     assert aws.operations == [w.accounts for w in plan.waves[:2]] + [plan.waves[2].accounts[1:]]
     assert (final.accounts_done, final.accounts_skipped, final.accounts_failed) == (6, 1, [])
+
+
+async def test_a_resumed_rollout_tolerates_anew_and_does_not_halt_after_every_later_wave(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """The canary fails (tolerance 0): the rollout halts. The operator fixes the account and
+    resumes: the failure is accepted, and the later waves, which fail nothing, run to the end."""
+    env, aws = time_skipping, StackSet()
+    aws.failing = {FLEET[0]}
+    inp = _input(max_failed_accounts=0)
+    async with worker(env, [BaselineRollout], aws.activities()):
+        handle = await env.client.start_workflow(
+            BaselineRollout.run, inp, id=contract.ID_PREFIX + inp.rollout_id, task_queue=QUEUE
+        )
+        plan: RolloutState = await handle.execute_update(contract.PLANNED, result_type=RolloutState)
+        assert plan.waves[0].accounts == [FLEET[0]]
+        halted = await _until(handle, RolloutStatus.halted)
+        assert halted.accounts_failed == [FLEET[0]] and len(aws.operations) == 1
+        await handle.execute_update(contract.RESUME, "carol", result_type=RolloutState)
+        final = await _until(handle, RolloutStatus.completed, RolloutStatus.halted)
+    assert final.status == RolloutStatus.completed, final.events[-3:]
+    assert len(aws.operations) == 3
+    assert (final.accounts_done, final.accounts_failed) == (6, [FLEET[0]])
+
+
+async def _until(handle: Any, *statuses: RolloutStatus) -> RolloutState:
+    """The rollout's state once it is in one of ``statuses`` (polled: it changes by itself)."""
+    for _ in range(200):
+        state: RolloutState = await handle.query(contract.GET_STATE, result_type=RolloutState)
+        if state.status in statuses:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the rollout never became {statuses}: {state.status.value}")
