@@ -485,13 +485,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Audits of what the whole suite did (every call the worker made was granted, every
     history replays, no secret leaked anywhere) go after the rest, in whatever order the rest
-    runs (pytest-randomly shuffles it). Declared by a mark, not by a file's name. With
-    ``--without-stack``, the tests that would start the embedded stack are left out."""
+    runs (pytest-randomly shuffles it); the long resilience runs go first. Declared by a
+    mark, not by a file's name. With ``--without-stack``, the tests that would start the
+    embedded stack are left out."""
     if config.getoption("--without-stack"):
         kept = [i for i in items if "stack" not in getattr(i, "fixturenames", ())]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
-    items.sort(key=lambda item: item.get_closest_marker("suite_audit") is not None)
+    # The few long resilience runs go first (in the random order among themselves): under
+    # pytest-xdist the other processes take the rest meanwhile, and none of them is left to
+    # start last, alone, while the others idle. Scheduling only: no test relies on it.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("suite_audit") is not None,
+            item.get_closest_marker("resilience") is None,
+        )
+    )
 
 
 @pytest.fixture

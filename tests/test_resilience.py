@@ -50,14 +50,14 @@ def test_many_requests_through_transient_faults_everywhere(
     workload_security: Any,
     sunnypay: Any,
 ) -> None:
-    """50 requests (100 in ``make test-resilience``) while 30% of calls to every external API
+    """40 requests (100 in ``make test-resilience``) while 30% of calls to every external API
     fail transiently: every one completes, exactly once (one account, connector and
     registration each). A fifth of them take every account setting (Identity Center, Budgets,
     the Account API, EC2) and a tenth go through Account Factory (Service Catalog), so each of
     those services fails under them too."""
     from concurrent.futures import ThreadPoolExecutor
 
-    count = int(os.environ.get("VEND_FAULT_RUN_REQUESTS", "50"))
+    count = int(os.environ.get("VEND_FAULT_RUN_REQUESTS", "40"))
     for service, error, status in [
         ("organizations", "TooManyRequestsException", 400),
         ("controltower", "ThrottlingException", 429),
