@@ -169,27 +169,25 @@ class Api:
         self, user: str, ids: set[str], params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """List until ``ids`` show up: visibility is eventually consistent, as for any client."""
-        deadline = time.monotonic() + 15
-        page: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            query = {"limit": 100, **(params or {})}
-            page = self.call("GET", "/v1/account-requests", user, params=query).json()
-            if ids <= {i["id"] for i in page["items"]}:
-                return page
-            time.sleep(0.1)
-        raise AssertionError(f"{ids} never listed for {user} with {params}; last page: {page}")
+        query = {"limit": 100, **(params or {})}
+        page: dict[str, Any] = eventually(
+            lambda: self.call("GET", "/v1/account-requests", user, params=query).json(),
+            lambda page: ids <= {i["id"] for i in page["items"]},
+            f"{ids} listed for {user} with {params}",
+            timeout=15,
+        )
+        return page
 
     def wait_for(
         self, request_id: str, statuses: set[str], user: str = "carol", timeout: float = 60
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            last = self.get(user, request_id).json()
-            if last.get("status") in statuses:
-                return last
-            time.sleep(0.2)
-        raise AssertionError(f"request never reached {statuses}; last seen: {last}")
+        state: dict[str, Any] = eventually(
+            lambda: self.get(user, request_id).json(),
+            lambda state: state.get("status") in statuses,
+            f"request {request_id} {statuses}",
+            timeout,
+        )
+        return state
 
 
 @pytest.fixture(scope="session")
@@ -264,13 +262,14 @@ class Sandbox:
         status = self.org.create_account(Email=f"aws+{name}@example.com", AccountName=name)[
             "CreateAccountStatus"
         ]
-        deadline = time.monotonic() + 30
-        while status["State"] == "IN_PROGRESS":
-            assert time.monotonic() < deadline, f"account {name} never created"
-            time.sleep(0.1)
-            status = self.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
+        status = eventually(
+            lambda: self.org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
                 "CreateAccountStatus"
-            ]
+            ],
+            lambda found: found["State"] != "IN_PROGRESS",
+            f"account {name} created",
+            timeout=30,
+        )
         assert status["State"] == "SUCCEEDED", status
         return str(status["AccountId"])
 
@@ -278,18 +277,19 @@ class Sandbox:
         """The member account's execution role, waited for as the engine waits: a new account's
         refuses AssumeRole for a moment (the sandbox's ``role_ready_seconds``), as on AWS."""
         sts = self.client("sts")
-        deadline = time.monotonic() + 30
-        while True:
+
+        def assumed() -> Any:
             try:
                 return sts.assume_role(
                     RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
                     RoleSessionName=session,
                 )["Credentials"]
             except sts.exceptions.ClientError as err:
-                new = "not assumable yet" in str(err)
-                if not new or time.monotonic() > deadline:
+                if "not assumable yet" not in str(err):
                     raise
-                time.sleep(0.2)
+                return None
+
+        return eventually(assumed, lambda c: c is not None, "the member role assumable", 30)
 
     def member_client(self, account_id: str, service: str) -> Any:
         creds = self.member_credentials(account_id)
@@ -389,10 +389,11 @@ def decommission_when_managed(
     api: Api, account_id: str, name: str, user: str = "alice"
 ) -> dict[str, Any]:
     """File a decommission of a just-vended account, once the inventory has it."""
-    deadline = time.monotonic() + 30
-    while api.call("GET", f"/v1/accounts/{account_id}", user).status_code != 200:
-        assert time.monotonic() < deadline, "the account never reached the inventory"
-        time.sleep(0.3)
+    wait_until(
+        lambda: api.call("GET", f"/v1/accounts/{account_id}", user).status_code == 200,
+        "the account in the inventory",
+        timeout=30,
+    )
     body = {"kind": "decommission", "justification": "done", "confirm_account_name": name}
     resp = api.call("POST", f"/v1/accounts/{account_id}/changes", user, json=body)
     assert resp.status_code == 201, resp.text

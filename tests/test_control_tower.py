@@ -3,7 +3,6 @@ API against the Control Tower emulator, plus the organization-wide concurrency l
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import Api, Sandbox
+from tests.conftest import Api, Sandbox, wait_until
 
 Body = Callable[..., dict[str, Any]]
 
@@ -201,9 +200,9 @@ def test_limits_hold_across_workers_and_requests_queue_in_order(
                 )
             )
         queued_positions: set[int] = set()
-        deadline = time.monotonic() + 120
         pending = set(ids)
-        while pending and time.monotonic() < deadline:
+
+        def observed_all_ended() -> bool:
             for request_id in list(pending):
                 req = api.get("carol", request_id).json()
                 position = _step(req, "enroll_control_tower")["queue_position"]
@@ -211,7 +210,9 @@ def test_limits_hold_across_workers_and_requests_queue_in_order(
                     queued_positions.add(position)
                 if req["status"] in ("completed", "waiting_for_operator"):
                     pending.discard(request_id)
-            time.sleep(0.1)
+            return not pending
+
+        wait_until(observed_all_ended, "all twelve requests ended", timeout=120)
         finals = [api.get("carol", i).json() for i in ids]
         assert [f["status"] for f in finals] == ["completed"] * 12, [
             _step(f, "enroll_control_tower") for f in finals if f["status"] != "completed"

@@ -79,18 +79,17 @@ def test_deliveries_are_signed_and_a_forged_or_replayed_one_is_refused(
 
 
 def _mail(stack: EmbeddedStack, account_name: str, event: str, about: str = "") -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        items = httpx.get(stack.config.mail_url + ".json").json()["items"]
-        found = [
+    found = eventually(
+        lambda: [
             m
-            for m in items
+            for m in httpx.get(stack.config.mail_url + ".json").json()["items"]
             if account_name in m["subject"] and m["event"] == event and about in m["subject"]
-        ]
-        if found:
-            return dict(found[0])
-        time.sleep(0.2)
-    raise AssertionError(f"no {event} mail about {account_name}")
+        ],
+        bool,
+        f"a {event} mail about {account_name}",
+        timeout=20,
+    )
+    return dict(found[0])
 
 
 def test_each_person_gets_the_mail_that_concerns_them(

@@ -4,7 +4,6 @@ exactly one role, connector, association and registration, whatever faults and c
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -81,19 +80,19 @@ def test_account_ends_protected_and_billed(
 
     # An instance launched after enrollment gets the agent, which activates, with the policy.
     instance = _launch_instance(sandbox, account)
-    deadline = time.monotonic() + 30
-    computer: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        computers = [
-            c
-            for c in workload_security.state()["computers"]
-            if c["ec2VirtualMachineSummary"]["instanceID"] == instance
-        ]
-        if computers and computers[0]["computerStatus"]["agentStatus"] == "active":
-            computer = computers[0]
-            break
-        time.sleep(0.2)
-    assert computer, "the agent never became active on the new instance"
+    computer = eventually(
+        lambda: next(
+            (
+                c
+                for c in workload_security.state()["computers"]
+                if c["ec2VirtualMachineSummary"]["instanceID"] == instance
+            ),
+            {},
+        ),
+        lambda c: bool(c) and c["computerStatus"]["agentStatus"] == "active",
+        "the agent active on the new instance",
+        timeout=30,
+    )
     assert computer["policyID"] == 1  # "Base Policy", the configured default
 
 

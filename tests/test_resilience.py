@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, wait_until
+from tests.conftest import Api, Sandbox, eventually, wait_until
 
 Body = Callable[..., dict[str, Any]]
 
@@ -96,12 +96,12 @@ def test_many_requests_through_transient_faults_everywhere(
     def create(body: dict[str, Any]) -> Any:
         """As a careful client does: retry a 503 with the same Idempotency-Key."""
         key = {"Idempotency-Key": f"fault-run-{body['account_name']}"}
-        for _ in range(5):
-            resp = api.create("alice", body, headers=key)
-            if resp.status_code != 503:
-                return resp
-            time.sleep(1)
-        return resp
+        return eventually(
+            lambda: api.create("alice", body, headers=key),
+            lambda resp: resp.status_code != 503,
+            f"{body['account_name']} accepted (503 retried)",
+            timeout=30,
+        )
 
     with ThreadPoolExecutor(8) as pool:
         created = list(pool.map(create, bodies))

@@ -3,7 +3,6 @@ the sandbox, and the engine's code that depends on it."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from activities.rollouts import RolloutActivities
 from activities.stack_set_operations import recent_operations
 from common.landing_zone import LandingZone, StackSetBaseline, load_landing_zone
 from common.rollouts import Operation, RunOperationInput
-from tests.conftest import ROOT, Api, Sandbox
+from tests.conftest import ROOT, Api, Sandbox, wait_until
 
 
 # ------------------------------------------------------------------ 2. Account.State
@@ -180,17 +179,18 @@ def test_stack_set_operations_come_in_pages_newest_first(sandbox: Sandbox) -> No
     made = []
     for n in range(3):
         op_id = str(uuid.uuid4())
-        deadline = time.monotonic() + 30
-        while True:
+
+        def updated(n: int = n, op_id: str = op_id) -> bool:
             try:
                 cfn.update_stack_set(
                     StackSetName=name, TemplateBody=f"{body}# {n}\n", OperationId=op_id
                 )
-                break
             except ClientError as err:
                 assert err.response["Error"]["Code"] == "OperationInProgressException"
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+                return False
+            return True
+
+        wait_until(updated, f"update {n} accepted once the one before ended", timeout=30)
         made.append(op_id)
     first = cfn.list_stack_set_operations(StackSetName=name, MaxResults=1)
     assert [o["OperationId"] for o in first["Summaries"]] == [made[-1]] and first["NextToken"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,20 @@ import httpx
 
 from common.settings import DEFAULT_LANDING_ZONE
 from sandbox.stack import Process, free_port
-from tests.conftest import wait_until
+from tests.conftest import eventually, wait_until
+
+
+def _created(org: Any, request_id: str) -> dict[str, Any]:
+    """The creation once it has ended (SUCCEEDED or FAILED)."""
+    status: dict[str, Any] = eventually(
+        lambda: org.describe_create_account_status(CreateAccountRequestId=request_id)[
+            "CreateAccountStatus"
+        ],
+        lambda found: found["State"] != "IN_PROGRESS",
+        f"creation {request_id} ended",
+        timeout=10,
+    )
+    return status
 
 
 def _start(port: int, state: Path, log: Path) -> Process:
@@ -104,15 +116,7 @@ def test_an_account_answered_for_survives_a_kill_at_any_moment(tmp_path: Path) -
         done = []
         for name in ("kill-a", "kill-b"):
             request = org.create_account(Email=f"{name}@example.com", AccountName=name)
-            request_id = request["CreateAccountStatus"]["Id"]
-            deadline = time.monotonic() + 10
-            status = request["CreateAccountStatus"]
-            while status["State"] == "IN_PROGRESS":
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-                status = org.describe_create_account_status(CreateAccountRequestId=request_id)[
-                    "CreateAccountStatus"
-                ]
+            status = _created(org, request["CreateAccountStatus"]["Id"])
             done.append(status["AccountId"])
         root = org.list_roots()["Roots"][0]["Id"]
         ou = org.create_organizational_unit(ParentId=root, Name="KillTest")["OrganizationalUnit"]
@@ -127,16 +131,8 @@ def test_an_account_answered_for_survives_a_kill_at_any_moment(tmp_path: Path) -
         accounts = {a["Id"]: a for a in org.list_accounts()["Accounts"]}
         assert set(done) <= set(accounts), log.read_text()
         assert org.list_parents(ChildId=done[1])["Parents"][0]["Id"] == ou["Id"]
-        request_id = pending["CreateAccountStatus"]["Id"]
-        deadline = time.monotonic() + 10
-        while True:
-            status = org.describe_create_account_status(CreateAccountRequestId=request_id)[
-                "CreateAccountStatus"
-            ]
-            if status["State"] != "IN_PROGRESS" or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert status["State"] == "SUCCEEDED", status
+        status = _created(org, pending["CreateAccountStatus"]["Id"])
+        assert ["State"] == "SUCCEEDED", status
         emails = [a["Email"] for a in org.list_accounts()["Accounts"]]
         assert emails.count("kill-c@example.com") == 1
         for account in [*done, status["AccountId"]]:
