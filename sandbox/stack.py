@@ -37,10 +37,31 @@ DEMO_USERS: dict[str, list[str]] = {
 }
 
 
+PORT_LANES = 16
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now. Several stacks starting at once on one machine (the processes of a
+    parallel test run, pytest-xdist's ``gwN``) would race: one probes a port and lets it go,
+    another probes the same before the first's server binds it (an API answered by another
+    stack's Temporal UI). So each such process takes only the ports of its own lane (the port
+    modulo ``PORT_LANES`` equal to its number), and no two of them can pick the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker[2:].isdigit():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    # Below Linux's ephemeral range (32768-60999), so no outgoing connection holds it; the
+    # kernel's own choice for port 0 is no help here (it prefers even ports).
+    lane = int(worker[2:]) % PORT_LANES
+    while True:
+        port = secrets.choice(range(10_000 + lane, 32_000, PORT_LANES))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def temporal_binary() -> str:
