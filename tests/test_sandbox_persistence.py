@@ -132,7 +132,7 @@ def test_an_account_answered_for_survives_a_kill_at_any_moment(tmp_path: Path) -
         assert set(done) <= set(accounts), log.read_text()
         assert org.list_parents(ChildId=done[1])["Parents"][0]["Id"] == ou["Id"]
         status = _created(org, pending["CreateAccountStatus"]["Id"])
-        assert ["State"] == "SUCCEEDED", status
+        assert status["State"] == "SUCCEEDED", status
         emails = [a["Email"] for a in org.list_accounts()["Accounts"]]
         assert emails.count("kill-c@example.com") == 1
         for account in [*done, status["AccountId"]]:
