@@ -40,27 +40,33 @@ DEMO_USERS: dict[str, list[str]] = {
 PORT_LANES = 16
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free now. Several stacks starting at once on one machine (the processes of a
+    """A port free now, never one this process handed out before (a caller often takes several
+    before binding any). Several stacks starting at once on one machine (the processes of a
     parallel test run, pytest-xdist's ``gwN``) would race: one probes a port and lets it go,
     another probes the same before the first's server binds it (an API answered by another
     stack's Temporal UI). So each such process takes only the ports of its own lane (the port
-    modulo ``PORT_LANES`` equal to its number), and no two of them can pick the same one."""
+    modulo ``PORT_LANES`` equal to its number), and no two of them can pick the same one.
+
+    Always below Linux's ephemeral range (32768-60999): no outgoing connection holds such a
+    port, and Temporal's SQL schema stores a node's membership port as a smallint (a port above
+    32767 stops a cluster node at start)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker[2:].isdigit():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-    # Below Linux's ephemeral range (32768-60999), so no outgoing connection holds it; the
-    # kernel's own choice for port 0 is no help here (it prefers even ports).
-    lane = int(worker[2:]) % PORT_LANES
+    lane = int(worker[2:]) % PORT_LANES if worker[2:].isdigit() else None
+    candidates = range(10_000 + (lane or 0), 32_000, PORT_LANES if lane is not None else 1)
     while True:
-        port = secrets.choice(range(10_000 + lane, 32_000, PORT_LANES))
+        port = secrets.choice(candidates)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        _HANDED_OUT.add(port)
         return port
 
 
