@@ -22,7 +22,7 @@ run: $(STAMP)
 ## TEST_PROCESSES processes (pytest-xdist), each with an embedded stack of its own.
 TEST_PROCESSES ?= 3
 test: lint browser
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 ## Headless Chromium for the web page tests, from Debian's packages (Playwright drives it; it
 ## downloads no browser). Where it cannot be installed the page tests skip, loudly.

@@ -82,23 +82,44 @@ async def promote(client: Client, settings: Settings, *, within: float = 60.0) -
             return await _promote(client, settings)
         except RPCError as err:
             missing = "missing active task queues" in err.message
-            if not missing or asyncio.get_running_loop().time() > deadline:
+            if not (missing or transient(err)) or asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(
                     f"could not make build {build_id(settings)} current: {err.message}"
                 ) from err
         await asyncio.sleep(0.5)
 
 
+# What a cluster answers while it moves history shards between nodes (one joined, one died:
+# "Failed to lock shard", masked as "something went wrong, please retry"), restarts a frontend
+# or sheds load. Asked again, it succeeds; the dev server, one process, never says it.
+_TRANSIENT = {
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+}
+
+
+def transient(err: RPCError) -> bool:
+    return err.status in _TRANSIENT
+
+
 async def promote_early(client: Client, settings: Settings) -> bool:
     """Promote before polling where the server allows it (the first build ever, or this build
     again): then nothing starts anywhere else meanwhile. False where it must wait until this
     worker polls (a new build beside a current one: ``promote``)."""
-    try:
-        return await _promote(client, settings)
-    except RPCError as err:
-        if "missing active task queues" in err.message:
-            return False
-        raise
+    deadline = asyncio.get_running_loop().time() + 60.0
+    while True:
+        try:
+            return await _promote(client, settings)
+        except RPCError as err:
+            if "missing active task queues" in err.message:
+                return False
+            if not transient(err) or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 async def _promote(client: Client, settings: Settings) -> bool:

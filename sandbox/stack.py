@@ -561,7 +561,10 @@ class EmbeddedStack:
         argv = [temporal_binary(), "task-queue", "describe", "--address"]
         argv += [self.config.temporal_address, "--namespace", namespace, "--task-queue", queue]
         argv += ["--task-queue-type", "activity", "--select-build-id", version, "-o", "json"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        env = {**os.environ, **self.temporal_cli_env()}
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, check=False, env=env
+        )
         if done.returncode != 0:
             return False
         try:
@@ -569,6 +572,11 @@ class EmbeddedStack:
         except ValueError:
             return False
         return any(str(p.get("identity", "")).startswith(f"{proc.popen.pid}@") for p in pollers)
+
+    def temporal_cli_env(self) -> dict[str, str]:
+        """What the temporal CLI needs beyond ``--address`` (a cluster's mTLS: see
+        sandbox/cluster/stack.py); the dev server needs nothing."""
+        return {}
 
     def start_api(
         self, name: str = "api", port: int | None = None, env: dict[str, str] | None = None

@@ -490,15 +490,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mark, not by a file's name. With ``--without-stack``, the tests that would start the
     embedded stack are left out."""
     if config.getoption("--without-stack"):
-        kept = [i for i in items if "stack" not in getattr(i, "fixturenames", ())]
+        kept = [
+            i
+            for i in items
+            if "stack" not in getattr(i, "fixturenames", ())
+            and i.get_closest_marker("cluster") is None
+        ]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
     # The few long resilience runs go first (in the random order among themselves): under
     # pytest-xdist the other processes take the rest meanwhile, and none of them is left to
     # start last, alone, while the others idle. Scheduling only: no test relies on it.
+    # The cluster's tests go first too: their process starts the cluster (and builds it on a
+    # new machine) while the others start on the rest.
     items.sort(
         key=lambda item: (
             item.get_closest_marker("suite_audit") is not None,
+            item.get_closest_marker("cluster") is None,
             item.get_closest_marker("resilience") is None,
         )
     )

@@ -92,7 +92,9 @@ def make_certificates(
     ca_path = directory / "ca.pem"
     ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(common: str, names: list[x509.GeneralName], usages: list[x509.ObjectIdentifier]) -> Issued:
+    def issue(
+        common: str, names: list[x509.GeneralName], usages: list[x509.ObjectIdentifier]
+    ) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
             x509.CertificateBuilder()
