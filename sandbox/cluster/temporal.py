@@ -27,6 +27,7 @@ TEMPLATE = ROOT / "deploy" / "temporal" / "server.yaml"
 DYNAMIC_CONFIG = ROOT / "deploy" / "temporal" / "dynamicconfig.yaml"
 SCHEMA_SCRIPT = ROOT / "deploy" / "temporal" / "schema.sh"
 SETUP_SCRIPT = ROOT / "deploy" / "temporal" / "setup.sh"
+START_SCRIPT = ROOT / "deploy" / "temporal" / "start.sh"
 SERVICES = ("frontend", "history", "matching", "worker")
 
 
@@ -189,17 +190,12 @@ class TemporalCluster:
 
     def start_node(self, node: Node, wait: bool = True) -> None:
         assert self.binaries is not None
-        argv = [
-            str(self.binaries.server),
-            "--config-file",
-            str(TEMPLATE),
-            "--allow-no-auth",  # mTLS is the authentication: only the CA's clients get in
-            "start",
-            "--service",
-            node.service,
-        ]
+        # The image's entrypoint (docker-compose.yml), with this machine's build on PATH.
+        argv = ["sh", str(START_SCRIPT), node.service]
+        env = self.node_env(node)
+        env["PATH"] = os.pathsep.join([str(self._tool_dir()), env["PATH"]])
         log = (self.log_dir / f"temporal-{node.name}.log").open("a", encoding="utf-8")
-        node.process = Process(f"temporal-{node.name}", argv, self.node_env(node), log).start()
+        node.process = Process(f"temporal-{node.name}", argv, env, log).start()
         if wait:
             self._wait_serving(node, 120)
 
@@ -281,15 +277,19 @@ class TemporalCluster:
             )
 
     def _tool_dir(self) -> Path:
-        """A directory where the schema tool answers to its documented name."""
+        """A directory where the build's binaries answer to the names the scripts use."""
         assert self.binaries is not None
         tools = self.work_dir / "tools"
         tools.mkdir(exist_ok=True)
-        link = tools / "temporal-sql-tool"
-        if not link.exists():
-            link.symlink_to(self.binaries.sql_tool)
-        if shutil.which("temporal-sql-tool", path=str(tools)) is None:
-            raise RuntimeError("temporal-sql-tool is not runnable")
+        for name, target in (
+            ("temporal-sql-tool", self.binaries.sql_tool),
+            ("temporal-server", self.binaries.server),
+        ):
+            link = tools / name
+            if not link.exists():
+                link.symlink_to(target)
+            if shutil.which(name, path=str(tools)) is None:
+                raise RuntimeError(f"{name} is not runnable")
         return tools
 
 
