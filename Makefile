@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast test-specs test-resilience lint fmt clean browser bench
+.PHONY: install run test test-fast test-specs test-resilience test-cluster lint fmt clean browser postgres bench
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 ## Lint, type-check and run the whole test suite (starts every server it needs), in
 ## TEST_PROCESSES processes (pytest-xdist), each with an embedded stack of its own.
 TEST_PROCESSES ?= 3
-test: lint browser
+test: lint browser postgres
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 ## Headless Chromium for the web page tests, from Debian's packages (Playwright drives it; it
@@ -35,6 +35,25 @@ browser:
 	    { $$APT apt-get update >/dev/null 2>&1 && \
 	      $$APT apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; } || \
 	  echo "*** WARNING: chromium could not be installed: the web page tests will be SKIPPED ***"; }
+
+## PostgreSQL's server for the cluster tests (tests/cluster), from Debian's packages; they start
+## a private one of their own and never touch the machine's. Go, which builds the Temporal
+## server for them, comes with the machine. Where either is missing those tests skip, loudly.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  echo "installing postgresql (Debian) for the cluster tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  if [ "$$(id -u)" = 0 ]; then APT=""; else APT="sudo -n"; fi; \
+	  { $$APT apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 || \
+	    { $$APT apt-get update >/dev/null 2>&1 && \
+	      $$APT apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1; }; } || \
+	  echo "*** WARNING: PostgreSQL could not be installed: the cluster tests will be SKIPPED ***"; }
+	@command -v go >/dev/null 2>&1 || \
+	  echo "*** WARNING: no Go toolchain: the cluster tests will be SKIPPED unless built before ***"
+
+## Only the cluster tests: a real Temporal cluster (built from Go on first use) on PostgreSQL.
+test-cluster: $(STAMP) postgres
+	$(BIN)/pytest -m cluster
 
 ## Benchmarks (see BENCHMARKS.md); `make bench BENCH=overhead` runs one.
 bench: $(STAMP)

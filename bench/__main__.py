@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import api_latency, approvals, overhead, quota, rollout, waiting
+from bench import api_latency, approvals, cluster, overhead, quota, rollout, waiting
 from bench.harness import RESULTS, ROOT, Result, machine
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "waiting": waiting.run,
     "rollout": rollout.run,
     "approvals": approvals.run,
+    "cluster": cluster.run,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
