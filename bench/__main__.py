@@ -8,13 +8,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import api_latency, approvals, cluster, overhead, quota, rollout, waiting
+from bench import approvals, cluster, intake, overhead, portal, quota, rollout, waiting
 from bench.harness import RESULTS, ROOT, Result, machine
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
     "overhead": overhead.run,
     "quota": quota.run,
-    "api_latency": api_latency.run,
+    "intake": intake.run,
+    "portal": portal.run,
     "waiting": waiting.run,
     "rollout": rollout.run,
     "approvals": approvals.run,

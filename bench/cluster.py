@@ -33,27 +33,11 @@ def _roles_rss(cluster: TemporalCluster, stack: ClusterStack) -> dict[str, float
     for node in cluster.nodes:
         if node.process is not None and node.process.popen is not None:
             found[f"temporal-{node.name}"] = rss_mb(node.process.popen.pid)
-    if cluster.postgres is not None and cluster.postgres.process is not None:
-        found["postgresql"] = _tree_rss(cluster.postgres.process.pid)
     for name in ("worker", "worker-2", "api", "api-2"):
         popen = stack.processes[name].popen
         if popen is not None:
             found[name] = rss_mb(popen.pid)
     return found
-
-
-def _tree_rss(pid: int) -> float:
-    """PostgreSQL forks a process per connection: its whole tree, by process group."""
-    pgid = os.getpgid(pid)
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getpgid(int(entry.name)) == pgid:
-                    total += rss_mb(int(entry.name))
-            except (OSError, ValueError):
-                continue
-    return round(total, 1)
 
 
 def _database_mb(cluster: TemporalCluster) -> dict[str, float]:
@@ -180,6 +164,8 @@ def run(n: int | None = None) -> Result:
             "cluster_start_seconds": {k: round(v, 1) for k, v in cluster.timings.items()},
         },
         limits=(
+            "PostgreSQL's memory is its shared buffers and a process per connection, set by its "
+            "own configuration rather than by the workflows: its size on disk is what grows. "
             "Every process shares this machine's two cores, the database included; a "
             "deployment spreads them. Open workflows cost history memory (its caches) and "
             "database rows; closed ones only rows until retention removes them."
