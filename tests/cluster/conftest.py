@@ -95,3 +95,13 @@ def cluster_sandbox(cluster_stack: ClusterStack) -> Iterator[Sandbox]:
     yield sandbox
     sandbox.clear_faults()
     sandbox.release()
+
+
+@pytest.fixture(autouse=True)
+def _one_process_takes_the_cluster(request: pytest.FixtureRequest) -> None:
+    """Under pytest-xdist every cluster test must run in the process that started the cluster
+    (``--dist loadgroup`` and the ``cluster`` group): otherwise each process would start a
+    cluster of its own. Fails loudly if the grouping stops working (a pytest or xdist change)."""
+    grouped = getattr(request.config.option, "loadgroup", False)
+    if grouped and not request.node.nodeid.endswith("@cluster"):
+        pytest.fail("the cluster tests lost their xdist group: see pyproject.toml's pytest pin")
