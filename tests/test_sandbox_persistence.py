@@ -41,6 +41,10 @@ def _start(port: int, state: Path, log: Path) -> Process:
         "0.1",
         "--state-file",
         str(state),
+        # Its Workload Security emulator listens too: on a port of its own, not the default
+        # 5001 that a test in another process may hold at the same moment.
+        "--ws-port",
+        str(free_port()),
     ]
     proc = Process("sandbox-aws", argv, dict(os.environ), log.open("a")).start()
 
