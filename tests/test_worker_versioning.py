@@ -4,7 +4,9 @@ pinned to a build no worker of a checkout runs is listed as stranded and can be 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,19 @@ async def _client(stack: EmbeddedStack) -> Client:
     )
 
 
+async def _listed_stranded(
+    client: Client, settings: Settings, workflow: str
+) -> dict[str, worker_deployment.Stranded]:
+    """The stranded list once it shows ``workflow``: it is read from visibility, which shows a
+    new workflow a moment after it starts (the list is returned as it is after 15 s)."""
+    deadline = time.monotonic() + 15
+    while True:
+        found = {s.workflow_id: s for s in await worker_deployment.stranded(client, settings)}
+        if workflow in found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
 def _settings(build_id: str | None = None) -> Settings:
     return Settings.model_construct(worker=WorkerSettings(build_id=build_id))
 
@@ -82,7 +97,7 @@ async def test_a_request_of_another_build_is_stranded_until_moved(
     req = api.create("alice", new_body()).json()
     wf = workflow_id(req["id"])
     elsewhere = _settings(build_id="a-later-build")
-    stranded = {s.workflow_id: s for s in await worker_deployment.stranded(client, elsewhere)}
+    stranded = await _listed_stranded(client, elsewhere, wf)
     assert wf in stranded and stranded[wf].workflow_type == "AccountVending"
     assert stranded[wf].version == f"account-vending:{worker_deployment.code_digest()}"
     here = _settings()
