@@ -9,6 +9,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import memo_reads
 from api.errors import Problem, validation_problem
 from api.schemas import AccountSummary, AccountView
 from api.temporal_calls import query_or_recorded, rpc_timeout
@@ -170,7 +171,7 @@ def list_clauses(
 
 
 async def summary(wf: WorkflowExecution) -> AccountSummary:
-    memo = await wf.memo()
+    memo = await memo_reads.fields(wf, "account_name", "organizational_unit", "environment")
     attrs = wf.typed_search_attributes
     verdict = attrs.get(sa.DRIFT)
     return AccountSummary(

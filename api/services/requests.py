@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 
+from api import memo_reads
 from api.errors import Problem, refusal_problem
 from api.intake import check_against_landing_zone, protects
 from api.schemas import AccountRequestSummary, AccountRequestView, PublicStatus, RetryBody
@@ -120,7 +121,9 @@ def list_clauses(
 
 
 async def summary(wf: WorkflowExecution) -> AccountRequestSummary:
-    memo = await wf.memo()
+    memo = await memo_reads.fields(
+        wf, "account_name", "organizational_unit", "environment", "requested_by"
+    )
     attrs = wf.typed_search_attributes
     return AccountRequestSummary(
         id=wf.id.removeprefix(WORKFLOW_ID_PREFIX),
