@@ -16,7 +16,7 @@ OU = "Bench/Waiting"
 
 
 def run(n: int | None = None) -> Result:
-    n = n or int(os.environ.get("BENCH_WAITING_N", "3000"))
+    n = n or int(os.environ.get("BENCH_WAITING_N", "10000"))
     with stack(create_account_seconds=0.2, sunnypay_activation_seconds=0.0) as s:
         c = s.config
         tokens = s.tokens()

@@ -9,7 +9,6 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import memo_reads
 from api.errors import Problem, validation_problem
 from api.schemas import AccountSummary, AccountView
 from api.temporal_calls import query_or_recorded, rpc_timeout
@@ -171,7 +170,7 @@ def list_clauses(
 
 
 async def summary(wf: WorkflowExecution) -> AccountSummary:
-    memo = await memo_reads.fields(wf, "account_name", "organizational_unit", "environment")
+    memo = await wf.memo()
     attrs = wf.typed_search_attributes
     verdict = attrs.get(sa.DRIFT)
     return AccountSummary(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowExecution
 
-from api import memo_reads
 from api.schemas import ApprovalQueue
 from api.services.requests import request_view
 from api.temporal_calls import visibility_page
@@ -41,7 +40,9 @@ async def approval_page(
 
 
 async def _state(client: Client, wf: WorkflowExecution) -> RequestState:
-    recorded = await memo_reads.STATES.state(wf)
+    recorded: RequestState | None = await wf.memo_value(
+        contract.STATE_MEMO, None, type_hint=RequestState
+    )
     if recorded is not None:
         return recorded
     # Its state is recorded at its first status change: one that has none yet is asked.

@@ -8,7 +8,6 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 
-from api import memo_reads
 from api.errors import Problem, refusal_problem
 from api.intake import check_against_landing_zone, protects
 from api.schemas import AccountRequestSummary, AccountRequestView, PublicStatus, RetryBody
@@ -121,9 +120,7 @@ def list_clauses(
 
 
 async def summary(wf: WorkflowExecution) -> AccountRequestSummary:
-    memo = await memo_reads.fields(
-        wf, "account_name", "organizational_unit", "environment", "requested_by"
-    )
+    memo = await wf.memo()
     attrs = wf.typed_search_attributes
     return AccountRequestSummary(
         id=wf.id.removeprefix(WORKFLOW_ID_PREFIX),
