@@ -28,6 +28,7 @@ from temporalio.client import Client
 
 from bench.harness import Result, body, cpu_seconds, cpu_used, percentile, stack, wait_all
 from common.temporal_client import workflow_id
+from sandbox import fleet
 
 POLL = 0.2
 OU = "Bench/Plain"
@@ -45,6 +46,7 @@ class PlainScript:
             "aws_secret_access_key": "bench-script",
             "config": cfg,
         }
+        self.endpoint = aws_endpoint
         self.org = boto3.client("organizations", **common)
         self.cfn = boto3.client("cloudformation", **common)
         self.adopted = 0  # creations retried by botocore and adopted
@@ -97,7 +99,10 @@ class PlainScript:
         source = self.org.list_parents(ChildId=account)["Parents"][0]["Id"]
         self.org.move_account(AccountId=account, SourceParentId=source, DestinationParentId=parent)
         self.org.tag_resource(ResourceId=account, Tags=[{"Key": "bench", "Value": "script"}])
-        # Baseline: one StackSet operation at a time, so wait for our turn.
+        # Baseline: the StackSet's execution role first (through the member role, as the
+        # engine makes it: without it AWS, and the sandbox, fail the instance), then one
+        # StackSet operation at a time, so wait for our turn.
+        fleet.give_stack_set_role(self.endpoint, account)
         while True:
             try:
                 op = self.cfn.create_stack_instances(

@@ -78,11 +78,11 @@ def _create_one(org: Any, root: str, target: str, prefix: str, endpoint: str) ->
 
     account_id = until(created, "account created")
     org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=target)
-    _give_stack_set_role(endpoint, account_id)
+    give_stack_set_role(endpoint, account_id)
     return account_id
 
 
-def _give_stack_set_role(endpoint: str, account_id: str) -> None:
+def give_stack_set_role(endpoint: str, account_id: str) -> None:
     """The StackSet execution role an account that has had StackSets for years has (made by
     its platform team, as the engine makes it in the accounts it vends); without it the sandbox
     fails the account's instances as AWS does."""
