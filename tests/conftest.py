@@ -80,35 +80,45 @@ FAST = {
 }
 
 
+def suite_stack_config(data: Path, log_dir: Path, **overrides: Any) -> StackConfig:
+    """The suite's stack: its landing zone, fast latencies, the FAST settings, no saved state.
+    The dev-server stack and the cluster stack (tests/cluster) are the same but for Temporal."""
+    settings: dict[str, Any] = {
+        "landing_zone": ROOT / "tests" / "landing_zone.yaml",
+        "create_account_seconds": 0.5,
+        "control_tower_seconds": 1.0,
+        "stack_set_seconds": 0.5,
+        "ws_sync_seconds": 0.5,
+        "ssm_run_seconds": 0.5,
+        "sunnypay_activation_seconds": 0.5,
+        "extra_env": FAST,
+        "log_dir": log_dir,
+        "keep_sandbox_state": False,
+    }
+    return StackConfig.on_free_ports(data, **(settings | overrides))
+
+
+def tune_sandbox(config: StackConfig) -> None:
+    """The sandbox AWS as the suite runs it: a short close window (the same as the engine's,
+    FAST) and a new account's role refusing AssumeRole for a moment, as on AWS (issue 30)."""
+    httpx.post(
+        f"{config.aws_endpoint}/_sandbox/config",
+        json={
+            "close_window_seconds": CLOSE_WINDOW_SECONDS,
+            "close_account_seconds": 1,
+            "role_ready_seconds": 1.0,
+        },
+        timeout=10,
+    ).raise_for_status()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    data = tmp_path_factory.mktemp("stack")
-    config = StackConfig.on_free_ports(
-        data,
-        landing_zone=ROOT / "tests" / "landing_zone.yaml",
-        create_account_seconds=0.5,
-        control_tower_seconds=1.0,
-        stack_set_seconds=0.5,
-        unregistered_ous=["Experiments/Unregistered"],
-        ws_sync_seconds=0.5,
-        ssm_run_seconds=0.5,
-        sunnypay_activation_seconds=0.5,
-        extra_env=FAST,
-        log_dir=LOGS,
-        keep_sandbox_state=False,
+    config = suite_stack_config(
+        tmp_path_factory.mktemp("stack"), LOGS, unregistered_ous=["Experiments/Unregistered"]
     )
     with running(config) as stack:
-        httpx.post(
-            f"{config.aws_endpoint}/_sandbox/config",
-            json={
-                "close_window_seconds": CLOSE_WINDOW_SECONDS,
-                "close_account_seconds": 1,
-                # A new account's role refuses AssumeRole this long, as on AWS for a while: the
-                # engine's steps wait it out (issue 30, item 7).
-                "role_ready_seconds": 1.0,
-            },
-            timeout=10,
-        ).raise_for_status()
+        tune_sandbox(config)
         yield stack
 
 

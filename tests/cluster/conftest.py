@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from common.auth import mint_dev_token
@@ -21,8 +20,7 @@ from sandbox.cluster.build import built, go_available
 from sandbox.cluster.postgres import bin_dir
 from sandbox.cluster.stack import ClusterStack
 from sandbox.cluster.temporal import TemporalCluster, running_cluster
-from sandbox.stack import StackConfig
-from tests.conftest import CLOSE_WINDOW_SECONDS, FAST, LOGS, ROOT, USERS, Api, Sandbox
+from tests.conftest import LOGS, USERS, Api, Sandbox, suite_stack_config, tune_sandbox
 
 
 def missing_prerequisites() -> list[str]:
@@ -48,31 +46,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalCluste
 def cluster_stack(
     cluster: TemporalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ClusterStack]:
-    config = StackConfig.on_free_ports(
-        tmp_path_factory.mktemp("cluster-stack"),
-        landing_zone=ROOT / "tests" / "landing_zone.yaml",
-        create_account_seconds=0.5,
-        control_tower_seconds=1.0,
-        stack_set_seconds=0.5,
-        ws_sync_seconds=0.5,
-        ssm_run_seconds=0.5,
-        sunnypay_activation_seconds=0.5,
-        extra_env=FAST,
-        log_dir=LOGS / "cluster",
-        keep_sandbox_state=False,
-    )
+    config = suite_stack_config(tmp_path_factory.mktemp("cluster-stack"), LOGS / "cluster")
     stack = ClusterStack(config, cluster)
     try:
         stack.start_all()
-        httpx.post(
-            f"{config.aws_endpoint}/_sandbox/config",
-            json={
-                "close_window_seconds": CLOSE_WINDOW_SECONDS,
-                "close_account_seconds": 1,
-                "role_ready_seconds": 1.0,
-            },
-            timeout=10,
-        ).raise_for_status()
+        tune_sandbox(config)
         yield stack
     finally:
         stack.stop_all()

@@ -11,6 +11,8 @@ two history nodes, mTLS), held to what it does on the dev server.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -28,7 +30,7 @@ from common.settings import AuthSettings
 from sandbox.cluster.stack import ClusterStack
 from sandbox.cluster.temporal import TemporalCluster
 from sandbox.fleet import seed as fleet_seed
-from sandbox.stack import EmbeddedStack
+from sandbox.stack import EmbeddedStack, temporal_binary
 from tests.conftest import ROOT, Api, Sandbox, eventually, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
@@ -350,8 +352,6 @@ def _doctor(cluster_stack: ClusterStack, **env: str) -> dict[str, dict[str, Any]
         timeout=300,
         check=False,
     )
-    import json
-
     report = json.loads(out.stdout)
     return {c["name"]: c for c in report["checks"]}
 
@@ -368,18 +368,33 @@ def test_the_search_attributes_fit_sql_visibility_and_the_doctor_says_what_is_wr
     namespace = f"doctor-{uuid.uuid4().hex[:6]}"
     env = {**cluster.cli_env(), "TEMPORAL_NAMESPACE": namespace}
 
-    def temporal(*args: str) -> None:
-        from sandbox.stack import temporal_binary
-
+    def attribute(name: str, kind: str) -> None:
         subprocess.run(
-            [temporal_binary(), *args],
-            env={**_os_environ(), **env},
+            [
+                temporal_binary(),
+                "operator",
+                "search-attribute",
+                "create",
+                "-n",
+                namespace,
+                "--name",
+                name,
+                "--type",
+                kind,
+            ],
+            env={**os.environ, **env},
             check=True,
             capture_output=True,
             timeout=60,
         )
 
-    temporal("operator", "namespace", "create", "-n", namespace)
+    subprocess.run(
+        [temporal_binary(), "operator", "namespace", "create", "-n", namespace],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     wait_until(lambda: _namespace_ready(cluster, namespace), "the namespace known", 30)
     for name in (
         "VendingStatus",
@@ -389,40 +404,10 @@ def test_the_search_attributes_fit_sql_visibility_and_the_doctor_says_what_is_wr
         "VendingAccountId",
         "VendingKind",
     ):
-        temporal(
-            "operator",
-            "search-attribute",
-            "create",
-            "-n",
-            namespace,
-            "--name",
-            name,
-            "--type",
-            "Keyword",
-        )
-    temporal(
-        "operator",
-        "search-attribute",
-        "create",
-        "-n",
-        namespace,
-        "--name",
-        "VendingOwner",
-        "--type",
-        "Text",
-    )
+        attribute(name, "Keyword")
+    attribute("VendingOwner", "Text")
     for i in range(4):  # every Keyword column taken: VendingDrift cannot be created here
-        temporal(
-            "operator",
-            "search-attribute",
-            "create",
-            "-n",
-            namespace,
-            "--name",
-            f"TeamKeyword{i}",
-            "--type",
-            "Keyword",
-        )
+        attribute(f"TeamKeyword{i}", "Keyword")
     found = eventually(
         lambda: _doctor(cluster_stack, VEND_TEMPORAL__NAMESPACE=namespace)["temporal.namespace"],
         lambda check: "VendingDrift" in check["found"],
@@ -440,16 +425,8 @@ def test_the_search_attributes_fit_sql_visibility_and_the_doctor_says_what_is_wr
     assert "search-attribute remove" in found["fix"]
 
 
-def _os_environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
-
-
 def _namespace_ready(cluster: TemporalCluster, namespace: str) -> bool:
-    from sandbox.stack import temporal_binary
-
-    env = {**_os_environ(), **cluster.cli_env(), "TEMPORAL_NAMESPACE": namespace}
+    env = {**os.environ, **cluster.cli_env(), "TEMPORAL_NAMESPACE": namespace}
     done = subprocess.run(
         [temporal_binary(), "operator", "search-attribute", "list", "-n", namespace],
         env=env,
