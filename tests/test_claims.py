@@ -7,7 +7,6 @@ a sweep drops what ended holders left behind; a claim costs a request no workflo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +17,7 @@ from common.claims import HELD_QUERY, SWEEP_SIGNAL, claim_key, registry_id
 from common.codec import data_converter
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, codec_settings
+from tests.conftest import Api, codec_settings, eventually_async
 
 Body = Callable[..., dict[str, Any]]
 
@@ -108,8 +107,6 @@ async def test_a_sweep_drops_the_claims_of_a_request_terminated_by_hand(
     shard = client.get_workflow_handle(registry_id(key))
     assert (await shard.query(HELD_QUERY)).get(key) == workflow_id(req["id"])
     await shard.signal(SWEEP_SIGNAL)
-    for _ in range(100):
-        if key not in await shard.query(HELD_QUERY):
-            break
-        await asyncio.sleep(0.1)
-    assert key not in await shard.query(HELD_QUERY)
+    await eventually_async(
+        lambda: shard.query(HELD_QUERY), lambda held: key not in held, "the claim swept", 10
+    )

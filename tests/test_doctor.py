@@ -7,7 +7,6 @@ exactly as an operator runs it before going live.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import yaml
 
 from common.landing_zone import load_landing_zone
 from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import LOGS, ROOT, Api, Sandbox, wait_until
+from tests.conftest import LOGS, ROOT, Api, Sandbox, run_doctor, wait_until
 
 Body = Callable[..., dict[str, Any]]
 BROKEN_ON_PURPOSE = {"Experiments/Unregistered"}  # the suite's sandbox leaves it unregistered
@@ -47,21 +46,13 @@ Doctor = Callable[..., tuple[int, dict[str, dict[str, Any]]]]
 @pytest.fixture
 def doctor(stack: EmbeddedStack, ready_landing_zone: Path) -> Doctor:
     def run(landing_zone: Path | None = None, **env: str) -> tuple[int, dict[str, dict[str, Any]]]:
-        environ = {
-            **stack.doctor_env(),
-            "VEND_LANDING_ZONE_FILE": str(landing_zone or ready_landing_zone),
-            **env,
-        }
-        out = subprocess.run(
-            [sys.executable, "-m", "cli.main", "doctor", "--json"],
-            capture_output=True,
-            text=True,
-            env=environ,
-            cwd=ROOT,
-            timeout=120,
+        return run_doctor(
+            {
+                **stack.doctor_env(),
+                "VEND_LANDING_ZONE_FILE": str(landing_zone or ready_landing_zone),
+                **env,
+            }
         )
-        report = json.loads(out.stdout)
-        return out.returncode, {c["name"]: c for c in report["checks"]}
 
     return run
 

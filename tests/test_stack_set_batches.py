@@ -4,8 +4,6 @@ behind the others'."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +12,7 @@ from temporalio.client import Client
 from common.codec import data_converter
 from common.stack_set_batches import BATCHER_ID
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, codec_settings
+from tests.conftest import Api, Sandbox, codec_settings, eventually_async
 from workflows.stack_set_batcher import StackSetBatcher
 
 Body = Callable[..., dict[str, Any]]
@@ -39,14 +37,18 @@ async def test_requests_waiting_on_a_stack_set_share_one_operation(
     )
     bodies = [new_body(organizational_unit="Sandbox", environment="sandbox") for _ in range(4)]
     first = api.create("alice", bodies[0]).json()["id"]
-    deadline = time.monotonic() + 90
-    while sandbox.state()["held"]["cloudformation"] < 1:
-        assert time.monotonic() < deadline, "the first operation was never held"
-        await asyncio.sleep(0.2)
+
+    async def held() -> int:
+        return int(sandbox.state()["held"]["cloudformation"])
+
+    await eventually_async(held, lambda n: n >= 1, "the first operation held", 90)
     others = [api.create("alice", body).json()["id"] for body in bodies[1:]]
-    while (await batcher.query(StackSetBatcher.status)).queued.get(STACK_SET, 0) < len(others):
-        assert time.monotonic() < deadline, "the other requests never queued for the StackSet"
-        await asyncio.sleep(0.2)
+    await eventually_async(
+        lambda: batcher.query(StackSetBatcher.status),
+        lambda status: status.queued.get(STACK_SET, 0) >= len(others),
+        "the other requests queued for the StackSet",
+        90,
+    )
     assert sandbox.release() >= 1
 
     done = [api.wait_for(r, {"completed"}, timeout=120) for r in [first, *others]]

@@ -4,9 +4,7 @@ pinned to a build no worker of a checkout runs is listed as stranded and can be 
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from common.codec import data_converter
 from common.settings import Settings, WorkerSettings
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ROOT, Api, codec_settings
+from tests.conftest import ROOT, Api, codec_settings, eventually_async
 from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]
@@ -52,13 +50,12 @@ async def _listed_stranded(
     client: Client, settings: Settings, workflow: str
 ) -> dict[str, worker_deployment.Stranded]:
     """The stranded list once it shows ``workflow``: it is read from visibility, which shows a
-    new workflow a moment after it starts (the list is returned as it is after 15 s)."""
-    deadline = time.monotonic() + 15
-    while True:
-        found = {s.workflow_id: s for s in await worker_deployment.stranded(client, settings)}
-        if workflow in found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.2)
+    new workflow a moment after it starts."""
+
+    async def read() -> dict[str, worker_deployment.Stranded]:
+        return {s.workflow_id: s for s in await worker_deployment.stranded(client, settings)}
+
+    return await eventually_async(read, lambda found: workflow in found, f"{workflow} listed", 15)
 
 
 def _settings(build_id: str | None = None) -> Settings:

@@ -11,10 +11,8 @@ two history nodes, mTLS), held to what it does on the dev server.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,7 +29,7 @@ from sandbox.cluster.stack import ClusterStack
 from sandbox.cluster.temporal import TemporalCluster
 from sandbox.fleet import seed as fleet_seed
 from sandbox.stack import EmbeddedStack, temporal_binary
-from tests.conftest import ROOT, Api, Sandbox, eventually, wait_until
+from tests.conftest import Api, Sandbox, eventually, run_doctor, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
@@ -259,7 +257,7 @@ class ApiWatch:
                     self.reads += 1
                     if failed:
                         self.failures.append((time.monotonic(), str(failed)))
-            time.sleep(0.05)
+            self._stop.wait(0.05)  # paced, and ends as soon as the watch does
 
     def __enter__(self) -> ApiWatch:
         self._thread.start()
@@ -342,18 +340,7 @@ def test_a_history_node_killed_and_a_frontend_stopped_lose_and_duplicate_nothing
 
 
 def _doctor(cluster_stack: ClusterStack, **env: str) -> dict[str, dict[str, Any]]:
-    environ = {**cluster_stack.doctor_env(), **env}
-    out = subprocess.run(
-        [sys.executable, "-m", "cli.main", "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(out.stdout)
-    return {c["name"]: c for c in report["checks"]}
+    return run_doctor({**cluster_stack.doctor_env(), **env}, timeout=300)[1]
 
 
 def test_the_search_attributes_fit_sql_visibility_and_the_doctor_says_what_is_wrong(
