@@ -27,27 +27,14 @@ test: lint browser postgres
 ## Headless Chromium for the web page tests, from Debian's packages (Playwright drives it; it
 ## downloads no browser). Where it cannot be installed the page tests skip, loudly.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium (Debian) for the web page tests"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  if [ "$$(id -u)" = 0 ]; then APT=""; else APT="sudo -n"; fi; \
-	  { $$APT apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
-	    { $$APT apt-get update >/dev/null 2>&1 && \
-	      $$APT apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; } || \
-	  echo "*** WARNING: chromium could not be installed: the web page tests will be SKIPPED ***"; }
+	@command -v chromium >/dev/null 2>&1 || sh tools/apt_install.sh chromium "the web page tests"
 
 ## PostgreSQL's server for the cluster tests (tests/cluster), from Debian's packages; they start
 ## a private one of their own and never touch the machine's. Go, which builds the Temporal
 ## server for them, comes with the machine. Where either is missing those tests skip, loudly.
 postgres:
-	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
-	  echo "installing postgresql (Debian) for the cluster tests"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  if [ "$$(id -u)" = 0 ]; then APT=""; else APT="sudo -n"; fi; \
-	  { $$APT apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 || \
-	    { $$APT apt-get update >/dev/null 2>&1 && \
-	      $$APT apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1; }; } || \
-	  echo "*** WARNING: PostgreSQL could not be installed: the cluster tests will be SKIPPED ***"; }
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  sh tools/apt_install.sh postgresql "the cluster tests"
 	@command -v go >/dev/null 2>&1 || \
 	  echo "*** WARNING: no Go toolchain: the cluster tests will be SKIPPED unless built before ***"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import LANDING_ZONE, Result, file_requests, percentile, rss_mb
+from bench.harness import LANDING_ZONE, Result, file_requests, list_latency_ms, percentile, rss_mb
 from sandbox.cluster.postgres import bin_dir
 from sandbox.cluster.stack import ClusterStack
 from sandbox.cluster.temporal import TemporalCluster, running_cluster
@@ -72,12 +72,7 @@ def _database_mb(cluster: TemporalCluster) -> dict[str, float]:
 def _sample(
     cluster: TemporalCluster, stack: ClusterStack, api: httpx.Client, bob: dict[str, str]
 ) -> dict[str, Any]:
-    list_ms = []
-    for _ in range(100):
-        started = time.perf_counter()
-        resp = api.get("/v1/account-requests?status=pending_approval&limit=20", headers=bob)
-        list_ms.append((time.perf_counter() - started) * 1000)
-        assert resp.status_code == 200 and len(resp.json()["items"]) == 20, resp.text
+    list_ms = list_latency_ms(api, bob)
     return {
         "rss_mb": _roles_rss(cluster, stack),
         "database_mb": _database_mb(cluster),

@@ -286,3 +286,15 @@ def wait_all(
         if state.get("status") in statuses:
             done[rid] = state
     return done
+
+
+def list_latency_ms(api: httpx.Client, headers: dict[str, str], samples: int = 100) -> list[float]:
+    """The first page of the waiting list, read ``samples`` times one after another: what the
+    Approvals page costs an approver each time it loads (each read must return a full page)."""
+    found = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        resp = api.get("/v1/account-requests?status=pending_approval&limit=20", headers=headers)
+        found.append((time.perf_counter() - started) * 1000)
+        assert resp.status_code == 200 and len(resp.json()["items"]) == 20, resp.text
+    return found

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Result, file_requests, percentile, rss_mb, stack
+from bench.harness import Result, file_requests, list_latency_ms, percentile, rss_mb, stack
 
 OU = "Bench/Waiting"
 
@@ -30,12 +30,7 @@ def run(n: int | None = None) -> Result:
         time.sleep(5)  # let visibility and the worker settle
         worker_rss = rss_mb(s.processes["worker"].popen.pid)  # type: ignore[union-attr]
         temporal_rss = rss_mb(s.processes["temporal"].popen.pid)  # type: ignore[union-attr]
-        list_ms = []
-        for _ in range(100):
-            started = time.perf_counter()
-            resp = api.get("/v1/account-requests?status=pending_approval&limit=20", headers=bob)
-            list_ms.append((time.perf_counter() - started) * 1000)
-            assert resp.status_code == 200 and len(resp.json()["items"]) == 20
+        list_ms = list_latency_ms(api, bob)
         # One approval among n: until the API answers with the new state, and until the first
         # step runs.
         target = ids[len(ids) // 2]

@@ -407,7 +407,7 @@ class EmbeddedStack:
             *temporal_lever_flags(c.temporal_levers),
         ]
         proc = self._spawn("temporal", argv)
-        _wait_for(lambda: _port_open(c.host, c.temporal_port), proc, 60, "Temporal")
+        _wait_for(lambda: port_open(c.host, c.temporal_port), proc, 60, "Temporal")
         _wait_for(lambda: _http_ok(c.ui_url), proc, 60, "Temporal UI")
         return proc
 
@@ -632,7 +632,7 @@ class EmbeddedStack:
         }
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
         return True
     return False

@@ -540,28 +540,27 @@ def audited_work(api: Api, new_body: Callable[..., dict[str, Any]]) -> None:
     api.wait_for(change["id"], {"completed"}, timeout=300)
 
 
+def request_body(**overrides: Any) -> dict[str, Any]:
+    """A valid request body with a unique name and email; keyword arguments override fields."""
+    suffix = uuid.uuid4().hex[:10]
+    body: dict[str, Any] = {
+        "account_name": f"t-{suffix}",
+        "account_email": f"aws+{suffix}@example.com",
+        "organizational_unit": "Workloads/SDLC",
+        "environment": "dev",
+        "owner_email": "alice@example.com",
+        "cost_center": "CC-1234",
+        "justification": "integration test",
+        "tags": {"team": "platform"},
+        "workload_security": {"enabled": True, "policy": None},
+        "billing": {"customer_id": "cust-001", "plan": None},
+    }
+    return body | overrides
+
+
 @pytest.fixture
 def new_body() -> Callable[..., dict[str, Any]]:
-    """A valid request body with a unique name and email; keyword arguments override fields."""
-
-    def make(**overrides: Any) -> dict[str, Any]:
-        suffix = uuid.uuid4().hex[:10]
-        body: dict[str, Any] = {
-            "account_name": f"t-{suffix}",
-            "account_email": f"aws+{suffix}@example.com",
-            "organizational_unit": "Workloads/SDLC",
-            "environment": "dev",
-            "owner_email": "alice@example.com",
-            "cost_center": "CC-1234",
-            "justification": "integration test",
-            "tags": {"team": "platform"},
-            "workload_security": {"enabled": True, "policy": None},
-            "billing": {"customer_id": "cust-001", "plan": None},
-        }
-        body.update(overrides)
-        return body
-
-    return make
+    return request_body
 
 
 @pytest.fixture

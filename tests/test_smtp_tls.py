@@ -1,13 +1,12 @@
 """Email credentials never travel in clear, and the relay's certificate is verified.
 
-A real SMTP server (aiosmtpd) with STARTTLS and AUTH on loopback, its certificate self-signed:
-the engine refuses it until it is told to trust that CA, and never logs in without TLS.
+A real SMTP server (aiosmtpd) with STARTTLS and AUTH on loopback, its certificate from a private
+CA: the engine refuses it until it is told to trust that CA, and never logs in without TLS.
 """
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,47 +15,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Notification, NotificationActivities, SmtpConfig
+from sandbox.cluster.certs import make_certificates
 from sandbox.stack import free_port
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "relay.pem", folder / "relay.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 class Relay:
@@ -77,9 +40,9 @@ class Relay:
 
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[tuple[Relay, int, Path]]:
-    cert_file, key_file = _self_signed(tmp_path)
+    made = make_certificates(tmp_path, clients=())  # a private CA and a loopback certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(made.server.cert, made.server.key)
     handler, port = Relay(), free_port()
     controller = Controller(
         handler,
@@ -91,7 +54,7 @@ def relay(tmp_path: Path) -> Iterator[tuple[Relay, int, Path]]:
         auth_require_tls=False,  # so that a login in clear would be seen, not refused
     )
     controller.start()
-    yield handler, port, cert_file
+    yield handler, port, made.ca
     controller.stop()
 
 

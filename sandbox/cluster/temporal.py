@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from sandbox.cluster.balancer import TcpBalancer
 from sandbox.cluster.build import ServerBinaries, ensure_built
 from sandbox.cluster.certs import SERVER_NAME, ClusterCertificates, make_certificates
 from sandbox.cluster.postgres import PrivatePostgres
-from sandbox.stack import Process, free_port, temporal_binary
+from sandbox.stack import Process, free_port, port_open, temporal_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "temporal" / "server.yaml"
@@ -202,30 +202,20 @@ class TemporalCluster:
     def _wait_serving(self, node: Node, timeout: float) -> None:
         """A node serves once its gRPC port accepts; a frontend, once it answers the health
         check through mTLS (it has joined the ring and found history)."""
-        from sandbox.stack import _port_open
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not node.running:
-                raise RuntimeError(f"Temporal {node.name} exited at start (see its log)")
-            if _port_open(self.host, node.grpc_port) and (
-                node.service != "frontend" or self._healthy(node)
-            ):
-                return
-            time.sleep(0.3)
-        raise RuntimeError(f"Temporal {node.name} did not serve within {timeout:.0f}s")
+        self._wait(node, timeout, lambda: node.service != "frontend" or self._healthy(node))
 
     def _wait_listening(self, node: Node, timeout: float) -> None:
-        from sandbox.stack import _port_open
+        self._wait(node, timeout, lambda: True)
 
+    def _wait(self, node: Node, timeout: float, also: Callable[[], bool]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not node.running:
                 raise RuntimeError(f"Temporal {node.name} exited at start (see its log)")
-            if _port_open(self.host, node.grpc_port):
+            if port_open(self.host, node.grpc_port) and also():
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"Temporal {node.name} did not listen within {timeout:.0f}s")
+        raise RuntimeError(f"Temporal {node.name} did not serve within {timeout:.0f}s")
 
     def _healthy(self, node: Node) -> bool:
         env = {**os.environ, **self.cli_env(), "TEMPORAL_ADDRESS": f"{self.host}:{node.grpc_port}"}

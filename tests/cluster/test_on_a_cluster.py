@@ -29,26 +29,13 @@ from sandbox.cluster.stack import ClusterStack
 from sandbox.cluster.temporal import TemporalCluster
 from sandbox.fleet import seed as fleet_seed
 from sandbox.stack import EmbeddedStack, temporal_binary
-from tests.conftest import Api, Sandbox, eventually, run_doctor, wait_until
+from tests.conftest import Api, Sandbox, eventually, request_body, run_doctor, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
 
 def _body(requester_tag: str, **overrides: Any) -> dict[str, Any]:
-    suffix = uuid.uuid4().hex[:10]
-    body: dict[str, Any] = {
-        "account_name": f"c-{suffix}",
-        "account_email": f"aws+{suffix}@example.com",
-        "organizational_unit": "Workloads/SDLC",
-        "environment": "dev",
-        "owner_email": f"{requester_tag}@example.com",
-        "cost_center": "CC-1234",
-        "justification": "cluster test",
-        "tags": {"team": "platform"},
-        "workload_security": {"enabled": True, "policy": None},
-        "billing": {"customer_id": "cust-001", "plan": None},
-    }
-    return body | overrides
+    return request_body(owner_email=f"{requester_tag}@example.com", **overrides)
 
 
 def _pages(api: Api, user: str, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
