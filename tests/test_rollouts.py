@@ -202,7 +202,16 @@ def test_worker_killed_mid_wave_runs_no_operation_twice(
         "organizational_units": ["Experiments/Rollout"],
         "waves": {"canary_accounts": 1, "growth": 5},
     }
-    sandbox.fault(service="cloudformation", action="UpdateStackInstances", hold=True, times=2)
+    # Each wave's own operation held (the body is the StackSet, then its accounts in order): an
+    # update of some other StackSet, by a request another test left running, takes no hold.
+    for first in (accounts[0], accounts[1]):
+        sandbox.fault(
+            service="cloudformation",
+            action="UpdateStackInstances",
+            match=f"{STACK_SET} {first}",
+            hold=True,
+            times=1,
+        )
     resp = api.call("POST", "/v1/rollouts", "carol", json=body)
     assert resp.status_code == 201, resp.text
     plan = resp.json()
