@@ -11,7 +11,6 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, observability, openapi
 from api.dev_auth_guard import DevAuthLoopbackOnly
-from api.intake import skippable_steps
 from api.limits import BodySizeLimit, RateLimiter
 from api.routers import (
     accounts,
@@ -22,6 +21,7 @@ from api.routers import (
     health,
     index,
     landing_zone,
+    leases,
     requests,
     rollouts,
     web,
@@ -30,6 +30,7 @@ from api.security_headers import SecurityHeaders
 from api.shared_answers import SharedAnswer
 from common.auth import TokenVerifier
 from common.codec import EncryptionCodec
+from common.intake import skippable_steps
 from common.landing_zone import load_landing_zone
 from common.preflight import PreflightReport
 from common.settings import Settings, get_settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(approvals.router)
     app.include_router(accounts.router)
     app.include_router(rollouts.router)
+    app.include_router(leases.router)
     app.include_router(drift_checks.router)
     app.include_router(codec.router)
     app.include_router(landing_zone.router)

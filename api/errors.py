@@ -13,15 +13,27 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from common.intake import IntakeRefused
+
 log = logging.getLogger("vending.api")
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "urn:account-vending:problem:"
+
+TITLES = {
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid request",
+    503: "Unavailable",
+}
 
 # ApplicationError types raised by the workflow's update handlers and validators.
 UPDATE_ERROR_STATUS = {
     "InvalidState": 409,
     "Duplicate": 409,
     "Conflict": 409,
+    "Invalid": 422,  # e.g. a lease extended past its template's longest
+    "NotFound": 404,  # e.g. an account that is not in the pool
     "SelfApproval": 403,
     "Forbidden": 403,  # e.g. an adoption out of an OU closed for vending
     "IdempotencyKeyReused": 422,
@@ -80,8 +92,7 @@ def refusal_problem(kind: str, message: str) -> Problem:
         field, _, msg = message.partition(": ")
         errors = [{"loc": ["body", *field.split(".")], "msg": msg}]
         return Problem(422, "Invalid request", message, kind="validation", errors=errors)
-    title = {403: "Forbidden", 409: "Conflict", 422: "Invalid request", 503: "Unavailable"}
-    return Problem(status, title[status], message, kind=kind.lower())
+    return Problem(status, TITLES[status], message, kind=kind.lower())
 
 
 def from_update_failure(err: WorkflowUpdateFailedError) -> Problem:
@@ -90,10 +101,9 @@ def from_update_failure(err: WorkflowUpdateFailedError) -> Problem:
         return refusal_problem(cause.type, cause.message)
     if isinstance(cause, ApplicationError):
         status = UPDATE_ERROR_STATUS.get(cause.type or "", 409)
-        title = {403: "Forbidden", 409: "Conflict", 422: "Invalid request", 503: "Unavailable"}[
-            status
-        ]
-        return Problem(status, title, cause.message, kind=(cause.type or "conflict").lower())
+        return Problem(
+            status, TITLES[status], cause.message, kind=(cause.type or "conflict").lower()
+        )
     return Problem(409, "Conflict", str(cause or err))
 
 
@@ -111,6 +121,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return exc.response(request.url.path)
+
+    @app.exception_handler(IntakeRefused)
+    async def _refused(request: Request, exc: IntakeRefused) -> JSONResponse:
+        return validation_problem(exc.errors).response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

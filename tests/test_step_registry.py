@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from temporalio import activity
 
-from api.assembly import vending_input
-from api.intake import check_against_landing_zone, skippable_steps
 from api.schemas import StepName
 from common import step_registry
+from common.intake import check_against_landing_zone, skippable_steps
 from common.landing_zone import load_landing_zone
 from common.models import AccountRequest, Principal, RequestKind, Role
+from common.request_start import vending_input
 from common.settings import Settings
 from common.step_plan import plan
 from common.step_registry import TABLES, step_names

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.assembly import request_id_for, vending_input
 from api.deps import (
     Approver,
     ClientDep,
@@ -18,7 +17,6 @@ from api.deps import (
     SettingsDep,
 )
 from api.event_reads import request_events
-from api.intake import check_against_landing_zone
 from api.openapi import problems
 from api.schemas import (
     AccountRequestPage,
@@ -37,6 +35,7 @@ from api.services import requests as service
 from api.services.filing import FilingDep
 from api.temporal_calls import visibility_page
 from common import vending_contract as contract
+from common.intake import check_against_landing_zone
 from common.models import (
     ApproveInput,
     CancelInput,
@@ -46,6 +45,7 @@ from common.models import (
     RetryInput,
     SkipInput,
 )
+from common.request_start import request_id_for, vending_input
 
 router = APIRouter(
     prefix="/v1/account-requests",

@@ -9,11 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.assembly import request_id_for, vending_input
 from api.errors import Problem, validation_problem
-from api.intake import check_against_landing_zone, ou_snapshot
 from api.schemas import AdoptBody, DecommissionBody, RepairBody, UpdateBody
 from common import drift
+from common.intake import check_against_landing_zone, ou_snapshot
 from common.landing_zone import LandingZone, OrganizationalUnitPolicy
 from common.models import (
     AccountRequest,
@@ -23,6 +22,7 @@ from common.models import (
     RequestKind,
     VendingInput,
 )
+from common.request_start import request_id_for, vending_input
 from common.settings import Settings
 
 Change = DecommissionBody | UpdateBody

@@ -15,16 +15,15 @@ from fastapi import Depends, Response
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.assembly import start_operation
 from api.deps import ClientDep, SettingsDep
 from api.errors import Problem
-from api.intake import body_fingerprint
 from api.queues import queue_lengths
 from api.quotas import below_account_change_cap, below_open_quota
 from api.schemas import AccountRequestView
 from api.services.requests import refusal, request_view
 from api.temporal_calls import rpc_timeout
 from common import vending_contract as contract
+from common.intake import body_fingerprint
 from common.models import (
     Principal,
     RequestKind,
@@ -33,6 +32,7 @@ from common.models import (
     SubmitInput,
     VendingInput,
 )
+from common.request_start import start_operation
 from common.settings import Settings
 from common.step_plan import plan
 from common.temporal_client import workflow_id

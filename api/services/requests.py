@@ -9,11 +9,11 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 
 from api.errors import Problem, refusal_problem
-from api.intake import check_against_landing_zone, protects
 from api.schemas import AccountRequestSummary, AccountRequestView, PublicStatus, RetryBody
 from api.temporal_calls import decided, query_or_recorded
 from common import search_attributes as sa
 from common import vending_contract as contract
+from common.intake import check_against_landing_zone, protects
 from common.landing_zone import LandingZone
 from common.models import (
     AccountRequest,

@@ -14,12 +14,12 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from api.assembly import vending_input
-from api.intake import check_against_landing_zone
 from common import search_attributes as sa
 from common.codec import data_converter
+from common.intake import check_against_landing_zone
 from common.landing_zone import load_landing_zone
 from common.models import AccountRequest, Principal, Role, VendingInput
+from common.request_start import vending_input
 from common.settings import CodecSettings, Settings
 from tests.conftest import ROOT
 

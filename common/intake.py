@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from api.errors import validation_problem
 from common.account_settings import EffectiveSettings, SettingsProblem, resolve
 from common.landing_zone import (
     LandingZone,
@@ -18,6 +17,14 @@ from common.landing_zone import (
 )
 from common.models import AccountRequest, OuSnapshot
 from common.step_registry import ALL_STEP_NAMES, SKIPPABLE_BY_DEFAULT
+
+
+class IntakeRefused(ValueError):
+    """A request the landing zone refuses, field by field (the API answers it as a 422)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        self.errors = errors
 
 
 def check_against_landing_zone(
@@ -90,7 +97,7 @@ def check_against_landing_zone(
             }
         )
     if errors or ou is None:
-        raise validation_problem(errors)
+        raise IntakeRefused(errors)
     snapshot = ou_snapshot(ou, lz)
     if settings:
         settings_of(body, snapshot)
@@ -141,7 +148,7 @@ def settings_of(body: AccountRequest, ou: OuSnapshot) -> EffectiveSettings:
             ou_path=ou.path,
         )
     except SettingsProblem as err:
-        raise validation_problem([{"loc": ["body", *err.loc], "msg": err.msg}]) from err
+        raise IntakeRefused([{"loc": ["body", *err.loc], "msg": err.msg}]) from err
 
 
 def body_fingerprint(body: AccountRequest) -> str:

@@ -19,10 +19,10 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 
-from api.intake import body_fingerprint, protects, settings_of
 from common import search_attributes as sa
 from common import vending_contract as contract
 from common.account_settings import EffectiveSettings
+from common.intake import body_fingerprint, protects, settings_of
 from common.models import (
     AccountRequest,
     OuSnapshot,
