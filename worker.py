@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import compileall
 import logging
+import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,16 +44,19 @@ from activities.aws_clients import client_config, organizations_client
 from activities.billing import BillingActivities, sunnypay_http
 from activities.budgets import BudgetActivities
 from activities.claims import ClaimActivities
+from activities.cleaning import AccountCleaning
 from activities.control_tower import ControlTowerActivities
 from activities.drift import DriftActivities, DriftTargetActivities
 from activities.execution_roles import StackSetExecutionRoles
 from activities.identity_center import IdentityCenterActivities
 from activities.interceptors import AttemptReportingInterceptor
+from activities.leases import LeaseActivities
 from activities.member_accounts import MemberAccountAccess
 from activities.member_settings import MemberSettingsActivities
 from activities.notifications import NotificationActivities, SmtpConfig
 from activities.organizations import OrganizationsActivities
 from activities.policy_rollouts import PolicyRolloutActivities
+from activities.pool_vending import PoolVending
 from activities.preflight import preflight_from_settings
 from activities.prerequisites import PrerequisiteGate, PrerequisiteInterceptor
 from activities.rollouts import RolloutActivities
@@ -66,7 +70,8 @@ from activities.workload_security import (
 from common import drift, logging_setup, worker_deployment
 from common.claims import claims_task_queue
 from common.drift import DriftCheckInput
-from common.landing_zone import load_landing_zone
+from common.landing_zone import LandingZone, load_landing_zone
+from common.leases import PoolConfig, PoolState, pool_id
 from common.settings import Settings, get_settings
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import connect
@@ -79,6 +84,8 @@ from workflows.coordinator import (
     CoordinatorState,
 )
 from workflows.drift import DriftCheck
+from workflows.lease import SandboxLease
+from workflows.lease_pool import LeasePool
 from workflows.managed_account import ManagedAccountWorkflow
 from workflows.preflight import Preflight
 from workflows.rollout import BaselineRollout
@@ -97,6 +104,8 @@ WORKFLOWS = [
     BaselineRollout,
     DriftCheck,
     StackSetBatcher,
+    SandboxLease,
+    LeasePool,
 ]
 
 
@@ -214,6 +223,28 @@ def _the_others(
         WorkflowSignals(client),
         DriftTargetActivities(client, landing_zone),
         PolicyRolloutActivities(client),
+        *lease_activities(client, settings, landing_zone, members),
+    ]
+
+
+def lease_activities(
+    client: Client, settings: Settings, landing_zone: LandingZone, members: MemberAccountAccess
+) -> list[object]:
+    aws, leases = settings.aws, settings.leases
+    return [
+        LeaseActivities(organizations_client(aws), [aws.member_role_name, *leases.engine_roles]),
+        PoolVending(client, settings, landing_zone, aws.poll_interval_seconds),
+        AccountCleaning(
+            members=members,
+            account_settings=AccountSettingsActivities(
+                aws_client("account", aws), aws.poll_interval_seconds
+            ),
+            command=leases.cleaner_command,
+            engine_roles=leases.engine_roles,
+            passes=leases.cleaner_passes,
+            timeout_seconds=leases.cleaner_timeout_seconds,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+        ),
     ]
 
 
@@ -411,8 +442,26 @@ async def ensure_drift_schedule(client: Client, settings: Settings) -> None:
         )
 
 
+async def ensure_pools(client: Client, settings: Settings) -> None:
+    """Start each lease pool's keeper if no worker has yet, and give it the landing zone's
+    declaration as it stands now."""
+    landing_zone = load_landing_zone(settings.landing_zone_file)
+    for spec in landing_zone.pools:
+        assert landing_zone.email_template is not None  # the landing zone requires one
+        config = PoolConfig(spec=spec, email_template=landing_zone.email_template)
+        handle = await client.start_workflow(
+            LeasePool.run,
+            PoolState(config=config),
+            id=pool_id(spec.organizational_unit),
+            task_queue=settings.temporal.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await handle.signal(LeasePool.configure, config)
+
+
 async def ensure_long_lived(client: Client, settings: Settings) -> None:
     await ensure_coordinator(client, settings)
+    await ensure_pools(client, settings)
     await ensure_close_quota(client, settings)
     await ensure_stack_set_batcher(client, settings)
     await ensure_drift_schedule(client, settings)

@@ -18,6 +18,7 @@ from temporalio import activity
 from activities.aws_errors import error_code, to_application_error
 from activities.setting_result import SettingResult
 from common.account_settings import EffectiveBudget
+from common.leases import LeaseBudget
 
 
 class BudgetInput(BaseModel):
@@ -95,6 +96,63 @@ class BudgetActivities:
             if error_code(err) != "NotFoundException":
                 raise to_application_error(err, action="DeleteBudget") from err
         return SettingResult(detail=f"budget {name} deleted", attempt=activity.info().attempt)
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def create_lease_budget(self, inp: LeaseBudget) -> str:
+        """A lease's budget: the account's cost from the grant on (an annual budget starting
+        then, which a lease never outlasts), with the template's alert thresholds. Made again
+        with a new amount when an unfreeze raises it."""
+        budget = {
+            "BudgetName": inp.name,
+            "BudgetLimit": {"Amount": str(inp.amount_usd), "Unit": "USD"},
+            "BudgetType": "COST",
+            "TimeUnit": "ANNUALLY",
+            "TimePeriod": {"Start": inp.start},
+            "CostFilters": {"LinkedAccount": [inp.account_id]},
+        }
+        try:
+            payer = self.payer()
+            existing = self.find(payer, inp.name)
+            if existing is not None:
+                if float(existing["BudgetLimit"]["Amount"]) != float(inp.amount_usd):
+                    self.budgets.update_budget(AccountId=payer, NewBudget=budget)
+                return f"budget {inp.name}: {inp.amount_usd} USD (in place)"
+            try:
+                self.budgets.create_budget(
+                    AccountId=payer,
+                    Budget=budget,
+                    NotificationsWithSubscribers=[
+                        {
+                            "Notification": {
+                                "NotificationType": "ACTUAL",
+                                "ComparisonOperator": "GREATER_THAN",
+                                "Threshold": float(percent),
+                                "ThresholdType": "PERCENTAGE",
+                            },
+                            "Subscribers": [
+                                {"SubscriptionType": "EMAIL", "Address": address}
+                                for address in inp.subscribers[:10]
+                            ],
+                        }
+                        for percent in inp.notify_percents[:5]
+                        if inp.subscribers
+                    ],
+                )
+            except ClientError as err:
+                if error_code(err) != "DuplicateRecordException":
+                    raise
+        except ClientError as err:
+            raise to_application_error(err, action="CreateBudget") from err
+        return f"budget {inp.name}: {inp.amount_usd} USD"
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def delete_lease_budget(self, inp: LeaseBudget) -> str:
+        try:
+            self.budgets.delete_budget(AccountId=self.payer(), BudgetName=inp.name)
+        except ClientError as err:
+            if error_code(err) != "NotFoundException":
+                raise to_application_error(err, action="DeleteBudget") from err
+        return f"budget {inp.name} deleted"
 
     def find(self, payer: str, name: str) -> dict[str, Any] | None:
         try:

@@ -50,6 +50,10 @@ class MemberAccountAccess:
         """``role_wait_seconds``: how long to wait out AccessDenied (default: the setting); 0
         for an account that is not new (an adoption's), where it means the role is missing."""
         creds = self._assume(account_id, session_name, role_wait_seconds)
+        return self.client_from(creds, service, region)
+
+    def client_from(self, creds: Any, service: str, region: str | None = None) -> Any:
+        """A client on credentials assumed once (many regions' clients, one AssumeRole)."""
         config = self.config.merge(Config(region_name=region)) if region else self.config
         with self._lock:
             client: Any = self._session.create_client(
@@ -61,6 +65,10 @@ class MemberAccountAccess:
             )
         client.meta.events.register("before-send", keepalive)
         return client
+
+    def credentials(self, account_id: str, session_name: str = "account-vending") -> Any:
+        """The role's temporary credentials, for a tool run outside boto3 (the cleaner)."""
+        return self._assume(account_id, session_name, 0)
 
     def _assume(self, account_id: str, session_name: str, wait: float | None) -> Any:
         role = f"arn:aws:iam::{account_id}:role/{self.role_name}"

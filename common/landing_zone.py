@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from common.account_settings import OPT_IN_REGIONS, SettingsPolicy
+from common.lease_policy import LeaseTemplate, PoolSpec
 
 
 class Environment(StrEnum):
@@ -149,6 +150,17 @@ class LandingZone(BaseModel):
     # Closures the organization may make in a rolling 30 days, when AWS granted other than its
     # rule (the higher of 250 or 20 % of the member accounts, at most 1,000); unset: the rule.
     close_quota: int | None = Field(default=None, ge=1, le=100_000)
+    # Sandbox leases (docs/leases.md): the OUs whose accounts are lent out from a pool, and
+    # the templates a lease is asked for by.
+    pools: list[PoolSpec] = Field(default_factory=list)
+    lease_templates: list[LeaseTemplate] = Field(default_factory=list)
+
+    def pool_for(self, organizational_unit: str) -> PoolSpec | None:
+        wanted = organizational_unit.strip().strip("/")
+        return next((p for p in self.pools if p.organizational_unit == wanted), None)
+
+    def lease_template(self, name: str) -> LeaseTemplate | None:
+        return next((t for t in self.lease_templates if t.name == name), None)
 
     def adoption_sources(self) -> list[AdoptionSource]:
         """Where an adopted account may come from, and what leaving each takes."""
@@ -182,6 +194,7 @@ class LandingZone(BaseModel):
             regions = [r for r in self.settings_for(ou).opt_in_regions if r not in OPT_IN_REGIONS]
             if regions:
                 raise ValueError(f"OU {ou.path}: not opt-in regions: {regions}")
+        self._leases_consistent()
         if self.email_template is not None:
             made = self.email_template.replace("{name}", "x")
             if "{name}" not in self.email_template or not self.email_domain_allowed(made):
@@ -189,6 +202,35 @@ class LandingZone(BaseModel):
                     "email_template must contain {name} and use an allowed email domain"
                 )
         return self
+
+    def _leases_consistent(self) -> None:
+        """A pool is an OU open for vending with no approval (its keeper vends unattended);
+        a template leases from a pool."""
+        seen: set[str] = set()
+        if self.pools and self.email_template is None:
+            raise ValueError("pools need email_template: the keeper names its accounts' emails")
+        for pool in self.pools:
+            pool.organizational_unit = pool.organizational_unit.strip().strip("/")
+            ou = self.find(pool.organizational_unit)
+            if ou is None or not ou.open_for_vending:
+                raise ValueError(f"pool {pool.organizational_unit}: not an OU open for vending")
+            if ou.approvals_required:
+                raise ValueError(
+                    f"pool {pool.organizational_unit}: its OU needs approvals to vend, so the "
+                    "keeper could not refill it unattended"
+                )
+            if pool.organizational_unit in seen:
+                raise ValueError(f"two pools for {pool.organizational_unit}")
+            seen.add(pool.organizational_unit)
+        names = [t.name for t in self.lease_templates]
+        if len(names) != len(set(names)):
+            raise ValueError("lease template names listed twice")
+        for template in self.lease_templates:
+            template.organizational_unit = template.organizational_unit.strip().strip("/")
+            if template.organizational_unit not in seen:
+                raise ValueError(
+                    f"lease template {template.name}: no pool for {template.organizational_unit}"
+                )
 
     def settings_for(self, ou: OrganizationalUnitPolicy) -> SettingsPolicy:
         """The landing zone's settings, with the keys the OU gives replacing them."""

@@ -277,6 +277,28 @@ class WorkerSettings(BaseModel):
     promote: bool = True
 
 
+class LeaseSettings(BaseModel):
+    """Sandbox leases (docs/leases.md): how ended leases' accounts are cleaned."""
+
+    # The cleaner, run with the account's credentials in its environment: aws-nuke (the
+    # maintained fork, github.com/ekristen/aws-nuke, v3) on AWS; the embedded stack runs the
+    # sandbox's emulated cleaner, which takes the same arguments and configuration.
+    cleaner_command: list[str] = Field(default_factory=lambda: ["aws-nuke"])
+    cleaner_timeout_seconds: float = 3600.0  # one run; a run past it is stopped (ISB #101)
+    cleaner_passes: int = Field(default=3, ge=1, le=10)  # runs before the account is quarantined
+    # The roles a freeze never stops and the cleaner never deletes, besides the member role.
+    engine_roles: list[str] = Field(
+        default_factory=lambda: [
+            "AWSControlTowerExecution",
+            "aws-controltower-*",
+            "AWSCloudFormationStackSetExecutionRole",
+            "stacksets-exec-*",
+        ]
+    )
+    # The IAM Identity Center access portal, shown on a lease as where to sign in.
+    sign_in_url: str | None = None
+
+
 class ApiLimits(BaseModel):
     """Protections of the API itself. Rates are per caller (token ``sub``) and per API process;
     the cap on open requests is counted across the cluster. 0 turns a limit off."""
@@ -328,6 +350,7 @@ class Settings(BaseSettings):
     pricing: PriceTable = Field(default_factory=PriceTable)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    leases: LeaseSettings = Field(default_factory=LeaseSettings)
     limits: ApiLimits = Field(default_factory=ApiLimits)
     log_level: str = "INFO"  # the engine's own loggers
     # botocore, httpx, uvicorn and other libraries; never below INFO for botocore (request bodies)

@@ -522,6 +522,8 @@ class EmbeddedStack:
                 [f"{u}@example.com" for u, r in DEMO_USERS.items() if "operator" in r]
             ),
             "VEND_NOTIFICATIONS__PAGE_URL": f"{c.api_url}/",
+            # aws-nuke's stand-in: the same command line, over what moto holds.
+            "VEND_LEASES__CLEANER_COMMAND": json.dumps([sys.executable, "-m", "sandbox.aws_nuke"]),
         }
 
     def doctor_env(self) -> dict[str, str]:

@@ -80,6 +80,14 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
     "budgets.py": {"self.budgets": ("management", "budgets"), "self.sts": ("management", "sts")},
     "account_settings.py": {"self.account": ("management", "account")},
     "member_settings.py": {"iam": ("member", "iam"), "ec2": ("member", "ec2")},
+    "leases.py": {"self.organizations": ("management", "organizations")},
+    "cleaning.py": {
+        "ec2": ("member", "ec2"),
+        "sqs": ("member", "sqs"),
+        "sns": ("member", "sns"),
+        "dynamodb": ("member", "dynamodb"),
+        "s3": ("member", "s3"),
+    },
 }
 # Modules that call no AWS API (HTTP or Temporal only, or that only build the clients the others
 # call through); listed so a new module must be placed.
@@ -95,6 +103,7 @@ NO_AWS = {
     "interceptors.py",
     "notifications.py",
     "policy_rollouts.py",
+    "pool_vending.py",
     "prerequisites.py",
     "temporal_checks.py",
     "workflow_signals.py",

@@ -192,7 +192,7 @@ def seed_identity_center(endpoint: str, lz: LandingZone, region: str = "us-east-
         for ou in lz.organizational_units
         if (access := lz.settings_for(ou).access) is not None
         for name in access.permission_sets
-    }
+    } | {name for template in lz.lease_templates for name in template.permission_sets}
     for name in sorted(wanted - existing):
         sso.create_permission_set(InstanceArn=arn, Name=name, SessionDuration="PT8H")
     groups = {g["DisplayName"] for g in store.list_groups(IdentityStoreId=store_id)["Groups"]}
