@@ -127,7 +127,8 @@ class AccountCleaning:
                 return f"the cleaner ran past its limit of {self.timeout_seconds:.0f} s"
         if done.returncode == 0:
             return None
-        said = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        said = [line for line in lines if "failed:" in line][-5:] or lines[-3:]
         return f"the cleaner exited {done.returncode}: " + " | ".join(said)
 
     # ------------------------------------------------------------------ the inventory

@@ -108,7 +108,9 @@ def nuke(config: dict[str, Any], session: Any) -> tuple[int, int]:
                     outcome["state"] = "removed"
                 except ClientError as err:
                     failed += 1
-                    outcome |= {"state": "failed", "error": err.response["Error"]["Code"]}
+                    code = err.response["Error"]["Code"]
+                    outcome |= {"state": "failed", "error": code}
+                    print(f"{region} - {kind} - {rid} - failed: {code}", file=sys.stderr)
                 print(json.dumps(outcome), flush=True)
     return removed, failed
 

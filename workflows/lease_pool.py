@@ -212,9 +212,8 @@ class LeasePool:
         else:
             account.state = PoolAccountState.quarantined
             account.left_behind = result.left_behind
-            account.reason = result.cleaner_failed or (
-                f"{len(result.left_behind)} resource(s) left after {result.passes} pass(es)"
-            )
+            left = f"{len(result.left_behind)} resource(s) left after {result.passes} pass(es)"
+            account.reason = "; ".join(x for x in (left, result.cleaner_failed) if x)
 
     # ------------------------------------------------------------------ messages
     @workflow.signal(name=contract.WANT)

@@ -31,6 +31,7 @@ from sandbox.aws import (
     capabilities,
     contract,
     ec2_answers,
+    ec2_protection,
     identity_store,
     persistence,
     protocols,
@@ -114,6 +115,7 @@ class SandboxAws:
         self.ssm = SsmAssociations()
         self.account_settings = AccountSettingsEmulator(self.faults)
         install_alias_uniqueness()
+        ec2_protection.install()
         self._moto = DomainDispatcherApplication(create_backend_app)
         # Where the Organizations backend is written after every call that changed it (None:
         # nothing is kept); the lock keeps those calls, and the write, one at a time.

@@ -1,0 +1,200 @@
+"""Sandbox leases end to end: the keeper fills the pool through ordinary vends, a lease is
+granted from it (Identity Center access seen in the sandbox), ended (access gone at once),
+cleaned by the aws-nuke stand-in in two regions and verified by the inventory; an account
+whose cleaning leaves something behind is quarantined with it listed until an operator fixes
+the cause and retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import Api, Sandbox, eventually
+
+POOL = "Experiments/Leases"
+TEMPLATE = "sandbox-week"
+PERMISSION_SET = "SandboxAdministrator"
+TWO_REGIONS = ("us-east-1", "eu-west-1")
+
+pytestmark = pytest.mark.xdist_group("leases")  # one pool per stack: its tests in one process
+
+
+def _pool(api: Api) -> dict[str, Any]:
+    resp = api.call("GET", "/v1/pools", "carol")
+    assert resp.status_code == 200, resp.text
+    return next(p for p in resp.json()["items"] if p["organizational_unit"] == POOL)
+
+
+def _account(api: Api, account_id: str) -> dict[str, Any]:
+    return next(a for a in _pool(api)["accounts"] if a["account_id"] == account_id)
+
+
+def _lease(api: Api, user: str, lease_id: str) -> dict[str, Any]:
+    resp = api.call("GET", f"/v1/leases/{lease_id}", user)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _assignments(sandbox: Sandbox, account_id: str) -> list[dict[str, Any]]:
+    sso = sandbox.client("sso-admin")
+    instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+    found = []
+    for arn in sso.list_permission_sets(InstanceArn=instance)["PermissionSets"]:
+        found += sso.list_account_assignments(
+            InstanceArn=instance, AccountId=account_id, PermissionSetArn=arn
+        )["AccountAssignments"]
+    return found
+
+
+def _member(sandbox: Sandbox, account_id: str, service: str, region: str) -> Any:
+    creds = sandbox.member_credentials(account_id, "alice-at-work")
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoint,
+        region_name=region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def _granted(api: Api, user: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = api.call("POST", "/v1/leases", user, json=body)
+    assert resp.status_code == 201, resp.text
+    lease_id = resp.json()["lease_id"]
+    assert resp.headers["Location"] == f"/v1/leases/{lease_id}"
+    return eventually(
+        lambda: _lease(api, user, lease_id),
+        lambda lease: lease["status"] == "active",
+        "the lease granted",
+        timeout=180,
+    )
+
+
+def _ended(api: Api, user: str, lease_id: str) -> dict[str, Any]:
+    resp = api.call("POST", f"/v1/leases/{lease_id}/end", user, json={"reason": "done"})
+    assert resp.status_code == 200, resp.text
+    return eventually(
+        lambda: _lease(api, user, lease_id),
+        lambda lease: lease["status"] == "ended",
+        "the lease ended",
+        timeout=120,
+    )
+
+
+def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
+    api: Api, sandbox: Sandbox
+) -> None:
+    pool = eventually(
+        lambda: _pool(api),
+        lambda p: p["counts"].get("available", 0) >= 1,
+        "the keeper filled the pool",
+        timeout=300,
+    )
+    assert pool["min_available"] >= 1
+    body = {"template": TEMPLATE, "justification": "learning SQS and DynamoDB"}
+    lease = _granted(api, "alice", body)
+    account = lease["account_id"]
+    assert lease["holder"] == "alice" and lease["time_left_seconds"] > 0
+    assert _account(api, account)["state"] == "leased"
+    # Her access, in Identity Center itself; the lease's tags on the account.
+    assigned = _assignments(sandbox, account)
+    assert len(assigned) == 1 and assigned[0]["PrincipalType"] == "USER", assigned
+    tags = sandbox.tags_of(account)
+    assert tags["vend:lease-holder"] == "alice" and tags["vend:lease-id"] == lease["lease_id"]
+    # Nobody else sees it; an approver does.
+    assert api.call("GET", f"/v1/leases/{lease['lease_id']}", "erin").status_code == 200
+    listed = api.call("GET", "/v1/leases", "alice", params={"status": "active"}).json()["items"]
+    assert lease["lease_id"] in {item["lease_id"] for item in listed}
+
+    # What she makes, in two regions.
+    _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="alice-queue")
+    _member(sandbox, account, "dynamodb", TWO_REGIONS[1]).create_table(
+        TableName="alice-table",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    _member(sandbox, account, "s3", TWO_REGIONS[0]).create_bucket(Bucket=f"alice-{account}")
+
+    ended = _ended(api, "alice", lease["lease_id"])
+    assert [e["action"] for e in ended["events"]][-1] == "end"
+    assert _assignments(sandbox, account) == []  # access gone when the lease says ended
+    assert "vend:lease-id" not in sandbox.tags_of(account)
+    back = eventually(
+        lambda: _account(api, account),
+        lambda a: a["state"] in ("available", "quarantined"),
+        "the account cleaned",
+        timeout=180,
+    )
+    assert back["state"] == "available", back
+    assert back["cleanings"] == 1
+    sqs = _member(sandbox, account, "sqs", TWO_REGIONS[0])
+    assert sqs.list_queues().get("QueueUrls", []) == []
+    assert _member(sandbox, account, "dynamodb", TWO_REGIONS[1]).list_tables()["TableNames"] == []
+    assert _member(sandbox, account, "s3", TWO_REGIONS[0]).list_buckets()["Buckets"] == []
+    # Nothing was closed: the close-quota queue never saw a pool account.
+    assert sandbox.calls("CloseAccount") == 0
+
+
+def test_a_cleaning_that_leaves_something_quarantines_until_an_operator_retries(
+    api: Api, sandbox: Sandbox
+) -> None:
+    eventually(
+        lambda: _pool(api),
+        lambda p: p["counts"].get("available", 0) >= 1,
+        "the keeper filled the pool",
+        timeout=300,
+    )
+    lease = _granted(api, "alice", {"template": TEMPLATE, "justification": "an EC2 trial"})
+    account = lease["account_id"]
+    ec2 = _member(sandbox, account, "ec2", TWO_REGIONS[1])
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, DisableApiTermination=True)[
+        "Instances"
+    ][0]["InstanceId"]
+    _ended(api, "alice", lease["lease_id"])
+
+    held = eventually(
+        lambda: _account(api, account),
+        lambda a: a["state"] in ("available", "quarantined"),
+        "the cleaning over",
+        timeout=240,
+    )
+    assert held["state"] == "quarantined", held
+    assert held["left_behind"] == [f"{TWO_REGIONS[1]} EC2Instance {instance}"]
+    assert held["reason"].startswith("1 resource(s) left after 3 pass(es)"), held
+    assert f"EC2Instance - {instance} - failed: OperationNotPermitted" in held["reason"], held
+    # Not handed out while quarantined; only an operator retries.
+    path = f"/v1/pools/{POOL}/accounts/{account}/retry"
+    assert api.call("POST", path, "alice", json={}).status_code == 403
+
+    ec2.modify_instance_attribute(InstanceId=instance, DisableApiTermination={"Value": False})
+    retried = api.call("POST", path, "carol", json={"reason": "protection lifted"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["state"] == "cleaning"
+    again = api.call("POST", path, "carol", json={})
+    assert again.status_code == 409  # cleaning already
+    clean = eventually(
+        lambda: _account(api, account),
+        lambda a: a["state"] in ("available", "quarantined"),
+        "the cleaning over",
+        timeout=240,
+    )
+    assert clean["state"] == "available" and clean["left_behind"] == [], clean
+
+
+def test_a_lease_is_held_to_its_template(api: Api) -> None:
+    too_long = {"template": TEMPLATE, "justification": "x", "duration": "P30D"}
+    resp = api.call("POST", "/v1/leases", "alice", json=too_long)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["loc"] == ["body", "duration"]
+    rich = {"template": TEMPLATE, "justification": "x", "budget_usd": 100_000}
+    assert api.call("POST", "/v1/leases", "alice", json=rich).status_code == 422
+    unknown = {"template": "nope", "justification": "x"}
+    assert api.call("POST", "/v1/leases", "alice", json=unknown).status_code == 422
+    group = {"template": TEMPLATE, "justification": "x", "for_group": "team-payments"}
+    assert api.call("POST", "/v1/leases", "alice", json=group).status_code == 422
+    assert api.call("GET", "/v1/pools", "alice").status_code == 403
+    assert api.call("GET", "/v1/leases/not-a-lease", "alice").status_code == 404
