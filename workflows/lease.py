@@ -132,13 +132,24 @@ class SandboxLease:
         return self._s.account_id
 
     async def _grant(self, account: str) -> None:
+        """Budget first (nothing is spent unwatched), then access; the lease's time starts
+        when access is in place, and the tags carry its end."""
         self._s.status = LeaseStatus.granting
         self._publish()
-        now = workflow.now()
-        ends_at = now + timedelta(seconds=self._in.duration_seconds)
-        self._s.ends_at = ends_at
+        await workflow.execute_activity(
+            "create_lease_budget",
+            self._budget(account, workflow.now()),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+        )
+        await self._access(IdentityCenterActivities.assign_access, account)
+        self._s.granted_at = workflow.now()
+        self._s.ends_at = self._s.granted_at + timedelta(seconds=self._in.duration_seconds)
         grant = LeaseGrant(
-            account_id=account, lease_id=self._in.lease_id, holder=self._holder(), ends_at=ends_at
+            account_id=account,
+            lease_id=self._in.lease_id,
+            holder=self._holder(),
+            ends_at=self._s.ends_at,
         )
         await workflow.execute_activity(
             "tag_lease_account",
@@ -146,16 +157,8 @@ class SandboxLease:
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RETRY,
         )
-        await workflow.execute_activity(
-            "create_lease_budget",
-            self._budget(account, now),
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
-        await self._access(IdentityCenterActivities.assign_access, account)
-        self._s.granted_at = workflow.now()
         self._s.status = LeaseStatus.active
-        self._event("system", "granted", f"account {account} until {ends_at.isoformat()}")
+        self._event("system", "granted", f"account {account} until {self._s.ends_at.isoformat()}")
         self._publish()
         await self._notify("granted")
 
