@@ -232,7 +232,14 @@ def lease_activities(
 ) -> list[object]:
     aws, leases = settings.aws, settings.leases
     return [
-        LeaseActivities(organizations_client(aws), [aws.member_role_name, *leases.engine_roles]),
+        LeaseActivities(
+            organizations_client(aws),
+            [aws.member_role_name, *leases.engine_roles],
+            budgets=aws_client("budgets", aws),
+            cost_explorer=aws_client("ce", aws),
+            sts=aws_client("sts", aws),
+            budget_action_role_arn=leases.budget_action_role_arn,
+        ),
         PoolVending(client, settings, landing_zone, aws.poll_interval_seconds),
         AccountCleaning(
             members=members,

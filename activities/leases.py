@@ -1,23 +1,30 @@
-"""A leased account in Organizations: its lease tags, and the freeze.
+"""A leased account: its lease tags (Organizations), the freeze (an SCP), the budget action
+that applies the freeze on its own (AWS Budgets), and its spend (Budgets, Cost Explorer).
 
 The freeze is a service control policy attached to the account itself: it denies every call
 but reads, except by the engine's own roles (by principal ARN), so a frozen account can still
 be cleaned (ISB #189: a quarantine SCP that blocked its own cleaner). SCPs do not stop what
 is already running; they stop everything that would create or change. One policy serves every
 frozen account; it is made on first use and kept.
+
+The freeze must not wait for the engine to notice spend: Cost Explorer's data is 12-24 hours
+late (ISB #153: $1,102 in a day before anyone saw it). A budget action does it: AWS Budgets
+applies the freeze SCP itself when the lease's budget reaches the freeze threshold, and the
+lease confirms it on its next spend check.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 from temporalio import activity
 
-from activities.aws_errors import error_code, to_application_error
-from common.leases import END_TAG, HOLDER_TAG, LEASE_TAG, LeaseGrant
+from activities.aws_errors import error_code, final, to_application_error
+from common.leases import END_TAG, HOLDER_TAG, LEASE_TAG, LeaseBudget, LeaseGrant, LeaseSpend
 
 FREEZE_POLICY = "vend-lease-freeze"
 
@@ -65,6 +72,111 @@ class LeaseActivities:
     # The roles the engine works through inside accounts (the member role, Control Tower's,
     # the StackSet execution role): a freeze never stops them.
     engine_roles: list[str]
+    budgets: Any
+    cost_explorer: Any
+    sts: Any
+    budget_action_role_arn: str | None = None
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def arm_lease_freeze(self, budget: LeaseBudget) -> str:
+        """A budget action that applies the freeze SCP at the freeze threshold, automatically."""
+        if budget.freeze_percent is None:
+            return "no freeze threshold"
+        if not self.budget_action_role_arn:
+            raise final(
+                "a budget freeze needs VEND_LEASES__BUDGET_ACTION_ROLE_ARN (the role AWS "
+                "Budgets assumes to attach the freeze SCP)",
+                "NoBudgetActionRole",
+            )
+        try:
+            payer = str(self.sts.get_caller_identity()["Account"])
+            if self._actions(payer, budget.name):
+                return "armed already"
+            self.budgets.create_budget_action(
+                AccountId=payer,
+                BudgetName=budget.name,
+                NotificationType="ACTUAL",
+                ActionType="APPLY_SCP_POLICY",
+                ActionThreshold={
+                    "ActionThresholdValue": float(budget.freeze_percent),
+                    "ActionThresholdType": "PERCENTAGE",
+                },
+                Definition={
+                    "ScpActionDefinition": {
+                        "PolicyId": self._freeze_policy_id(),
+                        "TargetIds": [budget.account_id],
+                    }
+                },
+                ExecutionRoleArn=self.budget_action_role_arn,
+                ApprovalModel="AUTOMATIC",
+                Subscribers=[
+                    {"SubscriptionType": "EMAIL", "Address": a} for a in budget.subscribers[:11]
+                ]
+                or [{"SubscriptionType": "EMAIL", "Address": "root@localhost"}],
+            )
+        except ClientError as err:
+            if error_code(err) == "DuplicateRecordException":
+                return "armed already"
+            raise to_application_error(err, action="CreateBudgetAction") from err
+        return f"freeze armed at {budget.freeze_percent}% of {budget.amount_usd} USD"
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def disarm_lease_freeze(self, budget: LeaseBudget) -> str:
+        """Before an unfreeze raises the budget: the action that fired would fire again."""
+        try:
+            payer = str(self.sts.get_caller_identity()["Account"])
+            for action in self._actions(payer, budget.name):
+                try:
+                    self.budgets.delete_budget_action(
+                        AccountId=payer, BudgetName=budget.name, ActionId=action["ActionId"]
+                    )
+                except ClientError as err:
+                    if error_code(err) != "NotFoundException":
+                        raise
+        except ClientError as err:
+            raise to_application_error(err, action="DeleteBudgetAction") from err
+        return "disarmed"
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def lease_spend(self, budget: LeaseBudget) -> LeaseSpend:
+        try:
+            payer = str(self.sts.get_caller_identity()["Account"])
+            described = self.budgets.describe_budget(AccountId=payer, BudgetName=budget.name)
+            actual = described["Budget"].get("CalculatedSpend", {}).get("ActualSpend", {})
+            applied = any(
+                a["Status"] == "EXECUTION_SUCCESS" for a in self._actions(payer, budget.name)
+            )
+        except ClientError as err:
+            raise to_application_error(err, action="DescribeBudget") from err
+        return LeaseSpend(
+            budget_usd=float(actual.get("Amount", 0)),
+            cost_explorer_usd=self._cost_explorer(budget),
+            freeze_applied=applied,
+        )
+
+    def _cost_explorer(self, budget: LeaseBudget) -> float | None:
+        """The account's cost since the lease began, as Cost Explorer has it (for people to
+        read; never what a freeze waits on). None when Cost Explorer cannot say."""
+        start = budget.start.date()
+        end = max(datetime.now(UTC).date(), start) + timedelta(days=1)
+        try:
+            answer = self.cost_explorer.get_cost_and_usage(
+                TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
+                Granularity="DAILY",
+                Metrics=["UnblendedCost"],
+                Filter={"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [budget.account_id]}},
+            )
+        except ClientError:
+            return None
+        return sum(
+            float(day["Total"]["UnblendedCost"]["Amount"]) for day in answer["ResultsByTime"]
+        )
+
+    def _actions(self, payer: str, name: str) -> list[dict[str, Any]]:
+        pages = self.budgets.get_paginator("describe_budget_actions_for_budget").paginate(
+            AccountId=payer, BudgetName=name
+        )
+        return [a for page in pages for a in page["Actions"]]
 
     @activity.defn(no_thread_cancel_exception=True)
     def tag_lease_account(self, grant: LeaseGrant) -> str:

@@ -88,6 +88,7 @@ class LeaseInput(BaseModel):
     created_at: datetime
     approval_window_seconds: float = 7 * 86400.0
     sign_in_url: str | None = None  # the Identity Center access portal
+    spend_check_seconds: float = 300.0
 
 
 class LeaseEvent(BaseModel):
@@ -116,6 +117,8 @@ class LeaseState(BaseModel):
     thresholds_reached: list[str] = Field(default_factory=list)
     events: list[LeaseEvent] = Field(default_factory=list)
     sign_in_url: str | None = None
+    spent_usd: float | None = None  # as AWS Budgets last saw it
+    cost_explorer_usd: float | None = None
 
 
 class Approval(BaseModel):
@@ -241,6 +244,14 @@ class LeaseBudget(BaseModel):
     start: datetime
     notify_percents: list[int] = Field(default_factory=list)
     subscribers: list[str] = Field(default_factory=list)
+    # The threshold at which AWS Budgets itself applies the freeze (a budget action).
+    freeze_percent: int | None = None
+
+
+class LeaseSpend(BaseModel):
+    budget_usd: float  # what AWS Budgets has seen (it refreshes several times a day)
+    cost_explorer_usd: float | None = None  # Cost Explorer, a day or so behind
+    freeze_applied: bool = False  # the budget action ran (its SCP is on the account)
 
 
 class CleaningRun(BaseModel):

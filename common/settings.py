@@ -297,6 +297,13 @@ class LeaseSettings(BaseModel):
     )
     # The IAM Identity Center access portal, shown on a lease as where to sign in.
     sign_in_url: str | None = None
+    # The role AWS Budgets assumes to apply the freeze SCP when a lease's spend reaches its
+    # freeze threshold (trusting budgets.amazonaws.com, allowed organizations:AttachPolicy).
+    # Unset: a budget threshold cannot freeze (the engine refuses such a template's leases).
+    budget_action_role_arn: str | None = None
+    # How often a lease reads its spend (Budgets and Cost Explorer): budget notices, and the
+    # confirmation of a freeze AWS Budgets applied on its own.
+    spend_check_seconds: float = Field(default=300.0, gt=0)
 
 
 class ApiLimits(BaseModel):

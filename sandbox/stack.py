@@ -27,6 +27,7 @@ from common import search_attributes
 from common.codec import new_key
 from common.landing_zone import load_landing_zone
 from common.settings import DEFAULT_LANDING_ZONE
+from sandbox.aws.identities import BUDGET_ACTION_ROLE_ARN
 
 DEMO_USERS: dict[str, list[str]] = {
     "alice": ["requester"],
@@ -360,6 +361,8 @@ class EmbeddedStack:
             # Shared by every API process, so a page cursor from one verifies at another.
             "VEND_CURSOR_SECRET": self.secrets["cursor_secret"],
             "VEND_AWS__POLL_INTERVAL_SECONDS": "1",
+            # Leases read their spend this often (the API puts it in each lease's input).
+            "VEND_LEASES__SPEND_CHECK_SECONDS": "2",
             # The sandbox AWS: botocore reads these itself; production code has no sandbox switch.
             "AWS_ENDPOINT_URL": c.aws_endpoint,
             "AWS_ACCESS_KEY_ID": "sandbox",
@@ -524,6 +527,7 @@ class EmbeddedStack:
             "VEND_NOTIFICATIONS__PAGE_URL": f"{c.api_url}/",
             # aws-nuke's stand-in: the same command line, over what moto holds.
             "VEND_LEASES__CLEANER_COMMAND": json.dumps([sys.executable, "-m", "sandbox.aws_nuke"]),
+            "VEND_LEASES__BUDGET_ACTION_ROLE_ARN": BUDGET_ACTION_ROLE_ARN,
         }
 
     def doctor_env(self) -> dict[str, str]:

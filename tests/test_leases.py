@@ -10,7 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from sandbox.aws.account_settings import sso_role_name
 from tests.conftest import Api, Sandbox, eventually
 
 POOL = "Experiments/Leases"
@@ -184,6 +186,75 @@ def test_a_cleaning_that_leaves_something_quarantines_until_an_operator_retries(
         timeout=240,
     )
     assert clean["state"] == "available" and clean["left_behind"] == [], clean
+
+
+def _as_holder(sandbox: Sandbox, account_id: str, service: str) -> Any:
+    """A client as the leaseholder signs in: through the permission set's role that Identity
+    Center made in the account (SCPs stop it; the engine's own role they do not)."""
+    role = sso_role_name(PERMISSION_SET)
+    creds = sandbox.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/aws-reserved/sso.amazonaws.com/{role}",
+        RoleSessionName="alice",
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoint,
+        region_name=TWO_REGIONS[0],
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def test_spend_past_the_budget_freezes_before_cost_explorer_knows_and_an_approver_lifts_it(
+    api: Api, sandbox: Sandbox
+) -> None:
+    eventually(
+        lambda: _pool(api),
+        lambda p: p["counts"].get("available", 0) >= 1,
+        "the keeper filled the pool",
+        timeout=300,
+    )
+    lease = _granted(api, "alice", {"template": TEMPLATE, "justification": "costly things"})
+    account, lease_id = lease["account_id"], lease["lease_id"]
+    alice = _as_holder(sandbox, account, "sqs")
+    alice.create_queue(QueueName="before")
+
+    sandbox.http.post("/_sandbox/spend", json={"account_id": account, "usd": 60}).raise_for_status()
+    frozen = eventually(
+        lambda: _lease(api, "alice", lease_id),
+        lambda got: got["status"] == "frozen",
+        "the lease frozen",
+        timeout=60,
+    )
+    assert {"budget 80%", "budget 100%"} <= set(frozen["thresholds_reached"]), frozen
+    assert frozen["spent_usd"] == 60.0
+    assert frozen["cost_explorer_usd"] == 0.0  # a day behind: the freeze did not wait for it
+    with pytest.raises(ClientError) as denied:
+        alice.create_queue(QueueName="after")
+    assert denied.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
+    assert "before" in alice.list_queues()["QueueUrls"][0]  # reads still work
+    # The engine's own role is not stopped (cleaning must work on a frozen account).
+    _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="by-the-engine")
+
+    path = f"/v1/leases/{lease_id}/unfreeze"
+    assert api.call("POST", path, "alice", json={"budget_usd": 150}).status_code == 403
+    same = api.call("POST", path, "bob", json={"reason": "no more budget"})
+    assert same.status_code == 422, same.text  # a budget freeze lifts with a higher budget
+    lifted = api.call("POST", path, "bob", json={"budget_usd": 150, "reason": "a bigger trial"})
+    assert lifted.status_code == 200, lifted.text
+    active = eventually(
+        lambda: _lease(api, "alice", lease_id),
+        lambda got: got["status"] == "active",
+        "the lease active again",
+        timeout=60,
+    )
+    assert active["budget_usd"] == 150
+    alice.create_queue(QueueName="after")
+    armed = sandbox.http.get("/_sandbox/spend").json()["actions"]
+    mine = [a for a in armed if a["BudgetName"] == f"vend-lease-{lease_id}"]
+    assert [a["Status"] for a in mine] == ["STANDBY"], mine  # armed again, at the new amount
+    _ended(api, "alice", lease_id)
 
 
 def test_a_lease_is_held_to_its_template(api: Api) -> None:

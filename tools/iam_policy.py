@@ -80,7 +80,12 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
     "budgets.py": {"self.budgets": ("management", "budgets"), "self.sts": ("management", "sts")},
     "account_settings.py": {"self.account": ("management", "account")},
     "member_settings.py": {"iam": ("member", "iam"), "ec2": ("member", "ec2")},
-    "leases.py": {"self.organizations": ("management", "organizations")},
+    "leases.py": {
+        "self.organizations": ("management", "organizations"),
+        "self.budgets": ("management", "budgets"),
+        "self.cost_explorer": ("management", "ce"),
+        "self.sts": ("management", "sts"),
+    },
     "cleaning.py": {
         "ec2": ("member", "ec2"),
         "sqs": ("member", "sqs"),

@@ -20,7 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.identity_center import AccessInput, IdentityCenterActivities
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         LeaseEvent,
         LeaseGrant,
         LeaseInput,
+        LeaseSpend,
         LeaseState,
         LeaseStatus,
         Returned,
@@ -75,6 +76,8 @@ class SandboxLease:
         self._frozen_by: str | None = None
         self._freeze_wanted = False
         self._budget_changed = False
+        self._budget_start: datetime | None = None
+        self._next_spend_check = inp.created_at
 
     # ------------------------------------------------------------------ the life
     @workflow.run
@@ -136,12 +139,8 @@ class SandboxLease:
         when access is in place, and the tags carry its end."""
         self._s.status = LeaseStatus.granting
         self._publish()
-        await workflow.execute_activity(
-            "create_lease_budget",
-            self._budget(account, workflow.now()),
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
+        self._budget_start = workflow.now()
+        await self._set_budget(account)
         await self._access(IdentityCenterActivities.assign_access, account)
         self._s.granted_at = workflow.now()
         self._s.ends_at = self._s.granted_at + timedelta(seconds=self._in.duration_seconds)
@@ -171,6 +170,8 @@ class SandboxLease:
                 self._ending = Ending(by="system", reason="the lease reached its end")
                 break
             await self._reach_thresholds(now)
+            if self._spend_checked and now >= self._next_spend_check:
+                await self._check_spend()
             if self._freeze_wanted and self._s.status == LeaseStatus.active:
                 await self._freeze()
             if self._s.status == LeaseStatus.frozen and self._frozen_by is None:
@@ -186,6 +187,8 @@ class SandboxLease:
         """What the lease next wakes for: its end, its warning, its duration thresholds."""
         assert self._s.ends_at is not None and self._s.granted_at is not None
         found = [self._s.ends_at]
+        if self._spend_checked:
+            found.append(self._next_spend_check)
         warn = self._s.ends_at - WARN_BEFORE_END
         if "ending_soon" not in self._s.thresholds_reached and warn > now:
             found.append(warn)
@@ -220,6 +223,77 @@ class SandboxLease:
             self._publish()
             await self._notify("ending_soon", f"ends at {self._s.ends_at.isoformat()}")
 
+    @property
+    def _spend_checked(self) -> bool:
+        return any(t.budget_percent for t in self._in.template.thresholds)
+
+    async def _check_spend(self) -> None:
+        """What Budgets and Cost Explorer say: the budget's notices, and whether AWS Budgets
+        applied the freeze (it does not wait for this check; the lease confirms it here)."""
+        assert self._s.account_id is not None
+        spend: LeaseSpend = await workflow.execute_activity(
+            "lease_spend",
+            self._budget(self._s.account_id),
+            result_type=LeaseSpend,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+        )
+        self._next_spend_check = workflow.now() + timedelta(seconds=self._in.spend_check_seconds)
+        changed = (spend.budget_usd, spend.cost_explorer_usd) != (
+            self._s.spent_usd,
+            self._s.cost_explorer_usd,
+        )
+        self._s.spent_usd, self._s.cost_explorer_usd = spend.budget_usd, spend.cost_explorer_usd
+        for t in self._in.template.thresholds:
+            if t.budget_percent is None:
+                continue
+            key = f"budget {t.budget_percent}%"
+            reached = spend.budget_usd >= self._s.budget_usd * t.budget_percent / 100
+            if reached and key not in self._s.thresholds_reached:
+                self._s.thresholds_reached.append(key)
+                self._event("system", "threshold", f"{key}: {spend.budget_usd:.2f} USD")
+                changed = True
+                await self._notify("threshold", key)
+        freeze_at = self._freeze_percent()
+        over = freeze_at is not None and spend.budget_usd >= self._s.budget_usd * freeze_at / 100
+        if (spend.freeze_applied or over) and self._s.status == LeaseStatus.active:
+            self._freeze_wanted, self._frozen_by = True, self._budget_freeze_key()
+        if changed:
+            self._publish()
+
+    def _budget_freeze_key(self) -> str:
+        return f"budget {self._freeze_percent()}%"
+
+    def _freeze_percent(self) -> int | None:
+        found = [
+            t.budget_percent
+            for t in self._in.template.thresholds
+            if t.budget_percent and t.action == ThresholdAction.freeze
+        ]
+        return min(found) if found else None
+
+    async def _set_budget(self, account: str) -> None:
+        """The lease's budget, and the budget action that freezes at its threshold."""
+        budget = self._budget(account)
+        await workflow.execute_activity(
+            "create_lease_budget",
+            budget,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+        )
+        if budget.freeze_percent is not None:
+            try:
+                await workflow.execute_activity(
+                    "arm_lease_freeze",
+                    budget,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=RETRY,
+                )
+            except ActivityError as err:
+                # Budgets cannot freeze on its own here: the spend checks still do, later.
+                self._event("system", "freeze not armed", str(err.cause or err))
+                await self._notify("freeze_not_armed", str(err.cause or err))
+
     async def _freeze(self) -> None:
         assert self._s.account_id is not None
         await workflow.execute_activity(
@@ -235,21 +309,29 @@ class SandboxLease:
         await self._notify("frozen", self._frozen_by)
 
     async def _unfreeze(self) -> None:
-        assert self._s.account_id is not None and self._s.granted_at is not None
-        if self._budget_changed:
+        """The budget action that fired is taken away first (else it fires again), then the
+        SCP; the budget is raised and the action armed again at the new amount."""
+        account = self._s.account_id
+        assert account is not None
+        if self._freeze_percent() is not None:
             await workflow.execute_activity(
-                "create_lease_budget",
-                self._budget(self._s.account_id, self._s.granted_at),
+                "disarm_lease_freeze",
+                self._budget(account),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RETRY,
             )
-            self._budget_changed = False
         await workflow.execute_activity(
             "unfreeze_account",
-            self._s.account_id,
+            account,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RETRY,
         )
+        if self._budget_changed or self._freeze_percent() is not None:
+            await self._set_budget(account)
+            self._budget_changed = False
+        self._s.thresholds_reached = [
+            t for t in self._s.thresholds_reached if not t.startswith("budget ")
+        ]
         self._s.status = LeaseStatus.active
         self._publish()
 
@@ -264,7 +346,7 @@ class SandboxLease:
             await self._access(IdentityCenterActivities.remove_access, account)
             await workflow.execute_activity(
                 "delete_lease_budget",
-                self._budget(account, self._s.granted_at or workflow.now()),
+                self._budget(account),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RETRY,
             )
@@ -291,16 +373,19 @@ class SandboxLease:
     def _budget_name(self) -> str:
         return f"vend-lease-{self._in.lease_id}"
 
-    def _budget(self, account: str, start: datetime) -> LeaseBudget:
+    def _budget(self, account: str) -> LeaseBudget:
         return LeaseBudget(
             account_id=account,
             name=self._budget_name(),
             amount_usd=self._s.budget_usd,
-            start=start,
+            start=self._budget_start or workflow.now(),
             notify_percents=sorted(
-                t.budget_percent for t in self._in.template.thresholds if t.budget_percent
+                t.budget_percent
+                for t in self._in.template.thresholds
+                if t.budget_percent and t.action == ThresholdAction.notify
             ),
             subscribers=[e for e in (self._in.holder_email,) if e],
+            freeze_percent=self._freeze_percent(),
         )
 
     async def _access(self, activity: Callable[..., Any], account: str) -> None:
@@ -449,6 +534,10 @@ class SandboxLease:
             raise ApplicationError(
                 "the new end is before the current one or past the template's longest lease",
                 type="Invalid",
+            )
+        if change.budget_usd is None and (self._frozen_by or "").startswith("budget "):
+            raise ApplicationError(
+                "a lease frozen by its budget is unfrozen with a higher budget", type="Invalid"
             )
         if change.budget_usd is not None and not (
             self._s.budget_usd < change.budget_usd <= self._in.template.max_budget_usd

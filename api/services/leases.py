@@ -67,6 +67,7 @@ def lease_input(
         budget_usd=budget,
         created_at=datetime.now(UTC),
         sign_in_url=settings.leases.sign_in_url,
+        spend_check_seconds=settings.leases.spend_check_seconds,
     )
 
 

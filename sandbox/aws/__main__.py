@@ -22,6 +22,7 @@ from common.settings import DEFAULT_LANDING_ZONE
 from sandbox.aws import persistence
 from sandbox.aws.faults import FaultPlan
 from sandbox.aws.seed import (
+    seed_budget_action_role,
     seed_control_tower,
     seed_identity_center,
     seed_organization,
@@ -107,6 +108,7 @@ def main() -> None:
     seed_service_control_policies(endpoint, lz, ids)
     seed_stack_sets(endpoint, lz, args.landing_zone)
     seed_identity_center(endpoint, lz)
+    seed_budget_action_role(endpoint)
     seed_workload_security_secrets(
         endpoint, ws_secrets["tenant_id"], ws_secrets["activation_token"]
     )

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -196,6 +197,8 @@ class AccountSettingsEmulator:
                     principal_type=p["PrincipalType"],
                     principal_id=p["PrincipalId"],
                 )
+                name = backend._find_permission_set(p["InstanceArn"], p["PermissionSetArn"]).name
+                provision_permission_set_role(p["TargetId"], name)
 
     def _status(self, pending: PendingAssignment) -> dict[str, Any]:
         p = pending.params
@@ -318,3 +321,34 @@ def install_alias_uniqueness() -> None:
         _ORIGINAL_CREATE_ALIAS(self, alias)
 
     IAMBackend.create_account_alias = create_account_alias  # type: ignore[method-assign]
+
+
+SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
+_SSO_TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":'
+    '"arn:aws:iam::{account}:saml-provider/AWSSSO_DO_NOT_DELETE"},'
+    '"Action":["sts:AssumeRoleWithSAML","sts:TagSession"]}]}'
+)
+
+
+def sso_role_name(permission_set: str) -> str:
+    """The role Identity Center provisions for a permission set in an account it is assigned in
+    (``AWSReservedSSO_<name>_<16 hex>``, the hex fixed per name here)."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, permission_set).hex[:16]
+    return f"AWSReservedSSO_{permission_set}_{digest}"
+
+
+def provision_permission_set_role(account_id: str, permission_set: str) -> None:
+    """As Identity Center does on a first assignment: the permission set's role in the account,
+    which the people assigned sign in through (and which SCPs, unlike the engine's, stop)."""
+    iam: IAMBackend = iam_backends[account_id]["global"]
+    with contextlib.suppress(EntityAlreadyExists):
+        iam.create_role(
+            role_name=sso_role_name(permission_set),
+            assume_role_policy_document=_SSO_TRUST.replace("{account}", account_id),
+            path=SSO_ROLE_PATH,
+            permissions_boundary=None,
+            description=f"Identity Center: {permission_set}",
+            tags=[],
+            max_session_duration="3600",
+        )

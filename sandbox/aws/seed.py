@@ -10,6 +10,7 @@ import boto3
 from common import scp
 from common.landing_zone import EnrollmentStrategy, LandingZone, template_path
 from sandbox.aws.controltower import ControlTowerEmulator
+from sandbox.aws.identities import BUDGET_ACTION_ROLE
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:
@@ -128,6 +129,28 @@ def seed_service_control_policies(
                 org.update_policy(PolicyId=existing[name], Content=content)
             if name not in attached:
                 org.attach_policy(PolicyId=existing[name], TargetId=target)
+
+
+_BUDGETS_TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+    '{"Service":"budgets.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+)
+
+
+def seed_budget_action_role(endpoint: str, region: str = "us-east-1") -> str:
+    """The management account's role for budget actions (idempotent); its ARN."""
+    iam = _client("iam", endpoint, region)
+    try:
+        return str(iam.get_role(RoleName=BUDGET_ACTION_ROLE)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    return str(
+        iam.create_role(
+            RoleName=BUDGET_ACTION_ROLE,
+            AssumeRolePolicyDocument=_BUDGETS_TRUST,
+            Description="AWS Budgets applies sandbox leases' freeze SCP",
+        )["Role"]["Arn"]
+    )
 
 
 def seed_stack_sets(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -47,6 +49,7 @@ from sandbox.aws.account_settings import (
 from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.faults import FaultPlan
 from sandbox.aws.scp_enforcement import ScpEnforcement, role_refusal
+from sandbox.aws.spend import SpendEmulator, SpendError
 from sandbox.aws.ssm_associations import SsmAssociations
 
 StartResponse = Callable[..., Any]
@@ -133,6 +136,28 @@ class SandboxAws:
         # SCPs applied to the calls made with a member account's assumed-role credentials.
         self.scps = ScpEnforcement()
         self.stacksets.refuse_instance = self._stack_set_refusal
+        # What accounts spend, and Budgets (with its actions) and Cost Explorer over it.
+        self.spend = SpendEmulator(apply_scp=self._apply_scp, role_exists=_role_exists)
+        threading.Thread(target=self._run_budget_actions, daemon=True).start()
+
+    def _run_budget_actions(self) -> None:
+        """AWS runs budget actions on its own, without anyone calling: so does the sandbox."""
+        while True:
+            time.sleep(0.5)
+            try:
+                self.spend.tick()
+            except Exception:  # never let the sandbox's clock stop
+                logging.getLogger("sandbox.aws").exception("budget actions")
+
+    def _apply_scp(self, policy_id: str, target: str, attach: bool) -> None:
+        with self._org_lock:
+            org = self.controltower.org()
+            if attach:
+                org.attach_policy(PolicyId=policy_id, TargetId=target)
+            else:
+                org.detach_policy(PolicyId=policy_id, TargetId=target)
+            if self.org_state_file is not None:
+                self.save_organizations()
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -236,6 +261,8 @@ class SandboxAws:
             return self._ssm(environ, start_response, action, body)
         if service == "servicecatalog" and action in _EMULATED_SC:
             return self._service_catalog(environ, start_response, action, body)
+        if service in ("budgets", "ce"):
+            return self._spend_call(environ, start_response, service, action, body)
         if service == "identitystore":
             return self._corrected(
                 environ, start_response, partial(identity_store.complete, action)
@@ -243,6 +270,34 @@ class SandboxAws:
         if service == "ec2":
             return self._corrected(environ, start_response, ec2_answers.platforms)
         return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _spend_call(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        service: str,
+        action: str,
+        body: bytes,
+    ) -> Iterable[bytes]:
+        req = json.loads(body or b"{}")
+        try:
+            if service == "ce" and action == "GetCostAndUsage":
+                result: dict[str, Any] | None = self.spend.cost_and_usage(req)
+            elif service == "budgets":
+                result = self.spend.budgets_call(action, req)
+            else:
+                result = None
+        except SpendError as err:
+            return _error(environ, start_response, err.status, err.code, err.message)
+        if result is not None:
+            start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+            return [json.dumps(result, default=_json_default).encode()]
+        if service == "budgets" and action in ("DescribeBudget", "DescribeBudgets"):
+            return self._corrected(environ, start_response, self._budgets_with_spend)
+        return self._moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _budgets_with_spend(self, body: bytes) -> bytes:
+        return json.dumps(self.spend.with_spend(json.loads(body)), default=_json_default).encode()
 
     def _scp_refusal(self, environ: dict[str, Any], service: str, action: str) -> str | None:
         authorization = environ.get("HTTP_AUTHORIZATION", "")
@@ -570,6 +625,9 @@ class SandboxAws:
                 )
             if "close_window_seconds" in payload:
                 orgs.close_window_seconds = float(payload["close_window_seconds"])
+            for key in ("budgets_lag_seconds", "cost_explorer_lag_seconds"):
+                if key in payload:
+                    setattr(self.spend, key, float(payload[key]))
             for key in ("assignment_seconds", "region_seconds"):
                 if key in payload:
                     setattr(self.account_settings, key, float(payload[key]))
@@ -593,6 +651,19 @@ class SandboxAws:
                 "close_quota": orgs.close_quota,
                 "close_window_seconds": orgs.close_window_seconds,
             }
+        elif path == "/_sandbox/spend" and method == "POST":
+            # An account spends (a test's stand-in for running something that costs).
+            self.spend.spend(str(payload["account_id"]), float(payload["usd"]))
+            result = {"spent": payload}
+        elif path == "/_sandbox/spend" and method == "GET":
+            result = {
+                "ledger": self.spend.ledger,
+                "actions": [
+                    a.describe() | {"history": a.history} for a in self.spend.actions.values()
+                ],
+                "budgets_lag_seconds": self.spend.budgets_lag_seconds,
+                "cost_explorer_lag_seconds": self.spend.cost_explorer_lag_seconds,
+            }
         elif path == "/_sandbox/release" and method == "POST":
             result = {
                 "released": self.organizations.release_holds()
@@ -605,6 +676,16 @@ class SandboxAws:
             return [b'{"error": "unknown sandbox control endpoint"}']
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(result, default=str).encode()]
+
+
+def _role_exists(arn: str) -> bool:
+    """Whether the role an action runs as exists (Budgets assumes it to act)."""
+    match = re.match(r"^arn:aws:iam::(\d{12}):role/(?:.*/)?([^/]+)$", arn)
+    if match is None:
+        return False
+    account, name = match.groups()
+    roles = iam_models.iam_backends[account]["global"].roles.values()
+    return any(r.name == name for r in roles)
 
 
 def _json_default(value: Any) -> Any:
