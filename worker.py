@@ -455,7 +455,11 @@ async def ensure_pools(client: Client, settings: Settings) -> None:
     landing_zone = load_landing_zone(settings.landing_zone_file)
     for spec in landing_zone.pools:
         assert landing_zone.email_template is not None  # the landing zone requires one
-        config = PoolConfig(spec=spec, email_template=landing_zone.email_template)
+        config = PoolConfig(
+            spec=spec,
+            email_template=landing_zone.email_template,
+            heartbeat_seconds=settings.steps.heartbeat_timeout_seconds,
+        )
         handle = await client.start_workflow(
             LeasePool.run,
             PoolState(config=config),

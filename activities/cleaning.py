@@ -16,8 +16,10 @@ fewer resource types than aws-nuke; what it knows, it checks everywhere.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +35,19 @@ from activities.heartbeats import beat
 from activities.member_accounts import MemberAccountAccess
 from common.leases import CleaningResult, CleaningRun
 
+
+def with_parent(argv: list[str]) -> list[str]:
+    """The cleaner killed when the worker dies (util-linux's setpriv, where there is one): a
+    worker killed mid-cleaning must not leave a cleaner running beside the one its retry
+    starts (one cleaning of an account at a time). preexec_fn would do it in Python, but is
+    not safe in a process with threads, which a worker is."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
 # Kept: what the engine and Control Tower put in every account (aws-nuke filter syntax).
 _STACK_PREFIXES = ("StackSet-", "AWSControlTowerBP-")
+BEAT_SECONDS = 2.0  # heartbeats while the cleaner runs
 
 
 def nuke_config(
@@ -113,23 +126,30 @@ class AccountCleaning:
             path = Path(folder) / "nuke-config.yaml"
             path.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
             argv = [*self.command, "run", "--config", str(path), "--no-dry-run", "--no-prompt"]
-            argv += ["--no-alias-check", "--log-format", "json"]
-            try:
-                done = subprocess.run(
-                    argv,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=self.timeout_seconds,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                return f"the cleaner ran past its limit of {self.timeout_seconds:.0f} s"
-        if done.returncode == 0:
+            return self._run(with_parent([*argv, "--no-alias-check", "--log-format", "json"]), env)
+
+    def _run(self, argv: list[str], env: dict[str, str]) -> str | None:
+        """Run the cleaner to its end, heartbeating while it works (a run can take many
+        minutes); past the time limit it is killed."""
+        deadline = time.monotonic() + self.timeout_seconds
+        with subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=BEAT_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() > deadline:
+                        proc.kill()
+                        proc.communicate()
+                        return f"the cleaner ran past its limit of {self.timeout_seconds:.0f} s"
+                    beat("cleaner running")
+        if proc.returncode == 0:
             return None
-        lines = (done.stderr or done.stdout).strip().splitlines()
+        lines = (err or out).strip().splitlines()
         said = [line for line in lines if "failed:" in line][-5:] or lines[-3:]
-        return f"the cleaner exited {done.returncode}: " + " | ".join(said)
+        return f"the cleaner exited {proc.returncode}: " + " | ".join(said)
 
     # ------------------------------------------------------------------ the inventory
     def inventory(self, account_id: str, regions: list[str]) -> list[str]:

@@ -98,11 +98,26 @@ def recipients(note: Notification, smtp: SmtpConfig) -> list[str]:
     return sorted(set(found))
 
 
+# A lease's events, in a leaseholder's words.
+LEASE_SUBJECTS = {
+    "requested": "sandbox lease received",
+    "granted": "your sandbox is ready",
+    "threshold": "your sandbox reached a threshold",
+    "frozen": "your sandbox is frozen (reads only)",
+    "ending_soon": "your sandbox ends within 24 hours",
+    "ended": "your sandbox lease ended",
+    "rejected": "your sandbox lease was rejected",
+    "expired": "your sandbox lease expired without approval",
+    "freeze_not_armed": "the budget freeze could not be armed",
+}
+
 # A change's own words where the vend's would mislead ("your account is ready" for a closure).
 CHANGE_SUBJECTS = {"created": "received", "approved": "approved, running", "completed": "done"}
 
 
 def subject(note: Notification) -> str:
+    if note.kind == "lease":
+        return LEASE_SUBJECTS.get(note.event, note.event.replace("_", " "))
     if note.kind in ("vend", "drift"):
         return SUBJECTS.get(note.event, note.event.replace("_", " "))
     what = CHANGE_SUBJECTS.get(note.event) or SUBJECTS.get(note.event, note.event)
@@ -125,16 +140,27 @@ def compose(note: Notification, smtp: SmtpConfig, to: list[str]) -> EmailMessage
         "",
         f"Requested by: {note.requested_by}",
     ]
-    if note.kind == "drift":
+    if note.kind == "lease":
+        lines = [
+            f"Your sandbox lease ({note.organizational_unit}, account {note.account_name}) is now "
+            f"{note.status.replace('_', ' ')}.",
+            "",
+            f"Lease: {note.request_id}",
+        ]
+    elif note.kind == "drift":
         lines = [f"Account {note.account_name} ({note.organizational_unit}) has drifted:", ""]
         lines += [f"  {part}" for part in (note.error or "").split("; ")]
     elif note.step:
         lines.append(f"Failed step: {note.step}")
-    if note.error and note.kind != "drift":
+    if note.error and note.kind == "lease":
+        lines.append(f"Detail: {note.error}")
+    elif note.error and note.kind != "drift":
         lines.append(f"Error: {note.error}")
     if note.cost:
         lines.append(f"Cost estimate: {note.cost}")
-    if smtp.page_url and note.kind != "drift":
+    if smtp.page_url and note.kind == "lease":
+        lines += ["", f"Open it: {smtp.page_url.rstrip('/')}/#/leases/{note.request_id}"]
+    elif smtp.page_url and note.kind != "drift":
         lines += ["", f"Open it: {smtp.page_url.rstrip('/')}/#/requests/{note.request_id}"]
     msg.set_content("\n".join(lines) + "\n")
     return msg

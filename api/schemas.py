@@ -21,6 +21,7 @@ from api.errors import validation_problem
 from common.account_settings import SettingsPolicy
 from common.drift import DriftCheckResult
 from common.landing_zone import Environment, Guardrails, LandingZone
+from common.lease_policy import LeaseTemplate
 from common.models import (
     ACCOUNT_NAME_PATTERN,
     INTERNAL_STATUSES,
@@ -384,6 +385,9 @@ class LandingZoneView(BaseModel):
         default=None, description="how a root email left out of a request is made"
     )
     organizational_units: list[OrganizationalUnitView]
+    lease_templates: list[LeaseTemplate] = Field(
+        default_factory=list, description="the sandbox lease templates open to the caller"
+    )
 
 
 class MeView(BaseModel):

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import approvals, cluster, intake, overhead, portal, quota, rollout, waiting
+from bench import approvals, cluster, intake, lease, overhead, portal, quota, rollout, waiting
 from bench.harness import RESULTS, ROOT, Result, machine
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "rollout": rollout.run,
     "approvals": approvals.run,
     "cluster": cluster.run,
+    "lease": lease.run,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

@@ -142,7 +142,7 @@ def stack(**overrides: Any) -> Iterator[EmbeddedStack]:
     }
     config = StackConfig.on_free_ports(
         data,
-        landing_zone=LANDING_ZONE,
+        landing_zone=overrides.pop("landing_zone", LANDING_ZONE),
         log_dir=data / "logs",
         extra_env=extra_env,
         temporal_levers=temporal_levers(),

@@ -9,6 +9,8 @@ import typer
 from cli.accounts import app as accounts_app
 from cli.builds import app as builds_app
 from cli.doctor import doctor
+from cli.leases import app as leases_app
+from cli.leases import pools_app
 from cli.requests import app as requests_app
 from cli.rollouts import app as rollouts_app
 from common.models import Role
@@ -18,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, help="AWS account vending engine.")
 app.add_typer(requests_app, name="requests")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(rollouts_app, name="rollouts")
+app.add_typer(leases_app, name="leases")
+app.add_typer(pools_app, name="pools")
 app.add_typer(builds_app, name="builds")
 app.command()(doctor)
 

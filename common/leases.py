@@ -89,6 +89,7 @@ class LeaseInput(BaseModel):
     approval_window_seconds: float = 7 * 86400.0
     sign_in_url: str | None = None  # the Identity Center access portal
     spend_check_seconds: float = 300.0
+    heartbeat_seconds: float = 120.0  # how soon a lost worker's grant is taken up again
 
 
 class LeaseEvent(BaseModel):
@@ -190,6 +191,7 @@ class PoolConfig(BaseModel):
 
     spec: PoolSpec
     email_template: str
+    heartbeat_seconds: float = 300.0  # how soon a lost worker's vend or cleaning is taken up
 
 
 class PoolState(BaseModel):

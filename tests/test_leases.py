@@ -12,8 +12,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from common.leases import lease_workflow_id, pool_id
 from sandbox.aws.account_settings import sso_role_name
-from tests.conftest import Api, Sandbox, eventually
+from sandbox.stack import EmbeddedStack
+from tests.conftest import Api, Sandbox, eventually, kill_worker_when, vend_cli
 
 POOL = "Experiments/Leases"
 TEMPLATE = "sandbox-week"
@@ -110,6 +112,10 @@ def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
     assert api.call("GET", f"/v1/leases/{lease['lease_id']}", "erin").status_code == 200
     listed = api.call("GET", "/v1/leases", "alice", params={"status": "active"}).json()["items"]
     assert lease["lease_id"] in {item["lease_id"] for item in listed}
+    shown = vend_cli(api, "alice", "leases", "show", lease["lease_id"])
+    assert shown.exit_code == 0 and "active" in shown.output and account in shown.output
+    pools = vend_cli(api, "carol", "pools", "list")
+    assert pools.exit_code == 0 and f"{POOL}: " in pools.output and "leased " in pools.output
 
     # What she makes, in two regions.
     _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="alice-queue")
@@ -269,3 +275,58 @@ def test_a_lease_is_held_to_its_template(api: Api) -> None:
     assert api.call("POST", "/v1/leases", "alice", json=group).status_code == 422
     assert api.call("GET", "/v1/pools", "alice").status_code == 403
     assert api.call("GET", "/v1/leases/not-a-lease", "alice").status_code == 404
+
+
+def test_a_worker_killed_mid_grant_and_mid_cleaning_assigns_once_and_cleans_once(
+    api: Api, sandbox: Sandbox, stack: EmbeddedStack
+) -> None:
+    eventually(
+        lambda: _pool(api),
+        lambda p: p["counts"].get("available", 0) >= 1,
+        "the keeper filled the pool",
+        timeout=300,
+    )
+    sandbox.fault(service="sso", action="CreateAccountAssignment", hold=True, times=1)
+    resp = api.call(
+        "POST", "/v1/leases", "alice", json={"template": TEMPLATE, "justification": "k"}
+    )
+    assert resp.status_code == 201, resp.text
+    lease_id = resp.json()["lease_id"]
+    kill_worker_when(
+        stack,
+        lambda: sandbox.state()["held"]["settings"] >= 1,
+        "the assignment held",
+        lease_workflow_id(lease_id),
+    )
+    sandbox.release()
+    active = eventually(
+        lambda: _lease(api, "alice", lease_id),
+        lambda got: got["status"] == "active",
+        "the lease granted after the crash",
+        timeout=120,
+    )
+    account = active["account_id"]
+    assert len(_assignments(sandbox, account)) == 1  # asked again after the crash: one
+    payer = sandbox.client("sts").get_caller_identity()["Account"]
+    budgets = sandbox.client("budgets").describe_budgets(AccountId=payer)["Budgets"]
+    assert [b["BudgetName"] for b in budgets].count(f"vend-lease-{lease_id}") == 1
+
+    _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="doomed")
+    sandbox.fault(service="sqs", action="DeleteQueue", block=True, times=1)
+    _ended(api, "alice", lease_id)
+    kill_worker_when(
+        stack,
+        lambda: sandbox.state()["held"]["blocked"] == 1,
+        "the cleaner's call in flight",
+        pool_id(POOL),
+    )
+    sandbox.release()
+    back = eventually(
+        lambda: _account(api, account),
+        lambda a: a["state"] in ("available", "quarantined"),
+        "the account cleaned after the crash",
+        timeout=180,
+    )
+    assert back["state"] == "available", back
+    assert back["cleanings"] == 1  # the retried attempt is the same cleaning, not a second
+    assert _member(sandbox, account, "sqs", TWO_REGIONS[0]).list_queues().get("QueueUrls", []) == []

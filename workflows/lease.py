@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Returned,
         Unfreeze,
     )
+    from workflows import lease_metrics as metrics
 
 WARN_BEFORE_END = timedelta(hours=24)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
@@ -77,6 +78,8 @@ class SandboxLease:
         self._freeze_wanted = False
         self._budget_changed = False
         self._budget_start: datetime | None = None
+        self._published: LeaseStatus | None = None
+        self._asked_at = inp.created_at
         self._next_spend_check = inp.created_at
 
     # ------------------------------------------------------------------ the life
@@ -113,6 +116,7 @@ class SandboxLease:
             self._event("system", "expired", "not approved within the approval window")
         else:
             self._s.status = LeaseStatus.waiting_for_account
+            self._asked_at = workflow.now()  # the time to grant counts from the approval
             self._publish()
             return True
         self._s.ended_at = workflow.now()
@@ -157,6 +161,7 @@ class SandboxLease:
             retry_policy=RETRY,
         )
         self._s.status = LeaseStatus.active
+        metrics.granted(self._in.template.name, self._asked_at)
         self._event("system", "granted", f"account {account} until {self._s.ends_at.isoformat()}")
         self._publish()
         await self._notify("granted")
@@ -399,7 +404,7 @@ class SandboxLease:
             activity,
             AccessInput(account_id=account, access=access),
             start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(minutes=2),
+            heartbeat_timeout=timedelta(seconds=self._in.heartbeat_seconds),
             retry_policy=RETRY,
         )
 
@@ -407,6 +412,9 @@ class SandboxLease:
         self._s.events.append(LeaseEvent(at=workflow.now(), by=by, action=action, detail=detail))
 
     def _publish(self) -> None:
+        if self._s.status != self._published:
+            self._published = self._s.status
+            metrics.lease_status(self._in.template.name, self._s.status.value)
         pairs = [sa.STATUS.value_set(self._s.status.value)]
         if self._s.account_id:
             pairs.append(sa.ACCOUNT_ID.value_set(self._s.account_id))

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         Returned,
         VendOutcome,
     )
+    from workflows import lease_metrics as metrics
 
 HISTORY_LIMIT = 20_000
 FAILURE_PAUSE = timedelta(minutes=10)  # after a failed vend, before the keeper tries again
@@ -68,6 +69,7 @@ class LeasePool:
             await self._hand_out()
             self._provision()
             self._clean()
+            metrics.pool_accounts(self._s.config.spec.organizational_unit, self._s)
             wake = self._paused_until - workflow.now()
             timeout = wake if wake > timedelta(0) and self._wants_more() else None
             with contextlib.suppress(TimeoutError):
@@ -143,7 +145,7 @@ class LeasePool:
             result_type=VendOutcome,
             # A vend takes 20-60 minutes on AWS, longer when it waits for an operator.
             start_to_close_timeout=timedelta(days=7),
-            heartbeat_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=self._s.config.heartbeat_seconds),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
         )
         self._s.provisioning = [x for x in self._s.provisioning if x.request_id != p.request_id]
@@ -173,11 +175,14 @@ class LeasePool:
 
     async def _cleaning(self, account: PoolAccount) -> None:
         account.cleanings += 1
+        started = workflow.now()
         try:
             await self._clean_once(account)
         except ActivityError as err:  # its attempts ran out: an operator's matter
             account.state = PoolAccountState.quarantined
             account.reason = f"cleaning failed: {err.cause or err}"
+        outcome = "clean" if account.state == PoolAccountState.available else "quarantined"
+        metrics.cleaned(self._s.config.spec.organizational_unit, outcome, started)
         account.since = workflow.now()
         self._running.discard(account.account_id)
         self._tasks.pop(account.account_id, None)
@@ -193,7 +198,7 @@ class LeasePool:
             ),
             result_type=CleaningResult,
             start_to_close_timeout=timedelta(hours=6),
-            heartbeat_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=self._s.config.heartbeat_seconds),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=5),
         )
         if not result.left_behind and result.cleaner_failed is None:

@@ -42,6 +42,9 @@ async def get_landing_zone(user: CurrentUser, lz: LandingZoneDep) -> LandingZone
             for ou in lz.organizational_units
             if ou.open_for_vending
         ],
+        lease_templates=[
+            t for t in lz.lease_templates if t.may_lease([r.value for r in user.roles])
+        ],
     )
 
 

@@ -68,6 +68,7 @@ def lease_input(
         created_at=datetime.now(UTC),
         sign_in_url=settings.leases.sign_in_url,
         spend_check_seconds=settings.leases.spend_check_seconds,
+        heartbeat_seconds=settings.steps.heartbeat_timeout_seconds,
     )
 
 

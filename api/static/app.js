@@ -7,6 +7,7 @@ import {
   when,
 } from "/static/ui.js";
 import { accountView, accountsView, planView } from "/static/accounts.js";
+import { leaseView, leasesView, poolsView } from "/static/leases.js";
 import { rolloutView, rolloutsView } from "/static/rollouts.js";
 
 const TOKEN_KEY = "vend.token";
@@ -132,6 +133,8 @@ const ROUTES = [
   { hash: "#/operations", label: "Operations", role: "operator", view: operationsView },
   { hash: "#/accounts", label: "Accounts", role: "any", view: accountsView },
   { hash: "#/rollouts", label: "Rollouts", role: "staff", view: rolloutsView },
+  { hash: "#/leases", label: "My sandboxes", role: "any", view: leasesView },
+  { hash: "#/pools", label: "Pools", role: "operator", view: poolsView },
 ];
 
 function renderNav() {
@@ -156,11 +159,13 @@ async function currentView() {
   const detail = hash.match(/^#\/requests\/([\w-]+)$/);
   const account = hash.match(/^#\/accounts\/(\d{12})$/);
   const rollout = hash.match(/^#\/rollouts\/([0-9a-f-]{36})$/);
+  const lease = hash.match(/^#\/leases\/([0-9a-f-]{36})$/);
   const route = ROUTES.find((r) => hash.startsWith(r.hash) && has(r.role));
   try {
     if (detail) return await requestView(detail[1]);
     if (account) return await accountView(account[1]);
     if (rollout && has("staff")) return await rolloutView(rollout[1]);
+    if (lease) return await leaseView(lease[1]);
     if (route) return await route.view();
     return await (ROUTES.find((r) => has(r.role))?.view || noRoleView)();
   } catch (err) {

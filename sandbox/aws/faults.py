@@ -5,7 +5,9 @@ A rule matches a service and action (``*`` for any), optionally a substring of t
 body, and optionally only calls signed with one access key (``caller``: a test's own client, so
 nothing else running meanwhile takes its fault; errors only). It can answer an error
 (``error`` + ``status``), make an asynchronous operation end FAILED (``failure_reason``), or
-hold an operation in progress until released (``hold``). ``times`` bounds how often it fires;
+hold an operation in progress until released (``hold``), or keep a synchronous call from being
+answered until released (``block``: the call is in flight in the caller, as a slow AWS answer
+is). ``times`` bounds how often it fires;
 ``probability`` makes it random (seeded, so runs repeat).
 """
 
@@ -40,6 +42,7 @@ class FaultRule:
     message: str = "injected by the sandbox fault plan"
     failure_reason: str | None = None
     hold: bool = False
+    block: bool = False
     match: str | None = None
     caller: str | None = None
     times: int | None = None
@@ -67,6 +70,26 @@ class FaultPlan:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._random = random.Random(self.seed)
+        self._released = threading.Condition()
+        self._generation = 0
+        self.blocked = 0  # calls waiting for a release now
+
+    def block(self, timeout: float = 300.0) -> None:
+        """Keep this call unanswered until the next release (at most ``timeout``)."""
+        with self._released:
+            self.blocked += 1
+            generation = self._generation
+            try:
+                self._released.wait_for(lambda: self._generation != generation, timeout)
+            finally:
+                self.blocked -= 1
+
+    def release_blocked(self) -> int:
+        with self._released:
+            count = self.blocked
+            self._generation += 1
+            self._released.notify_all()
+            return count
 
     def add(self, **spec: Any) -> FaultRule:
         rule = FaultRule(**spec)

@@ -229,6 +229,8 @@ class SandboxAws:
             return _error(
                 environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
             )
+        if self.faults.take(service, action, text, "block") is not None:
+            self.faults.block()
         if why := self._scp_refusal(environ, service, action):
             code = "AccessDeniedException" if _json_protocol(environ) else "AccessDenied"
             return _error(environ, start_response, 403, code, why)
@@ -581,6 +583,7 @@ class SandboxAws:
             "controltower": sum(o.held for o in self.controltower.operations.values()),
             "cloudformation": sum(p.held for p in self.stacksets.pending.values()),
             "settings": self.account_settings.held(),
+            "blocked": self.faults.blocked,
         }
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -670,6 +673,7 @@ class SandboxAws:
                 + self.controltower.release_holds()
                 + self.stacksets.release_holds()
                 + self.account_settings.release_holds()
+                + self.faults.release_blocked()
             }
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])

@@ -141,7 +141,11 @@ class SpendEmulator:
         return self._seen(accounts, start, time.time(), self.budgets_lag_seconds)
 
     def with_spend(self, answer: dict[str, Any]) -> dict[str, Any]:
-        """DescribeBudget(s) with the spend Budgets has seen in ``CalculatedSpend``."""
+        """DescribeBudget(s) with the spend Budgets has seen in ``CalculatedSpend`` (and moto's
+        ``nextToken`` spelt as the model does)."""
+        token = answer.pop("nextToken", None)
+        if token:
+            answer["NextToken"] = token
         with self._lock:
             for budget in [answer.get("Budget"), *(answer.get("Budgets") or [])]:
                 if budget:
