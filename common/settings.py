@@ -299,7 +299,8 @@ class LeaseSettings(BaseModel):
     sign_in_url: str | None = None
     # The role AWS Budgets assumes to apply the freeze SCP when a lease's spend reaches its
     # freeze threshold (trusting budgets.amazonaws.com, allowed organizations:AttachPolicy).
-    # Unset: a budget threshold cannot freeze (the engine refuses such a template's leases).
+    # Unset: AWS Budgets cannot freeze on its own; a lease's spend check freezes the account when
+    # it sees the spend (Budgets refreshes a few times a day, so hours late on AWS).
     budget_action_role_arn: str | None = None
     # How often a lease reads its spend (Budgets and Cost Explorer): budget notices, and the
     # confirmation of a freeze AWS Budgets applied on its own.
