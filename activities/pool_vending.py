@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import Priority
 from temporalio.service import RPCError, RPCStatusCode
 
 from common import vending_contract as contract
@@ -34,6 +35,9 @@ from common.step_plan import plan
 from common.temporal_client import workflow_id
 
 POOL_REQUESTER = "lease-pool"
+# Behind people's requests on the task queues (1 is first, 3 the default): the pool refills
+# itself, nobody waits on one of its vends while a lease is being granted.
+BACKGROUND = Priority(priority_key=4)
 
 
 @dataclass
@@ -92,7 +96,7 @@ class PoolVending:
         state: RequestState = await self.client.execute_update_with_start_workflow(
             contract.SUBMIT,
             SubmitInput(body_sha256=vend.body_sha256),
-            start_workflow_operation=start_operation(vend, self.settings),
+            start_workflow_operation=start_operation(vend, self.settings, BACKGROUND),
             result_type=RequestState,
         )
         return state.refusal.message if state.refusal is not None else None

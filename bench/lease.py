@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def run() -> Result:
         filled = _until(lambda: _available(api, carol) >= LEASES, 1800, 0.5)
         first_fill = filled - started
 
-        def lease(i: int) -> tuple[float, float]:
+        def lease(i: int) -> tuple[float, float, dict[str, float]]:
             asked = time.time()
             resp = api.post(
                 "/v1/leases",
@@ -91,7 +92,14 @@ def run() -> Result:
                 120,
                 0.05,
             )
-            return asked, usable - asked
+            events = api.get(f"/v1/leases/{lease_id}", headers=alice).json()["events"]
+            at = {e["action"]: datetime.fromisoformat(e["at"]).timestamp() for e in events}
+            phases = {
+                "started": at["requested"] - asked,
+                "from_the_pool": at["assigned"] - at["requested"],
+                "grant": at["granted"] - at["assigned"],
+            }
+            return asked, usable - asked, phases
 
         t0 = time.time()
         with ThreadPoolExecutor(LEASES) as pool:
@@ -108,7 +116,11 @@ def run() -> Result:
         fresh = time.time() - asked
         assert all(f["status"] == "completed" for f in final.values())
 
-    latencies = [seconds for _, seconds in grants]
+    latencies = [seconds for _, seconds, _ in grants]
+    phases = {
+        f"{name}_p50_seconds": round(percentile([p[name] for _, _, p in grants], 50), 3)
+        for name in ("started", "from_the_pool", "grant")
+    }
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     aws_vend = 60 + 1800 + 300  # the same steps at AWS's latencies (create, enroll, StackSet)
     figures = {
@@ -123,6 +135,7 @@ def run() -> Result:
         "refill_makespan_seconds": round(refill, 2),
         "refill_bound_seconds": round(BOUND, 2),
         "refill_vs_bound": round(refill / BOUND, 3),
+        **phases,
         "assignment_seconds": ASSIGNMENT,
         "scale": SCALE,
     }

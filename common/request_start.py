@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -79,9 +80,11 @@ def vending_input(
 
 
 def start_operation(
-    inp: VendingInput, settings: Settings
+    inp: VendingInput, settings: Settings, priority: Priority = Priority.default
 ) -> WithStartWorkflowOperation[Any, RequestState]:
-    """Start the request's workflow, or find the one this request id already has."""
+    """Start the request's workflow, or find the one this request id already has. ``priority``:
+    a background request's (a lease pool's) goes behind people's on the task queues (its
+    activities inherit it)."""
     body, user = inp.request, inp.requested_by
     return WithStartWorkflowOperation(
         contract.WORKFLOW,
@@ -114,4 +117,5 @@ def start_operation(
             "kind": inp.kind.value,
         },
         static_summary=f"{inp.kind.value} {body.account_name} → {inp.ou.path} ({user.sub})",
+        priority=priority,
     )

@@ -333,3 +333,36 @@ def test_a_worker_killed_mid_grant_and_mid_cleaning_assigns_once_and_cleans_once
     assert back["state"] == "available", back
     assert back["cleanings"] == cleanings + 1  # a retried attempt is the same cleaning
     assert _member(sandbox, account, "sqs", TWO_REGIONS[0]).list_queues().get("QueueUrls", []) == []
+
+
+@pytest.mark.timeout(900)  # thirty grants and ends, each a few seconds; more under a loaded CI
+def test_thirty_leases_in_a_row_close_nothing_and_vend_no_account_beyond_the_pool(
+    api: Api, sandbox: Sandbox
+) -> None:
+    """Leases come and go; the pool lends its accounts again and again: no closure, and no
+    more accounts than min_available plus the one lent out."""
+    pool = eventually(
+        lambda: _pool(api),
+        lambda p: p["counts"].get("available", 0) >= 1 and not p["provisioning"],
+        "the keeper filled the pool",
+        timeout=300,
+    )
+    before = {a["account_id"] for a in pool["accounts"] if a["state"] != "retired"}
+    used: set[str] = set()
+    for n in range(30):
+        lease = _granted(api, "alice", {"template": TEMPLATE, "justification": f"run {n}"})
+        used.add(lease["account_id"])
+        _ended(api, "alice", lease["lease_id"])
+    after = eventually(
+        lambda: _pool(api),
+        lambda p: not p["provisioning"] and p["counts"].get("cleaning", 0) == 0,
+        "the pool at rest",
+        timeout=180,
+    )
+    live = {a["account_id"] for a in after["accounts"] if a["state"] != "retired"}
+    assert len(live - before) <= 1, (before, live)  # at most the one the first lease took
+    assert len(live) <= max(len(before), after["min_available"] + 1)
+    assert used <= live
+    for account in used:
+        described = sandbox.org.describe_account(AccountId=account)["Account"]
+        assert described.get("State", described.get("Status")) == "ACTIVE", described

@@ -13,6 +13,7 @@ accepted, so the caller learns at once whether it took.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -136,18 +137,25 @@ class SandboxLease:
         if self._s.account_id is None:
             await pool.signal(contract.WITHDRAW, claim)
             return None
+        self._event("system", "assigned", f"account {self._s.account_id} from the pool")
         return self._s.account_id
 
     async def _grant(self, account: str) -> None:
-        """Budget first (nothing is spent unwatched), then access; the lease's time starts
-        when access is in place, and the tags carry its end."""
+        """The budget (and its freeze) and the access at once: the lease is usable when both
+        are in place, and its time starts then; the tags, which carry its end, follow."""
         self._s.status = LeaseStatus.granting
         self._publish()
         self._budget_start = workflow.now()
-        await self._set_budget(account)
-        await self._access(IdentityCenterActivities.assign_access, account)
+        await asyncio.gather(
+            self._set_budget(account),
+            self._access(IdentityCenterActivities.assign_access, account),
+        )
         self._s.granted_at = workflow.now()
         self._s.ends_at = self._s.granted_at + timedelta(seconds=self._in.duration_seconds)
+        self._s.status = LeaseStatus.active
+        metrics.granted(self._in.template.name, self._asked_at)
+        self._event("system", "granted", f"account {account} until {self._s.ends_at.isoformat()}")
+        self._publish()
         grant = LeaseGrant(
             account_id=account,
             lease_id=self._in.lease_id,
@@ -160,10 +168,6 @@ class SandboxLease:
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RETRY,
         )
-        self._s.status = LeaseStatus.active
-        metrics.granted(self._in.template.name, self._asked_at)
-        self._event("system", "granted", f"account {account} until {self._s.ends_at.isoformat()}")
-        self._publish()
         await self._notify("granted")
 
     async def _hold(self) -> None:

@@ -85,27 +85,43 @@ class LeasePool:
 
     # ------------------------------------------------------------------ handing out
     async def _hand_out(self) -> None:
-        """First come, first served; the least recently used account first."""
-        while self._s.waiting:
-            free = [a for a in self._s.accounts.values() if a.state == PoolAccountState.available]
-            if not free:
-                return
-            account = min(free, key=lambda a: (a.last_returned_at or a.since, a.account_id))
-            claim = self._s.waiting.pop(0)
+        """First come, first served; the least recently used account first. Every answer of a
+        round goes out in one workflow task (signalled together, not one after another)."""
+        given: list[tuple[LeaseClaim, PoolAccount]] = []
+        free = sorted(
+            (a for a in self._s.accounts.values() if a.state == PoolAccountState.available),
+            key=lambda a: (a.last_returned_at or a.since, a.account_id),
+        )
+        while self._s.waiting and free:
+            claim, account = self._s.waiting.pop(0), free.pop(0)
             account.state, account.lease_id = PoolAccountState.leased, claim.lease_id
             account.since = workflow.now()
-            try:
-                await workflow.get_external_workflow_handle(claim.workflow_id).signal(
+            given.append((claim, account))
+        answers = await asyncio.gather(
+            *(
+                workflow.get_external_workflow_handle(claim.workflow_id).signal(
                     contract.ASSIGNED, Assignment(account_id=account.account_id)
                 )
-            except Exception:  # the lease is gone (terminated by hand): the account stays ours
+                for claim, account in given
+            ),
+            return_exceptions=True,
+        )
+        for (_, account), answer in zip(given, answers, strict=True):
+            if isinstance(answer, BaseException):  # the lease is gone (terminated by hand)
                 account.state, account.lease_id = PoolAccountState.available, None
+                self._changed = True
 
     # ------------------------------------------------------------------ keeping it full
     def _wanted(self) -> int:
         s = self._s
         want = s.config.spec.min_available + len(s.waiting)
-        have = s.count(PoolAccountState.available) + len(s.provisioning)
+        # An account being cleaned is ready soon: counting it keeps a pool whose leases come
+        # and go from growing by one account per lease.
+        have = (
+            s.count(PoolAccountState.available)
+            + s.count(PoolAccountState.cleaning)
+            + len(s.provisioning)
+        )
         live = sum(1 for a in s.accounts.values() if a.state != PoolAccountState.retired)
         room = s.config.spec.max_accounts - live - len(s.provisioning)
         return max(0, min(want - have, room))
