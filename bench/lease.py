@@ -26,13 +26,9 @@ import httpx
 import yaml
 
 from bench.harness import Result, body, percentile, stack, wait_all
+from bench.quota import CREATE, ENROLL, LIMIT, SCALE, STACKSET
 
-SCALE = 600.0
-CREATE = 60 / SCALE
-ENROLL = 1800 / SCALE
-STACKSET = 300 / SCALE
 ASSIGNMENT = 2.0  # Identity Center's CreateAccountAssignment: seconds on AWS, not scaled
-LIMIT = 5
 LEASES = 20
 OU = "Bench/Sandbox"
 LANDING_ZONE = Path(__file__).resolve().parent / "landing_zone_leases.yaml"

@@ -31,6 +31,16 @@ def _pool(api: Api) -> dict[str, Any]:
     return next(p for p in resp.json()["items"] if p["organizational_unit"] == POOL)
 
 
+def _filled(api: Api) -> dict[str, Any]:
+    """The pool once its keeper has an account ready (it vends them at the stack's start)."""
+    return eventually(
+        lambda: _pool(api),
+        lambda p: p["counts"].get("available", 0) >= 1,
+        "the keeper filled the pool",
+        timeout=300,
+    )
+
+
 def _account(api: Api, account_id: str) -> dict[str, Any]:
     return next(a for a in _pool(api)["accounts"] if a["account_id"] == account_id)
 
@@ -91,12 +101,7 @@ def _ended(api: Api, user: str, lease_id: str) -> dict[str, Any]:
 def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
     api: Api, sandbox: Sandbox
 ) -> None:
-    pool = eventually(
-        lambda: _pool(api),
-        lambda p: p["counts"].get("available", 0) >= 1,
-        "the keeper filled the pool",
-        timeout=300,
-    )
+    pool = _filled(api)
     assert pool["min_available"] >= 1
     body = {"template": TEMPLATE, "justification": "learning SQS and DynamoDB"}
     lease = _granted(api, "alice", body)
@@ -152,12 +157,7 @@ def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
 def test_a_cleaning_that_leaves_something_quarantines_until_an_operator_retries(
     api: Api, sandbox: Sandbox
 ) -> None:
-    eventually(
-        lambda: _pool(api),
-        lambda p: p["counts"].get("available", 0) >= 1,
-        "the keeper filled the pool",
-        timeout=300,
-    )
+    _filled(api)
     lease = _granted(api, "alice", {"template": TEMPLATE, "justification": "an EC2 trial"})
     account = lease["account_id"]
     ec2 = _member(sandbox, account, "ec2", TWO_REGIONS[1])
@@ -217,12 +217,7 @@ def _as_holder(sandbox: Sandbox, account_id: str, service: str) -> Any:
 def test_spend_past_the_budget_freezes_before_cost_explorer_knows_and_an_approver_lifts_it(
     api: Api, sandbox: Sandbox
 ) -> None:
-    eventually(
-        lambda: _pool(api),
-        lambda p: p["counts"].get("available", 0) >= 1,
-        "the keeper filled the pool",
-        timeout=300,
-    )
+    _filled(api)
     lease = _granted(api, "alice", {"template": TEMPLATE, "justification": "costly things"})
     account, lease_id = lease["account_id"], lease["lease_id"]
     alice = _as_holder(sandbox, account, "sqs")
@@ -282,12 +277,7 @@ def test_a_lease_is_held_to_its_template(api: Api) -> None:
 def test_a_worker_killed_mid_grant_and_mid_cleaning_assigns_once_and_cleans_once(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack
 ) -> None:
-    eventually(
-        lambda: _pool(api),
-        lambda p: p["counts"].get("available", 0) >= 1,
-        "the keeper filled the pool",
-        timeout=300,
-    )
+    _filled(api)
     sandbox.fault(service="sso", action="CreateAccountAssignment", hold=True, times=1)
     resp = api.call(
         "POST", "/v1/leases", "alice", json={"template": TEMPLATE, "justification": "k"}

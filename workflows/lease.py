@@ -52,6 +52,14 @@ WARN_BEFORE_END = timedelta(hours=24)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
+async def _quick(activity: str, arg: Any) -> Any:
+    """One AWS call or a few (a tag, a budget, the freeze SCP): retried until it goes through
+    (each is idempotent), never for long."""
+    return await workflow.execute_activity(
+        activity, arg, start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY
+    )
+
+
 @workflow.defn(name=contract.LEASE_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class SandboxLease:
     @workflow.init
@@ -162,12 +170,7 @@ class SandboxLease:
             holder=self._holder(),
             ends_at=self._s.ends_at,
         )
-        await workflow.execute_activity(
-            "tag_lease_account",
-            grant,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
+        await _quick("tag_lease_account", grant)
         await self._notify("granted")
 
     async def _hold(self) -> None:
@@ -284,20 +287,10 @@ class SandboxLease:
     async def _set_budget(self, account: str) -> None:
         """The lease's budget, and the budget action that freezes at its threshold."""
         budget = self._budget(account)
-        await workflow.execute_activity(
-            "create_lease_budget",
-            budget,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
+        await _quick("create_lease_budget", budget)
         if budget.freeze_percent is not None:
             try:
-                await workflow.execute_activity(
-                    "arm_lease_freeze",
-                    budget,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=RETRY,
-                )
+                await _quick("arm_lease_freeze", budget)
             except ActivityError as err:
                 # Budgets cannot freeze on its own here: the spend checks still do, later.
                 self._event("system", "freeze not armed", str(err.cause or err))
@@ -305,12 +298,7 @@ class SandboxLease:
 
     async def _freeze(self) -> None:
         assert self._s.account_id is not None
-        await workflow.execute_activity(
-            "freeze_account",
-            self._s.account_id,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
+        await _quick("freeze_account", self._s.account_id)
         self._freeze_wanted = False
         self._s.status = LeaseStatus.frozen
         self._event("system", "frozen", self._frozen_by or "")
@@ -323,18 +311,8 @@ class SandboxLease:
         account = self._s.account_id
         assert account is not None
         if self._freeze_percent() is not None:
-            await workflow.execute_activity(
-                "disarm_lease_freeze",
-                self._budget(account),
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RETRY,
-            )
-        await workflow.execute_activity(
-            "unfreeze_account",
-            account,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
-        )
+            await _quick("disarm_lease_freeze", self._budget(account))
+        await _quick("unfreeze_account", account)
         if self._budget_changed or self._freeze_percent() is not None:
             await self._set_budget(account)
             self._budget_changed = False
@@ -353,18 +331,8 @@ class SandboxLease:
         self._publish()
         if account is not None:
             await self._access(IdentityCenterActivities.remove_access, account)
-            await workflow.execute_activity(
-                "delete_lease_budget",
-                self._budget(account),
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RETRY,
-            )
-            await workflow.execute_activity(
-                "untag_lease_account",
-                account,
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RETRY,
-            )
+            await _quick("delete_lease_budget", self._budget(account))
+            await _quick("untag_lease_account", account)
             pool = workflow.get_external_workflow_handle(self._in.pool)
             await pool.signal(
                 contract.RETURNED, Returned(account_id=account, lease_id=self._in.lease_id)

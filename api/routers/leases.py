@@ -193,6 +193,21 @@ async def list_pools(
     return PoolPage(items=await service.pools(client, settings, lz))
 
 
+async def _pool_action(
+    update: str,
+    organizational_unit: str,
+    account_id: str,
+    body: ReasonBody,
+    user: Operator,
+    client: ClientDep,
+    settings: SettingsDep,
+    lz: LandingZoneDep,
+) -> PoolAccount:
+    handle = service.pool_handle(client, lz, organizational_unit)
+    action = OperatorAction(account_id=account_id, by=user.sub, reason=body.reason)
+    return await decided(handle, update, action, PoolAccount, settings, ended="no such pool")
+
+
 @router.post(
     "/v1/pools/{organizational_unit:path}/accounts/{account_id}/retry",
     response_model=PoolAccount,
@@ -209,10 +224,8 @@ async def retry_cleaning(
     lz: LandingZoneDep,
 ) -> PoolAccount:
     """Clean a quarantined account again (once the cause is fixed)."""
-    handle = service.pool_handle(client, lz, organizational_unit)
-    action = OperatorAction(account_id=account_id, by=user.sub, reason=body.reason)
-    return await decided(
-        handle, contract.RETRY_CLEANING, action, PoolAccount, settings, ended="no such pool"
+    return await _pool_action(
+        contract.RETRY_CLEANING, organizational_unit, account_id, body, user, client, settings, lz
     )
 
 
@@ -232,8 +245,6 @@ async def retire_account(
     lz: LandingZoneDep,
 ) -> PoolAccount:
     """Take an account out of the pool for good; close it with a decommission request."""
-    handle = service.pool_handle(client, lz, organizational_unit)
-    action = OperatorAction(account_id=account_id, by=user.sub, reason=body.reason)
-    return await decided(
-        handle, contract.RETIRE, action, PoolAccount, settings, ended="no such pool"
+    return await _pool_action(
+        contract.RETIRE, organizational_unit, account_id, body, user, client, settings, lz
     )
