@@ -37,6 +37,7 @@ REJECT = "reject"
 EXTEND = "extend"
 END = "end"
 UNFREEZE = "unfreeze"
+RETRY = "retry"  # an operator, once a parked step's cause is fixed
 # operators -> pool (updates)
 RETRY_CLEANING = "retry_cleaning"
 RETIRE = "retire"
@@ -118,6 +119,7 @@ class LeaseState(BaseModel):
     thresholds_reached: list[str] = Field(default_factory=list)
     events: list[LeaseEvent] = Field(default_factory=list)
     sign_in_url: str | None = None
+    problem: str | None = None  # why a step waits for an operator (AWS's own words)
     spent_usd: float | None = None  # as AWS Budgets last saw it
     cost_explorer_usd: float | None = None
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from common.leases import lease_workflow_id, pool_id
 from sandbox.aws.account_settings import sso_role_name
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, eventually, kill_worker_when, vend_cli
+from tests.conftest import Api, Sandbox, eventually, kill_worker_when, vend_cli, wait_until
 
 POOL = "Experiments/Leases"
 TEMPLATE = "sandbox-week"
@@ -274,7 +274,7 @@ def test_a_lease_is_held_to_its_template(api: Api) -> None:
     assert api.call("GET", "/v1/leases/not-a-lease", "alice").status_code == 404
 
 
-def test_a_worker_killed_mid_grant_and_mid_cleaning_assigns_once_and_cleans_once(
+def test_a_worker_killed_mid_grant_freeze_and_cleaning_does_each_once(
     api: Api, sandbox: Sandbox, stack: EmbeddedStack
 ) -> None:
     _filled(api)
@@ -303,6 +303,24 @@ def test_a_worker_killed_mid_grant_and_mid_cleaning_assigns_once_and_cleans_once
     payer = sandbox.client("sts").get_caller_identity()["Account"]
     budgets = sandbox.client("budgets").describe_budgets(AccountId=payer)["Budgets"]
     assert [b["BudgetName"] for b in budgets].count(f"vend-lease-{lease_id}") == 1
+
+    # Mid freeze: AWS Budgets has attached the SCP; the lease's own confirmation is in flight.
+    sandbox.fault(service="organizations", action="AttachPolicy", block=True, times=1)
+    sandbox.http.post("/_sandbox/spend", json={"account_id": account, "usd": 80}).raise_for_status()
+    wait_until(lambda: sandbox.state()["held"]["blocked"] == 1, "the freeze's confirmation sent")
+    stack.processes["worker"].kill()
+    stack.start_worker()
+    sandbox.release()
+    eventually(
+        lambda: _lease(api, "alice", lease_id),
+        lambda got: got["status"] == "frozen",
+        "the lease frozen after the crash",
+        timeout=120,
+    )
+    org = sandbox.org
+    attached = org.list_policies_for_target(TargetId=account, Filter="SERVICE_CONTROL_POLICY")
+    names = [p["Name"] for p in attached["Policies"]]
+    assert names.count("vend-lease-freeze") == 1, names
 
     _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="doomed")
     sandbox.fault(service="sqs", action="DeleteQueue", block=True, times=1)
@@ -356,3 +374,19 @@ def test_thirty_leases_in_a_row_close_nothing_and_vend_no_account_beyond_the_poo
     for account in used:
         described = sandbox.org.describe_account(AccountId=account)["Account"]
         assert described.get("State", described.get("Status")) == "ACTIVE", described
+
+
+def test_a_lease_ends_at_its_time_and_its_access_goes_with_it(api: Api, sandbox: Sandbox) -> None:
+    _filled(api)
+    short = {"template": TEMPLATE, "justification": "a quick look", "duration": "PT15S"}
+    lease = _granted(api, "alice", short)
+    ended = eventually(
+        lambda: _lease(api, "alice", lease["lease_id"]),
+        lambda got: got["status"] == "ended",
+        "the lease over at its time",
+        timeout=120,
+    )
+    last = ended["events"][-1]
+    assert (last["by"], last["action"]) == ("system", "end"), ended["events"]
+    assert ended["ended_at"] >= lease["ends_at"]
+    assert _assignments(sandbox, lease["account_id"]) == []

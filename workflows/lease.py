@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,14 +52,6 @@ WARN_BEFORE_END = timedelta(hours=24)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
-async def _quick(activity: str, arg: Any) -> Any:
-    """One AWS call or a few (a tag, a budget, the freeze SCP): retried until it goes through
-    (each is idempotent), never for long."""
-    return await workflow.execute_activity(
-        activity, arg, start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY
-    )
-
-
 @workflow.defn(name=contract.LEASE_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class SandboxLease:
     @workflow.init
@@ -86,6 +78,7 @@ class SandboxLease:
         self._frozen_by: str | None = None
         self._freeze_wanted = False
         self._budget_changed = False
+        self._retry_by: str | None = None
         self._budget_start: datetime | None = None
         self._published: LeaseStatus | None = None
         self._asked_at = inp.created_at
@@ -103,7 +96,7 @@ class SandboxLease:
         account = await self._account()
         if account is None:
             return await self._close(None)
-        await self._grant(account)
+        await self._step("grant", lambda: self._grant(account))
         await self._hold()
         return await self._close(account)
 
@@ -170,7 +163,7 @@ class SandboxLease:
             holder=self._holder(),
             ends_at=self._s.ends_at,
         )
-        await _quick("tag_lease_account", grant)
+        await self._quick("tag_lease_account", grant)
         await self._notify("granted")
 
     async def _hold(self) -> None:
@@ -185,9 +178,9 @@ class SandboxLease:
             if self._spend_checked and now >= self._next_spend_check:
                 await self._check_spend()
             if self._freeze_wanted and self._s.status == LeaseStatus.active:
-                await self._freeze()
+                await self._step("freeze", self._freeze)
             if self._s.status == LeaseStatus.frozen and self._frozen_by is None:
-                await self._unfreeze()
+                await self._step("unfreeze", self._unfreeze)
             self._changed = False
             wake = min(self._moments(now), default=self._s.ends_at)
             with contextlib.suppress(TimeoutError):
@@ -287,10 +280,10 @@ class SandboxLease:
     async def _set_budget(self, account: str) -> None:
         """The lease's budget, and the budget action that freezes at its threshold."""
         budget = self._budget(account)
-        await _quick("create_lease_budget", budget)
+        await self._quick("create_lease_budget", budget)
         if budget.freeze_percent is not None:
             try:
-                await _quick("arm_lease_freeze", budget)
+                await self._quick("arm_lease_freeze", budget)
             except ActivityError as err:
                 # Budgets cannot freeze on its own here: the spend checks still do, later.
                 self._event("system", "freeze not armed", str(err.cause or err))
@@ -298,7 +291,7 @@ class SandboxLease:
 
     async def _freeze(self) -> None:
         assert self._s.account_id is not None
-        await _quick("freeze_account", self._s.account_id)
+        await self._quick("freeze_account", self._s.account_id)
         self._freeze_wanted = False
         self._s.status = LeaseStatus.frozen
         self._event("system", "frozen", self._frozen_by or "")
@@ -311,8 +304,8 @@ class SandboxLease:
         account = self._s.account_id
         assert account is not None
         if self._freeze_percent() is not None:
-            await _quick("disarm_lease_freeze", self._budget(account))
-        await _quick("unfreeze_account", account)
+            await self._quick("disarm_lease_freeze", self._budget(account))
+        await self._quick("unfreeze_account", account)
         if self._budget_changed or self._freeze_percent() is not None:
             await self._set_budget(account)
             self._budget_changed = False
@@ -322,6 +315,34 @@ class SandboxLease:
         self._s.status = LeaseStatus.active
         self._publish()
 
+    async def _quick(self, activity: str, arg: Any) -> Any:
+        """One AWS call or a few (a tag, a budget, the freeze SCP): retried until it goes
+        through (each is idempotent). It does not heartbeat, so a lost worker's attempt is
+        given up after its start-to-close time: six heartbeat timeouts, 30 s to 2 minutes."""
+        limit = min(120.0, max(30.0, 6 * self._in.heartbeat_seconds))
+        return await workflow.execute_activity(
+            activity, arg, start_to_close_timeout=timedelta(seconds=limit), retry_policy=RETRY
+        )
+
+    async def _step(self, what: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a step until it goes through. What AWS refuses for good (access denied, a
+        missing permission set) parks the lease with AWS's reason, an operator is told, and
+        the step runs again when they ask (every step is idempotent)."""
+        while True:
+            try:
+                await run()
+                return
+            except ActivityError as err:
+                reason = str(err.cause or err)
+            self._s.problem = f"{what}: {reason}"
+            self._event("system", "parked", self._s.problem)
+            self._publish()
+            await self._notify("waiting_for_operator", self._s.problem)
+            await workflow.wait_condition(lambda: self._retry_by is not None)
+            self._event(self._retry_by or "", "retry", what)
+            self._retry_by, self._s.problem = None, None
+            self._publish()
+
     async def _close(self, account: str | None) -> LeaseState:
         """Access goes first (at once), then what the grant made; the pool cleans the account.
         A frozen account stays frozen until cleaned: the pool lifts it."""
@@ -330,9 +351,7 @@ class SandboxLease:
         self._event(ending.by, "end", ending.reason)
         self._publish()
         if account is not None:
-            await self._access(IdentityCenterActivities.remove_access, account)
-            await _quick("delete_lease_budget", self._budget(account))
-            await _quick("untag_lease_account", account)
+            await self._step("end", lambda: self._take_back(account))
             pool = workflow.get_external_workflow_handle(self._in.pool)
             await pool.signal(
                 contract.RETURNED, Returned(account_id=account, lease_id=self._in.lease_id)
@@ -342,6 +361,11 @@ class SandboxLease:
         self._publish()
         await self._notify("ended", ending.reason)
         return self._s
+
+    async def _take_back(self, account: str) -> None:
+        await self._access(IdentityCenterActivities.remove_access, account)
+        await self._quick("delete_lease_budget", self._budget(account))
+        await self._quick("untag_lease_account", account)
 
     # ------------------------------------------------------------------ helpers
     def _holder(self) -> str:
@@ -527,6 +551,16 @@ class SandboxLease:
                 f"{self._in.template.max_budget_usd} USD",
                 type="Invalid",
             )
+
+    @workflow.update(name=contract.RETRY)
+    def retry(self, action: Ending) -> LeaseState:
+        self._retry_by = action.by
+        return self._s
+
+    @retry.validator
+    def _may_retry(self, action: Ending) -> None:
+        if self._s.problem is None:
+            raise ApplicationError("the lease waits for no operator", type="Conflict")
 
     @workflow.query(name=contract.GET_STATE)
     def get_state(self) -> LeaseState:

@@ -185,6 +185,22 @@ async def unfreeze_lease(
     )
 
 
+@router.post("/v1/leases/{lease_id}/retry", response_model=LeaseView, responses=problems(404, 409))
+async def retry_lease(
+    lease_id: str, body: ReasonBody, user: Operator, client: ClientDep, settings: SettingsDep
+) -> LeaseView:
+    """Run a parked step again (its problem says what AWS refused), once its cause is fixed."""
+    return await service.decide(
+        client,
+        settings,
+        lease_id,
+        user,
+        contract.RETRY,
+        Ending(by=user.sub, reason=body.reason),
+        holder_may=False,
+    )
+
+
 @router.get("/v1/pools", response_model=PoolPage, tags=["pools"])
 async def list_pools(
     user: Operator, client: ClientDep, settings: SettingsDep, lz: LandingZoneDep

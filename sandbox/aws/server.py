@@ -176,6 +176,8 @@ class SandboxAws:
             seen.update(status=int(status.split()[0]), headers=headers)
             return start_response(status, headers, *rest)
 
+        if self.faults.take(service, action, text, "block") is not None:
+            self.faults.block()  # before any lock: the rest of the sandbox goes on meanwhile
         if service == "organizations":
             with self._org_lock:
                 created = self.organizations.tick()
@@ -229,8 +231,6 @@ class SandboxAws:
             return _error(
                 environ, start_response, rule.status, rule.error or "InternalFailure", rule.message
             )
-        if self.faults.take(service, action, text, "block") is not None:
-            self.faults.block()
         if why := self._scp_refusal(environ, service, action):
             code = "AccessDeniedException" if _json_protocol(environ) else "AccessDenied"
             return _error(environ, start_response, 403, code, why)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.identity_center import AccessInput
@@ -60,6 +61,7 @@ class LeaseFakes:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     left_behind: list[list[str]] = field(default_factory=list)  # per cleaning, in turn
     vended: int = 0
+    refuse_once: set[str] = field(default_factory=set)  # activities AWS refuses, first call
 
     def named(self, name: str) -> list[Any]:
         return [arg for called, arg in self.calls if called == name]
@@ -94,6 +96,11 @@ def _typed(name: str, kind: type, fakes: LeaseFakes, answer: Callable[[Any], Any
 
     async def fake(arg: Any) -> Any:
         fakes.calls.append((name, arg))
+        if name in fakes.refuse_once:
+            fakes.refuse_once.discard(name)
+            raise ApplicationError(
+                "AccessDeniedException: not allowed", type="AccessDenied", non_retryable=True
+            )
         return answer(arg)
 
     fake.__annotations__ = {"arg": kind, "return": Any}
@@ -375,5 +382,26 @@ async def test_what_cleaning_leaves_quarantines_the_account_until_an_operator_re
         assert clean.accounts[account].cleanings == 2
         retired = await world.pool.execute_update(contract.RETIRE, action, result_type=PoolAccount)
         assert retired.state == PoolAccountState.retired
+
+    await with_world(time_skipping, body, fakes=fakes)
+
+
+async def test_a_step_aws_refuses_parks_the_lease_until_an_operator_retries(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    fakes = LeaseFakes(refuse_once={"assign_access"})
+
+    async def body(world: World) -> None:
+        lease = await world.lease(template(thresholds=[]))
+        parked = await until(lambda: lease_state(lease), lambda s: s.problem is not None)
+        assert parked.status == LeaseStatus.granting
+        assert parked.problem is not None and "AccessDenied" in parked.problem
+        assert "waiting_for_operator" in [n.event for n in world.fakes.named("notify")]
+        await lease.execute_update(contract.RETRY, Ending(by="carol"), result_type=LeaseState)
+        active = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        assert active.problem is None
+        assert len(world.fakes.named("assign_access")) == 2
+        with pytest.raises(WorkflowUpdateFailedError):  # nothing waits for an operator now
+            await lease.execute_update(contract.RETRY, Ending(by="carol"), result_type=LeaseState)
 
     await with_world(time_skipping, body, fakes=fakes)
