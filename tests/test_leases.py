@@ -6,6 +6,7 @@ the cause and retries."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import boto3
@@ -390,3 +391,25 @@ def test_a_lease_ends_at_its_time_and_its_access_goes_with_it(api: Api, sandbox:
     assert (last["by"], last["action"]) == ("system", "end"), ended["events"]
     assert ended["ended_at"] >= lease["ends_at"]
     assert _assignments(sandbox, lease["account_id"]) == []
+
+
+def test_an_idempotency_key_replay_answers_the_same_lease_even_once_it_ended(api: Api) -> None:
+    _filled(api)
+    key = {"Idempotency-Key": f"lease-{uuid.uuid4()}"}
+    short = {"template": TEMPLATE, "justification": "once", "duration": "PT5S"}
+    first = api.call("POST", "/v1/leases", "alice", json=short, headers=key)
+    assert first.status_code == 201, first.text
+    lease_id = first.json()["lease_id"]
+    eventually(
+        lambda: _lease(api, "alice", lease_id),
+        lambda got: got["status"] == "ended",
+        "the short lease over",
+        timeout=120,
+    )
+    again = api.call("POST", "/v1/leases", "alice", json=short, headers=key)
+    assert again.status_code == 201 and again.json()["lease_id"] == lease_id, again.text
+    assert again.json()["status"] == "ended"
+    other = api.call(
+        "POST", "/v1/leases", "alice", json={**short, "justification": "x"}, headers=key
+    )
+    assert other.status_code == 422 and other.json()["type"].endswith("idempotencykeyreused")

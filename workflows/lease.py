@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         Returned,
         Unfreeze,
     )
-    from workflows import lease_metrics as metrics
+    from workflows.leasing import metrics
 
 WARN_BEFORE_END = timedelta(hours=24)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         Returned,
         VendOutcome,
     )
-    from workflows import lease_metrics as metrics
+    from workflows.leasing import metrics
 
 HISTORY_LIMIT = 20_000
 FAILURE_PAUSE = timedelta(minutes=10)  # after a failed vend, before the keeper tries again

@@ -59,7 +59,7 @@ async def create_lease(
     """Ask for a sandbox; from a warm pool it is usable within seconds (approval first when
     the template asks for one). A replayed Idempotency-Key answers the same lease."""
     inp = service.lease_input(body, user, lz, settings, service.lease_id_for(user, idempotency_key))
-    lease = await service.start_lease(client, settings, inp)
+    lease = await service.start_lease(client, settings, inp, service.fingerprint_of(body))
     response.headers["Location"] = f"/v1/leases/{inp.lease_id}"
     return lease
 

@@ -7,6 +7,7 @@ see every lease; operators see the pools.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.errors import Problem
 from api.lease_schemas import LeaseBody, LeaseView, PoolView
@@ -82,8 +84,35 @@ def _invalid(field: str, msg: str) -> Problem:
     )
 
 
-async def start_lease(client: Client, settings: Settings, inp: LeaseInput) -> LeaseView:
-    handle = await client.start_workflow(
+async def start_lease(
+    client: Client, settings: Settings, inp: LeaseInput, fingerprint: str
+) -> LeaseView:
+    """Start the lease; an Idempotency-Key replay answers the lease it made (running or
+    ended), or 422 when the key was used with another body."""
+    try:
+        handle = await _start(client, settings, inp, fingerprint)
+    except WorkflowAlreadyStartedError:  # ended already, and its id is never reused
+        handle = client.get_workflow_handle(contract.lease_workflow_id(inp.lease_id))
+    described = await handle.describe(rpc_timeout=rpc_timeout(settings))
+    if (await described.memo()).get("body_sha256") != fingerprint:
+        raise Problem(
+            422,
+            "Invalid request",
+            "this Idempotency-Key was already used with a different request body",
+            kind="idempotencykeyreused",
+        )
+    state, _ = await _state(handle, settings)
+    return view(state)
+
+
+def fingerprint_of(body: LeaseBody) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+async def _start(
+    client: Client, settings: Settings, inp: LeaseInput, fingerprint: str
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
         contract.LEASE_WORKFLOW,
         inp,
         id=contract.lease_workflow_id(inp.lease_id),
@@ -98,12 +127,10 @@ async def start_lease(client: Client, settings: Settings, inp: LeaseInput) -> Le
                 SearchAttributePair(sa.STATUS, "pending_approval"),
             ]
         ),
-        memo={"template": inp.template.name, "holder": inp.holder.sub},
+        memo={"template": inp.template.name, "holder": inp.holder.sub, "body_sha256": fingerprint},
         static_summary=f"lease {inp.template.name} ({inp.holder.sub})",
         rpc_timeout=rpc_timeout(settings),
     )
-    state, _ = await _state(handle, settings)
-    return view(state)
 
 
 def lease_id_for(user: Principal, idempotency_key: str | None) -> str:

@@ -1,0 +1,1 @@
+"""What the lease and pool workflows share that is not a workflow itself."""
