@@ -392,3 +392,31 @@ def test_an_operator_sees_drift_repairs_it_and_follows_a_rollout_on_the_page(
     expect(carol.locator("#rollout-status")).to_contain_text("completed", timeout=120_000)
     carol.screenshot(path=str(SHOTS / "operator-rollout.png"))
     assert carol.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_sandbox_leased_and_ended_from_the_page_and_the_pool_seen_by_an_operator(
+    open_as: Callable[..., Page], api: Api
+) -> None:
+    eventually(
+        lambda: api.call("GET", "/v1/pools", "carol").json()["items"],
+        lambda pools: any(p["counts"].get("available", 0) >= 1 for p in pools),
+        "a pool account ready",
+        timeout=300,
+    )
+    alice = open_as("alice")
+    alice.get_by_role("link", name="My sandboxes").click()
+    form = alice.locator("#lease-form")
+    form.get_by_label("What is it for?").fill("trying the page")
+    form.get_by_role("button", name="Lease a sandbox").click()
+    expect(alice.locator("#lease-status")).to_contain_text("active", timeout=60_000)
+    account = alice.locator("#lease-facts dd").first.inner_text()
+    assert account.isdigit() and len(account) == 12, account
+    alice.screenshot(path=str(SHOTS / "lease.png"))
+    alice.get_by_role("button", name="End").click()
+    expect(alice.locator("#lease-status")).to_contain_text("ended", timeout=60_000)
+    assert alice.errors == []  # type: ignore[attr-defined]
+
+    carol = open_as("carol")
+    carol.get_by_role("link", name="Pools").click()
+    expect(carol.locator(f"tr[data-account='{account}']")).to_be_visible()
+    carol.screenshot(path=str(SHOTS / "pools.png"))
