@@ -231,6 +231,15 @@ class LandingZone(BaseModel):
                 raise ValueError(
                     f"lease template {template.name}: no pool for {template.organizational_unit}"
                 )
+            for name in template.baselines:
+                baseline = self.baselines.get(name)
+                if baseline is None:
+                    raise ValueError(f"lease template {template.name}: no baseline {name}")
+                if baseline.permission_model != PermissionModel.SELF_MANAGED:
+                    raise ValueError(
+                        f"lease template {template.name}: {name} is not self-managed (a lease "
+                        "deploys to its account alone)"
+                    )
 
     def settings_for(self, ou: OrganizationalUnitPolicy) -> SettingsPolicy:
         """The landing zone's settings, with the keys the OU gives replacing them."""

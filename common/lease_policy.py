@@ -66,6 +66,9 @@ class LeaseTemplate(BaseModel):
     # Identity Center groups a lease may be for (ISB #142: leases for a team, not one person).
     groups: list[str] = Field(default_factory=list)
     permission_sets: list[str] = Field(min_length=1)
+    # Baselines of the landing zone's catalog deployed on top for the lease (ISB's
+    # "blueprints"), removed at its end; self-managed StackSets only.
+    baselines: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _bounds(self) -> LeaseTemplate:

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from common.landing_zone import StackSetBaseline, StackSetPreferences
 from common.lease_policy import LeaseTemplate, PoolSpec
 from common.models import Principal
 
@@ -91,6 +92,9 @@ class LeaseInput(BaseModel):
     sign_in_url: str | None = None  # the Identity Center access portal
     spend_check_seconds: float = 300.0
     heartbeat_seconds: float = 120.0  # how soon a lost worker's grant is taken up again
+    # The template's blueprints as the landing zone had them when the lease was asked for.
+    baselines: list[StackSetBaseline] = Field(default_factory=list)
+    stack_set_preferences: StackSetPreferences = Field(default_factory=StackSetPreferences)
 
 
 class LeaseEvent(BaseModel):

@@ -413,3 +413,29 @@ def test_an_idempotency_key_replay_answers_the_same_lease_even_once_it_ended(api
         "POST", "/v1/leases", "alice", json={**short, "justification": "x"}, headers=key
     )
     assert other.status_code == 422 and other.json()["type"].endswith("idempotencykeyreused")
+
+
+def test_a_templates_blueprint_is_deployed_for_the_lease_and_removed_at_its_end(
+    api: Api, sandbox: Sandbox
+) -> None:
+    _filled(api)
+    lease = _granted(api, "alice", {"template": "blueprint-week", "justification": "a blueprint"})
+    account, lease_id = lease["account_id"], lease["lease_id"]
+    deployed = eventually(
+        lambda: _lease(api, "alice", lease_id),
+        lambda got: "blueprints deployed" in [e["action"] for e in got["events"]],
+        "the blueprint deployed",
+        timeout=120,
+    )
+    assert deployed["status"] == "active"
+    instances = sandbox.stack_instances("vend-lease-blueprint", account)
+    assert [i["Status"] for i in instances] == ["CURRENT"], instances
+    _ended(api, "alice", lease_id)
+    assert sandbox.stack_instances("vend-lease-blueprint", account) == []
+    back = eventually(
+        lambda: _account(api, account),
+        lambda a: a["state"] in ("available", "quarantined"),
+        "the account cleaned",
+        timeout=180,
+    )
+    assert back["state"] == "available", back

@@ -26,6 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.identity_center import AccessInput, IdentityCenterActivities
     from activities.notifications import Notification
+    from activities.stack_sets import DeployBaselineInput, DeployBaselineResult
     from common import leases as contract
     from common import search_attributes as sa
     from common.account_settings import EffectiveAccess
@@ -97,6 +98,8 @@ class SandboxLease:
         if account is None:
             return await self._close(None)
         await self._step("grant", lambda: self._grant(account))
+        if inp.baselines:
+            await self._step("blueprints", lambda: self._blueprints(account, "deploy_baseline"))
         await self._hold()
         return await self._close(account)
 
@@ -362,8 +365,38 @@ class SandboxLease:
         await self._notify("ended", ending.reason)
         return self._s
 
+    async def _blueprints(self, account: str, activity: str) -> None:
+        """The template's baselines on top (after access: the account is usable meanwhile),
+        or taken away at the end (the cleaner keeps StackSet stacks, so the engine removes
+        what it deployed)."""
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    activity,
+                    DeployBaselineInput(
+                        request_id=f"lease-{self._in.lease_id}",
+                        account_id=account,
+                        ou_id="",  # self-managed StackSets only: no OU target
+                        baseline=baseline,
+                        preferences=self._in.stack_set_preferences,
+                    ),
+                    result_type=DeployBaselineResult,
+                    start_to_close_timeout=timedelta(hours=2),
+                    heartbeat_timeout=timedelta(seconds=self._in.heartbeat_seconds),
+                    retry_policy=RETRY,
+                )
+                for baseline in self._in.baselines
+            )
+        )
+        names = ", ".join(b.stack_set_name for b in self._in.baselines)
+        verb = "deployed" if activity == "deploy_baseline" else "removed"
+        self._event("system", f"blueprints {verb}", names)
+        self._publish()
+
     async def _take_back(self, account: str) -> None:
         await self._access(IdentityCenterActivities.remove_access, account)
+        if self._in.baselines:
+            await self._blueprints(account, "remove_baseline")
         await self._quick("delete_lease_budget", self._budget(account))
         await self._quick("untag_lease_account", account)
 

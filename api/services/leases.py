@@ -71,6 +71,8 @@ def lease_input(
         sign_in_url=settings.leases.sign_in_url,
         spend_check_seconds=settings.leases.spend_check_seconds,
         heartbeat_seconds=settings.steps.heartbeat_timeout_seconds,
+        baselines=[lz.baselines[name] for name in template.baselines],
+        stack_set_preferences=lz.stack_set_preferences,
     )
 
 
