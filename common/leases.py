@@ -26,6 +26,7 @@ LEASE_PREFIX = "lease-"
 POOL_PREFIX = "lease-pool-"
 GET_STATE = "get_state"
 STATE_MEMO = "lease"
+POOL_MEMO = "pool"
 # lease -> pool
 WANT = "want"
 WITHDRAW = "withdraw"

@@ -58,6 +58,7 @@ class LeasePool:
         self._changed = False
         self._running: set[str] = set()  # provisioning request ids and accounts being cleaned
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._recorded: dict[str, object] | None = None
         self._paused_until = workflow.now() - timedelta(seconds=1)
 
     @workflow.run
@@ -70,12 +71,21 @@ class LeasePool:
             self._provision()
             self._clean()
             metrics.pool_accounts(self._s.config.spec.organizational_unit, self._s)
+            self._record()
             wake = self._paused_until - workflow.now()
             timeout = wake if wake > timedelta(0) and self._wants_more() else None
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._s)
+
+    def _record(self) -> None:
+        """The state in the memo when it changed: the pool's page reads it while no worker
+        answers a query (marked stale), as a request's does."""
+        recorded = self._s.model_dump(mode="json")
+        if recorded != self._recorded:
+            self._recorded = recorded
+            workflow.upsert_memo({contract.POOL_MEMO: recorded})
 
     def _history_long(self) -> bool:
         info = workflow.info()

@@ -220,7 +220,7 @@ async def pools(client: Client, settings: Settings, lz: LandingZone) -> list[Poo
         state, stale = await query_or_recorded(
             handle,
             contract.GET_STATE,
-            "pool",
+            contract.POOL_MEMO,
             PoolState,
             settings,
             missing=POOL_NOT_FOUND,

@@ -396,7 +396,11 @@ async def test_a_step_aws_refuses_parks_the_lease_until_an_operator_retries(
         parked = await until(lambda: lease_state(lease), lambda s: s.problem is not None)
         assert parked.status == LeaseStatus.granting
         assert parked.problem is not None and "AccessDenied" in parked.problem
-        assert "waiting_for_operator" in [n.event for n in world.fakes.named("notify")]
+
+        async def notified() -> list[str]:
+            return [n.event for n in world.fakes.named("notify")]
+
+        await until(notified, lambda events: "waiting_for_operator" in events)
         await lease.execute_update(contract.RETRY, Ending(by="carol"), result_type=LeaseState)
         active = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
         assert active.problem is None
