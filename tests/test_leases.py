@@ -46,6 +46,16 @@ def _account(api: Api, account_id: str) -> dict[str, Any]:
     return next(a for a in _pool(api)["accounts"] if a["account_id"] == account_id)
 
 
+def _cleaned(api: Api, account_id: str, what: str) -> dict[str, Any]:
+    """The account once its cleaning is over, clean (available) or not (quarantined)."""
+    return eventually(
+        lambda: _account(api, account_id),
+        lambda a: a["state"] in ("available", "quarantined"),
+        what,
+        timeout=240,
+    )
+
+
 def _lease(api: Api, user: str, lease_id: str) -> dict[str, Any]:
     resp = api.call("GET", f"/v1/leases/{lease_id}", user)
     assert resp.status_code == 200, resp.text
@@ -138,12 +148,7 @@ def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
     assert [e["action"] for e in ended["events"]][-1] == "end"
     assert _assignments(sandbox, account) == []  # access gone when the lease says ended
     assert "vend:lease-id" not in sandbox.tags_of(account)
-    back = eventually(
-        lambda: _account(api, account),
-        lambda a: a["state"] in ("available", "quarantined"),
-        "the account cleaned",
-        timeout=180,
-    )
+    back = _cleaned(api, account, "the account cleaned")
     assert back["state"] == "available", back
     assert back["cleanings"] == leased["cleanings"] + 1  # pool accounts are lent again and again
     sqs = _member(sandbox, account, "sqs", TWO_REGIONS[0])
@@ -168,12 +173,7 @@ def test_a_cleaning_that_leaves_something_quarantines_until_an_operator_retries(
     ][0]["InstanceId"]
     _ended(api, "alice", lease["lease_id"])
 
-    held = eventually(
-        lambda: _account(api, account),
-        lambda a: a["state"] in ("available", "quarantined"),
-        "the cleaning over",
-        timeout=240,
-    )
+    held = _cleaned(api, account, "the cleaning over")
     assert held["state"] == "quarantined", held
     assert held["left_behind"] == [f"{TWO_REGIONS[1]} EC2Instance {instance}"]
     assert held["reason"].startswith("1 resource(s) left after 3 pass(es)"), held
@@ -188,12 +188,7 @@ def test_a_cleaning_that_leaves_something_quarantines_until_an_operator_retries(
     assert retried.json()["state"] == "cleaning"
     again = api.call("POST", path, "carol", json={})
     assert again.status_code == 409  # cleaning already
-    clean = eventually(
-        lambda: _account(api, account),
-        lambda a: a["state"] in ("available", "quarantined"),
-        "the cleaning over",
-        timeout=240,
-    )
+    clean = _cleaned(api, account, "the cleaning over")
     assert clean["state"] == "available" and clean["left_behind"] == [], clean
 
 
@@ -333,12 +328,7 @@ def test_a_worker_killed_mid_grant_freeze_and_cleaning_does_each_once(
         pool_id(POOL),
     )
     sandbox.release()
-    back = eventually(
-        lambda: _account(api, account),
-        lambda a: a["state"] in ("available", "quarantined"),
-        "the account cleaned after the crash",
-        timeout=180,
-    )
+    back = _cleaned(api, account, "the account cleaned after the crash")
     assert back["state"] == "available", back
     assert back["cleanings"] == cleanings + 1  # a retried attempt is the same cleaning
     assert _member(sandbox, account, "sqs", TWO_REGIONS[0]).list_queues().get("QueueUrls", []) == []
@@ -432,10 +422,5 @@ def test_a_templates_blueprint_is_deployed_for_the_lease_and_removed_at_its_end(
     assert [i["Status"] for i in instances] == ["CURRENT"], instances
     _ended(api, "alice", lease_id)
     assert sandbox.stack_instances("vend-lease-blueprint", account) == []
-    back = eventually(
-        lambda: _account(api, account),
-        lambda a: a["state"] in ("available", "quarantined"),
-        "the account cleaned",
-        timeout=180,
-    )
+    back = _cleaned(api, account, "the account cleaned")
     assert back["state"] == "available", back
