@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from common.leases import LeaseState, PoolAccount, PoolState, Provisioning
 
@@ -42,12 +42,14 @@ class ReasonBody(BaseModel):
 
 class ExtendBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ends_at: datetime = Field(description="the new end, within the template's longest lease")
+    ends_at: AwareDatetime = Field(
+        description="the new end (with its time zone), within the template's longest lease"
+    )
 
 
 class UnfreezeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ends_at: datetime | None = None
+    ends_at: AwareDatetime | None = None
     budget_usd: int | None = Field(default=None, ge=1)
     reason: Annotated[str, StringConstraints(max_length=2000)] = ""
 
