@@ -179,7 +179,9 @@ def activity_objects(client: Client, settings: Settings) -> list[object]:
         poll_interval_seconds=aws.poll_interval_seconds,
     )
     shared = [org, account_settings, budgets, ct, workload_security, billing, drift]
-    return shared + _the_others(client, settings, org, members, account_api, cloudformation)
+    return shared + _the_others(
+        client, settings, org, members, account_settings, budgets, cloudformation
+    )
 
 
 def _the_others(
@@ -187,7 +189,8 @@ def _the_others(
     settings: Settings,
     org: OrganizationsActivities,
     members: MemberAccountAccess,
-    account_api: Any,
+    account_settings: AccountSettingsActivities,
+    budgets: BudgetActivities,
     cloudformation: Any,
 ) -> list[object]:
     """The activity classes no other one is built on."""
@@ -197,15 +200,13 @@ def _the_others(
     return [
         LifecycleActivities(org, settings.close_quota.limit or landing_zone.close_quota or 0),
         AdoptionActivities(org, members),
-        UpdateActivities(org, account_api),
+        UpdateActivities(org, account_settings.account),
         IdentityCenterActivities(
             aws_client("sso-admin", aws),
             aws_client("identitystore", aws),
             aws.poll_interval_seconds,
         ),
-        MemberSettingsActivities(
-            members, AccountSettingsActivities(account_api, aws.poll_interval_seconds)
-        ),
+        MemberSettingsActivities(members, account_settings),
         StackSetActivities(
             cloudformation=cloudformation,
             execution_roles=execution_roles,
@@ -223,29 +224,33 @@ def _the_others(
         WorkflowSignals(client),
         DriftTargetActivities(client, landing_zone),
         PolicyRolloutActivities(client),
-        *lease_activities(client, settings, landing_zone, members),
+        *lease_activities(client, settings, landing_zone, org, members, account_settings, budgets),
     ]
 
 
 def lease_activities(
-    client: Client, settings: Settings, landing_zone: LandingZone, members: MemberAccountAccess
+    client: Client,
+    settings: Settings,
+    landing_zone: LandingZone,
+    org: OrganizationsActivities,
+    members: MemberAccountAccess,
+    account_settings: AccountSettingsActivities,
+    budgets: BudgetActivities,
 ) -> list[object]:
+    """The leases' activities, on the clients the vends' already hold."""
     aws, leases = settings.aws, settings.leases
     return [
         LeaseActivities(
-            organizations_client(aws),
+            org.client,
             [aws.member_role_name, *leases.engine_roles],
-            budgets=aws_client("budgets", aws),
+            budget_api=budgets,
             cost_explorer=aws_client("ce", aws),
-            sts=aws_client("sts", aws),
             budget_action_role_arn=leases.budget_action_role_arn,
         ),
         PoolVending(client, settings, landing_zone, aws.poll_interval_seconds),
         AccountCleaning(
             members=members,
-            account_settings=AccountSettingsActivities(
-                aws_client("account", aws), aws.poll_interval_seconds
-            ),
+            account_settings=account_settings,
             command=leases.cleaner_command,
             engine_roles=leases.engine_roles,
             passes=leases.cleaner_passes,

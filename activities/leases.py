@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from temporalio import activity
 
 from activities.aws_errors import error_code, final, to_application_error
+from activities.budgets import BudgetActivities
 from common.leases import END_TAG, HOLDER_TAG, LEASE_TAG, LeaseBudget, LeaseGrant, LeaseSpend
 
 FREEZE_POLICY = "vend-lease-freeze"
@@ -72,9 +73,8 @@ class LeaseActivities:
     # The roles the engine works through inside accounts (the member role, Control Tower's,
     # the StackSet execution role): a freeze never stops them.
     engine_roles: list[str]
-    budgets: Any
+    budget_api: BudgetActivities  # the lease's budget lives beside the vends' (its payer, finds)
     cost_explorer: Any
-    sts: Any
     budget_action_role_arn: str | None = None
 
     @activity.defn(no_thread_cancel_exception=True)
@@ -89,10 +89,10 @@ class LeaseActivities:
                 "NoBudgetActionRole",
             )
         try:
-            payer = str(self.sts.get_caller_identity()["Account"])
+            payer = self.budget_api.payer()
             if self._actions(payer, budget.name):
                 return "armed already"
-            self.budgets.create_budget_action(
+            self.budget_api.budgets.create_budget_action(
                 AccountId=payer,
                 BudgetName=budget.name,
                 NotificationType="ACTUAL",
@@ -124,10 +124,10 @@ class LeaseActivities:
     def disarm_lease_freeze(self, budget: LeaseBudget) -> str:
         """Before an unfreeze raises the budget: the action that fired would fire again."""
         try:
-            payer = str(self.sts.get_caller_identity()["Account"])
+            payer = self.budget_api.payer()
             for action in self._actions(payer, budget.name):
                 try:
-                    self.budgets.delete_budget_action(
+                    self.budget_api.budgets.delete_budget_action(
                         AccountId=payer, BudgetName=budget.name, ActionId=action["ActionId"]
                     )
                 except ClientError as err:
@@ -140,9 +140,9 @@ class LeaseActivities:
     @activity.defn(no_thread_cancel_exception=True)
     def lease_spend(self, budget: LeaseBudget) -> LeaseSpend:
         try:
-            payer = str(self.sts.get_caller_identity()["Account"])
-            described = self.budgets.describe_budget(AccountId=payer, BudgetName=budget.name)
-            actual = described["Budget"].get("CalculatedSpend", {}).get("ActualSpend", {})
+            payer = self.budget_api.payer()
+            found = self.budget_api.find(payer, budget.name) or {}
+            actual = found.get("CalculatedSpend", {}).get("ActualSpend", {})
             applied = any(
                 a["Status"] == "EXECUTION_SUCCESS" for a in self._actions(payer, budget.name)
             )
@@ -173,9 +173,9 @@ class LeaseActivities:
         )
 
     def _actions(self, payer: str, name: str) -> list[dict[str, Any]]:
-        pages = self.budgets.get_paginator("describe_budget_actions_for_budget").paginate(
-            AccountId=payer, BudgetName=name
-        )
+        pages = self.budget_api.budgets.get_paginator(
+            "describe_budget_actions_for_budget"
+        ).paginate(AccountId=payer, BudgetName=name)
         return [a for page in pages for a in page["Actions"]]
 
     @activity.defn(no_thread_cancel_exception=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from pydantic import BaseModel
+
 from common.account_settings import EffectiveSettings, SettingsProblem, resolve
 from common.landing_zone import (
     LandingZone,
@@ -151,8 +153,9 @@ def settings_of(body: AccountRequest, ou: OuSnapshot) -> EffectiveSettings:
         raise IntakeRefused([{"loc": ["body", *err.loc], "msg": err.msg}]) from err
 
 
-def body_fingerprint(body: AccountRequest) -> str:
-    """Same request, same fingerprint: what an Idempotency-Key replay is compared by."""
+def body_fingerprint(body: BaseModel) -> str:
+    """Same request (or lease) body, same fingerprint: what an Idempotency-Key replay is
+    compared by."""
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 

@@ -303,12 +303,16 @@ class Sandbox:
 
         return eventually(assumed, lambda c: c is not None, "the member role assumable", 30)
 
-    def member_client(self, account_id: str, service: str) -> Any:
-        creds = self.member_credentials(account_id)
+    def member_client(self, account_id: str, service: str, region: str = "us-east-1") -> Any:
+        """A client inside a member account, through the engine's own role there."""
+        return self.client_with(self.member_credentials(account_id), service, region)
+
+    def client_with(self, creds: Any, service: str, region: str = "us-east-1") -> Any:
+        """A client of the sandbox on these temporary credentials (an assumed role's)."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
-            region_name="us-east-1",
+            region_name=region,
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -73,18 +72,6 @@ def _assignments(sandbox: Sandbox, account_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def _member(sandbox: Sandbox, account_id: str, service: str, region: str) -> Any:
-    creds = sandbox.member_credentials(account_id, "alice-at-work")
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.endpoint,
-        region_name=region,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-
-
 def _granted(api: Api, user: str, body: dict[str, Any]) -> dict[str, Any]:
     resp = api.call("POST", "/v1/leases", user, json=body)
     assert resp.status_code == 201, resp.text
@@ -135,14 +122,14 @@ def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
     assert pools.exit_code == 0 and f"{POOL}: " in pools.output and "leased " in pools.output
 
     # What she makes, in two regions.
-    _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="alice-queue")
-    _member(sandbox, account, "dynamodb", TWO_REGIONS[1]).create_table(
+    sandbox.member_client(account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="alice-queue")
+    sandbox.member_client(account, "dynamodb", TWO_REGIONS[1]).create_table(
         TableName="alice-table",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    _member(sandbox, account, "s3", TWO_REGIONS[0]).create_bucket(Bucket=f"alice-{account}")
+    sandbox.member_client(account, "s3", TWO_REGIONS[0]).create_bucket(Bucket=f"alice-{account}")
 
     ended = _ended(api, "alice", lease["lease_id"])
     assert [e["action"] for e in ended["events"]][-1] == "end"
@@ -151,10 +138,12 @@ def test_a_lease_from_the_pool_is_granted_ended_cleaned_and_handed_out_again(
     back = _cleaned(api, account, "the account cleaned")
     assert back["state"] == "available", back
     assert back["cleanings"] == leased["cleanings"] + 1  # pool accounts are lent again and again
-    sqs = _member(sandbox, account, "sqs", TWO_REGIONS[0])
+    sqs = sandbox.member_client(account, "sqs", TWO_REGIONS[0])
     assert sqs.list_queues().get("QueueUrls", []) == []
-    assert _member(sandbox, account, "dynamodb", TWO_REGIONS[1]).list_tables()["TableNames"] == []
-    assert _member(sandbox, account, "s3", TWO_REGIONS[0]).list_buckets()["Buckets"] == []
+    assert (
+        sandbox.member_client(account, "dynamodb", TWO_REGIONS[1]).list_tables()["TableNames"] == []
+    )
+    assert sandbox.member_client(account, "s3", TWO_REGIONS[0]).list_buckets()["Buckets"] == []
     # Cleaned, never closed.
     described = sandbox.org.describe_account(AccountId=account)["Account"]
     assert described.get("State", described.get("Status")) == "ACTIVE", described
@@ -166,7 +155,7 @@ def test_a_cleaning_that_leaves_something_quarantines_until_an_operator_retries(
     _filled(api)
     lease = _granted(api, "alice", {"template": TEMPLATE, "justification": "an EC2 trial"})
     account = lease["account_id"]
-    ec2 = _member(sandbox, account, "ec2", TWO_REGIONS[1])
+    ec2 = sandbox.member_client(account, "ec2", TWO_REGIONS[1])
     image = ec2.describe_images()["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, DisableApiTermination=True)[
         "Instances"
@@ -200,14 +189,7 @@ def _as_holder(sandbox: Sandbox, account_id: str, service: str) -> Any:
         RoleArn=f"arn:aws:iam::{account_id}:role/aws-reserved/sso.amazonaws.com/{role}",
         RoleSessionName="alice",
     )["Credentials"]
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.endpoint,
-        region_name=TWO_REGIONS[0],
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return sandbox.client_with(creds, service, TWO_REGIONS[0])
 
 
 def test_spend_past_the_budget_freezes_before_cost_explorer_knows_and_an_approver_lifts_it(
@@ -234,7 +216,7 @@ def test_spend_past_the_budget_freezes_before_cost_explorer_knows_and_an_approve
     assert denied.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
     assert "before" in alice.list_queues()["QueueUrls"][0]  # reads still work
     # The engine's own role is not stopped (cleaning must work on a frozen account).
-    _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="by-the-engine")
+    sandbox.member_client(account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="by-the-engine")
 
     path = f"/v1/leases/{lease_id}/unfreeze"
     assert api.call("POST", path, "alice", json={"budget_usd": 150}).status_code == 403
@@ -267,6 +249,9 @@ def test_a_lease_is_held_to_its_template(api: Api) -> None:
     group = {"template": TEMPLATE, "justification": "x", "for_group": "team-payments"}
     assert api.call("POST", "/v1/leases", "alice", json=group).status_code == 422
     assert api.call("GET", "/v1/pools", "alice").status_code == 403
+    naive = {"ends_at": "2030-01-01T00:00:00"}  # a time without its zone means nothing here
+    resp = api.call("POST", f"/v1/leases/{uuid.uuid4()}/extend", "alice", json=naive)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["loc"] == ["body", "ends_at"]
     assert api.call("GET", "/v1/leases/not-a-lease", "alice").status_code == 404
 
 
@@ -318,7 +303,7 @@ def test_a_worker_killed_mid_grant_freeze_and_cleaning_does_each_once(
     names = [p["Name"] for p in attached["Policies"]]
     assert names.count("vend-lease-freeze") == 1, names
 
-    _member(sandbox, account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="doomed")
+    sandbox.member_client(account, "sqs", TWO_REGIONS[0]).create_queue(QueueName="doomed")
     sandbox.fault(service="sqs", action="DeleteQueue", block=True, times=1)
     _ended(api, "alice", lease_id)
     kill_worker_when(
@@ -331,7 +316,10 @@ def test_a_worker_killed_mid_grant_freeze_and_cleaning_does_each_once(
     back = _cleaned(api, account, "the account cleaned after the crash")
     assert back["state"] == "available", back
     assert back["cleanings"] == cleanings + 1  # a retried attempt is the same cleaning
-    assert _member(sandbox, account, "sqs", TWO_REGIONS[0]).list_queues().get("QueueUrls", []) == []
+    assert (
+        sandbox.member_client(account, "sqs", TWO_REGIONS[0]).list_queues().get("QueueUrls", [])
+        == []
+    )
 
 
 @pytest.mark.timeout(900)  # thirty grants and ends, each a few seconds; more under a loaded CI

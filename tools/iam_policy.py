@@ -82,9 +82,8 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
     "member_settings.py": {"iam": ("member", "iam"), "ec2": ("member", "ec2")},
     "leases.py": {
         "self.organizations": ("management", "organizations"),
-        "self.budgets": ("management", "budgets"),
+        "self.budget_api.budgets": ("management", "budgets"),
         "self.cost_explorer": ("management", "ce"),
-        "self.sts": ("management", "sts"),
     },
     "cleaning.py": {
         "ec2": ("member", "ec2"),

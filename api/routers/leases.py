@@ -26,6 +26,7 @@ from api.openapi import problems
 from api.services import leases as service
 from api.temporal_calls import decided, rpc_timeout
 from common import leases as contract
+from common.intake import body_fingerprint
 from common.leases import (
     Approval,
     Ending,
@@ -59,7 +60,7 @@ async def create_lease(
     """Ask for a sandbox; from a warm pool it is usable within seconds (approval first when
     the template asks for one). A replayed Idempotency-Key answers the same lease."""
     inp = service.lease_input(body, user, lz, settings, service.lease_id_for(user, idempotency_key))
-    lease = await service.start_lease(client, settings, inp, service.fingerprint_of(body))
+    lease = await service.start_lease(client, settings, inp, body_fingerprint(body))
     response.headers["Location"] = f"/v1/leases/{inp.lease_id}"
     return lease
 

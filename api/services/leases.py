@@ -7,7 +7,6 @@ see every lease; operators see the pools.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -105,10 +104,6 @@ async def start_lease(
         )
     state, _ = await _state(handle, settings)
     return view(state)
-
-
-def fingerprint_of(body: LeaseBody) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
 async def _start(

@@ -8,7 +8,6 @@ what the inventory finds left, an operator's retry and retirement)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from common.leases import (
     VendOutcome,
 )
 from common.models import Principal, Role
+from tests.conftest import eventually_async
 from tests.workflows.harness import QUEUE, worker
 from workflows.lease import SandboxLease
 from workflows.lease_pool import LeasePool
@@ -173,16 +173,6 @@ async def lease_state(handle: WorkflowHandle[Any, Any]) -> LeaseState:
     return state
 
 
-async def until(read: Callable[[], Awaitable[Any]], holds: Callable[[Any], bool]) -> Any:
-    """Poll a query until it holds (workflow time does not move while the test polls)."""
-    for _ in range(300):
-        value = await read()
-        if holds(value):
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never held; last: {value}")
-
-
 async def with_world(
     env: WorkflowEnvironment,
     body: Callable[[World], Awaitable[None]],
@@ -218,20 +208,30 @@ async def test_a_lease_reaches_its_thresholds_freezes_and_ends_on_time(
 ) -> None:
     async def body(world: World) -> None:
         lease = await world.lease()
-        active = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        active = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         assert active.account_id == "200000000000"  # the least recently used
         assert active.ends_at - active.granted_at == timedelta(days=4)
         assert [a.access.users for a in world.fakes.named("assign_access")] == [["alice"]]
 
         await world.env.sleep(2 * DAY + timedelta(minutes=1))  # half-way: notified
-        halfway = await until(
-            lambda: lease_state(lease), lambda s: "duration 50%" in s.thresholds_reached
+        halfway = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: "duration 50%" in s.thresholds_reached,
+            "the state the specification waits for",
         )
         assert halfway.status == LeaseStatus.active
         assert world.fakes.named("freeze_account") == []
 
         await world.env.sleep(DAY)  # three quarters: frozen
-        frozen = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.frozen)
+        frozen = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.frozen,
+            "the state the specification waits for",
+        )
         assert world.fakes.named("freeze_account") == [frozen.account_id]
         events = [n.event for n in world.fakes.named("notify")]
         assert events[:3] == ["granted", "threshold", "threshold"] and "frozen" in events
@@ -245,13 +245,21 @@ async def test_a_lease_reaches_its_thresholds_freezes_and_ends_on_time(
             result_type=LeaseState,
         )
         assert answer.ends_at == later and answer.budget_usd == 120
-        await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         budgets = world.fakes.named("create_lease_budget")
         assert [b.amount_usd for b in budgets] == [50, 120]
         assert world.fakes.named("unfreeze_account") == [frozen.account_id]
 
         await world.env.sleep(2 * DAY)
-        ended = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.ended)
+        ended = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.ended,
+            "the state the specification waits for",
+        )
         assert ended.ended_at is not None and ended.ended_at >= later
         assert "ending_soon" in ended.thresholds_reached
         assert len(world.fakes.named("remove_access")) == 1
@@ -259,12 +267,13 @@ async def test_a_lease_reaches_its_thresholds_freezes_and_ends_on_time(
             f"vend-lease-{ended.lease_id}"
         ]
         # Back in the pool, cleaned, and available again.
-        back = await until(
+        back = await eventually_async(
             world.pool_state,
             lambda s: (
                 s.accounts["200000000000"].state == PoolAccountState.available
                 and s.accounts["200000000000"].cleanings == 1
             ),
+            "the state the specification waits for",
         )
         assert back.accounts["200000000000"].lease_id is None
 
@@ -276,7 +285,11 @@ async def test_an_extension_stays_within_the_template_and_moves_the_end(
 ) -> None:
     async def body(world: World) -> None:
         lease = await world.lease(template(thresholds=[]))
-        active = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        active = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         assert active.granted_at is not None and active.ends_at is not None
         too_far = active.granted_at + timedelta(days=15)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -291,7 +304,11 @@ async def test_an_extension_stays_within_the_template_and_moves_the_end(
         await world.env.sleep(5 * DAY)  # past the old end: still active
         assert (await lease_state(lease)).status == LeaseStatus.active
         await world.env.sleep(2 * DAY + timedelta(minutes=1))
-        ended = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.ended)
+        ended = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.ended,
+            "the state the specification waits for",
+        )
         assert ended.ended_at is not None and ended.ended_at >= new_end
 
     await with_world(time_skipping, body)
@@ -303,18 +320,28 @@ async def test_a_lease_that_needs_approval_waits_and_its_holder_cannot_approve_i
     async def body(world: World) -> None:
         needs_one = template(approvals_required=1)
         lease = await world.lease(needs_one)
-        await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.pending_approval)
+        await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.pending_approval,
+            "the state the specification waits for",
+        )
         with pytest.raises(WorkflowUpdateFailedError):
             await lease.execute_update(
                 contract.APPROVE, Approval(by="alice"), result_type=LeaseState
             )
         await lease.execute_update(contract.APPROVE, Approval(by="bob"), result_type=LeaseState)
-        await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
 
         unattended = await world.lease(needs_one)
         await world.env.sleep(timedelta(days=7, minutes=1))
-        expired = await until(
-            lambda: lease_state(unattended), lambda s: s.status == LeaseStatus.expired
+        expired = await eventually_async(
+            lambda: lease_state(unattended),
+            lambda s: s.status == LeaseStatus.expired,
+            "the state the specification waits for",
         )
         assert expired.account_id is None  # never took an account from the pool
 
@@ -327,24 +354,41 @@ async def test_the_keeper_vends_to_min_available_and_hands_out_least_recently_us
     async def body(world: World) -> None:
         # Two seeded, min_available 1: nothing to vend until a lease takes one.
         first = await world.lease(template(thresholds=[]))
-        got = await until(lambda: lease_state(first), lambda s: s.status == LeaseStatus.active)
+        got = await eventually_async(
+            lambda: lease_state(first),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         assert got.account_id == "200000000000"
         second = await world.lease(template(thresholds=[]))
-        other = await until(lambda: lease_state(second), lambda s: s.status == LeaseStatus.active)
+        other = await eventually_async(
+            lambda: lease_state(second),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         assert other.account_id == "200000000001"
         # None left: the keeper vends one (an ordinary request, named from the pool's prefix).
-        state = await until(world.pool_state, lambda s: len(s.accounts) == 3)
+        state = await eventually_async(
+            world.pool_state,
+            lambda s: len(s.accounts) == 3,
+            "the state the specification waits for",
+        )
         assert [v.account_name for v in world.fakes.named("vend_pool_account")] == ["pool-1"]
         assert state.accounts["100000000001"].state == PoolAccountState.available
 
         await first.execute_update(contract.END, Ending(by="alice"), result_type=LeaseState)
-        await until(
+        await eventually_async(
             world.pool_state,
             lambda s: s.accounts["200000000000"].state == PoolAccountState.available,
+            "the state the specification waits for",
         )
         # The account just cleaned was used last: the vended one goes out first.
         third = await world.lease(template(thresholds=[]))
-        got = await until(lambda: lease_state(third), lambda s: s.status == LeaseStatus.active)
+        got = await eventually_async(
+            lambda: lease_state(third),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         assert got.account_id == "100000000001"
 
     await with_world(time_skipping, body, accounts=2)
@@ -357,13 +401,18 @@ async def test_what_cleaning_leaves_quarantines_the_account_until_an_operator_re
 
     async def body(world: World) -> None:
         lease = await world.lease(template(thresholds=[]))
-        active = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        active = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         await lease.execute_update(contract.END, Ending(by="alice"), result_type=LeaseState)
         account = active.account_id
         assert account is not None
-        held = await until(
+        held = await eventually_async(
             world.pool_state,
             lambda s: s.accounts[account].state == PoolAccountState.quarantined,
+            "the state the specification waits for",
         )
         assert held.accounts[account].left_behind == ["eu-west-1 EC2Instance i-1"]
         assert world.fakes.named("unfreeze_account") == []  # stays as it was until clean
@@ -375,9 +424,10 @@ async def test_what_cleaning_leaves_quarantines_the_account_until_an_operator_re
                 result_type=PoolAccount,
             )
         await world.pool.execute_update(contract.RETRY_CLEANING, action, result_type=PoolAccount)
-        clean = await until(
+        clean = await eventually_async(
             world.pool_state,
             lambda s: s.accounts[account].state == PoolAccountState.available,
+            "the state the specification waits for",
         )
         assert clean.accounts[account].cleanings == 2
         retired = await world.pool.execute_update(contract.RETIRE, action, result_type=PoolAccount)
@@ -393,16 +443,28 @@ async def test_a_step_aws_refuses_parks_the_lease_until_an_operator_retries(
 
     async def body(world: World) -> None:
         lease = await world.lease(template(thresholds=[]))
-        parked = await until(lambda: lease_state(lease), lambda s: s.problem is not None)
+        parked = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.problem is not None,
+            "the state the specification waits for",
+        )
         assert parked.status == LeaseStatus.granting
         assert parked.problem is not None and "AccessDenied" in parked.problem
 
         async def notified() -> list[str]:
             return [n.event for n in world.fakes.named("notify")]
 
-        await until(notified, lambda events: "waiting_for_operator" in events)
+        await eventually_async(
+            notified,
+            lambda events: "waiting_for_operator" in events,
+            "the state the specification waits for",
+        )
         await lease.execute_update(contract.RETRY, Ending(by="carol"), result_type=LeaseState)
-        active = await until(lambda: lease_state(lease), lambda s: s.status == LeaseStatus.active)
+        active = await eventually_async(
+            lambda: lease_state(lease),
+            lambda s: s.status == LeaseStatus.active,
+            "the state the specification waits for",
+        )
         assert active.problem is None
         assert len(world.fakes.named("assign_access")) == 2
         with pytest.raises(WorkflowUpdateFailedError):  # nothing waits for an operator now
