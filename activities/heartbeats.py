@@ -22,7 +22,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 
-SLICE_SECONDS = 5.0  # a long wait heartbeats at least this often
+SLICE_SECONDS = 5.0  # a long wait heartbeats at least this often (more often for short timeouts)
 
 _last: dict[bytes, tuple[Any, ...]] = {}
 _lock = threading.Lock()
@@ -62,11 +62,22 @@ def pause(seconds: float, *, waiting_for: str) -> None:
     elsewhere (its cancellation then interrupts the wait).
     """
     deadline = time.monotonic() + seconds
+    slice_seconds = _slice_seconds()
     while True:
         keepalive()
         left = deadline - time.monotonic()
         if left <= 0:
             return
-        activity.wait_for_cancelled_sync(min(left, SLICE_SECONDS))
+        activity.wait_for_cancelled_sync(min(left, slice_seconds))
         if activity.is_cancelled():
             raise CancelledError(f"cancelled while waiting for {waiting_for}")
+
+
+def _slice_seconds() -> float:
+    """A third of the heartbeat timeout at most: a slice as long as the timeout itself let a
+    healthy wait time out whenever the worker was a moment late (seen with a 5 s timeout on a
+    loaded machine, where the slice was 5 s too)."""
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None:
+        return SLICE_SECONDS
+    return max(0.1, min(SLICE_SECONDS, timeout.total_seconds() / 3))
