@@ -47,6 +47,7 @@ from activities.claims import ClaimActivities
 from activities.cleaning import AccountCleaning
 from activities.control_tower import ControlTowerActivities
 from activities.drift import DriftActivities, DriftTargetActivities
+from activities.drift_survey import FleetSurvey
 from activities.execution_roles import StackSetExecutionRoles
 from activities.identity_center import IdentityCenterActivities
 from activities.interceptors import AttemptReportingInterceptor
@@ -176,6 +177,7 @@ def activity_objects(client: Client, settings: Settings) -> list[object]:
         billing=billing.http,
         budgets=budgets,
         account_settings=account_settings,
+        survey=FleetSurvey(organizations, ct),
         poll_interval_seconds=aws.poll_interval_seconds,
     )
     shared = [org, account_settings, budgets, ct, workload_security, billing, drift]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from activities.call_pacing import CallPacer
 from activities.heartbeats import keepalive
 from common.settings import AwsSettings
 
@@ -28,17 +29,26 @@ def client_config(settings: AwsSettings) -> Config:
     )
 
 
-def _keep_activities_alive(client: Any) -> Any:
+_pacers: dict[tuple[tuple[str, float], ...], CallPacer] = {}
+
+
+def _pacer(settings: AwsSettings) -> CallPacer:
+    """One pacer per process for the same rates: every client of an API shares its rate."""
+    key = tuple(sorted(settings.call_rates.items()))
+    return _pacers.setdefault(key, CallPacer(dict(settings.call_rates)))
+
+
+def _keep_activities_alive(client: Any, settings: AwsSettings) -> Any:
     client.meta.events.register("before-send", keepalive)
-    return client
+    return _pacer(settings).install(client)
 
 
 def organizations_client(settings: AwsSettings) -> OrganizationsClient:
     org = boto3.session.Session().client("organizations", config=client_config(settings))
-    return _keep_activities_alive(org)  # type: ignore[no-any-return]
+    return _keep_activities_alive(org, settings)  # type: ignore[no-any-return]
 
 
 def client(service: str, settings: AwsSettings) -> Any:
     """Any other service's client, with the same retry and pool settings."""
     make: Any = boto3.session.Session().client
-    return _keep_activities_alive(make(service, config=client_config(settings)))
+    return _keep_activities_alive(make(service, config=client_config(settings)), settings)

@@ -104,6 +104,17 @@ class EnrollResult(BaseModel):
     attempt: int = 1
 
 
+def enrollment_status(eb: dict[str, Any]) -> str:
+    """An enabled baseline's status as the engine reads an enrollment: DRIFTED when Control
+    Tower has it SUCCEEDED but the account was enrolled through another OU than the one it is in
+    now (it was moved), and must be enrolled again through its new OU."""
+    status = str(eb.get("statusSummary", {}).get("status", "UNDER_CHANGE"))
+    drift = eb.get("driftStatusSummary", {}).get("types", {}).get("inheritance", {})
+    if status == "SUCCEEDED" and drift.get("status") == "DRIFTED":
+        return "DRIFTED"
+    return status
+
+
 @dataclass
 class ControlTowerActivities:
     controltower: Any
@@ -176,19 +187,33 @@ class ControlTowerActivities:
 
     def _enrollment(self, account_id: str) -> EnrollmentStatus:
         for eb in self._enabled_baselines(self._account_arn(account_id)):
-            summary = eb.get("statusSummary", {})
-            drift = eb.get("driftStatusSummary", {}).get("types", {}).get("inheritance", {})
-            status = summary.get("status", "UNDER_CHANGE")
-            if status == "SUCCEEDED" and drift.get("status") == "DRIFTED":
-                # Enrolled through another OU than the one it is in now (it was moved): it
-                # must be enrolled again through its new OU.
-                status = "DRIFTED"
             return EnrollmentStatus(
-                status=status,
+                status=enrollment_status(eb),
                 enabled_baseline_arn=eb["arn"],
-                last_operation=summary.get("lastOperationIdentifier"),
+                last_operation=eb.get("statusSummary", {}).get("lastOperationIdentifier"),
             )
         return EnrollmentStatus(status="NOT_ENROLLED")
+
+    def enrollments_through(self, ou_arn: str) -> dict[str, str]:
+        """Every account enrolled through the OU (its enabled baseline's children), by account
+        ARN, with its enrollment status: a page of a hundred per call, where asking of each
+        account would cost two calls (its ARN, its enabled baseline)."""
+        wanted = self._control_tower_baseline_arn()
+        out: dict[str, str] = {}
+        pages = self.controltower.get_paginator("list_enabled_baselines").paginate(
+            filter={"targetIdentifiers": [ou_arn]},
+            includeChildren=True,
+            PaginationConfig={"PageSize": 100},
+        )
+        for page in pages:
+            for eb in page["enabledBaselines"]:
+                target = str(eb.get("targetIdentifier", ""))
+                if eb.get("baselineIdentifier") == wanted and ":account/" in target:
+                    out[target] = enrollment_status(eb)
+        return out
+
+    def ou_arn(self, ou_id: str) -> str:
+        return self._ou_arn(ou_id)
 
     @activity.defn(no_thread_cancel_exception=True)
     def account_enrollment(self, inp: AccountInput) -> EnrollmentStatus:

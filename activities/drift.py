@@ -27,6 +27,7 @@ from activities.aws_errors import error_code
 from activities.billing import SERVICE as BILLING
 from activities.budgets import BudgetActivities, budget_name
 from activities.control_tower import ControlTowerActivities
+from activities.drift_survey import FleetSurvey, OuSurvey
 from activities.heartbeats import beat
 from activities.http_calls import call, path
 from activities.member_accounts import MemberAccountAccess
@@ -39,6 +40,7 @@ from common.drift import (
     DetectDriftInput,
     DriftTarget,
     DriftTargets,
+    DriftTargetsInput,
     InspectInput,
     InspectResult,
     StackSetDetection,
@@ -60,13 +62,13 @@ class DriftTargetActivities:
     landing_zone: LandingZone
 
     @activity.defn(no_thread_cancel_exception=True)
-    async def drift_targets(self, account_ids: list[str]) -> DriftTargets:
-        """Every managed account from visibility; named ones from their own workflows (read
-        there, not from visibility, which may lag just after a change)."""
+    async def drift_targets(self, inp: DriftTargetsInput) -> DriftTargets:
+        """Every managed account from visibility, a page at a time; named ones from their own
+        workflows (read there, not from visibility, which may lag just after a change)."""
         out = DriftTargets()
         timeout = timedelta(seconds=30)
-        if account_ids:
-            for account_id in account_ids:
+        if inp.account_ids:
+            for account_id in inp.account_ids:
                 handle = self.client.get_workflow_handle(contract.account_workflow_id(account_id))
                 try:
                     described = await handle.describe(rpc_timeout=timeout)
@@ -81,11 +83,16 @@ class DriftTargetActivities:
                 )
             return out
         query = f"WorkflowType = '{contract.WORKFLOW}' AND ExecutionStatus = 'Running'"
-        async for wf in self.client.list_workflows(query, rpc_timeout=timeout):
+        listing = self.client.list_workflows(
+            query, page_size=inp.page_size, next_page_token=inp.page_token, rpc_timeout=timeout
+        )
+        await listing.fetch_next_page()
+        for wf in listing.current_page or []:
             account: ManagedAccount | None = await wf.memo_value(
                 contract.STATE_MEMO, None, type_hint=ManagedAccount
             )
             self._add(out, wf.id.removeprefix(contract.ID_PREFIX), account)
+        out.next_page_token = listing.next_page_token or None
         return out
 
     def _add(self, out: DriftTargets, account_id: str, account: ManagedAccount | None) -> None:
@@ -124,6 +131,7 @@ class DriftActivities:
     billing: httpx.Client
     budgets: BudgetActivities
     account_settings: AccountSettingsActivities
+    survey: FleetSurvey
     poll_interval_seconds: float = 5.0
 
     def _patient(self, fn: Callable[[], T], what: str) -> T:
@@ -132,10 +140,17 @@ class DriftActivities:
     @activity.defn(no_thread_cancel_exception=True)
     def inspect_accounts(self, inp: InspectInput) -> InspectResult:
         out = []
+        surveyed = set(inp.survey_ous)
+        for target in inp.targets:  # every OU of the batch surveyed at once, both APIs each
+            if (ou := target.organizational_unit_id) and ou in surveyed:
+                self.survey.start(inp.check_id, ou, target.control_tower)
         for target in inp.targets:
             beat(target.account_id)
+            survey = None
+            if (ou := target.organizational_unit_id) and ou in surveyed:
+                survey = self.survey.get(inp.check_id, ou, target.control_tower)
             try:
-                findings = self._inspect(target)
+                findings = self._inspect(target, survey)
             except ClientError as err:
                 if error_code(err) not in ("AccessDenied", "AccessDeniedException"):
                     raise  # the activity's retry asks again
@@ -144,10 +159,10 @@ class DriftActivities:
             out.append(AccountDrift(account_id=target.account_id, findings=findings))
         return InspectResult(accounts=out)
 
-    def _inspect(self, target: DriftTarget) -> list[DriftFinding]:
+    def _inspect(self, target: DriftTarget, survey: OuSurvey | None) -> list[DriftFinding]:
         return [
-            *self._organizational_unit(target),
-            *self._control_tower(target),
+            *self._organizational_unit(target, survey),
+            *self._control_tower(target, survey),
             *self._stack_instances(target),
             *self._workload_security(target),
             *self._billing(target),
@@ -246,9 +261,13 @@ class DriftActivities:
         return None
 
     # ------------------------------------------------------------------ the checks
-    def _organizational_unit(self, target: DriftTarget) -> list[DriftFinding]:
+    def _organizational_unit(
+        self, target: DriftTarget, survey: OuSurvey | None
+    ) -> list[DriftFinding]:
         if not target.organizational_unit_id:
             return []
+        if survey is not None and target.account_id in survey.members:
+            return []  # where its record says; else asked of on its own (it moved, say)
         parents = self._patient(
             lambda: self.organizations.list_parents(ChildId=target.account_id), "ListParents"
         )["Parents"]
@@ -263,13 +282,18 @@ class DriftActivities:
             )
         ]
 
-    def _control_tower(self, target: DriftTarget) -> list[DriftFinding]:
+    def _control_tower(self, target: DriftTarget, survey: OuSurvey | None) -> list[DriftFinding]:
         if not target.control_tower:
             return []
-        status = self._patient(
-            lambda: self.control_tower.enrollment_of(target.account_id).status,
-            "ListEnabledBaselines",
-        )
+        arn = survey.members.get(target.account_id) if survey is not None else None
+        known = survey.enrollments if survey is not None else None
+        if arn is not None and known is not None and arn in known:
+            status = known[arn]
+        else:  # not enrolled through its OU as far as the survey saw: asked of on its own
+            status = self._patient(
+                lambda: self.control_tower.enrollment_of(target.account_id).status,
+                "ListEnabledBaselines",
+            )
         if status == "SUCCEEDED":
             return []
         return [DriftFinding(what="control_tower", expected="SUCCEEDED", found=status)]

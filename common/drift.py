@@ -75,6 +75,16 @@ class AccountDrift(BaseModel):
 
 class InspectInput(BaseModel):
     targets: list[DriftTarget]
+    check_id: str = ""
+    # OUs read whole for this check (activities/drift_survey.py): those with enough accounts to
+    # check that a page of the OU costs less than a call per account.
+    survey_ous: list[str] = Field(default_factory=list)
+
+
+class DriftTargetsInput(BaseModel):
+    account_ids: list[str] = Field(default_factory=list)  # empty: every managed account
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    page_token: bytes | None = None  # visibility's, for the page after
 
 
 class InspectResult(BaseModel):
@@ -120,8 +130,26 @@ class StackSetDetection(BaseModel):
 
 
 class DriftTargets(BaseModel):
+    """One page of the accounts to check: a fleet's whole list would pass Temporal's payload
+    limit (2 MB) at a few thousand accounts."""
+
     targets: list[DriftTarget] = Field(default_factory=list)
     busy: list[str] = Field(default_factory=list)  # in a change: checked next time
+    next_page_token: bytes | None = None
+
+
+# An OU with at least this many accounts to check is read whole (a page of ListAccountsForParent
+# is twenty accounts: from there on, the survey costs no more calls than asking of each).
+SURVEY_THRESHOLD: Final = 20
+
+
+def survey_ous(targets: list[DriftTarget]) -> list[str]:
+    counts: dict[str, int] = {}
+    for target in targets:
+        if target.organizational_unit_id:
+            ou = target.organizational_unit_id
+            counts[ou] = counts.get(ou, 0) + 1
+    return sorted(ou for ou, n in counts.items() if n >= SURVEY_THRESHOLD)
 
 
 class DriftCheckResult(BaseModel):

@@ -121,6 +121,10 @@ class AwsSettings(BaseModel):
     member_role_wait_seconds: float = Field(default=600.0, ge=0)
     poll_interval_seconds: float = 10.0  # between looks at long AWS operations
     max_boto_attempts: int = 5  # botocore's own retries of one call (standard mode)
+    # Calls a second this worker makes to an API, paced before AWS throttles them
+    # (activities/call_pacing.py): {"organizations": 10, "controltower": 10}, by botocore's
+    # service name or "service:Operation". AWS publishes none of these: none by default.
+    call_rates: dict[str, float] = Field(default_factory=dict)
 
 
 class StepSettings(BaseModel):

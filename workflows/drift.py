@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         DriftCheckResult,
         DriftReport,
         DriftTarget,
+        DriftTargetsInput,
         InspectInput,
         StackSetDetection,
     )
@@ -40,23 +41,36 @@ class DriftCheck:
 
     @workflow.run
     async def run(self, inp: DriftCheckInput) -> DriftCheckResult:
-        found = await workflow.execute_activity_method(
-            DriftTargetActivities.drift_targets,
-            inp.account_ids,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=_RETRY,
-        )
-        self._result.unchecked.extend(found.busy)
-        targets = found.targets
+        targets = await self._targets(inp)
         if inp.detects:
             await self._detect(targets, inp)
         batches = [targets[i : i + inp.batch_size] for i in range(0, len(targets), inp.batch_size)]
         lanes = asyncio.Semaphore(inp.parallel_batches)
         checked_at = workflow.now()
         check_id = workflow.info().workflow_id
-        await asyncio.gather(*(self._batch(b, lanes, check_id, checked_at) for b in batches))
+        surveyed = drift.survey_ous(targets)
+        await asyncio.gather(
+            *(self._batch(b, lanes, check_id, checked_at, surveyed) for b in batches)
+        )
         self._metrics()
         return self._result
+
+    async def _targets(self, inp: DriftCheckInput) -> list[DriftTarget]:
+        """Every account to check, a page of visibility at a time."""
+        targets: list[DriftTarget] = []
+        page = DriftTargetsInput(account_ids=inp.account_ids)
+        while True:
+            found = await workflow.execute_activity_method(
+                DriftTargetActivities.drift_targets,
+                page,
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=_RETRY,
+            )
+            self._result.unchecked.extend(found.busy)
+            targets.extend(found.targets)
+            if not found.next_page_token:
+                return targets
+            page = DriftTargetsInput(page_token=found.next_page_token)
 
     async def _detect(self, targets: list[DriftTarget], inp: DriftCheckInput) -> None:
         """DetectStackSetDrift on every baseline StackSet the accounts have, all at once (each is
@@ -98,12 +112,18 @@ class DriftCheck:
         lanes: asyncio.Semaphore,
         check_id: str,
         checked_at: datetime,
+        surveyed: list[str],
     ) -> None:
         async with lanes:
             try:
+                ous = {t.organizational_unit_id for t in batch}
                 inspected = await workflow.execute_activity_method(
                     DriftActivities.inspect_accounts,
-                    InspectInput(targets=batch),
+                    InspectInput(
+                        targets=batch,
+                        check_id=check_id,
+                        survey_ous=[ou for ou in surveyed if ou in ous],
+                    ),
                     start_to_close_timeout=timedelta(minutes=30),
                     heartbeat_timeout=timedelta(minutes=2),
                     retry_policy=_RETRY,

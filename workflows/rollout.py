@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from common import account_contract
     from common import rollouts as contract
     from common import search_attributes as sa
-    from common.drift import DriftTargets
+    from common.drift import DriftTargets, DriftTargetsInput
     from common.rollouts import (
         ACTIVE,
         InstanceSurvey,
@@ -75,7 +75,7 @@ async def _managed(accounts: list[str]) -> DriftTargets:
     of them a change is moving right now."""
     found: DriftTargets = await workflow.execute_activity(
         "drift_targets",
-        accounts,
+        DriftTargetsInput(account_ids=accounts),
         result_type=DriftTargets,
         start_to_close_timeout=timedelta(minutes=10),
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20),

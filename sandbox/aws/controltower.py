@@ -66,6 +66,23 @@ def control_arn(control: str) -> str:
     )
 
 
+def _page(items: list[dict[str, Any]], key: str, req: dict[str, Any]) -> dict[str, Any]:
+    """One page of a list, as AWS pages it: at most ``maxResults`` (5 to 100; AWS does not
+    document the default, so the sandbox takes the largest) and a ``nextToken`` for the rest."""
+    size = int(req.get("maxResults") or 100)
+    if not 5 <= size <= 100:
+        raise EmulatorError("ValidationException", "maxResults must be between 5 and 100")
+    token = req.get("nextToken")
+    try:
+        start = int(token) if token else 0
+    except ValueError as err:
+        raise EmulatorError("ValidationException", "invalid nextToken") from err
+    out: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        out["nextToken"] = str(start + size)
+    return out
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -394,7 +411,7 @@ class ControlTowerEmulator:
                 match = False
             if match:
                 items.append(self._summary(eb))
-        return {"enabledBaselines": items}
+        return _page(items, "enabledBaselines", req)
 
     def _summary(self, eb: EnabledBaseline) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -5,6 +5,7 @@ Control endpoints (not AWS; for tests and the embedded stack):
 - ``POST /_sandbox/faults`` (a rule as JSON) / ``DELETE /_sandbox/faults``.
 - ``POST /_sandbox/config`` (``{"create_account_seconds": 0.5}``).
 - ``POST /_sandbox/release``: let held operations finish.
+- ``POST /_sandbox/fleet``: a benchmark's fleet of accounts, made at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sandbox.aws import (
     contract,
     ec2_answers,
     ec2_protection,
+    fleet_seed,
     identity_store,
     persistence,
     protocols,
@@ -48,6 +50,7 @@ from sandbox.aws.account_settings import (
 )
 from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.faults import FaultPlan
+from sandbox.aws.rates import RateLimits
 from sandbox.aws.scp_enforcement import ScpEnforcement, role_refusal
 from sandbox.aws.spend import SpendEmulator, SpendError
 from sandbox.aws.ssm_associations import SsmAssociations
@@ -101,6 +104,7 @@ class SandboxAws:
         stack_set_seconds: float = 1.0,
     ) -> None:
         self.faults = FaultPlan()
+        self.rates = RateLimits()  # none until a benchmark sets AWS's (sandbox/aws/rates.py)
         self.controltower = ControlTowerEmulator(
             self.faults,
             account_operation_seconds=control_tower_seconds,
@@ -175,6 +179,12 @@ class SandboxAws:
         def started(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             seen.update(status=int(status.split()[0]), headers=headers)
             return start_response(status, headers, *rest)
+
+        if throttled := self.rates.refusal(service, action):
+            code, status, message = throttled
+            return self._checked(
+                service, action, seen, _error(environ, started, status, code, message)
+            )
 
         if self.faults.take(service, action, text, "block") is not None:
             self.faults.block()  # before any lock: the rest of the sandbox goes on meanwhile
@@ -598,6 +608,7 @@ class SandboxAws:
                 "create_account_seconds": self.organizations.create_account_seconds,
                 "seeded": self.seeded,
                 "held": self._held(),
+                "rates": self.rates.describe(),
             }
         elif path == "/_sandbox/violations" and method == "GET":
             with self._violations_lock:
@@ -617,6 +628,12 @@ class SandboxAws:
         elif path == "/_sandbox/config" and method == "POST":
             # Also how a test breaks the organization on purpose for `vend doctor`.
             self.configure(payload)  # the latencies
+            if "rates" in payload:
+                try:
+                    self.rates.configure(dict(payload["rates"] or {}))
+                except (ValueError, KeyError, TypeError) as err:
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [json.dumps({"error": f"rates: {err}"}).encode()]
             if "denied_actions" in payload:
                 self.denied_actions = set(payload["denied_actions"])
             orgs = self.organizations
@@ -654,6 +671,21 @@ class SandboxAws:
                 "close_quota": orgs.close_quota,
                 "close_window_seconds": orgs.close_window_seconds,
             }
+        elif path == "/_sandbox/fleet" and method == "POST":
+            # A benchmark's fleet, made at once (sandbox/aws/fleet_seed.py).
+            try:
+                with self._org_lock:
+                    made = fleet_seed.seed_fleet(
+                        self.controltower,
+                        str(payload["organizational_unit"]),
+                        int(payload["count"]),
+                        str(payload.get("prefix", "fleet")),
+                        bool(payload.get("control_tower", False)),
+                    )
+            except (EmulatorError, KeyError, ValueError) as err:
+                start_response("400 Bad Request", [("Content-Type", "application/json")])
+                return [json.dumps({"error": str(getattr(err, "message", err))}).encode()]
+            result = {"accounts": made}
         elif path == "/_sandbox/spend" and method == "POST":
             # An account spends (a test's stand-in for running something that costs).
             self.spend.spend(str(payload["account_id"]), float(payload["usd"]))

@@ -18,6 +18,7 @@ from common.drift import (
     DriftCheckResult,
     DriftTarget,
     DriftTargets,
+    DriftTargetsInput,
     InspectInput,
     InspectResult,
     StackSetDetection,
@@ -40,7 +41,7 @@ class Fleet:
 
     def activities(self) -> list[object]:
         @activity.defn(name="drift_targets")
-        async def drift_targets(account_ids: list[str]) -> DriftTargets:
+        async def drift_targets(inp: DriftTargetsInput) -> DriftTargets:
             targets = [
                 DriftTarget(
                     account_id=a, organizational_unit="Workloads/Prod", baselines=[BASELINE]
@@ -101,3 +102,64 @@ async def test_every_account_is_looked_at_in_batches_and_told_what_was_found(
         assert await listening[accounts[2]].query(SignalListener.signals) == []
         for handle in listening.values():
             await handle.signal(SignalListener.stop)
+
+
+class PagedFleet:
+    """35 accounts in two pages of visibility: 30 in one OU, 5 in another."""
+
+    def __init__(self) -> None:
+        base = 310000000000 + uuid.uuid4().int % 10_000 * 100
+        self.big = [str(base + i) for i in range(30)]
+        self.small = [str(base + 50 + i) for i in range(5)]
+        self.pages: list[bytes | None] = []
+        self.inspected: list[InspectInput] = []
+
+    def activities(self) -> list[object]:
+        def target(account: str, ou: str) -> DriftTarget:
+            return DriftTarget(
+                account_id=account, organizational_unit=ou, organizational_unit_id=ou
+            )
+
+        @activity.defn(name="drift_targets")
+        async def drift_targets(inp: DriftTargetsInput) -> DriftTargets:
+            self.pages.append(inp.page_token)
+            if inp.page_token is None:
+                return DriftTargets(
+                    targets=[target(a, "ou-big") for a in self.big], next_page_token=b"page-2"
+                )
+            return DriftTargets(targets=[target(a, "ou-small") for a in self.small])
+
+        @activity.defn(name="inspect_accounts")
+        async def inspect_accounts(inp: InspectInput) -> InspectResult:
+            self.inspected.append(inp)
+            return InspectResult(
+                accounts=[AccountDrift(account_id=t.account_id) for t in inp.targets]
+            )
+
+        return [drift_targets, inspect_accounts]
+
+
+async def test_a_fleet_is_listed_a_page_at_a_time_and_its_large_ous_are_read_whole(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """Visibility's pages are followed to the end (a fleet's list in one activity result would
+    pass Temporal's payload limit), and only an OU with a page's worth of accounts to check is
+    surveyed whole, under the check's id."""
+    fleet = PagedFleet()
+    async with worker(env := time_skipping, [DriftCheck], fleet.activities()):
+        check_id = f"drift-check-{uuid.uuid4()}"
+        result: DriftCheckResult = await env.client.execute_workflow(
+            DriftCheck.run,
+            DriftCheckInput(batch_size=10, detect_stack_set_drift=False),
+            id=check_id,
+            task_queue=QUEUE,
+        )
+    assert fleet.pages == [None, b"page-2"]
+    seen = sorted(t.account_id for inp in fleet.inspected for t in inp.targets)
+    assert seen == sorted(fleet.big + fleet.small)
+    for inp in fleet.inspected:
+        assert inp.check_id == check_id
+        ous = {t.organizational_unit_id for t in inp.targets}
+        assert inp.survey_ous == (["ou-big"] if "ou-big" in ous else []), inp.survey_ous
+    # No account workflow answered the reports (none runs here): unchecked, not clean.
+    assert result.checked == 0 and len(result.unchecked) == 35

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notifications import Delivered, Notification
 from common import account_contract as contract
 from common import drift
-from common.drift import DriftReport, DriftTargets
+from common.drift import DriftReport, DriftTargets, DriftTargetsInput
 from common.managed_account_input import ManagedAccountInput
 from common.models import (
     AccountStatus,
@@ -47,8 +47,8 @@ def _notifier(sent: list[str]) -> list[object]:
         return Delivered(delivered=True, detail="fake")
 
     @activity.defn(name="drift_targets")
-    async def drift_targets(account_ids: list[str]) -> DriftTargets:
-        sent.append(f"drift_check:{','.join(account_ids)}")
+    async def drift_targets(inp: DriftTargetsInput) -> DriftTargets:
+        sent.append(f"drift_check:{','.join(inp.account_ids)}")
         return DriftTargets()  # in a change again: nothing to look at this time
 
     return [notify, notify_email, drift_targets]

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from common import rollouts as contract
-from common.drift import DriftTargets
+from common.drift import DriftTargets, DriftTargetsInput
 from common.landing_zone import StackSetBaseline
 from common.rollouts import (
     InstanceSurvey,
@@ -55,7 +55,7 @@ class StackSet:
             )
 
         @activity.defn(name="drift_targets")
-        async def drift_targets(account_ids: list[str]) -> DriftTargets:
+        async def drift_targets(inp: DriftTargetsInput) -> DriftTargets:
             return DriftTargets()
 
         @activity.defn(name="current_accounts")

@@ -1,0 +1,76 @@
+"""Calls to AWS paced to the rates AWS allows, before AWS has to refuse them.
+
+A drift check of thousands of accounts is made of reads that AWS throttles (Organizations and
+Control Tower publish no rates; their callers meet ``TooManyRequestsException`` when they go
+too fast). Met, a throttle costs botocore's backoff, a second or more, and its retry quota; so
+the worker paces its own calls instead: each call takes the next free slot of its API's rate
+(``VEND_AWS__CALL_RATES``, per worker process: with several workers, give each its share) and
+waits for it, heartbeating. It never bursts: AWS's token bucket then stays full, and the
+moments a call arrives a little early (the network's jitter) are absorbed by it rather than
+throttled. No rate is set by default: AWS's are not published, and the throttles botocore waits
+out remain the last word.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+
+from activities.heartbeats import pause
+
+
+@dataclass
+class _Slots:
+    rate: float
+    next_free: float = 0.0
+
+    def reserve(self, now: float) -> float:
+        """When this call may go: now, or one interval after the call before it."""
+        slot = max(self.next_free, now)
+        self.next_free = slot + 1 / self.rate
+        return slot
+
+
+@dataclass
+class CallPacer:
+    """``rates``: ``{"organizations": 10, "controltower:ListEnabledBaselines": 5}`` (a service,
+    or one of its operations; the operation's own rate wins)."""
+
+    rates: dict[str, float]
+    _slots: dict[str, _Slots] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = {key: _Slots(rate) for key, rate in self.rates.items() if rate > 0}
+
+    def wait(self, service: str, operation: str) -> float:
+        """Wait for this call's slot; the seconds waited."""
+        slots = self._slots.get(f"{service}:{operation}") or self._slots.get(service)
+        if slots is None:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            at = slots.reserve(now)
+        delay = at - now
+        if delay <= 0:
+            return 0.0
+        if activity.in_activity():
+            pause(delay, waiting_for=f"the {service} rate's next free call")
+        else:
+            time.sleep(delay)
+        return delay
+
+    def before_send(self, event_name: str = "", **_: Any) -> None:
+        """botocore's ``before-send.<service>.<Operation>`` event: every attempt, botocore's
+        own retries included, waits for its slot."""
+        parts = [*event_name.split(".", 2), "", ""]
+        self.wait(parts[1], parts[2])
+
+    def install(self, client: Any) -> Any:
+        if self._slots:
+            client.meta.events.register("before-send", self.before_send)
+        return client

@@ -1,0 +1,69 @@
+"""A large fleet made inside the sandbox at once (``POST /_sandbox/fleet``), for the fleet
+benchmark: 10,000 accounts cannot be made through the API as an organization that has run for
+years made them (CreateAccount takes minutes on AWS and a fifth of a second here, one at a time
+per caller), and what is measured is the engine with them under management, not their making.
+
+The accounts are what Organizations' own CreateAccount would have left (its execution role in
+each, moto's account model) in the OU asked for, enrolled in Control Tower through that OU's
+registered baseline when asked, as an account enrolled years ago is. Nothing here is reachable
+through an AWS API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.aws.controltower import (
+    CONTROL_TOWER_BASELINE,
+    ControlTowerEmulator,
+    EmulatorError,
+    EnabledBaseline,
+)
+from sandbox.aws.realism import _ORIGINAL_CREATE
+
+MAX_FLEET = 20_000
+
+
+def ou_by_path(org: Any, path: str) -> str:
+    """The OU's id from its path of names ("Bench/Fleet")."""
+    parent = org.org.root_id
+    for name in path.split("/"):
+        found = [ou for ou in org.ou if ou.parent_id == parent and ou.name == name]
+        if not found:
+            raise EmulatorError("ValidationException", f"no OU {name!r} on the path {path!r}")
+        parent = found[0].id
+    return str(parent)
+
+
+def seed_fleet(
+    controltower: ControlTowerEmulator, path: str, count: int, prefix: str, enrolled: bool
+) -> list[str]:
+    """``count`` accounts named ``{prefix}-00000``... in the OU at ``path``."""
+    if not 1 <= count <= MAX_FLEET:
+        raise EmulatorError("ValidationException", f"count must be between 1 and {MAX_FLEET}")
+    org = controltower.org()
+    ou_id = ou_by_path(org, path)
+    registered = controltower._registered_baseline_of_ou(ou_id) if enrolled else None
+    if enrolled and registered is None:
+        raise EmulatorError("ValidationException", f"{path} is not registered with Control Tower")
+    taken = {a.email.lower() for a in org.accounts}
+    made = []
+    for i in range(count):
+        email = f"{prefix}-{i:05d}@example.com"
+        if email in taken:
+            raise EmulatorError("ValidationException", f"{email} exists (a fleet seeded twice?)")
+        _ORIGINAL_CREATE(org, AccountName=f"{prefix}-{i:05d}", Email=email)
+        account = org.accounts[-1]
+        account.parent_id = ou_id
+        made.append(account)
+    if registered is not None:
+        with controltower._lock:
+            for account in made:
+                eb = EnabledBaseline(
+                    arn=controltower._new_baseline_arn(),
+                    target=account.arn,
+                    parent=registered.arn,
+                    baseline=CONTROL_TOWER_BASELINE,
+                )
+                controltower.baselines[eb.arn] = eb
+    return [str(a.id) for a in made]
