@@ -171,3 +171,90 @@ def seed(
     if status != "SUCCEEDED":
         raise RuntimeError(f"CreateStackInstances for the fleet ended {status}")
     return accounts
+
+
+def seed_at_once(
+    endpoint: str, ou_path: str, count: int, prefix: str, control_tower: bool
+) -> list[str]:
+    """``count`` accounts made inside the sandbox at once (``POST /_sandbox/fleet``), enrolled in
+    Control Tower through their OU when asked: a fleet of 10,000 in seconds."""
+    import httpx
+
+    resp = httpx.post(
+        f"{endpoint}/_sandbox/fleet",
+        json={
+            "organizational_unit": ou_path,
+            "count": count,
+            "prefix": prefix,
+            "control_tower": control_tower,
+        },
+        timeout=600,
+    )
+    resp.raise_for_status()
+    return [str(a) for a in resp.json()["accounts"]]
+
+
+async def seed_inventory(
+    client: Any,
+    accounts: list[str],
+    ou_path: str,
+    ou_id: str,
+    *,
+    task_queue: str,
+    owners: list[str],
+    owner_key: bytes,
+    control_tower: bool,
+    parallel: int = 64,
+) -> None:
+    """Each account's own workflow started with the record a vend would have left (an account
+    managed for years), as the inventory of a fleet: the i-th account owned by
+    ``owners[i % len(owners)]``. ``client`` must carry the stack's payload codec."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from common import account_contract
+    from common import search_attributes as sa
+    from common.managed_account_input import ManagedAccountInput
+    from common.models import AccountRequest, ManagedAccount
+
+    now = datetime.now(UTC)
+    lanes = asyncio.Semaphore(parallel)
+
+    async def start(i: int, account_id: str) -> None:
+        owner = owners[i % len(owners)]
+        name = f"fleet-{account_id}"
+        record = ManagedAccount(
+            account_id=account_id,
+            request=AccountRequest.model_validate(
+                {
+                    "account_name": name,
+                    "account_email": f"aws+{name}@example.com",
+                    "organizational_unit": ou_path,
+                    "environment": "dev",
+                    "owner_email": owner,
+                    "cost_center": "CC-FLEET",
+                    "justification": "managed for years",
+                    "workload_security": {"enabled": False},
+                    "billing": {"customer_id": "cust-001"},
+                }
+            ),
+            organizational_unit_id=ou_id,
+            control_tower="enrolled (fleet)" if control_tower else "not enrolled",
+            requested_by="fleet",
+            owner_digest=sa.owner_digest(owner, owner_key),
+            managed_since=now,
+            last_checked_at=now,
+        )
+        async with lanes:
+            await client.start_workflow(
+                account_contract.WORKFLOW,
+                ManagedAccountInput(account=record),
+                id=account_contract.account_workflow_id(account_id),
+                task_queue=task_queue,
+                memo={"account_name": name},
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+
+    await asyncio.gather(*(start(i, a) for i, a in enumerate(accounts)))

@@ -301,3 +301,59 @@ def test_an_injected_fault_reaches_the_client_as_the_service_would_send_it(
         assert error["Message"] == "injected by the sandbox fault plan"
     finally:
         sandbox.clear_faults()
+
+
+# ------------------------------------------------------------------ throttling at a rate
+def test_an_api_past_its_rate_is_throttled_with_the_services_own_error(sandbox: Sandbox) -> None:
+    """With a rate set (the fleet benchmark sets AWS's), a caller going faster than it gets the
+    service's throttling error, which botocore knows to back off from; the others are not
+    throttled. One call in twenty seconds with a burst of two: a third call at once is
+    refused."""
+    once = Config(retries={"mode": "standard", "max_attempts": 1})
+    org = boto3_client(sandbox, "organizations", once)
+    ct = boto3_client(sandbox, "controltower", once)
+    sandbox.configure(
+        rates={
+            "organizations:DescribeOrganization": {"rate": 0.05, "burst": 2},
+            "controltower": 0.05,
+        }
+    )
+    try:
+        refused = _first_refusal(org.describe_organization)
+        assert refused.response["Error"]["Code"] == "TooManyRequestsException"
+        assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        org.list_roots()  # another action: no rate set for it
+        throttled = _first_refusal(ct.list_landing_zones)
+        assert throttled.response["Error"]["Code"] == "ThrottlingException"
+        rates = sandbox.state()["rates"]
+        assert rates["organizations:DescribeOrganization"]["throttled"] >= 1
+        assert rates["controltower"]["throttled"] >= 1
+    finally:
+        sandbox.configure(rates={})
+    assert sandbox.state()["rates"] == {}
+    org.describe_organization()
+    org.describe_organization()
+    org.describe_organization()
+
+
+def _first_refusal(call: Callable[[], Any]) -> ClientError:
+    """Call until refused (the worker may have taken a token meanwhile: at most a few calls)."""
+    for _ in range(5):
+        try:
+            call()
+        except ClientError as err:
+            return err
+    raise AssertionError("never throttled")
+
+
+def boto3_client(sandbox: Sandbox, service: str, config: Config) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+        config=config,
+    )

@@ -47,6 +47,7 @@ RECEIVERS: dict[str, dict[str, tuple[str, str]]] = {
         "self.cloudformation": ("management", "cloudformation"),
         "self.organizations.client": ("management", "organizations"),
     },
+    "drift_survey.py": {"self.organizations": ("management", "organizations")},
     "drift.py": {
         "self.organizations": ("management", "organizations"),
         "self.cloudformation": ("management", "cloudformation"),
@@ -99,6 +100,7 @@ NO_AWS = {
     "__init__.py",
     "aws_clients.py",
     "aws_errors.py",
+    "call_pacing.py",
     "billing.py",
     "claims.py",
     "setting_result.py",

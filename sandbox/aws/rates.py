@@ -71,7 +71,10 @@ class RateLimits:
         buckets = {}
         for key, spec in rates.items():
             rate = float(spec["rate"] if isinstance(spec, dict) else spec)
-            burst = float(spec.get("burst", rate) if isinstance(spec, dict) else rate)
+            default_burst = max(1.0, rate)
+            burst = float(
+                spec.get("burst", default_burst) if isinstance(spec, dict) else default_burst
+            )
             if rate <= 0 or burst < 1:
                 raise ValueError(f"{key}: a rate above 0 and a burst of at least 1")
             buckets[key] = Bucket(rate=rate, burst=burst, tokens=burst, updated=now)
