@@ -45,6 +45,7 @@ from common.drift import (
     InspectResult,
     StackSetDetection,
     detection_id,
+    fingerprint,
 )
 from common.landing_zone import LandingZone
 from common.models import AccountStatus, DriftFinding, ManagedAccount
@@ -117,6 +118,7 @@ class DriftTargetActivities:
             workload_security_connector_id=account.workload_security_connector_id,
             billing_registration_id=account.billing_registration_id,
             settings=account.settings,
+            recorded=[fingerprint(item) for item in account.drift],
         )
 
 
@@ -143,12 +145,12 @@ class DriftActivities:
         surveyed = set(inp.survey_ous)
         for target in inp.targets:  # every OU of the batch surveyed at once, both APIs each
             if (ou := target.organizational_unit_id) and ou in surveyed:
-                self.survey.start(inp.check_id, ou, target.control_tower)
+                self.survey.start(inp.survey_id, ou, target.control_tower)
         for target in inp.targets:
             beat(target.account_id)
             survey = None
             if (ou := target.organizational_unit_id) and ou in surveyed:
-                survey = self.survey.get(inp.check_id, ou, target.control_tower)
+                survey = self.survey.get(inp.survey_id, ou, target.control_tower)
             try:
                 findings = self._inspect(target, survey)
             except ClientError as err:

@@ -22,7 +22,7 @@ from typing import Any
 from activities.control_tower import ControlTowerActivities
 from activities.heartbeats import keepalive
 
-KEPT_CHECKS = 4  # surveys of this many checks stay in memory (a check's batches reuse them)
+KEPT_CHECKS = 4  # surveys of this many check runs stay in memory (their batches reuse them)
 WAIT_SLICE_SECONDS = 1.0
 
 
@@ -50,9 +50,9 @@ class FleetSurvey:
         init=False,
     )
 
-    def start(self, check_id: str, ou_id: str, control_tower: bool) -> Future[OuSurvey]:
+    def start(self, survey_id: str, ou_id: str, control_tower: bool) -> Future[OuSurvey]:
         """The OU's survey for this check: started now if no batch of it has started it."""
-        key = (check_id, ou_id, control_tower)
+        key = (survey_id, ou_id, control_tower)
         with self._lock:
             found = self._surveys.get(key)
             if found is not None and not (found.done() and found.exception() is not None):
@@ -65,9 +65,9 @@ class FleetSurvey:
                     del self._surveys[k]
             return future
 
-    def get(self, check_id: str, ou_id: str, control_tower: bool) -> OuSurvey:
+    def get(self, survey_id: str, ou_id: str, control_tower: bool) -> OuSurvey:
         """Wait for the OU's survey, heartbeating: another batch may be reading it."""
-        future = self.start(check_id, ou_id, control_tower)
+        future = self.start(survey_id, ou_id, control_tower)
         while True:
             keepalive()
             try:

@@ -8,7 +8,18 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import approvals, cluster, intake, lease, overhead, portal, quota, rollout, waiting
+from bench import (
+    approvals,
+    cluster,
+    fleet,
+    intake,
+    lease,
+    overhead,
+    portal,
+    quota,
+    rollout,
+    waiting,
+)
 from bench.harness import RESULTS, ROOT, Result, machine
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -21,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "approvals": approvals.run,
     "cluster": cluster.run,
     "lease": lease.run,
+    "fleet": fleet.run,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

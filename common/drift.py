@@ -65,6 +65,13 @@ class DriftTarget(BaseModel):
     workload_security_connector_id: int | None = None
     billing_registration_id: str | None = None
     settings: EffectiveSettings = Field(default_factory=EffectiveSettings)
+    # The drift its record holds now (``fingerprint``): a check of every account tells the
+    # account's workflow only when what it finds differs.
+    recorded: list[str] = Field(default_factory=list)
+
+
+def fingerprint(finding: DriftFinding) -> str:
+    return f"{finding.what}\x1f{finding.expected}\x1f{finding.found}"
 
 
 class AccountDrift(BaseModel):
@@ -75,7 +82,9 @@ class AccountDrift(BaseModel):
 
 class InspectInput(BaseModel):
     targets: list[DriftTarget]
-    check_id: str = ""
+    # One run of a check (a check of every account has the same workflow id each time): the
+    # OUs' surveys are kept under it, and never read by another run.
+    survey_id: str = ""
     # OUs read whole for this check (activities/drift_survey.py): those with enough accounts to
     # check that a page of the OU costs less than a call per account.
     survey_ous: list[str] = Field(default_factory=list)
@@ -153,6 +162,11 @@ def survey_ous(targets: list[DriftTarget]) -> list[str]:
 
 
 class DriftCheckResult(BaseModel):
+    # When the accounts were looked at. A check of every account reports to an account's
+    # workflow only what changed; an account it checked (not in ``unchecked``) was checked then.
+    checked_at: datetime | None = None
+    listed_at: datetime | None = None  # accounts managed since were not in the check
+    reported: int = 0  # accounts told (a change in their drift, or named)
     checked: int = 0
     drifted: int = 0
     unchecked: list[str] = Field(default_factory=list)  # busy, or the check could not look

@@ -38,16 +38,19 @@ _RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=60))
 class DriftCheck:
     def __init__(self) -> None:
         self._result = DriftCheckResult()
+        self._named = False
 
     @workflow.run
     async def run(self, inp: DriftCheckInput) -> DriftCheckResult:
+        self._result.listed_at = workflow.now()
         targets = await self._targets(inp)
         if inp.detects:
             await self._detect(targets, inp)
         batches = [targets[i : i + inp.batch_size] for i in range(0, len(targets), inp.batch_size)]
         lanes = asyncio.Semaphore(inp.parallel_batches)
-        checked_at = workflow.now()
+        checked_at = self._result.checked_at = workflow.now()
         check_id = workflow.info().workflow_id
+        self._named = bool(inp.account_ids)
         surveyed = drift.survey_ous(targets)
         await asyncio.gather(
             *(self._batch(b, lanes, check_id, checked_at, surveyed) for b in batches)
@@ -121,7 +124,7 @@ class DriftCheck:
                     DriftActivities.inspect_accounts,
                     InspectInput(
                         targets=batch,
-                        check_id=check_id,
+                        survey_id=f"{check_id}/{workflow.info().run_id}",
                         survey_ous=[ou for ou in surveyed if ou in ous],
                     ),
                     start_to_close_timeout=timedelta(minutes=30),
@@ -133,21 +136,37 @@ class DriftCheck:
                 # check found, rather than being told they are clean.
                 self._result.unchecked.extend(t.account_id for t in batch)
                 return
+        recorded = {t.account_id: sorted(t.recorded) for t in batch}
         for account in inspected.accounts:
-            await self._report(account, check_id, checked_at)
+            await self._report(account, recorded.get(account.account_id), check_id, checked_at)
 
-    async def _report(self, account: AccountDrift, check_id: str, checked_at: datetime) -> None:
+    async def _report(
+        self,
+        account: AccountDrift,
+        recorded: list[str] | None,
+        check_id: str,
+        checked_at: datetime,
+    ) -> None:
+        """Tell the account's workflow what was found: every named account (its record shows
+        when it was checked), and, in a check of every account, those whose drift changed. At
+        fleet scale the reports are the check's own cost (a signal and a workflow task each);
+        the unchanged ones' check time is the check's (``DriftCheckResult.checked_at``)."""
         if account.error is not None:
             self._result.unchecked.append(account.account_id)
             return
-        report = DriftReport(check_id=check_id, checked_at=checked_at, findings=account.findings)
-        try:
-            await workflow.get_external_workflow_handle(
-                account_contract.account_workflow_id(account.account_id)
-            ).signal(account_contract.DRIFT_CHECKED, report)
-        except FailureError:  # closed since it was listed: nothing left to tell
-            self._result.unchecked.append(account.account_id)
-            return
+        found = sorted(drift.fingerprint(f) for f in account.findings)
+        if self._named or found != recorded:
+            report = DriftReport(
+                check_id=check_id, checked_at=checked_at, findings=account.findings
+            )
+            try:
+                await workflow.get_external_workflow_handle(
+                    account_contract.account_workflow_id(account.account_id)
+                ).signal(account_contract.DRIFT_CHECKED, report)
+            except FailureError:  # closed since it was listed: nothing left to tell
+                self._result.unchecked.append(account.account_id)
+                return
+            self._result.reported += 1
         self._result.checked += 1
         if account.findings:
             self._result.drifted += 1

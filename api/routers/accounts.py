@@ -35,6 +35,7 @@ from api.schemas import (
 )
 from api.services import accounts as service
 from api.services.changes import adoption_input, change_input, repair_input
+from api.services.fleet_check import last_fleet_check
 from api.services.filing import FilingDep
 from api.temporal_calls import visibility_page
 from common.models import AccountStatus, Role
@@ -107,7 +108,8 @@ async def get_account(
     account_id: str, user: CurrentUser, client: ClientDep, settings: SettingsDep
 ) -> AccountView:
     account, stale = await service.read_account(client, account_id, user, settings)
-    return service.account_view(account, stale=stale)
+    fleet = await last_fleet_check(client, settings)
+    return service.account_view(account, stale=stale, fleet=fleet)
 
 
 @router.get("/{account_id}/events", response_model=AccountEventsView, responses=problems(404))

@@ -11,6 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem, validation_problem
 from api.schemas import AccountSummary, AccountView
+from api.services.fleet_check import FleetCheck, last_checked_at
 from api.temporal_calls import query_or_recorded, rpc_timeout
 from common import account_contract as contract
 from common import drift
@@ -96,7 +97,9 @@ def changeable(account: ManagedAccount, lz: LandingZone) -> OrganizationalUnitPo
     return source
 
 
-def account_view(account: ManagedAccount, *, stale: bool = False) -> AccountView:
+def account_view(
+    account: ManagedAccount, *, stale: bool = False, fleet: FleetCheck | None = None
+) -> AccountView:
     body = account.request
     ws = None
     if account.workload_security_connector_id:
@@ -131,7 +134,7 @@ def account_view(account: ManagedAccount, *, stale: bool = False) -> AccountView
         current_change=account.current_change,
         queued_changes=account.queued_changes,
         managed_since=account.managed_since,
-        last_checked_at=account.last_checked_at,
+        last_checked_at=last_checked_at(account, fleet),
         drift=account.drift,
         stale=stale,
     )

@@ -22,6 +22,7 @@ from common.drift import (
     InspectInput,
     InspectResult,
     StackSetDetection,
+    fingerprint,
 )
 from common.landing_zone import StackSetBaseline
 from common.models import DriftFinding
@@ -42,9 +43,14 @@ class Fleet:
     def activities(self) -> list[object]:
         @activity.defn(name="drift_targets")
         async def drift_targets(inp: DriftTargetsInput) -> DriftTargets:
+            # The first and the fifth accounts' records say they were moved (an earlier check).
+            was_moved = {self.accounts[0], self.accounts[-1]}
             targets = [
                 DriftTarget(
-                    account_id=a, organizational_unit="Workloads/Prod", baselines=[BASELINE]
+                    account_id=a,
+                    organizational_unit="Workloads/Prod",
+                    baselines=[BASELINE],
+                    recorded=[fingerprint(MOVED)] if a in was_moved else [],
                 )
                 for a in self.accounts
             ]
@@ -92,12 +98,17 @@ async def test_every_account_is_looked_at_in_batches_and_told_what_was_found(
         )
         assert fleet.detected == ["vend-audit-role"]  # a check of every account detects first
         assert sorted(map(len, fleet.batches)) == [1, 2, 2]
-        told = {a: (await heard(h, 1))[0] for a, h in listening.items() if not a.endswith("3")}
+        # Told: what changed (the first put back, the second moved). Not told: the fourth,
+        # clean as its record says (a check of every account reports changes only).
+        told = {a: (await heard(h, 1))[0] for a, h in listening.items() if a[-1] in "12"}
         assert [f["what"] for f in told[accounts[1]]["findings"]] == ["organizational_unit"]
-        assert told[accounts[0]]["findings"] == [] and told[accounts[3]]["findings"] == []
-        assert result.checked == 3 and result.drifted == 1
+        assert told[accounts[0]]["findings"] == []
+        assert await listening[accounts[3]].query(SignalListener.signals) == []
+        assert result.checked == 3 and result.drifted == 1 and result.reported == 2
+        assert result.checked_at is not None
         assert result.by_kind == {"organizational_unit": 1}
-        # In a change, not looked at, closed meanwhile: unchecked, never reported clean.
+        # In a change, not looked at, closed meanwhile (its report, a change, found no one):
+        # unchecked, never reported clean.
         assert sorted(result.unchecked) == sorted(["300000000099", accounts[2], accounts[4]])
         assert await listening[accounts[2]].query(SignalListener.signals) == []
         for handle in listening.values():
@@ -154,12 +165,25 @@ async def test_a_fleet_is_listed_a_page_at_a_time_and_its_large_ous_are_read_who
             id=check_id,
             task_queue=QUEUE,
         )
+        # The check of every account runs under one workflow id each time: a second run must
+        # read the OUs afresh, not the first run's surveys.
+        first_run = {inp.survey_id for inp in fleet.inspected}
+        await env.client.execute_workflow(
+            DriftCheck.run,
+            DriftCheckInput(batch_size=10, detect_stack_set_drift=False),
+            id=check_id,
+            task_queue=QUEUE,
+        )
+        second_run = {inp.survey_id for inp in fleet.inspected} - first_run
+        assert len(first_run) == 1 and len(second_run) == 1, (first_run, second_run)
+        fleet.inspected = [i for i in fleet.inspected if i.survey_id in first_run]
+        fleet.pages = fleet.pages[:2]
     assert fleet.pages == [None, b"page-2"]
     seen = sorted(t.account_id for inp in fleet.inspected for t in inp.targets)
     assert seen == sorted(fleet.big + fleet.small)
     for inp in fleet.inspected:
-        assert inp.check_id == check_id
+        assert inp.survey_id.startswith(f"{check_id}/")  # this run's own surveys
         ous = {t.organizational_unit_id for t in inp.targets}
         assert inp.survey_ous == (["ou-big"] if "ou-big" in ous else []), inp.survey_ous
-    # No account workflow answered the reports (none runs here): unchecked, not clean.
-    assert result.checked == 0 and len(result.unchecked) == 35
+    # All clean, as their records say: checked, and no account's workflow told.
+    assert result.checked == 35 and result.reported == 0 and result.unchecked == []
