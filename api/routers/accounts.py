@@ -35,8 +35,8 @@ from api.schemas import (
 )
 from api.services import accounts as service
 from api.services.changes import adoption_input, change_input, repair_input
-from api.services.fleet_check import last_fleet_check
 from api.services.filing import FilingDep
+from api.services.fleet_check import last_fleet_check
 from api.temporal_calls import visibility_page
 from common.models import AccountStatus, Role
 
