@@ -99,3 +99,6 @@ async def test_a_check_of_a_large_ou_reads_it_whole_and_still_finds_a_moved_acco
     )
     assert {d["what"] for d in found} == {"organizational_unit", "control_tower"}, found
     assert api.call("GET", f"/v1/accounts/{accounts[0]}", "carol").json()["drift"] == []
+    # A seeded account has the execution role Organizations makes (made when first looked at).
+    roles = sandbox.member_client(accounts[3], "iam").list_roles()["Roles"]
+    assert "OrganizationAccountAccessRole" in {r["RoleName"] for r in roles}

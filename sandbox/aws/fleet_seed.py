@@ -7,11 +7,21 @@ The accounts are what Organizations' own CreateAccount would have left (its exec
 each, moto's account model) in the OU asked for, enrolled in Control Tower through that OU's
 registered baseline when asked, as an account enrolled years ago is. Nothing here is reachable
 through an AWS API.
+
+An account's IAM (its execution role) is made when something first looks at the account's IAM,
+not at once: moto makes every account's copy of the AWS-managed policy catalogue with it, about
+60 ms and a thousand objects an account, which for 10,000 accounts is ten minutes and gigabytes
+spent on accounts nothing touches.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
+
+import moto.iam
+from moto.iam import models as iam_models
 
 from sandbox.aws.controltower import (
     CONTROL_TOWER_BASELINE,
@@ -22,6 +32,50 @@ from sandbox.aws.controltower import (
 from sandbox.aws.realism import _ORIGINAL_CREATE
 
 MAX_FLEET = 20_000
+_deferred_roles: dict[str, tuple[str, str]] = {}  # account -> (role name, trust policy)
+_original_iam_init = iam_models.IAMBackend.__init__
+
+
+def _iam_init(self: Any, region_name: str, account_id: str) -> None:
+    _original_iam_init(self, region_name, account_id)
+    deferred = _deferred_roles.pop(account_id, None)
+    if deferred is not None:
+        self.create_role(
+            role_name=deferred[0],
+            assume_role_policy_document=deferred[1],
+            path="",
+            permissions_boundary=None,
+            description="",
+            tags=[],
+            max_session_duration="3600",
+        )
+
+
+class _DeferredIam:
+    """Stands in for moto's IAM backends while the fleet's accounts are made (moto's account
+    model asks for them by ``from moto.iam import iam_backends`` as it is made)."""
+
+    def __init__(self, account_id: str = "") -> None:
+        self.account_id = account_id
+
+    def __getitem__(self, key: str) -> _DeferredIam:
+        return _DeferredIam(key) if not self.account_id else self
+
+    def create_role(self, role_name: str, assume_role_policy_document: str, **_: Any) -> None:
+        _deferred_roles[self.account_id] = (role_name, assume_role_policy_document)
+
+
+@contextlib.contextmanager
+def _iam_deferred() -> Iterator[None]:
+    """Called under the sandbox's Organizations lock: no other account is made meanwhile."""
+    iam_models.IAMBackend.__init__ = _iam_init  # type: ignore[method-assign]
+    package: Any = moto.iam
+    real = package.iam_backends
+    package.iam_backends = _DeferredIam()
+    try:
+        yield
+    finally:
+        package.iam_backends = real
 
 
 def ou_by_path(org: Any, path: str) -> str:
@@ -48,14 +102,15 @@ def seed_fleet(
         raise EmulatorError("ValidationException", f"{path} is not registered with Control Tower")
     taken = {a.email.lower() for a in org.accounts}
     made = []
-    for i in range(count):
-        email = f"{prefix}-{i:05d}@example.com"
-        if email in taken:
-            raise EmulatorError("ValidationException", f"{email} exists (a fleet seeded twice?)")
-        _ORIGINAL_CREATE(org, AccountName=f"{prefix}-{i:05d}", Email=email)
-        account = org.accounts[-1]
-        account.parent_id = ou_id
-        made.append(account)
+    with _iam_deferred():
+        for i in range(count):
+            email = f"{prefix}-{i:05d}@example.com"
+            if email in taken:
+                raise EmulatorError("ValidationException", f"{email} exists (seeded twice?)")
+            _ORIGINAL_CREATE(org, AccountName=f"{prefix}-{i:05d}", Email=email)
+            account = org.accounts[-1]
+            account.parent_id = ou_id
+            made.append(account)
     if registered is not None:
         with controltower._lock:
             for account in made:
