@@ -142,15 +142,13 @@ class DriftActivities:
     @activity.defn(no_thread_cancel_exception=True)
     def inspect_accounts(self, inp: InspectInput) -> InspectResult:
         out = []
-        surveyed = set(inp.survey_ous)
-        for target in inp.targets:  # every OU of the batch surveyed at once, both APIs each
-            if (ou := target.organizational_unit_id) and ou in surveyed:
-                self.survey.start(inp.survey_id, ou, target.control_tower)
+        for surveyed, control_tower in inp.surveys.items():  # all at once, both APIs each
+            self.survey.start(inp.survey_id, surveyed, control_tower)
         for target in inp.targets:
             beat(target.account_id)
             survey = None
-            if (ou := target.organizational_unit_id) and ou in surveyed:
-                survey = self.survey.get(inp.survey_id, ou, target.control_tower)
+            if (ou := target.organizational_unit_id) and ou in inp.surveys:
+                survey = self.survey.get(inp.survey_id, ou, inp.surveys[ou])
             try:
                 findings = self._inspect(target, survey)
             except ClientError as err:

@@ -5,10 +5,10 @@ DescribeAccount for Control Tower's ARN) and 10,000 Control Tower calls: at the 
 second these APIs bear, more than half an hour. Asked of each OU, it costs a page of twenty
 accounts (ListAccountsForParent) and a page of a hundred enrollments (ListEnabledBaselines of the
 OU's children) each: 600 calls for the same 10,000, a minute. The check names the OUs worth it
-(``InspectInput.survey_ous``: those with a page's worth of accounts to check); each worker reads
-each of them once per check, the first batch to need it reading both APIs at once while the
-others wait for it, and keeps the last few checks' surveys. An account the survey did not find
-where its record says (moved, or joined since) is asked of on its own, as before.
+(``InspectInput.surveys``: those with a page's worth of accounts to check); each worker reads
+each of them once per run of a check, all of them from the first batch on and both APIs at
+once, while each batch waits for its own OUs'; it keeps the last few runs' surveys. An account
+the survey did not find where its record says (moved, or joined since) is asked of on its own.
 """
 
 from __future__ import annotations

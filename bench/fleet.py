@@ -34,6 +34,7 @@ import httpx
 from temporalio.client import Client
 
 from bench.harness import Result, cpu_seconds, cpu_used, percentile, rss_mb, stack
+from common import search_attributes as sa
 from common.codec import data_converter
 from common.settings import CodecSettings
 from sandbox import fleet
@@ -81,8 +82,13 @@ async def _seed(s: EmbeddedStack, count: int, start: int, owner_key: bytes) -> d
             owner_key=owner_key,
             control_tower=True,
         )
-    query = "WorkflowType = 'ManagedAccount' AND ExecutionStatus = 'Running'"
-    for _ in range(1200):  # visibility catches up within seconds; ten minutes at most
+    # Until every account's workflow has run its first task (it publishes its record then):
+    # the measurements start on a fleet at rest, not on one still starting.
+    query = (
+        "WorkflowType = 'ManagedAccount' AND ExecutionStatus = 'Running' "
+        f"AND {sa.STATUS.name} = 'active'"
+    )
+    for _ in range(1200):  # ten minutes at most
         if (await client.count_workflows(query)).count >= start + count:
             break
         await asyncio.sleep(0.5)

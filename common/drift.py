@@ -85,9 +85,10 @@ class InspectInput(BaseModel):
     # One run of a check (a check of every account has the same workflow id each time): the
     # OUs' surveys are kept under it, and never read by another run.
     survey_id: str = ""
-    # OUs read whole for this check (activities/drift_survey.py): those with enough accounts to
-    # check that a page of the OU costs less than a call per account.
-    survey_ous: list[str] = Field(default_factory=list)
+    # OUs read whole for this check (activities/drift_survey.py), those with enough accounts to
+    # check that a page of the OU costs less than a call per account, each with whether its
+    # Control Tower enrollments are read too. A batch starts them all (each is read once).
+    surveys: dict[str, bool] = Field(default_factory=dict)
 
 
 class DriftTargetsInput(BaseModel):
@@ -150,15 +151,6 @@ class DriftTargets(BaseModel):
 # An OU with at least this many accounts to check is read whole (a page of ListAccountsForParent
 # is twenty accounts: from there on, the survey costs no more calls than asking of each).
 SURVEY_THRESHOLD: Final = 20
-
-
-def survey_ous(targets: list[DriftTarget]) -> list[str]:
-    counts: dict[str, int] = {}
-    for target in targets:
-        if target.organizational_unit_id:
-            ou = target.organizational_unit_id
-            counts[ou] = counts.get(ou, 0) + 1
-    return sorted(ou for ou, n in counts.items() if n >= SURVEY_THRESHOLD)
 
 
 class DriftCheckResult(BaseModel):

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.drift import DriftActivities, DriftTargetActivities
+    from common.landing_zone import StackSetBaseline
     from common import account_contract, drift
     from common.drift import (
         AccountDrift,
@@ -39,28 +40,20 @@ class DriftCheck:
     def __init__(self) -> None:
         self._result = DriftCheckResult()
         self._named = False
+        self._detections: dict[str, asyncio.Task[StackSetDetection]] = {}
+        self._in_ou: dict[str, int] = {}  # targets listed so far, by OU id
+        self._control_tower_ous: set[str] = set()
 
     @workflow.run
     async def run(self, inp: DriftCheckInput) -> DriftCheckResult:
+        """The accounts are inspected while visibility is still being listed, page by page:
+        at 10,000 accounts the listing alone is seconds in which AWS's rates go unused."""
         self._result.listed_at = workflow.now()
-        targets = await self._targets(inp)
-        if inp.detects:
-            await self._detect(targets, inp)
-        batches = [targets[i : i + inp.batch_size] for i in range(0, len(targets), inp.batch_size)]
-        lanes = asyncio.Semaphore(inp.parallel_batches)
+        self._named = bool(inp.account_ids)
         checked_at = self._result.checked_at = workflow.now()
         check_id = workflow.info().workflow_id
-        self._named = bool(inp.account_ids)
-        surveyed = drift.survey_ous(targets)
-        await asyncio.gather(
-            *(self._batch(b, lanes, check_id, checked_at, surveyed) for b in batches)
-        )
-        self._metrics()
-        return self._result
-
-    async def _targets(self, inp: DriftCheckInput) -> list[DriftTarget]:
-        """Every account to check, a page of visibility at a time."""
-        targets: list[DriftTarget] = []
+        lanes = asyncio.Semaphore(inp.parallel_batches)
+        batches: list[asyncio.Task[None]] = []
         page = DriftTargetsInput(account_ids=inp.account_ids)
         while True:
             found = await workflow.execute_activity_method(
@@ -70,44 +63,73 @@ class DriftCheck:
                 retry_policy=_RETRY,
             )
             self._result.unchecked.extend(found.busy)
-            targets.extend(found.targets)
-            if not found.next_page_token:
-                return targets
-            page = DriftTargetsInput(page_token=found.next_page_token)
-
-    async def _detect(self, targets: list[DriftTarget], inp: DriftCheckInput) -> None:
-        """DetectStackSetDrift on every baseline StackSet the accounts have, all at once (each is
-        its own StackSet), before the accounts are looked at."""
-        baselines = {b.stack_set_name: b for t in targets for b in t.baselines}
-        check_id = workflow.info().workflow_id
-        detections = await asyncio.gather(
-            *(
-                workflow.execute_activity_method(
-                    DriftActivities.detect_stack_set_drift,
-                    DetectDriftInput(
-                        check_id=check_id,
-                        baseline=baseline,
-                        busy_wait_seconds=inp.detection_busy_wait_seconds,
-                        # Asked for by name: a fresh look. Else a detection that just ended
-                        # (another check's) is shared rather than queued again.
-                        fresh_seconds=0.0 if inp.detect_stack_set_drift else 300.0,
-                    ),
-                    start_to_close_timeout=timedelta(
-                        seconds=inp.detection_busy_wait_seconds + 4 * 3600
-                    ),
-                    heartbeat_timeout=timedelta(minutes=2),
-                    retry_policy=_RETRY,
+            targets = found.targets
+            for target in targets:
+                if ou := target.organizational_unit_id:
+                    self._in_ou[ou] = self._in_ou.get(ou, 0) + 1
+                    if target.control_tower:
+                        self._control_tower_ous.add(ou)
+            for i in range(0, len(targets), inp.batch_size):
+                batch = targets[i : i + inp.batch_size]
+                waits = [self._detection(b, inp) for t in batch for b in t.baselines]
+                batches.append(
+                    asyncio.create_task(
+                        self._batch(batch, lanes, check_id, checked_at, self._surveys(), waits)
+                    )
                 )
-                for _, baseline in sorted(baselines.items())
-            ),
-            return_exceptions=True,
-        )
-        for (name, _), detection in zip(sorted(baselines.items()), detections, strict=True):
-            if isinstance(detection, BaseException):
-                if not isinstance(detection, ActivityError):
-                    raise detection
-                detection = StackSetDetection(stack_set=name, status="error", reason=str(detection))
-            self._result.detections.append(detection)
+            if not found.next_page_token:
+                break
+            page = DriftTargetsInput(page_token=found.next_page_token)
+        await asyncio.gather(*batches)
+        for name in sorted(self._detections):
+            self._result.detections.append(self._detections[name].result())
+        self._metrics()
+        return self._result
+
+    def _surveys(self) -> dict[str, bool]:
+        """The OUs to read whole so far (``drift.SURVEY_THRESHOLD``), each with whether to read
+        its Control Tower enrollments too. Every batch starts every one of them, so each API's
+        rate is used from the start rather than when a batch of that OU comes up."""
+        return {
+            ou: ou in self._control_tower_ous
+            for ou, n in sorted(self._in_ou.items())
+            if n >= drift.SURVEY_THRESHOLD
+        }
+
+    def _detection(
+        self, baseline: StackSetBaseline, inp: DriftCheckInput
+    ) -> asyncio.Task[StackSetDetection] | None:
+        """DetectStackSetDrift on a baseline StackSet, once per check, started when the first
+        account with it is listed; the accounts with it are inspected once it has ended."""
+        if not inp.detects:
+            return None
+        name = baseline.stack_set_name
+        if name not in self._detections:
+            self._detections[name] = asyncio.create_task(self._detect(baseline, inp))
+        return self._detections[name]
+
+    async def _detect(self, baseline: StackSetBaseline, inp: DriftCheckInput) -> StackSetDetection:
+        try:
+            return await workflow.execute_activity_method(
+                DriftActivities.detect_stack_set_drift,
+                DetectDriftInput(
+                    check_id=workflow.info().workflow_id,
+                    baseline=baseline,
+                    busy_wait_seconds=inp.detection_busy_wait_seconds,
+                    # Asked for by name: a fresh look. Else a detection that just ended
+                    # (another check's) is shared rather than queued again.
+                    fresh_seconds=0.0 if inp.detect_stack_set_drift else 300.0,
+                ),
+                start_to_close_timeout=timedelta(
+                    seconds=inp.detection_busy_wait_seconds + 4 * 3600
+                ),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=_RETRY,
+            )
+        except ActivityError as err:
+            return StackSetDetection(
+                stack_set=baseline.stack_set_name, status="error", reason=str(err)
+            )
 
     async def _batch(
         self,
@@ -115,17 +137,20 @@ class DriftCheck:
         lanes: asyncio.Semaphore,
         check_id: str,
         checked_at: datetime,
-        surveyed: list[str],
+        surveys: dict[str, bool],
+        detections: list[asyncio.Task[StackSetDetection] | None],
     ) -> None:
+        for detection in detections:
+            if detection is not None:
+                await detection  # its accounts' stack instances say what it found
         async with lanes:
             try:
-                ous = {t.organizational_unit_id for t in batch}
                 inspected = await workflow.execute_activity_method(
                     DriftActivities.inspect_accounts,
                     InspectInput(
                         targets=batch,
                         survey_id=f"{check_id}/{workflow.info().run_id}",
-                        survey_ous=[ou for ou in surveyed if ou in ous],
+                        surveys=surveys,
                     ),
                     start_to_close_timeout=timedelta(minutes=30),
                     heartbeat_timeout=timedelta(minutes=2),
