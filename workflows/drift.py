@@ -18,7 +18,6 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.drift import DriftActivities, DriftTargetActivities
-    from common.landing_zone import StackSetBaseline
     from common import account_contract, drift
     from common.drift import (
         AccountDrift,
@@ -31,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         InspectInput,
         StackSetDetection,
     )
+    from common.landing_zone import StackSetBaseline
 
 _RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=60))
 
