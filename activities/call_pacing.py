@@ -5,9 +5,9 @@ Control Tower publish no rates; their callers meet ``TooManyRequestsException`` 
 too fast). Met, a throttle costs botocore's backoff, a second or more, and its retry quota; so
 the worker paces its own calls instead: each call takes the next free slot of its API's rate
 (``VEND_AWS__CALL_RATES``, per worker process: with several workers, give each its share) and
-waits for it, heartbeating. It never bursts: AWS's token bucket then stays full, and the
-moments a call arrives a little early (the network's jitter) are absorbed by it rather than
-throttled. No rate is set by default: AWS's are not published, and the throttles botocore waits
+waits for it, heartbeating. It bursts by two calls at most: a caller that comes back late
+for its slot (a busy worker's thread wakes late) catches up rather than losing the slot, and AWS's
+token bucket, holding a second's worth, keeps the rest to absorb the network's jitter. No rate is set by default: AWS's are not published, and the throttles botocore waits
 out remain the last word.
 """
 
@@ -23,16 +23,20 @@ from temporalio import activity
 from activities.heartbeats import pause
 
 
+CREDIT = 2  # calls a late caller may catch up by
+
+
 @dataclass
 class _Slots:
     rate: float
     next_free: float = 0.0
 
     def reserve(self, now: float) -> float:
-        """When this call may go: now, or one interval after the call before it."""
-        slot = max(self.next_free, now)
+        """When this call may go: one interval after the call before it, or now if that has
+        passed (by at most ``CREDIT`` intervals' worth of calls going at once)."""
+        slot = max(self.next_free, now - CREDIT / self.rate)
         self.next_free = slot + 1 / self.rate
-        return slot
+        return max(slot, now)
 
 
 @dataclass

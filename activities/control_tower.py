@@ -186,7 +186,11 @@ class ControlTowerActivities:
         return self._enrollment(account_id)
 
     def _enrollment(self, account_id: str) -> EnrollmentStatus:
-        for eb in self._enabled_baselines(self._account_arn(account_id)):
+        return self.enrollment_of_arn(self._account_arn(account_id))
+
+    def enrollment_of_arn(self, account_arn: str) -> EnrollmentStatus:
+        """As ``enrollment_of``, for an account whose ARN is known (a call fewer)."""
+        for eb in self._enabled_baselines(account_arn):
             return EnrollmentStatus(
                 status=enrollment_status(eb),
                 enabled_baseline_arn=eb["arn"],

@@ -285,11 +285,15 @@ class DriftActivities:
     def _control_tower(self, target: DriftTarget, survey: OuSurvey | None) -> list[DriftFinding]:
         if not target.control_tower:
             return []
-        arn = survey.members.get(target.account_id) if survey is not None else None
+        arn = survey.arn_of(target.account_id) if survey is not None else None
         known = survey.enrollments if survey is not None else None
         if arn is not None and known is not None and arn in known:
             status = known[arn]
-        else:  # not enrolled through its OU as far as the survey saw: asked of on its own
+        elif arn is not None:  # not enrolled through its OU as far as the survey saw
+            status = self._patient(
+                lambda: self.control_tower.enrollment_of_arn(arn).status, "ListEnabledBaselines"
+            )
+        else:
             status = self._patient(
                 lambda: self.control_tower.enrollment_of(target.account_id).status,
                 "ListEnabledBaselines",

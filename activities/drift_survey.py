@@ -31,6 +31,14 @@ class OuSurvey:
     members: dict[str, str]  # account id -> account ARN, for the accounts in the OU
     enrollments: dict[str, str] | None  # account ARN -> enrollment status (None: not asked)
 
+    def arn_of(self, account_id: str) -> str | None:
+        """Any account's ARN in this organization, from a member's (they differ only in the
+        account id): an account that left the OU is asked of without a DescribeAccount."""
+        for member, arn in self.members.items():
+            if arn.endswith("/" + member):
+                return arn[: -len(member)] + account_id
+        return None
+
 
 @dataclass
 class FleetSurvey:

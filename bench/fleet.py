@@ -106,6 +106,7 @@ def _rates(sandbox: httpx.Client) -> dict[str, dict[str, int]]:
 
 def _drift_check(api: httpx.Client, sandbox: httpx.Client, carol: dict[str, str]) -> dict[str, Any]:
     """A check of every account, from the operator's ask to its end, and the calls it made."""
+    sandbox.post("/_sandbox/config", json={"rates": RATES}).raise_for_status()  # counts from 0
     before = _rates(sandbox)
     asked = time.monotonic()
     started = api.post("/v1/drift-checks", json={}, headers=carol)
@@ -122,6 +123,7 @@ def _drift_check(api: httpx.Client, sandbox: httpx.Client, carol: dict[str, str]
     ).total_seconds()
     calls = {k: after[k]["allowed"] - before.get(k, {}).get("allowed", 0) for k in after}
     throttled = {k: after[k]["throttled"] - before.get(k, {}).get("throttled", 0) for k in after}
+    spans = {k: after[k]["span_seconds"] for k in after}
     bounds = {k: max(0.0, (calls[k] - BURST[k]) / RATES[k]) for k in RATES}
     bound = max(bounds.values())
     result = view.get("result") or {}
@@ -134,6 +136,7 @@ def _drift_check(api: httpx.Client, sandbox: httpx.Client, carol: dict[str, str]
         "unchecked": len(result.get("unchecked") or []),
         "calls": calls,
         "throttled": throttled,
+        "busy_span_seconds": spans,  # from the API's first call in the check to its last
         "bound_seconds_by_api": {k: round(v, 2) for k, v in bounds.items()},
         "bound_seconds": round(bound, 2),
         "ratio": round(took / bound, 3) if bound else None,
@@ -185,6 +188,8 @@ def run(n: int | None = None) -> Result:
             "VEND_AWS__CALL_RATES": json.dumps(RATES),
             "VEND_OWNER_DIGEST_KEY": owner_key,
             "VEND_DRIFT__INTERVAL_SECONDS": "0",  # only the checks this run asks for
+            "VEND_DRIFT__BATCH_SIZE": os.environ.get("BENCH_FLEET_BATCH", "25"),
+            "VEND_DRIFT__PARALLEL_BATCHES": os.environ.get("BENCH_FLEET_LANES", "4"),
         },
     ) as s:
         c = s.config

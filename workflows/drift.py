@@ -32,6 +32,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from common.landing_zone import StackSetBaseline
 
+FIRST_PAGE = 100
+# Accounts of surveyed OUs cost a look-up each once their OU is read: a batch of them is large,
+# so that the many batches waiting on a survey do not then file through the lanes one by one.
+SURVEYED_BATCH = 500
+SURVEY_LANES = 8
 _RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=60))
 
 
@@ -53,8 +58,12 @@ class DriftCheck:
         checked_at = self._result.checked_at = workflow.now()
         check_id = workflow.info().workflow_id
         lanes = asyncio.Semaphore(inp.parallel_batches)
+        # Batches answered by surveys wait on them, then finish at once: lanes of their own, so
+        # they neither hold up the accounts asked of one by one nor file through their lanes.
+        survey_lanes = asyncio.Semaphore(SURVEY_LANES)
         batches: list[asyncio.Task[None]] = []
-        page = DriftTargetsInput(account_ids=inp.account_ids)
+        # A short first page: the OUs' surveys start as soon as it is in.
+        page = DriftTargetsInput(account_ids=inp.account_ids, page_size=FIRST_PAGE)
         while True:
             found = await workflow.execute_activity_method(
                 DriftTargetActivities.drift_targets,
@@ -69,12 +78,19 @@ class DriftCheck:
                     self._in_ou[ou] = self._in_ou.get(ou, 0) + 1
                     if target.control_tower:
                         self._control_tower_ous.add(ou)
-            for i in range(0, len(targets), inp.batch_size):
-                batch = targets[i : i + inp.batch_size]
+            surveys = self._surveys()
+            for batch, cheap in _batches(targets, surveys, inp.batch_size):
                 waits = [self._detection(b, inp) for t in batch for b in t.baselines]
                 batches.append(
                     asyncio.create_task(
-                        self._batch(batch, lanes, check_id, checked_at, self._surveys(), waits)
+                        self._batch(
+                            batch,
+                            survey_lanes if cheap else lanes,
+                            check_id,
+                            checked_at,
+                            surveys,
+                            waits,
+                        )
                     )
                 )
             if not found.next_page_token:
@@ -209,3 +225,34 @@ class DriftCheck:
     @workflow.query(name="get_drift_check")
     def get_result(self) -> DriftCheckResult:
         return self._result
+
+
+def _batches(
+    targets: list[DriftTarget], surveys: dict[str, bool], batch_size: int
+) -> list[tuple[list[DriftTarget], bool]]:
+    """The targets in batches, each with whether its surveys answer every look: those in large
+    ones, the others (a few calls each) in ``batch_size``."""
+    cheap: list[DriftTarget] = []
+    costly: list[DriftTarget] = []
+    for t in targets:
+        surveyed = t.organizational_unit_id in surveys and not _own_calls(t)
+        (cheap if surveyed else costly).append(t)
+    return [
+        *((cheap[i : i + SURVEYED_BATCH], True) for i in range(0, len(cheap), SURVEYED_BATCH)),
+        *((costly[i : i + batch_size], False) for i in range(0, len(costly), batch_size)),
+    ]
+
+
+def _own_calls(target: DriftTarget) -> bool:
+    """Whether looking at the account takes calls of its own (its stack instances, its
+    Workload Security connector, its registration, its settings), survey or not."""
+    settings = target.settings
+    return bool(
+        target.baselines
+        or target.workload_security_connector_id is not None
+        or target.billing_registration_id is not None
+        or settings.budget is not None
+        or settings.alternate_contacts
+        or settings.account_alias is not None
+        or settings.opt_in_regions
+    )

@@ -45,6 +45,8 @@ class Bucket:
     updated: float
     allowed: int = 0
     throttled: int = 0
+    first: float | None = None  # the first and the last call allowed (a caller's busy span)
+    last: float | None = None
 
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
@@ -52,6 +54,8 @@ class Bucket:
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             self.allowed += 1
+            self.first = now if self.first is None else self.first
+            self.last = now
             return True
         self.throttled += 1
         return False
@@ -66,7 +70,8 @@ class RateLimits:
 
     def configure(self, rates: dict[str, Any]) -> None:
         """Replace the rates: ``{"service:Action": 10}`` or ``{"service": {"rate": 20,
-        "burst": 40}}``; an empty mapping throttles nothing. A bucket starts full."""
+        "burst": 40}}``; an empty mapping throttles nothing. A bucket starts full, its counts
+        at zero."""
         now = time.monotonic()
         buckets = {}
         for key, spec in rates.items():
@@ -103,6 +108,7 @@ class RateLimits:
                     "burst": b.burst,
                     "allowed": b.allowed,
                     "throttled": b.throttled,
+                    "span_seconds": round(b.last - b.first, 3) if b.first and b.last else 0.0,
                 }
                 for key, b in self.buckets.items()
             }
