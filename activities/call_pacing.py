@@ -5,10 +5,10 @@ Control Tower publish no rates; their callers meet ``TooManyRequestsException`` 
 too fast). Met, a throttle costs botocore's backoff, a second or more, and its retry quota; so
 the worker paces its own calls instead: each call takes the next free slot of its API's rate
 (``VEND_AWS__CALL_RATES``, per worker process: with several workers, give each its share) and
-waits for it, heartbeating. It bursts by two calls at most: a caller that comes back late
-for its slot (a busy worker's thread wakes late) catches up rather than losing the slot, and AWS's
-token bucket, holding a second's worth, keeps the rest to absorb the network's jitter. No rate is set by default: AWS's are not published, and the throttles botocore waits
-out remain the last word.
+waits for it, heartbeating. It runs ahead by two calls at most: a caller back late for its
+slot (a busy worker's thread wakes late) catches up rather than losing it, and AWS's token
+bucket, holding a second's worth, keeps the rest for the network's jitter. No rate is set by
+default: AWS's are not published, and the throttles botocore waits out remain the last word.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 from temporalio import activity
 
 from activities.heartbeats import pause
-
 
 CREDIT = 2  # calls a late caller may catch up by
 
