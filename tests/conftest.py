@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import boto3
 import httpx
 import pytest
+from botocore.config import Config
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import PendingActivityState
@@ -253,13 +254,15 @@ class Sandbox:
     def reset_control_tower_metrics(self) -> None:
         self.http.post("/_sandbox/controltower/reset-metrics").raise_for_status()
 
-    def client(self, service: str) -> Any:
-        return boto3.client(
+    def client(self, service: str, config: Config | None = None) -> Any:
+        make: Any = boto3.client
+        return make(
             service,
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id="sandbox",
             aws_secret_access_key="sandbox",
+            config=config,
         )
 
     def stack_instances(self, stack_set: str, account_id: str) -> list[dict[str, Any]]:

@@ -6,9 +6,7 @@ found, by asking of it on its own."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import boto3
 from temporalio.client import Client
 
 from common.codec import data_converter
@@ -53,15 +51,8 @@ async def test_a_check_of_a_large_ou_reads_it_whole_and_still_finds_a_moved_acco
         "the seeded accounts in the inventory",
     )
     moved = accounts[7]
-    sandbox_org: Any = boto3.client(
-        "organizations",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
-    ungoverned = fleet.ou_id(sandbox_org, "Experiments/Ungoverned")
-    sandbox_org.move_account(AccountId=moved, SourceParentId=ou_id, DestinationParentId=ungoverned)
+    ungoverned = fleet.ou_id(org, "Experiments/Ungoverned")
+    org.move_account(AccountId=moved, SourceParentId=ou_id, DestinationParentId=ungoverned)
 
     actions = (
         "organizations:ListAccountsForParent",

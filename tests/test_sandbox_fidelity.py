@@ -310,8 +310,8 @@ def test_an_api_past_its_rate_is_throttled_with_the_services_own_error(sandbox: 
     throttled. One call in twenty seconds with a burst of two: a third call at once is
     refused."""
     once = Config(retries={"mode": "standard", "max_attempts": 1})
-    org = boto3_client(sandbox, "organizations", once)
-    ct = boto3_client(sandbox, "controltower", once)
+    org = sandbox.client("organizations", once)
+    ct = sandbox.client("controltower", once)
     sandbox.configure(
         rates={
             "organizations:DescribeOrganization": {"rate": 0.05, "burst": 2},
@@ -344,16 +344,3 @@ def _first_refusal(call: Callable[[], Any]) -> ClientError:
         except ClientError as err:
             return err
     raise AssertionError("never throttled")
-
-
-def boto3_client(sandbox: Sandbox, service: str, config: Config) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=sandbox.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-        config=config,
-    )
