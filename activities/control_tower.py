@@ -125,7 +125,7 @@ class ControlTowerActivities:
     _baseline_arn: str | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ lookups
-    def _ou_arn(self, ou_id: str) -> str:
+    def ou_arn(self, ou_id: str) -> str:
         ou = self.organizations.describe_organizational_unit(OrganizationalUnitId=ou_id)
         return str(ou["OrganizationalUnit"]["Arn"])
 
@@ -168,7 +168,7 @@ class ControlTowerActivities:
     def find_ou_baseline(self, inp: OuBaselineInput) -> OuBaselineResult:
         """The OU's enabled AWSControlTowerBaseline; an unregistered OU fails the step."""
         try:
-            ou_arn = self._ou_arn(inp.ou_id)
+            ou_arn = self.ou_arn(inp.ou_id)
             for eb in self._enabled_baselines(ou_arn):
                 if eb.get("parentIdentifier"):
                     continue
@@ -215,9 +215,6 @@ class ControlTowerActivities:
                 if eb.get("baselineIdentifier") == wanted and ":account/" in target:
                     out[target] = enrollment_status(eb)
         return out
-
-    def ou_arn(self, ou_id: str) -> str:
-        return self._ou_arn(ou_id)
 
     @activity.defn(no_thread_cancel_exception=True)
     def account_enrollment(self, inp: AccountInput) -> EnrollmentStatus:

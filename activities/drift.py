@@ -286,21 +286,21 @@ class DriftActivities:
         if not target.control_tower:
             return []
         arn = survey.arn_of(target.account_id) if survey is not None else None
-        known = survey.enrollments if survey is not None else None
-        if arn is not None and known is not None and arn in known:
+        known = (survey.enrollments if survey is not None else None) or {}
+        if arn in known:
             status = known[arn]
-        elif arn is not None:  # not enrolled through its OU as far as the survey saw
+        else:  # not enrolled through its OU as far as a survey saw: asked of on its own
             status = self._patient(
-                lambda: self.control_tower.enrollment_of_arn(arn).status, "ListEnabledBaselines"
-            )
-        else:
-            status = self._patient(
-                lambda: self.control_tower.enrollment_of(target.account_id).status,
-                "ListEnabledBaselines",
+                lambda: self._enrollment(target.account_id, arn), "ListEnabledBaselines"
             )
         if status == "SUCCEEDED":
             return []
         return [DriftFinding(what="control_tower", expected="SUCCEEDED", found=status)]
+
+    def _enrollment(self, account_id: str, arn: str | None) -> str:
+        """Its ARN known (from a survey), a call fewer."""
+        ct = self.control_tower
+        return (ct.enrollment_of_arn(arn) if arn else ct.enrollment_of(account_id)).status
 
     def _stack_instances(self, target: DriftTarget) -> list[DriftFinding]:
         findings = []

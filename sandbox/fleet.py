@@ -7,16 +7,25 @@ a time; the instances are one CreateStackInstances for the whole fleet, as an op
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import boto3
+import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from temporalio.common import WorkflowIDConflictPolicy
+
+from common import account_contract
+from common import search_attributes as sa
+from common.managed_account_input import ManagedAccountInput
+from common.models import AccountRequest, ManagedAccount
 
 T = TypeVar("T")
 STACK_SET_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
@@ -178,8 +187,6 @@ def seed_at_once(
 ) -> list[str]:
     """``count`` accounts made inside the sandbox at once (``POST /_sandbox/fleet``), enrolled in
     Control Tower through their OU when asked: a fleet of 10,000 in seconds."""
-    import httpx
-
     resp = httpx.post(
         f"{endpoint}/_sandbox/fleet",
         json={
@@ -209,16 +216,6 @@ async def seed_inventory(
     """Each account's own workflow started with the record a vend would have left (an account
     managed for years), as the inventory of a fleet: the i-th account owned by
     ``owners[i % len(owners)]``. ``client`` must carry the stack's payload codec."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from common import account_contract
-    from common import search_attributes as sa
-    from common.managed_account_input import ManagedAccountInput
-    from common.models import AccountRequest, ManagedAccount
-
     now = datetime.now(UTC)
     lanes = asyncio.Semaphore(parallel)
 

@@ -223,6 +223,22 @@ class ControlTowerEmulator:
                     )
                     self.baselines[eb.arn] = eb
 
+    def is_registered(self, ou_id: str) -> bool:
+        return self._registered_baseline_of_ou(ou_id) is not None
+
+    def seed_enrollments(self, ou_id: str, account_arns: list[str]) -> None:
+        """Accounts enrolled through the OU long ago (a benchmark's fleet): their enabled
+        baselines, SUCCEEDED, children of the OU's."""
+        with self._lock:
+            registered = self._registered_baseline_of_ou(ou_id)
+            if registered is None:
+                raise EmulatorError("ValidationException", f"{ou_id} is not registered")
+            for arn in account_arns:
+                eb = EnabledBaseline(
+                    arn=self._new_baseline_arn(), target=arn, parent=registered.arn
+                )
+                self.baselines[eb.arn] = eb
+
     def _registered_baseline_of_ou(self, ou_id: str) -> EnabledBaseline | None:
         try:
             arn = self._ou(ou_id).arn

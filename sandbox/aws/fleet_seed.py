@@ -23,12 +23,7 @@ from typing import Any
 import moto.iam
 from moto.iam import models as iam_models
 
-from sandbox.aws.controltower import (
-    CONTROL_TOWER_BASELINE,
-    ControlTowerEmulator,
-    EmulatorError,
-    EnabledBaseline,
-)
+from sandbox.aws.controltower import ControlTowerEmulator, EmulatorError
 from sandbox.aws.realism import _ORIGINAL_CREATE
 
 MAX_FLEET = 20_000
@@ -97,28 +92,19 @@ def seed_fleet(
         raise EmulatorError("ValidationException", f"count must be between 1 and {MAX_FLEET}")
     org = controltower.org()
     ou_id = ou_by_path(org, path)
-    registered = controltower._registered_baseline_of_ou(ou_id) if enrolled else None
-    if enrolled and registered is None:
+    if enrolled and not controltower.is_registered(ou_id):
         raise EmulatorError("ValidationException", f"{path} is not registered with Control Tower")
-    taken = {a.email.lower() for a in org.accounts}
+    names = [f"{prefix}-{i:05d}" for i in range(count)]
+    taken = {a.email.lower() for a in org.accounts} & {f"{n}@example.com" for n in names}
+    if taken:  # refused before any is made: a fleet is made whole or not at all
+        raise EmulatorError("ValidationException", f"{min(taken)} exists (seeded twice?)")
     made = []
     with _iam_deferred():
-        for i in range(count):
-            email = f"{prefix}-{i:05d}@example.com"
-            if email in taken:
-                raise EmulatorError("ValidationException", f"{email} exists (seeded twice?)")
-            _ORIGINAL_CREATE(org, AccountName=f"{prefix}-{i:05d}", Email=email)
+        for name in names:
+            _ORIGINAL_CREATE(org, AccountName=name, Email=f"{name}@example.com")
             account = org.accounts[-1]
             account.parent_id = ou_id
             made.append(account)
-    if registered is not None:
-        with controltower._lock:
-            for account in made:
-                eb = EnabledBaseline(
-                    arn=controltower._new_baseline_arn(),
-                    target=account.arn,
-                    parent=registered.arn,
-                    baseline=CONTROL_TOWER_BASELINE,
-                )
-                controltower.baselines[eb.arn] = eb
+    if enrolled:
+        controltower.seed_enrollments(ou_id, [a.arn for a in made])
     return [str(a.id) for a in made]
