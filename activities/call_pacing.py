@@ -5,9 +5,10 @@ Control Tower publish no rates; their callers meet ``TooManyRequestsException`` 
 too fast). Met, a throttle costs botocore's backoff, a second or more, and its retry quota; so
 the worker paces its own calls instead: each call takes the next free slot of its API's rate
 (``VEND_AWS__CALL_RATES``, per worker process: with several workers, give each its share) and
-waits for it, heartbeating. It runs ahead by two calls at most: a caller back late for its
-slot (a busy worker's thread wakes late) catches up rather than losing it, and AWS's token
-bucket, holding a second's worth, keeps the rest for the network's jitter. No rate is set by
+waits for it, heartbeating. It runs ahead by half a second's worth of calls at most (two at
+the least): a caller back late for its slot (a busy worker's thread wakes late, a page of a
+chain of pages takes longer than the interval) catches up rather than losing it, and AWS's
+token bucket, holding a second's worth, keeps the other half for the network's jitter. No rate is set by
 default: AWS's are not published, and the throttles botocore waits out remain the last word.
 """
 
@@ -22,7 +23,8 @@ from temporalio import activity
 
 from activities.heartbeats import pause
 
-CREDIT = 2  # calls a late caller may catch up by
+CREDIT_SECONDS = 0.5  # a late caller may catch up by this much of the rate's calls
+MIN_CREDIT = 2.0  # calls, at a slow rate
 
 
 @dataclass
@@ -32,8 +34,9 @@ class _Slots:
 
     def reserve(self, now: float) -> float:
         """When this call may go: one interval after the call before it, or now if that has
-        passed (by at most ``CREDIT`` intervals' worth of calls going at once)."""
-        slot = max(self.next_free, now - CREDIT / self.rate)
+        passed (by at most the credit's worth of calls going at once)."""
+        credit = max(MIN_CREDIT, CREDIT_SECONDS * self.rate)
+        slot = max(self.next_free, now - credit / self.rate)
         self.next_free = slot + 1 / self.rate
         return max(slot, now)
 

@@ -10,15 +10,25 @@ from activities.call_pacing import CallPacer, _Slots
 
 
 def test_calls_take_slots_one_interval_apart_after_a_burst_of_three_at_most() -> None:
-    slots = _Slots(rate=10)
-    # Three at once (the caught-up credit of two), then one interval apart.
+    slots = _Slots(rate=2)
+    # Three at once (the credit of two calls, at a slow rate), then one interval apart.
     got = [slots.reserve(100.0) for _ in range(5)]
-    assert got == pytest.approx([100.0, 100.0, 100.0, 100.1, 100.2])
-    # A caller back late for its slot (100.3) goes at once, and the credit lets the next one
+    assert got == pytest.approx([100.0, 100.0, 100.0, 100.5, 101.0])
+    # A caller back late for its slot (101.5) goes at once, and the credit lets the next one
     # too: the rate lost to a late thread is made up, never more than two calls' worth.
-    assert slots.reserve(100.45) == pytest.approx(100.45)
-    assert slots.reserve(100.45) == pytest.approx(100.45)
-    assert slots.reserve(100.45) == pytest.approx(100.5)
+    assert slots.reserve(102.25) == pytest.approx(102.25)
+    assert slots.reserve(102.25) == pytest.approx(102.25)
+    assert slots.reserve(102.25) == pytest.approx(102.5)
+
+
+def test_a_fast_rate_runs_ahead_by_half_a_seconds_worth_of_calls() -> None:
+    slots = _Slots(rate=10)
+    # Six at once (credit of five: AWS's bucket of a second's worth keeps the other half).
+    got = [slots.reserve(100.0) for _ in range(8)]
+    assert got == pytest.approx([100.0] * 6 + [100.1, 100.2])
+    # A page of a chain back 0.8 s late catches up five calls' worth, not eight.
+    late = 101.5
+    assert [slots.reserve(late) for _ in range(7)] == pytest.approx([late] * 6 + [late + 0.1])
 
 
 def test_an_operations_own_rate_wins_over_its_services_and_others_are_not_paced() -> None:
