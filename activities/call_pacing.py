@@ -8,8 +8,9 @@ the worker paces its own calls instead: each call takes the next free slot of it
 waits for it, heartbeating. It runs ahead by half a second's worth of calls at most (two at
 the least): a caller back late for its slot (a busy worker's thread wakes late, a page of a
 chain of pages takes longer than the interval) catches up rather than losing it, and AWS's
-token bucket, holding a second's worth, keeps the other half for the network's jitter. No rate is set by
-default: AWS's are not published, and the throttles botocore waits out remain the last word.
+token bucket, holding a second's worth, keeps the other half for the network's jitter. No rate
+is set by default: AWS's are not published, and the throttles botocore waits out remain the
+last word.
 """
 
 from __future__ import annotations
