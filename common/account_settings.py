@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from common.email_address import Email
 
 # Regions AWS leaves disabled until an account enables them (Account API EnableRegion); every
 # other region is enabled by default.
@@ -47,7 +49,7 @@ class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Line
     title: Line
-    email: EmailStr
+    email: Email
     phone: Phone
 
 
@@ -74,7 +76,7 @@ class BudgetPolicy(BaseModel):
     min_usd: int = Field(default=1, ge=1)
     max_usd: int = Field(default=1_000_000, ge=1)
     alert_thresholds: list[int] = Field(default_factory=lambda: [80, 100])  # % of the amount
-    subscribers: list[EmailStr] = Field(default_factory=list)  # beside the owner, e.g. finance
+    subscribers: list[Email] = Field(default_factory=list)  # beside the owner, e.g. finance
 
     @model_validator(mode="after")
     def _bounds(self) -> BudgetPolicy:

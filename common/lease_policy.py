@@ -8,7 +8,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from common.email_address import Email
 
 
 class ThresholdAction(StrEnum):
@@ -40,7 +42,7 @@ class PoolSpec(BaseModel):
     name_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
     # Cleaned and inventoried always; every other region enabled in the account is too.
     regions: list[str] = Field(min_length=1)
-    owner_email: EmailStr  # the team that answers for the pool's accounts
+    owner_email: Email  # the team that answers for the pool's accounts
     cost_center: str = "sandbox-pool"
     billing_customer_id: str  # the Sunny Pay customer the pool's accounts are billed to
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from common.account_settings import (
     AccessRequest,
@@ -20,6 +20,7 @@ from common.account_settings import (
     EffectiveSettings,
     SettingsPolicy,
 )
+from common.email_address import Email
 from common.landing_zone import (
     AdoptionSource,
     EnrollmentStrategy,
@@ -106,12 +107,12 @@ class AccountRequest(BaseModel):
     account_name: Annotated[str, StringConstraints(pattern=ACCOUNT_NAME_PATTERN)] = Field(
         description="3-50 characters: lower-case letters, digits and '-'."
     )
-    account_email: EmailStr
+    account_email: Email
     organizational_unit: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         examples=["Workloads/Prod"]
     )
     environment: Environment
-    owner_email: EmailStr
+    owner_email: Email
     cost_center: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
