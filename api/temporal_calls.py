@@ -4,7 +4,7 @@ every service calls these."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -105,3 +105,10 @@ async def visibility_page(
     await it.fetch_next_page(page_size=limit)
     nxt = it.next_page_token
     return list(it.current_page or []), cursors.encode(nxt, key) if nxt else None
+
+
+async def memo_fields(wf: WorkflowExecution, keys: Iterable[str]) -> dict[str, Any]:
+    """Only the memo fields a list row shows (absent ones None). A row's memo also holds the
+    whole recorded state, and a request's its trail: decrypting and parsing those for each row
+    of a list, to show four short strings, was most of what a list cost the API."""
+    return {key: await wf.memo_value(key, None) for key in keys}

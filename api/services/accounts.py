@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Problem, validation_problem
 from api.schemas import AccountSummary, AccountView
 from api.services.fleet_check import FleetCheck, last_checked_at
-from api.temporal_calls import query_or_recorded, rpc_timeout
+from api.temporal_calls import memo_fields, query_or_recorded, rpc_timeout
 from common import account_contract as contract
 from common import drift
 from common import search_attributes as sa
@@ -172,8 +172,12 @@ def list_clauses(
     return clauses
 
 
+# What a list row shows of the memo.
+ROW_MEMO_FIELDS = ("account_name", "organizational_unit", "environment")
+
+
 async def summary(wf: WorkflowExecution) -> AccountSummary:
-    memo = await wf.memo()
+    memo = await memo_fields(wf, ROW_MEMO_FIELDS)
     attrs = wf.typed_search_attributes
     verdict = attrs.get(sa.DRIFT)
     return AccountSummary(

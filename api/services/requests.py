@@ -10,7 +10,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 
 from api.errors import Problem, refusal_problem
 from api.schemas import AccountRequestSummary, AccountRequestView, PublicStatus, RetryBody
-from api.temporal_calls import decided, query_or_recorded
+from api.temporal_calls import decided, memo_fields, query_or_recorded
 from common import search_attributes as sa
 from common import vending_contract as contract
 from common.intake import check_against_landing_zone, protects
@@ -119,8 +119,12 @@ def list_clauses(
     return clauses
 
 
+# What a list row shows of the memo.
+ROW_MEMO_FIELDS = ("account_name", "organizational_unit", "environment", "requested_by")
+
+
 async def summary(wf: WorkflowExecution) -> AccountRequestSummary:
-    memo = await wf.memo()
+    memo = await memo_fields(wf, ROW_MEMO_FIELDS)
     attrs = wf.typed_search_attributes
     return AccountRequestSummary(
         id=wf.id.removeprefix(WORKFLOW_ID_PREFIX),
