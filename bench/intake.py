@@ -17,17 +17,20 @@ from typing import Any
 import httpx
 
 from bench.harness import Result, body, cpu_seconds, percentile, stack
+from bench.overhead import tasks_per_request
 
 OU = "Bench/Waiting"  # approval needed: the requests wait, as most do after filing
 CLIENTS = 32
 GOAL_RATE = 20.0
 GOAL_P99_MS = 1000.0
+SAMPLE = 50  # requests whose histories are read for the Temporal work per create
 
 
 async def _burst(url: str, token: str, n: int, clients: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     errors: list[str] = []
+    ids: list[str] = []
     todo = iter(range(n))
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -39,6 +42,8 @@ async def _burst(url: str, token: str, n: int, clients: int) -> dict[str, Any]:
                     resp = await client.post("/v1/account-requests", json=body(OU), headers=headers)
                     if resp.status_code != 201:
                         errors.append(f"{resp.status_code} {resp.text[:200]}")
+                    else:
+                        ids.append(resp.json()["id"])
                 except httpx.HTTPError as err:
                     errors.append(f"{type(err).__name__}: {err}")
                 latencies.append((time.perf_counter() - started) * 1000)
@@ -46,16 +51,34 @@ async def _burst(url: str, token: str, n: int, clients: int) -> dict[str, Any]:
         began = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(clients)))
         makespan = time.perf_counter() - began
-    return {"latencies": latencies, "errors": errors, "makespan": makespan}
+    return {"latencies": latencies, "errors": errors, "makespan": makespan, "ids": ids}
+
+
+def _aws_calls(endpoint: str) -> dict[str, int]:
+    state = httpx.get(f"{endpoint}/_sandbox/state", timeout=30).json()
+    calls: dict[str, int] = state["calls"]
+    return calls
+
+
+def _per_create(counts: dict[str, float], n: int, unit: float = 1.0) -> dict[str, float]:
+    return {k: round(v * unit / n, 2) for k, v in sorted(counts.items()) if v}
 
 
 def run(n: int | None = None) -> Result:
     n = n or int(os.environ.get("BENCH_INTAKE_N", "1000"))
     with stack(create_account_seconds=0.2, sunnypay_activation_seconds=0.0) as s:
         tokens = s.tokens()
+        calls_before = _aws_calls(s.config.aws_endpoint)
         before = cpu_seconds(s)
         found = asyncio.run(_burst(s.config.api_url, tokens["alice"], n, CLIENTS))
         after = cpu_seconds(s)
+        calls_after = _aws_calls(s.config.aws_endpoint)
+        sample = found["ids"][:: max(1, len(found["ids"]) // SAMPLE)][:SAMPLE]
+        temporal_work = asyncio.run(tasks_per_request(s.config.temporal_address, sample))
+        # the claim shards serve the whole burst: their tasks divided among all its creates
+        temporal_work["claim_registry_tasks_per_request"] = round(
+            temporal_work["claim_registry_tasks_per_request"] * len(sample) / max(1, n), 2
+        )
     ms = found["latencies"]
     rate = n / found["makespan"]
     p99 = percentile(ms, 99)
@@ -81,6 +104,11 @@ def run(n: int | None = None) -> Result:
             "errors": len(errors),
             "first_errors": errors[:5],
             "cpu_seconds_during_burst": cpu,
+            "cpu_ms_per_create": _per_create(cpu, n, 1000),
+            "aws_calls_per_create": _per_create(
+                {k: v - calls_before.get(k, 0) for k, v in calls_after.items()}, n
+            ),
+            "temporal_work_per_create": temporal_work,
         },
         limits=(
             "Each create is an update-with-start: the API starts the request's workflow and "

@@ -144,7 +144,7 @@ class PlainScript:
         return time.monotonic() - started
 
 
-async def _tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
+async def tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
     """Workflow tasks and activities per request, from the request workflows' histories, and the
     claim registry's tasks divided among the requests (the long-lived coordinator, batcher and
     account workflows are shared and left out)."""
@@ -273,7 +273,7 @@ def run(n: int = 100) -> Result:
         ids = [i for i, _ in submitted]
         finals = wait_all(api, token, ids, {"completed", "waiting_for_operator"}, 900)
         engine_cpu = cpu_used(cpu0, cpu_seconds(s))
-        tasks = asyncio.run(_tasks_per_request(c.temporal_address, ids))
+        tasks = asyncio.run(tasks_per_request(c.temporal_address, ids))
         ends = [
             datetime.fromisoformat(f["steps"][-1]["finished_at"].replace("Z", "+00:00")).timestamp()
             for f in finals.values()

@@ -22,13 +22,24 @@ from typing import Any
 import httpx
 
 from bench.harness import Result, body, cpu_seconds, file_requests, percentile, stack
+from bench.portal_load import READS
 
 RATE, WRITES, DURATION = 100.0, 2.0, 60.0
+ALONE_RATE, ALONE_SECONDS = 15.0, 12.0  # each kind of read alone, to weigh it
 WAITING, ACCOUNTS = 300, 20
 GOAL_P99_MS, GOAL_RATIO = 50.0, 2.0
 
 
-def _load(s: Any, through: str, plan_path: str) -> list[dict[str, Any]]:
+def _load(
+    s: Any,
+    through: str,
+    plan_path: str,
+    *,
+    rate: float = RATE,
+    writes: float = WRITES,
+    duration: float = DURATION,
+    only: str | None = None,
+) -> list[dict[str, Any]]:
     out = subprocess.run(
         [
             sys.executable,
@@ -39,13 +50,14 @@ def _load(s: Any, through: str, plan_path: str) -> list[dict[str, Any]]:
             "--through",
             through,
             "--rate",
-            str(RATE),
+            str(rate),
             "--writes",
-            str(WRITES),
+            str(writes),
             "--duration",
-            str(DURATION),
+            str(duration),
             "--plan",
             plan_path,
+            *(["--only", only] if only else []),
         ],
         capture_output=True,
         text=True,
@@ -75,6 +87,41 @@ def _summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": len(errors),
         "first_errors": errors[:5],
     }
+
+
+def _cost_per_read(s: Any, plan_path: str) -> dict[str, Any]:
+    """Each kind of read alone, at a rate the machine serves (``ALONE_RATE``), through the API
+    and bare: the CPU milliseconds one read costs each process, and its latency unloaded. What
+    the 100/s mix needs is the sum of its reads' costs; set against two cores, it says whether
+    the machine can serve the goal's load at all, and which process and call it is short on."""
+    costs: dict[str, Any] = {}
+    for kind in READS:
+        for through in ("api", "temporal"):
+            before = cpu_seconds(s)
+            samples = _load(
+                s, through, plan_path, rate=ALONE_RATE, writes=0, duration=ALONE_SECONDS, only=kind
+            )
+            after = cpu_seconds(s)
+            done = max(1, len(samples))
+            costs[f"{kind}/{through}"] = {
+                "cpu_ms_per_read": {
+                    k: round((after[k] - before.get(k, 0.0)) * 1000 / done, 2)
+                    for k in after
+                    if k != "benchmark"
+                },
+                "latency_ms": _pct([x["latency"] * 1000 for x in samples]),
+            }
+    return costs
+
+
+def _cores_needed(costs: dict[str, Any], through: str) -> dict[str, float]:
+    """CPU seconds per second, by process, that ``RATE`` reads/s of the portal's mix need."""
+    total = sum(READS.values())
+    need: dict[str, float] = defaultdict(float)
+    for kind, weight in READS.items():
+        for proc, ms in costs[f"{kind}/{through}"]["cpu_ms_per_read"].items():
+            need[proc] += RATE * weight / total * ms / 1000
+    return {k: round(v, 2) for k, v in sorted(need.items()) if v >= 0.005}
 
 
 def _until_completed(api: httpx.Client, headers: dict[str, str], request_id: str) -> None:
@@ -109,8 +156,11 @@ def run() -> Result:
             phases[through]["cpu_seconds"] = {
                 k: round(after[k] - before.get(k, 0.0), 1) for k in after
             }
+            if through == "temporal":  # the reads alone (creates are intake's to weigh)
+                costs = _cost_per_read(s, f.name)
             os.unlink(f.name)
         through_api, floor = phases["api"], phases["temporal"]
+    need_api, need_bare = _cores_needed(costs, "api"), _cores_needed(costs, "temporal")
     p99 = through_api["reads_ms"]["p99"]
     floor_p99 = floor["reads_ms"]["p99"]
     ratio = p99 / floor_p99 if floor_p99 else float("inf")
@@ -124,12 +174,16 @@ def run() -> Result:
             f"portal: {through_api['reads_ms']['count']} reads at {RATE:.0f}/s + {WRITES:.0f} "
             f"creates/s, p50 {through_api['reads_ms']['p50']:.0f} ms, p99 {p99:.0f} ms (goal "
             f"<= {GOAL_P99_MS:.0f}), {errors} errors; bare Temporal calls p99 {floor_p99:.0f} "
-            f"ms: API {ratio:.2f}x its floor (goal <= {GOAL_RATIO:.0f}x)"
+            f"ms: API {ratio:.2f}x its floor (goal <= {GOAL_RATIO:.0f}x); the reads alone "
+            f"need {sum(need_api.values()):.2f} cores at {RATE:.0f}/s through the API "
+            f"({_cores_text(need_api)}), {sum(need_bare.values()):.2f} bare, of 2"
         ),
         figures={
             "through_api": through_api,
             "bare_temporal": floor,
             "api_over_floor_p99": round(ratio, 2),
+            "per_read_alone": costs,
+            "cores_needed_at_rate": {"through_api": need_api, "bare_temporal": need_bare},
         },
         limits=(
             "A detail read is a workflow query answered by the worker; lists, the queue and "
@@ -139,3 +193,7 @@ def run() -> Result:
             "(the load generator's own is not among them)."
         ),
     )
+
+
+def _cores_text(need: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(need.items(), key=lambda kv: -kv[1]))

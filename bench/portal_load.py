@@ -24,11 +24,14 @@ import httpx
 READS = {"detail": 4, "requests": 2, "approvals": 2, "accounts": 2}
 
 
-def _schedule(rate: float, writes: float, duration: float) -> list[tuple[float, str]]:
+def _schedule(
+    rate: float, writes: float, duration: float, only: str | None = None
+) -> list[tuple[float, str]]:
     rng = random.Random(11)
-    kinds = [k for k, w in READS.items() for _ in range(w)]
+    kinds = [only] if only else [k for k, w in READS.items() for _ in range(w)]
     due = [(i / rate, rng.choice(kinds)) for i in range(int(rate * duration))]
-    due += [(i / writes, "create") for i in range(int(writes * duration))]
+    if writes > 0:
+        due += [(i / writes, "create") for i in range(int(writes * duration))]
     return sorted(due)
 
 
@@ -130,6 +133,7 @@ async def main() -> None:
     parser.add_argument("--writes", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--plan", required=True, help="JSON: tokens, request ids, bodies")
+    parser.add_argument("--only", choices=sorted(READS), help="one kind of read alone")
     args = parser.parse_args()
     with open(args.plan) as f:  # noqa: ASYNC230 (once, before the clock starts)
         plan = json.load(f)
@@ -147,7 +151,7 @@ async def main() -> None:
 
     tasks = []
     start = time.monotonic() + 0.5
-    for offset, op in _schedule(args.rate, args.writes, args.duration):
+    for offset, op in _schedule(args.rate, args.writes, args.duration, args.only):
         due = start + offset
         delay = due - time.monotonic()
         if delay > 0:
