@@ -27,6 +27,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws_errors import final
+from activities.heartbeats import beat
 from activities.http_calls import call
 from common.webhook_signature import sign
 
@@ -53,6 +54,16 @@ class Notification(BaseModel):
 class Delivered(BaseModel):
     delivered: bool
     detail: str
+
+
+class NoticeBatch(BaseModel):
+    """The notices one workflow task decided (e.g. ``created`` and ``needs_approval`` as a
+    request is filed), delivered by one activity on both channels."""
+
+    notes: list[Notification]
+
+
+CHANNELS = ("webhook", "email")
 
 
 SUBJECTS = {
@@ -231,3 +242,40 @@ class NotificationActivities:
             self.http, "POST", self.webhook_url, service="Webhook", content=body, headers=headers
         )
         return Delivered(delivered=resp.status_code < 300, detail=f"HTTP {resp.status_code}")
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def deliver(self, batch: NoticeBatch) -> list[Delivered]:
+        """Every notice of a workflow task, on every channel, in one activity: an activity per
+        notice and channel (four for a request filed) cost the server and the worker about 12 ms
+        of CPU each, a third of what filing a request cost. Each delivery that went out (or was
+        given up as final) is kept in the heartbeat details, which Temporal keeps across
+        attempts even when the attempt fails, so a retry sends only what has not gone out."""
+        info = activity.info()
+        done: set[str] = set(info.heartbeat_details[0]) if info.heartbeat_details else set()
+        answers: list[Delivered] = []
+        failed: list[str] = []
+        for i, note in enumerate(batch.notes):
+            for name in CHANNELS:
+                key = f"{i}:{name}"
+                if key in done:
+                    continue
+                try:
+                    answers.append(
+                        self.notify(note) if name == "webhook" else self.notify_email(note)
+                    )
+                except ApplicationError as err:
+                    if not err.non_retryable:
+                        failed.append(f"{note.event} by {name}: {err}")
+                        continue
+                    answers.append(Delivered(delivered=False, detail=f"{err.type}: {err}"))
+                except (httpx.HTTPError, OSError) as err:
+                    failed.append(f"{note.event} by {name}: {err}")
+                    continue
+                done.add(key)
+                beat(sorted(done))
+        if failed:
+            raise ApplicationError(
+                f"{len(failed)} deliveries failed (the others went out): {'; '.join(failed)}",
+                type="NotificationFailed",
+            )
+        return answers

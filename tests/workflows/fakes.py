@@ -32,7 +32,7 @@ from activities.billing import (
     CustomerResult,
     RegistrationInput,
 )
-from activities.notifications import Delivered, Notification
+from activities.notifications import Delivered, NoticeBatch, Notification
 from activities.organizations import (
     AvailabilityInput,
     AvailabilityResult,
@@ -55,6 +55,7 @@ class Fakes:
     (non-retryable) with the given error type, until removed."""
 
     calls: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # the events delivered in batches
     failing: dict[str, str] = field(default_factory=dict)
     inventory: list[ManagedAccountInput] = field(default_factory=list)
     close_quota: int = 250  # what close_quota_limit answers
@@ -68,7 +69,8 @@ class Fakes:
         """The step activities called, in order (not the checks and notices around them)."""
         quiet = {"take_claims", "check_account_available", "check_billing_customer"}
         quiet |= {"check_adoptable"}
-        quiet |= {"notify", "notify_email", "start_managed_account", "close_quota_limit"}
+        quiet |= {"notify", "notify_email", "deliver", "start_managed_account"}
+        quiet |= {"close_quota_limit"}
         return [c for c in self.calls if c not in quiet]
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -96,6 +98,12 @@ class Fakes:
         async def notify_email(note: Notification) -> Delivered:
             self.calls.append("notify_email")
             return Delivered(delivered=True, detail="fake")
+
+        @activity.defn(name="deliver")
+        async def deliver(batch: NoticeBatch) -> list[Delivered]:
+            self.calls.append("deliver")
+            self.notices.extend(note.event for note in batch.notes)
+            return [Delivered(delivered=True, detail="fake") for _ in batch.notes]
 
         @activity.defn(name="start_managed_account")
         async def start_managed_account(inp: ManagedAccountInput) -> None:
@@ -214,6 +222,7 @@ class Fakes:
             check_billing_customer,
             notify,
             notify_email,
+            deliver,
             start_managed_account,
             create_account,
             move_to_ou,

@@ -20,6 +20,7 @@ from common.models import (
 )
 from common.step_plan import skip_reason
 from common.step_registry import step_names
+from tests.conftest import eventually_async
 from tests.workflows.fakes import Fakes
 from tests.workflows.harness import state_of, submit, wait_for, worker_for
 
@@ -44,6 +45,33 @@ async def test_an_approved_vend_runs_its_steps_in_the_registrys_order(
         running
     )
     assert len(fakes.inventory) == 1  # the account's own workflow takes over
+
+
+async def test_the_notices_a_moment_decides_go_out_in_one_activity(
+    time_skipping: WorkflowEnvironment, vend_input: Callable[..., VendingInput]
+) -> None:
+    """Filed, a request tells of its creation and asks for approval at once: one delivery
+    activity carries both (an activity per notice and channel cost a third of a filing)."""
+    fakes = Fakes()
+    inp = vend_input(approvals_required=1)
+    async with worker_for(time_skipping, fakes):
+        handle = await submit(time_skipping, inp)
+        await eventually_async(
+            lambda: _now(list(fakes.notices)),
+            lambda seen: seen == ["created", "needs_approval"],
+            "the filing's two notices delivered",
+        )
+        assert fakes.calls.count("deliver") == 1
+        assert "notify" not in fakes.calls and "notify_email" not in fakes.calls
+        await handle.execute_update(
+            contract.APPROVE, ApproveInput(by="bob", comment="ok"), result_type=RequestState
+        )
+        await handle.result()
+    assert fakes.notices == ["created", "needs_approval", "approved"]
+    # the last word (completed) goes out in the workflow task that closes the request: a local
+    # activity per channel, not a delivery of its own
+    assert fakes.calls.count("deliver") == 2
+    assert fakes.calls.count("notify") == fakes.calls.count("notify_email") == 1
 
 
 async def test_silence_expires_a_request_when_its_approval_window_ends(
@@ -107,3 +135,7 @@ async def test_a_cancel_while_parked_undoes_what_was_done_newest_first(
         "create_account",
     ]
     assert fakes.inventory == []  # a cancelled vend leaves nothing to manage
+
+
+async def _now(value: list[str]) -> list[str]:
+    return value

@@ -6,6 +6,7 @@ search attributes, the person's notification) and no code path can do three of t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import Notification, NotificationActivities
+    from activities.notifications import NoticeBatch, Notification, NotificationActivities
     from common import search_attributes as sa
     from common import vending_contract as contract
     from common.models import (
@@ -72,6 +73,7 @@ class RequestRecord:
         self.current_step: str | None = None
         self._current = current  # the request as corrected so far, for notifications
         self._notifications: list[_Pending] = []
+        self._batch: list[Notification] = []  # notices of the running workflow task, unsent
 
     def step(self, name: str) -> StepState:
         return next(s for s in self.state.steps if s.name == name)
@@ -146,29 +148,50 @@ class RequestRecord:
             if state.cost_estimate is not None and event == "needs_approval"
             else None,
         )
-        local = event in LAST_WORDS
+        if event not in LAST_WORDS:
+            # Held until the code running now yields, so that every notice this workflow task
+            # decides goes out in one activity (``deliver``).
+            if not self._batch:
+                asyncio.get_running_loop().call_soon(self._send_batch)
+            self._batch.append(note)
+            return
         for channel in (NotificationActivities.notify, NotificationActivities.notify_email):
-            if local:
-                handle = workflow.start_local_activity_method(
-                    channel,
-                    note,
-                    start_to_close_timeout=timedelta(seconds=5),
-                    retry_policy=RetryPolicy(maximum_attempts=2),
-                )
-            else:
-                handle = _notification_activity(channel, note)
-            self._notifications.append(_Pending(channel, note, handle, local))
+            handle = workflow.start_local_activity_method(
+                channel,
+                note,
+                start_to_close_timeout=timedelta(seconds=5),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+            self._notifications.append(_Pending(handle, channel, note))
+
+    def _send_batch(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = NoticeBatch(notes=self._batch), []
+        handle = workflow.start_activity_method(
+            NotificationActivities.deliver,
+            batch,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_RETRIES,
+        )
+        self._notifications.append(_Pending(handle))
 
     async def notifications_sent(self) -> None:
         """Let the last notifications go out before the workflow closes. A last word sent in a
         local activity that failed is sent again as an ordinary activity, with its retries."""
+        self._send_batch()
         for pending in self._notifications:
             try:
                 await pending.handle
             except ActivityError:
-                if pending.local:
+                if pending.channel is not None:
                     with contextlib.suppress(ActivityError):
-                        await _notification_activity(pending.channel, pending.note)
+                        await workflow.start_activity_method(
+                            pending.channel,
+                            pending.note,
+                            start_to_close_timeout=timedelta(seconds=30),
+                            retry_policy=_RETRIES,
+                        )
 
 
 # A request's last words: the workflow closes right after them. Sent as local activities, inside
@@ -177,20 +200,11 @@ class RequestRecord:
 LAST_WORDS = frozenset({"completed", "cancelled", "rejected", "expired"})
 
 
+_RETRIES = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30))
+
+
 @dataclass
 class _Pending:
-    channel: Callable[..., Any]
-    note: Notification
     handle: Awaitable[Any]
-    local: bool
-
-
-def _notification_activity(
-    channel: Callable[..., Any], note: Notification
-) -> workflow.ActivityHandle[Any]:
-    return workflow.start_activity_method(
-        channel,
-        note,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30)),
-    )
+    channel: Callable[..., Any] | None = None  # a last word's: sent again by itself if it failed
+    note: Notification | None = None
