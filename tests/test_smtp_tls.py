@@ -16,8 +16,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
-from activities.notifications import Notification, NotificationActivities, SmtpConfig
+from activities.notifications import (
+    NoticeBatch,
+    Notification,
+    NotificationActivities,
+    SmtpConfig,
+)
 from sandbox.cluster.certs import make_certificates
 from sandbox.stack import free_port
 
@@ -103,3 +109,16 @@ def test_credentials_without_tls_are_never_sent(relay: tuple[Relay, int, Path]) 
         _mailer(port, starttls=False, username="vend", password="x").notify_email(_note())
     assert err.value.type == "EmailInsecure"
     assert handler.logins == [] and handler.messages == []
+
+
+def test_a_batchs_mail_goes_over_one_verified_connection(relay: tuple[Relay, int, Path]) -> None:
+    """A moment's notices (here three) are mailed over one connection: one STARTTLS and one
+    login, not one per message."""
+    handler, port, ca = relay
+    mailer = _mailer(port, starttls=True, ca_file=str(ca), username="vend", password="x")
+    notes = [_note().model_copy(update={"request_id": f"r-{i}"}) for i in range(3)]
+    env = ActivityEnvironment()
+    answers = env.run(mailer.deliver, NoticeBatch(notes=notes))
+    assert [a.delivered for a in answers] == [False, True] * 3  # no webhook configured
+    assert len(handler.messages) == 3
+    assert handler.logins == [("vend", True)]

@@ -30,11 +30,8 @@ class Channels(NotificationActivities):
         self.sent.append(key)
         return Delivered(delivered=True, detail=channel)
 
-    def notify(self, note: Notification) -> Delivered:  # type: ignore[override]
-        return self._send("webhook", note)
-
-    def notify_email(self, note: Notification) -> Delivered:  # type: ignore[override]
-        return self._send("email", note)
+    def _one(self, channel: str, note: Notification, mail: Any) -> Delivered:
+        return self._send(channel, note)
 
 
 def _batch(*events: str) -> NoticeBatch:
@@ -105,7 +102,19 @@ def test_a_final_refusal_is_given_up_without_failing_the_others() -> None:
     assert channels.sent == ["created by webhook"]
     assert [a.delivered for a in answers] == [True, False]
     assert "EmailInsecure" in answers[1].detail
-    assert sorted(beats[-1][0]) == ["0:email", "0:webhook"]  # a retry would not send it again
+    assert beats == []  # nothing failed that a retry would send: no heartbeat at all
+
+
+def test_a_final_refusal_is_not_sent_again_by_the_retry_of_another_failure() -> None:
+    insecure = final("SMTP credentials need TLS", "EmailInsecure")
+    down = ApplicationError("Webhook POST: HTTP 503", type="WebhookUnavailable")
+    channels = _channels(**{"created by email": insecure, "created by webhook": down})
+    failed, beats = _attempt(channels, _batch("created"))
+    assert isinstance(failed, ApplicationError)
+    assert beats[-1][0] == ["0:email"]  # given up, so the retry leaves it alone
+    channels.refuse["created by email"] = insecure  # it would be refused again
+    answers, _ = _attempt(channels, _batch("created"), details=beats[-1][0])
+    assert channels.sent == ["created by webhook"] and len(answers) == 1
 
 
 @pytest.mark.parametrize("err", [httpx.ConnectError("refused"), OSError("network down")])
