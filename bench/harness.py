@@ -298,3 +298,19 @@ def list_latency_ms(api: httpx.Client, headers: dict[str, str], samples: int = 1
         found.append((time.perf_counter() - started) * 1000)
         assert resp.status_code == 200 and len(resp.json()["items"]) == 20, resp.text
     return found
+
+
+def aws_calls(endpoint: str) -> dict[str, int]:
+    """The sandbox's count of every AWS call it has answered, by ``service:Operation``."""
+    state = httpx.get(f"{endpoint}/_sandbox/state", timeout=30).json()
+    calls: dict[str, int] = state["calls"]
+    return calls
+
+
+def calls_since(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    return {k: float(v - before.get(k, 0)) for k, v in after.items()}
+
+
+def per_item(counts: dict[str, float], n: int, unit: float = 1.0) -> dict[str, float]:
+    """Counts (or seconds, with ``unit`` 1000 for milliseconds) per request, account or call."""
+    return {k: round(v * unit / n, 2) for k, v in sorted(counts.items()) if v}

@@ -16,7 +16,16 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Result, body, cpu_seconds, percentile, stack
+from bench.harness import (
+    Result,
+    aws_calls,
+    body,
+    calls_since,
+    cpu_seconds,
+    per_item,
+    percentile,
+    stack,
+)
 from bench.overhead import tasks_per_request
 
 OU = "Bench/Waiting"  # approval needed: the requests wait, as most do after filing
@@ -54,25 +63,15 @@ async def _burst(url: str, token: str, n: int, clients: int) -> dict[str, Any]:
     return {"latencies": latencies, "errors": errors, "makespan": makespan, "ids": ids}
 
 
-def _aws_calls(endpoint: str) -> dict[str, int]:
-    state = httpx.get(f"{endpoint}/_sandbox/state", timeout=30).json()
-    calls: dict[str, int] = state["calls"]
-    return calls
-
-
-def _per_create(counts: dict[str, float], n: int, unit: float = 1.0) -> dict[str, float]:
-    return {k: round(v * unit / n, 2) for k, v in sorted(counts.items()) if v}
-
-
 def run(n: int | None = None) -> Result:
     n = n or int(os.environ.get("BENCH_INTAKE_N", "1000"))
     with stack(create_account_seconds=0.2, sunnypay_activation_seconds=0.0) as s:
         tokens = s.tokens()
-        calls_before = _aws_calls(s.config.aws_endpoint)
+        calls_before = aws_calls(s.config.aws_endpoint)
         before = cpu_seconds(s)
         found = asyncio.run(_burst(s.config.api_url, tokens["alice"], n, CLIENTS))
         after = cpu_seconds(s)
-        calls_after = _aws_calls(s.config.aws_endpoint)
+        calls_after = aws_calls(s.config.aws_endpoint)
         sample = found["ids"][:: max(1, len(found["ids"]) // SAMPLE)][:SAMPLE]
         temporal_work = asyncio.run(tasks_per_request(s.config.temporal_address, sample))
         # the claim shards serve the whole burst: their tasks divided among all its creates
@@ -104,10 +103,8 @@ def run(n: int | None = None) -> Result:
             "errors": len(errors),
             "first_errors": errors[:5],
             "cpu_seconds_during_burst": cpu,
-            "cpu_ms_per_create": _per_create(cpu, n, 1000),
-            "aws_calls_per_create": _per_create(
-                {k: v - calls_before.get(k, 0) for k, v in calls_after.items()}, n
-            ),
+            "cpu_ms_per_create": per_item(cpu, n, 1000),
+            "aws_calls_per_create": per_item(calls_since(calls_before, calls_after), n),
             "temporal_work_per_create": temporal_work,
         },
         limits=(

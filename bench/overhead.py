@@ -26,7 +26,18 @@ from botocore.exceptions import ClientError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from bench.harness import Result, body, cpu_seconds, cpu_used, percentile, stack, wait_all
+from bench.harness import (
+    Result,
+    aws_calls,
+    body,
+    calls_since,
+    cpu_seconds,
+    cpu_used,
+    per_item,
+    percentile,
+    stack,
+    wait_all,
+)
 from common.temporal_client import workflow_id
 from sandbox import fleet
 
@@ -251,12 +262,15 @@ def run(n: int = 100) -> Result:
         wait_all(api, token, [warm["id"]], {"completed"}, 120)
 
         # The script: n accounts, n at once.
+        calls0 = aws_calls(c.aws_endpoint)
         cpu0 = cpu_seconds(s)
         started = time.monotonic()
         with ThreadPoolExecutor(n) as pool:
             per_account = list(pool.map(script.vend, [body(OU) for _ in range(n)]))
         script_wall = time.monotonic() - started
         script_cpu = cpu_used(cpu0, cpu_seconds(s))
+        calls1 = aws_calls(c.aws_endpoint)
+        script_calls = calls_since(calls0, calls1)
 
         # The engine: n requests submitted at once (as many clients would), until all complete.
         def submit(b: dict[str, Any]) -> tuple[str, float]:
@@ -273,6 +287,7 @@ def run(n: int = 100) -> Result:
         ids = [i for i, _ in submitted]
         finals = wait_all(api, token, ids, {"completed", "waiting_for_operator"}, 900)
         engine_cpu = cpu_used(cpu0, cpu_seconds(s))
+        engine_calls = calls_since(calls1, aws_calls(c.aws_endpoint))
         tasks = asyncio.run(tasks_per_request(c.temporal_address, ids))
         ends = [
             datetime.fromisoformat(f["steps"][-1]["finished_at"].replace("Z", "+00:00")).timestamp()
@@ -311,6 +326,10 @@ def run(n: int = 100) -> Result:
                 "engine_cpu_seconds": engine_cpu,
                 "script_cpu_ms_per_account": round(1000 * sum(script_cpu.values()) / n),
                 "engine_cpu_ms_per_request": round(1000 * sum(engine_cpu.values()) / n),
+                # What each made AWS answer, per account (the sandbox's CPU follows it); the
+                # engine's include its waiting, as the script's its polling.
+                "script_aws_calls_per_account": per_item(script_calls, n),
+                "engine_aws_calls_per_request": per_item(engine_calls, n),
                 # From the histories: what each request's own workflow and its claims cost the
                 # dev server (each workflow task is a round trip and a commit).
                 **tasks,
