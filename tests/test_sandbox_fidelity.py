@@ -201,6 +201,28 @@ def test_stack_set_operations_come_in_pages_newest_first(sandbox: Sandbox) -> No
     assert [o["OperationId"] for o in recent_operations(cfn, name, {})] == made[::-1]
 
 
+def test_the_organizations_accounts_come_twenty_to_a_page_as_aws_gives_them(
+    sandbox: Sandbox,
+) -> None:
+    """moto's default page of ListAccounts is 100, and it takes any MaxResults: the sandbox pages
+    at AWS's 20 and refuses what AWS refuses, so a listing costs the calls it costs on AWS."""
+    org = sandbox.client("organizations")
+
+    def total() -> int:
+        return sum(len(p["Accounts"]) for p in org.get_paginator("list_accounts").paginate())
+
+    for _ in range(max(0, 21 - total())):  # a fresh sandbox: enough for a second page
+        org.create_account(Email=f"page-{uuid.uuid4().hex[:8]}@example.com", AccountName="p")
+    wait_until(lambda: total() > 20, "more than a page of accounts made")
+    first = org.list_accounts()
+    assert len(first["Accounts"]) == 20 and first.get("NextToken")
+    assert len(org.list_accounts(MaxResults=7)["Accounts"]) == 7
+    with pytest.raises(ClientError) as refused:
+        org.list_accounts(MaxResults=21)
+    assert refused.value.response["Error"]["Code"] == "InvalidInputException"
+    assert refused.value.response["Reason"] == "MAX_VALUE_EXCEEDED"
+
+
 # ------------------------------------------------------------------ 5. Control Tower baselines
 def test_a_registered_ou_carries_several_baselines_and_children_need_asking(
     sandbox: Sandbox, api: Api, new_body: Callable[..., dict[str, Any]]

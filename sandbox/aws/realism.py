@@ -227,6 +227,26 @@ class OrganizationsRealism:
             self.on_move(account.id, dest)
 
 
+PAGE_MAX = 20  # Organizations' list pages: MaxResults 1-20 (its model), 20 when not asked
+
+
+def page_size(asked: int | None) -> int:
+    """moto pages ListAccounts by 100 when not asked and takes any MaxResults: kinder than AWS,
+    where listing 10,000 accounts takes 500 calls, not 100. Out of range is refused as AWS
+    refuses it."""
+    if asked is None:
+        return PAGE_MAX
+    if not 1 <= asked <= PAGE_MAX:
+        reason = "MAX_VALUE_EXCEEDED" if asked > PAGE_MAX else "MIN_VALUE_EXCEEDED"
+        message = f"MaxResults must be between 1 and {PAGE_MAX}; you asked for {asked}."
+        err = JsonRESTError("InvalidInputException", message)
+        err.description = json.dumps(
+            {"__type": "InvalidInputException", "Message": message, "Reason": reason}
+        )
+        raise err
+    return asked
+
+
 _ORIGINAL_CREATE = OrganizationsBackend.create_account
 _ORIGINAL_DESCRIBE_ACCOUNT = OrganizationsBackend.describe_account
 _ORIGINAL_ACCOUNT_DESCRIBE = FakeAccount.describe
@@ -257,6 +277,7 @@ def install(realism: OrganizationsRealism) -> None:
 
     def list_accounts(self: OrganizationsBackend, **kw: Any) -> Any:
         realism.tick_closures(self)
+        kw["max_results"] = page_size(kw.get("max_results"))
         return _ORIGINAL_LIST_ACCOUNTS(self, **kw)
 
     def account_without_status(self: FakeAccount) -> dict[str, Any]:
