@@ -16,15 +16,19 @@ figures instead.)
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from bench.harness import Result, body, percentile, stack, wait_all
+from common.temporal_client import workflow_id
 from sandbox import fleet
 
 SCALE = 600.0
@@ -105,6 +109,10 @@ def _run_workload(n: int, spacing: float) -> tuple[float, int, dict[str, Any]]:
         figures = _ct_figures(record, t0, t0 + makespan)
         figures["stack_set_operations"] = _stack_set_operations(c.aws_endpoint)
         figures["ramp"] = _ramp(finals, t0)
+        first_id = min(finals, key=lambda rid: _enroll_start(finals[rid]))
+        figures["ramp"]["first_request_timeline"] = asyncio.run(
+            _timeline(c.temporal_address, first_id, t0)
+        )
         return makespan, len(ends), figures
 
 
@@ -132,6 +140,52 @@ def _ramp(finals: dict[str, dict[str, Any]], t0: float) -> dict[str, Any]:
         "first_request_steps": steps,
         "all_created_by": created[-1] if created else None,
     }
+
+
+def _enroll_start(final: dict[str, Any]) -> float:
+    step = next(s for s in final["steps"] if s["name"] == "enroll_control_tower")
+    stamp = step["started_at"]
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 1e18
+
+
+async def _timeline(address: str, request_id: str, t0: float) -> list[str]:
+    """The first request's history up to its enrollment, as the server timed it: for each
+    workflow task and activity, how long it queued (scheduled to started) and ran (started to
+    completed), so the ramp is told apart into waiting for the worker and working."""
+    client = await Client.connect(address)
+    history = await client.get_workflow_handle(workflow_id(request_id)).fetch_history()
+    scheduled: dict[int, tuple[str, float]] = {}
+    started: dict[int, float] = {}
+    lines: list[str] = []
+    for event in history.events:
+        at = event.event_time.ToDatetime(tzinfo=UTC).timestamp() - t0
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            scheduled[event.event_id] = ("workflow task", at)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+            if name == "provision_account_factory" or "enroll" in name:
+                break
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            started[event.workflow_task_started_event_attributes.scheduled_event_id] = at
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started[event.activity_task_started_event_attributes.scheduled_event_id] = at
+        elif kind in (
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+        ):
+            attrs = (
+                event.workflow_task_completed_event_attributes
+                if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                else event.activity_task_completed_event_attributes
+            )
+            name, queued_at = scheduled[attrs.scheduled_event_id]
+            began = started.get(attrs.scheduled_event_id, queued_at)
+            lines.append(
+                f"{queued_at:.2f}s {name}: queued {began - queued_at:.2f}s, ran {at - began:.2f}s"
+            )
+    return lines[:20]
 
 
 def _stack_set_operations(endpoint: str) -> int:
