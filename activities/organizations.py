@@ -61,9 +61,6 @@ class CreateAccountInput(BaseModel):
     request_id: str
     account_name: str
     account_email: str
-    # Attempts the request's step made before this one (the workflow counts them). With none,
-    # and this the activity's first attempt, no CreateAccount of this request can exist yet.
-    earlier_attempts: int = 0
 
 
 class CreateAccountResult(BaseModel):
@@ -195,12 +192,6 @@ class OrganizationsActivities:
         in-progress creation to keep polling.
         """
         info = activity.info()
-        if inp.earlier_attempts == 0 and info.attempt == 1:
-            # The step's first try: nothing of ours to find, and looking lists the whole
-            # organization (20 accounts a page: 500 calls at 10,000). Should another account
-            # hold the email after all, AWS fails the creation with EMAIL_ALREADY_EXISTS and
-            # ``_wait_for_creation`` refuses it the same way.
-            return None
         if info.heartbeat_details:
             # A previous attempt heartbeated its CreateAccount request id: resume polling it,
             # unless it ended in a failure that a new CreateAccount may cure.

@@ -39,13 +39,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps.spec import StepSpec, activity_step, activity_undo
 
 
-def _create_account_input(inp: VendingInput, state: RequestState) -> CreateAccountInput:
-    step = next(s for s in state.steps if s.name == steps.CREATE_ACCOUNT.name)
+def _create_account_input(inp: VendingInput, _: RequestState) -> CreateAccountInput:
     return CreateAccountInput(
         request_id=inp.request_id,
         account_name=inp.request.account_name,
         account_email=inp.request.account_email,
-        earlier_attempts=step.attempts,
     )
 
 
