@@ -73,11 +73,8 @@ def run(n: int | None = None) -> Result:
         after = cpu_seconds(s)
         calls_after = aws_calls(s.config.aws_endpoint)
         sample = found["ids"][:: max(1, len(found["ids"]) // SAMPLE)][:SAMPLE]
-        temporal_work = asyncio.run(tasks_per_request(s.config.temporal_address, sample))
         # the claim shards serve the whole burst: their tasks divided among all its creates
-        temporal_work["claim_registry_tasks_per_request"] = round(
-            temporal_work["claim_registry_tasks_per_request"] * len(sample) / max(1, n), 2
-        )
+        temporal_work = asyncio.run(tasks_per_request(s.config.temporal_address, sample, n))
     ms = found["latencies"]
     rate = n / found["makespan"]
     p99 = percentile(ms, 99)

@@ -155,10 +155,13 @@ class PlainScript:
         return time.monotonic() - started
 
 
-async def tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
-    """Workflow tasks and activities per request, from the request workflows' histories, and the
-    claim registry's tasks divided among the requests (the long-lived coordinator, batcher and
-    account workflows are shared and left out)."""
+async def tasks_per_request(
+    address: str, ids: list[str], requests: int | None = None
+) -> dict[str, float]:
+    """Workflow tasks and activities per request, from the request workflows' histories (``ids``,
+    all or a sample), and the claim registry's tasks divided among the ``requests`` of the run
+    (all of ``ids`` unless said; the long-lived coordinator, batcher and account workflows are
+    shared and left out)."""
     client = await Client.connect(address)
     counts = {"workflow_tasks": 0, "activities": 0, "local_activities": 0}
     for request_id in ids:
@@ -182,7 +185,7 @@ async def tasks_per_request(address: str, ids: list[str]) -> dict[str, float]:
         registry_tasks += sum(
             e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
         )
-    figures["claim_registry_tasks_per_request"] = round(registry_tasks / len(ids), 1)
+    figures["claim_registry_tasks_per_request"] = round(registry_tasks / (requests or len(ids)), 2)
     sample = await client.get_workflow_handle(workflow_id(ids[0])).fetch_history()
     figures["sample_request_tasks"] = _task_decisions(sample.events)
     return figures

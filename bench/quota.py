@@ -109,9 +109,8 @@ def _run_workload(n: int, spacing: float) -> tuple[float, int, dict[str, Any]]:
         figures = _ct_figures(record, t0, t0 + makespan)
         figures["stack_set_operations"] = _stack_set_operations(c.aws_endpoint)
         figures["ramp"] = _ramp(finals, t0)
-        first_id = min(finals, key=lambda rid: _enroll_start(finals[rid]))
         figures["ramp"]["first_request_timeline"] = asyncio.run(
-            _timeline(c.temporal_address, first_id, t0)
+            _timeline(c.temporal_address, _first_into_control_tower(finals), t0)
         )
         return makespan, len(ends), figures
 
@@ -125,11 +124,7 @@ def _ramp(finals: dict[str, dict[str, Any]], t0: float) -> dict[str, Any]:
             return None
         return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - t0, 2)
 
-    def enroll_start(f: dict[str, Any]) -> float:
-        step = next(s for s in f["steps"] if s["name"] == "enroll_control_tower")
-        return at(step["started_at"]) or float("inf")
-
-    first = min(finals.values(), key=enroll_start)
+    first = finals[_first_into_control_tower(finals)]
     steps = {
         s["name"]: [at(s["started_at"]), at(s["finished_at"])]
         for s in first["steps"][: [s["name"] for s in first["steps"]].index("apply_baselines")]
@@ -142,10 +137,15 @@ def _ramp(finals: dict[str, dict[str, Any]], t0: float) -> dict[str, Any]:
     }
 
 
-def _enroll_start(final: dict[str, Any]) -> float:
-    step = next(s for s in final["steps"] if s["name"] == "enroll_control_tower")
-    stamp = step["started_at"]
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 1e18
+def _first_into_control_tower(finals: dict[str, dict[str, Any]]) -> str:
+    """The id of the request whose enrollment started first."""
+
+    def enroll_start(request_id: str) -> float:
+        step = next(s for s in finals[request_id]["steps"] if s["name"] == "enroll_control_tower")
+        stamp = step["started_at"]
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 1e18
+
+    return min(finals, key=enroll_start)
 
 
 async def _timeline(address: str, request_id: str, t0: float) -> list[str]:
