@@ -8,6 +8,7 @@ import compileall
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -548,6 +549,21 @@ def main(argv: list[str] | None = None) -> None:
         settings.log_level, "worker", settings.log_format, settings.third_party_log_level
     )
     asyncio.run(run_worker(settings))
+    exit_after_drain()
+
+
+def exit_after_drain() -> None:
+    """Leave without finalizing the interpreter, once the worker has drained.
+
+    The SDK's native threads (its core's runtime, the metrics server) outlive ``asyncio.run``;
+    one calling into Python while the interpreter finalizes aborts the process ("Fatal Python
+    error: PyGILState_Release", exit -6), so a clean drain ended as a crash now and then. All
+    work is done and every log line flushed by now: nothing is lost by skipping finalization.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
