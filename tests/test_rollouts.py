@@ -121,7 +121,12 @@ def test_rollout_plans_waits_for_approval_runs_in_waves_pauses_and_resumes(
     bad = api.call("POST", "/v1/rollouts", "carol", json={**body, "baseline": "nope"})
     assert bad.status_code == 422 and "nope" in bad.json()["detail"]
 
-    sandbox.fault(service="cloudformation", action="UpdateStackSet", hold=True, times=1)
+    # Held by this StackSet's name, and counted from what is held already: a request another
+    # test left running may hold an operation of its own (see the crash test below).
+    sandbox.fault(
+        service="cloudformation", action="UpdateStackSet", match=STACK_SET, hold=True, times=1
+    )
+    already_held = sandbox.state()["held"]["cloudformation"]
     resp = api.call("POST", "/v1/rollouts", "carol", json=body)
     assert resp.status_code == 201, resp.text
     plan = resp.json()
@@ -148,7 +153,10 @@ def test_rollout_plans_waits_for_approval_runs_in_waves_pauses_and_resumes(
     assert approved.json()["status"] == "running"
 
     # The canary's operation is held in AWS: pause now, and no later wave starts.
-    _until(lambda: sandbox.state()["held"]["cloudformation"] == 1, "canary operation held")
+    _until(
+        lambda: sandbox.state()["held"]["cloudformation"] == already_held + 1,
+        "canary operation held",
+    )
     paused = api.call("POST", f"/v1/rollouts/{rollout_id}/pause", "carol")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     assert api.call("POST", f"/v1/rollouts/{rollout_id}/pause", "carol").status_code == 409
@@ -268,11 +276,21 @@ def test_a_cancel_mid_wave_stops_the_running_operation(
         "parameters": {"AuditAccountId": "444444444444"},
         "organizational_units": ["Experiments/RolloutProd"],
     }
-    sandbox.fault(service="cloudformation", action="UpdateStackInstances", hold=True, times=1)
+    sandbox.fault(
+        service="cloudformation",
+        action="UpdateStackInstances",
+        match=STACK_SET,
+        hold=True,
+        times=1,
+    )
+    already_held = sandbox.state()["held"]["cloudformation"]
     plan = api.call("POST", "/v1/rollouts", "carol", json=body).json()
     assert plan["status"] == "pending_approval", plan
     assert api.call("POST", f"/v1/rollouts/{plan['rollout_id']}/approve", "bob").status_code == 200
-    _until(lambda: sandbox.state()["held"]["cloudformation"] == 1, "the canary's operation held")
+    _until(
+        lambda: sandbox.state()["held"]["cloudformation"] == already_held + 1,
+        "the canary's operation held",
+    )
     operation = plan["waves"][0]["operations"][0]["operation_id"]
     cancelled = api.call("POST", f"/v1/rollouts/{plan['rollout_id']}/cancel", "carol")
     assert cancelled.status_code == 200, cancelled.text

@@ -291,7 +291,7 @@ def test_a_history_node_killed_and_a_frontend_stopped_lose_and_duplicate_nothing
     bodies = [_body("alice", organizational_unit="Experiments/Full") for _ in range(6)]
     ids = []
     for body in bodies:
-        created = cluster_api.create("alice", body)
+        created = _create_retrying(cluster_api, body)
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
     wait_until(
@@ -312,7 +312,10 @@ def test_a_history_node_killed_and_a_frontend_stopped_lose_and_duplicate_nothing
         # Both come back (a replacement machine), and the work goes on across them.
         cluster.start_node(cluster.node("history-1"))
         cluster.start_node(cluster.node("frontend-1"))
-        after = cluster_api.create("alice", _body("alice", organizational_unit="Experiments/Full"))
+        # A node just started may not serve yet: a careful client retries the 503.
+        after = _create_retrying(
+            cluster_api, _body("alice", organizational_unit="Experiments/Full")
+        )
         assert after.status_code == 201, after.text
         cluster_api.wait_for(after.json()["id"], {"completed"}, timeout=180)
     for body, state in zip(bodies, done, strict=True):
@@ -324,6 +327,18 @@ def test_a_history_node_killed_and_a_frontend_stopped_lose_and_duplicate_nothing
     # The SDK reconnects through the balancer to the other frontend; a read in flight on the
     # stopped one may fail, and no outage lasts longer than that reconnection.
     assert outage <= 10.0, watch.failures[:20]
+
+
+def _create_retrying(api: Api, body: dict[str, Any]) -> httpx.Response:
+    """A create as a careful client makes it through a rolling restart: a 503 (the workflow
+    service not reachable) retried with the same Idempotency-Key, so nothing is filed twice."""
+    key = {"Idempotency-Key": f"cluster-{body['account_name']}"}
+    return eventually(
+        lambda: api.create("alice", body, headers=key),
+        lambda resp: resp.status_code != 503,
+        f"{body['account_name']} accepted (503 retried)",
+        timeout=60,
+    )
 
 
 def _doctor(cluster_stack: ClusterStack, **env: str) -> dict[str, dict[str, Any]]:
