@@ -31,7 +31,10 @@ MIN_CREDIT = 2.0  # calls, at a slow rate
 @dataclass
 class _Slots:
     rate: float
-    next_free: float = 0.0
+    # No call yet: the first may take the whole credit. (Was 0.0, a time on the monotonic
+    # clock, which counts from boot: on a machine up for less than a slow rate's credit, the
+    # first calls waited for a slot "in the future" and a unit test slept past its timeout.)
+    next_free: float = float("-inf")
 
     def reserve(self, now: float) -> float:
         """When this call may go: one interval after the call before it, or now if that has

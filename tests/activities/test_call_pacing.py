@@ -39,3 +39,11 @@ def test_an_operations_own_rate_wins_over_its_services_and_others_are_not_paced(
     # The fourth ListParents would wait its own (slow) rate's interval, not the service's.
     assert pacer._slots["organizations:ListParents"].next_free > time.monotonic() + 100
     assert pacer._slots["organizations"].next_free < time.monotonic() + 1
+
+
+def test_the_first_calls_take_the_credit_however_long_the_machine_has_been_up() -> None:
+    """The monotonic clock counts from boot: a machine up for ten seconds must not make the
+    first calls of a slow rate wait for slots its credit reaches back before the clock began."""
+    slots = _Slots(rate=0.001)
+    assert [slots.reserve(10.0) for _ in range(3)] == pytest.approx([10.0] * 3)
+    assert slots.reserve(10.0) == pytest.approx(1010.0)
