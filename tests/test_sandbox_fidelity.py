@@ -221,6 +221,27 @@ def test_the_organizations_accounts_come_twenty_to_a_page_as_aws_gives_them(
         org.list_accounts(MaxResults=21)
     assert refused.value.response["Error"]["Code"] == "InvalidInputException"
     assert refused.value.response["Reason"] == "MAX_VALUE_EXCEEDED"
+    # Every paged Organizations list holds to the model's 1-20, not ListAccounts alone.
+    root = org.list_roots()["Roots"][0]["Id"]
+    paged = {
+        "ListAccountsForParent": lambda n: org.list_accounts_for_parent(
+            ParentId=root, MaxResults=n
+        ),
+        "ListOrganizationalUnitsForParent": lambda n: org.list_organizational_units_for_parent(
+            ParentId=root, MaxResults=n
+        ),
+        "ListPolicies": lambda n: org.list_policies(Filter="SERVICE_CONTROL_POLICY", MaxResults=n),
+        "ListPoliciesForTarget": lambda n: org.list_policies_for_target(
+            TargetId=root, Filter="SERVICE_CONTROL_POLICY", MaxResults=n
+        ),
+        "ListCreateAccountStatus": lambda n: org.list_create_account_status(MaxResults=n),
+    }
+    for name, call in paged.items():
+        call(20)
+        with pytest.raises(ClientError) as refused:
+            call(21)
+        assert refused.value.response["Error"]["Code"] == "InvalidInputException", name
+        assert refused.value.response["Reason"] == "MAX_VALUE_EXCEEDED", name
 
 
 # ------------------------------------------------------------------ 5. Control Tower baselines

@@ -198,7 +198,8 @@ class OrganizationsRealism:
             if c.backend is backend and c.state in states
         ]
         start = int(kwargs.get("NextToken") or 0)
-        size = int(kwargs.get("MaxResults") or 20)
+        asked = kwargs.get("MaxResults")
+        size = page_size(int(asked) if asked is not None else None)
         page = statuses[start : start + size]
         token = str(start + size) if start + size < len(statuses) else None
         return {"CreateAccountStatuses": page, "NextToken": token}
@@ -245,6 +246,23 @@ def page_size(asked: int | None) -> int:
         )
         raise err
     return asked
+
+
+# The other lists moto pages (at 20 when not asked, as AWS does) but with any MaxResults.
+_PAGED_LISTS = (
+    "list_accounts_for_parent",
+    "list_organizational_units_for_parent",
+    "list_policies",
+    "list_policies_for_target",
+)
+
+
+def _refusing_oversized_pages(original: Any) -> Any:
+    def listed(self: OrganizationsBackend, *args: Any, **kw: Any) -> Any:
+        kw["max_results"] = page_size(kw.get("max_results"))
+        return original(self, *args, **kw)
+
+    return listed
 
 
 _ORIGINAL_CREATE = OrganizationsBackend.create_account
@@ -298,5 +316,7 @@ def install(realism: OrganizationsRealism) -> None:
         "describe_account": describe_account,
         "list_accounts": list_accounts,
     }
+    for name in _PAGED_LISTS:
+        patches[name] = _refusing_oversized_pages(getattr(OrganizationsBackend, name))
     for name, fn in patches.items():
         setattr(OrganizationsBackend, name, fn)
