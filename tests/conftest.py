@@ -172,6 +172,19 @@ class Api:
     def create(self, user: str, body: dict[str, Any], **kw: Any) -> httpx.Response:
         return self.call("POST", "/v1/account-requests", user, json=body, **kw)
 
+    def create_retrying(
+        self, user: str, body: dict[str, Any], key: str, timeout: float = 30
+    ) -> httpx.Response:
+        """A create as a careful client makes it through faults and restarts: a 503 (the
+        workflow service not reachable) retried with the same Idempotency-Key, so nothing is
+        filed twice."""
+        return eventually(
+            lambda: self.create(user, body, headers={"Idempotency-Key": key}),
+            lambda resp: resp.status_code != 503,
+            f"{body['account_name']} accepted (503 retried)",
+            timeout=timeout,
+        )
+
     def get(self, user: str, request_id: str) -> httpx.Response:
         return self.call("GET", f"/v1/account-requests/{request_id}", user)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, eventually, wait_until
+from tests.conftest import Api, Sandbox, wait_until
 
 Body = Callable[..., dict[str, Any]]
 
@@ -94,14 +94,7 @@ def test_many_requests_through_transient_faults_everywhere(
     started = time.monotonic()
 
     def create(body: dict[str, Any]) -> Any:
-        """As a careful client does: retry a 503 with the same Idempotency-Key."""
-        key = {"Idempotency-Key": f"fault-run-{body['account_name']}"}
-        return eventually(
-            lambda: api.create("alice", body, headers=key),
-            lambda resp: resp.status_code != 503,
-            f"{body['account_name']} accepted (503 retried)",
-            timeout=30,
-        )
+        return api.create_retrying("alice", body, f"fault-run-{body['account_name']}")
 
     with ThreadPoolExecutor(8) as pool:
         created = list(pool.map(create, bodies))

@@ -330,15 +330,7 @@ def test_a_history_node_killed_and_a_frontend_stopped_lose_and_duplicate_nothing
 
 
 def _create_retrying(api: Api, body: dict[str, Any]) -> httpx.Response:
-    """A create as a careful client makes it through a rolling restart: a 503 (the workflow
-    service not reachable) retried with the same Idempotency-Key, so nothing is filed twice."""
-    key = {"Idempotency-Key": f"cluster-{body['account_name']}"}
-    return eventually(
-        lambda: api.create("alice", body, headers=key),
-        lambda resp: resp.status_code != 503,
-        f"{body['account_name']} accepted (503 retried)",
-        timeout=60,
-    )
+    return api.create_retrying("alice", body, f"cluster-{body['account_name']}", timeout=60)
 
 
 def _doctor(cluster_stack: ClusterStack, **env: str) -> dict[str, dict[str, Any]]:
