@@ -8,7 +8,6 @@ Security and billing kills are in test_step_failures and test_protection_and_bil
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -127,13 +126,12 @@ def test_sigterm_drains_the_worker_and_a_new_one_resumes(
     wait_until(lambda: bool(sandbox.state()["held"]["organizations"]), "CreateAccount held")
     worker = stack.processes["worker"]
     assert worker.popen is not None
-    started = time.monotonic()
-    worker.stop(timeout=30)  # SIGTERM, then wait
-    took = time.monotonic() - started
+    # SIGTERM, then SIGKILL if it has not left within 15 s: five times its graceful shutdown
+    # time (3 s), after which the held activity is abandoned to a retry, not waited for.
+    worker.stop(timeout=15)
     exited = worker.popen.returncode
     stack.start_worker()  # first: a failure here must not leave the other tests without one
-    assert exited == 0, "the worker should exit cleanly on SIGTERM"
-    assert took < 15, f"drain took {took:.1f}s; the graceful shutdown time is 3s"
+    assert exited == 0, f"the worker should drain and exit cleanly on SIGTERM; it ended {exited}"
     assert sandbox.release() >= 1
     done = api.wait_for(request_id, {"completed"}, timeout=120)
     assert len(sandbox.accounts_with_email(body["account_email"])) == 1
