@@ -33,7 +33,17 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from bench.harness import Result, cpu_seconds, cpu_used, percentile, rss_mb, stack
+from bench.harness import (
+    Result,
+    aws_calls,
+    body,
+    calls_since,
+    cpu_seconds,
+    cpu_used,
+    percentile,
+    rss_mb,
+    stack,
+)
 from common import search_attributes as sa
 from common.codec import data_converter
 from common.settings import CodecSettings
@@ -177,6 +187,29 @@ def _one_change(api: httpx.Client, owner: dict[str, str], account_id: str) -> di
     raise TimeoutError(f"change {change} never started")
 
 
+def _one_filing(api: httpx.Client, sandbox_url: str, owner: dict[str, str]) -> dict[str, Any]:
+    """A new request filed among the fleet: not a goal of the issue, but what a team meets
+    first in a large organization. The filing checks the name and email against every account
+    in the organization (the spec's 409 at POST), a page of 20 per ListAccounts call."""
+    before = aws_calls(sandbox_url)
+    t0 = time.perf_counter()
+    resp = api.post("/v1/account-requests", json=body("Bench/Plain"), headers=owner)
+    answered = (time.perf_counter() - t0) * 1000
+    calls = calls_since(before, aws_calls(sandbox_url))
+    detail = None
+    if resp.status_code != 201:
+        try:
+            detail = resp.json().get("detail")
+        except ValueError:
+            detail = resp.text[:200]
+    return {
+        "status": resp.status_code,
+        "answered_ms": round(answered, 1),
+        "detail": detail,
+        "list_accounts_calls": calls.get("organizations:ListAccounts", 0),
+    }
+
+
 def run(n: int | None = None) -> Result:
     n = n or int(os.environ.get("BENCH_FLEET_N", "10000"))
     small = min(1000, n)
@@ -230,6 +263,7 @@ def run(n: int | None = None) -> Result:
         # Alice owns every fiftieth account (the seeding's round robin): one in the middle.
         mine = fleet_accounts[len(fleet_accounts) // 2 // 50 * 50]
         change = _one_change(api, alice, mine)
+        filing = _one_filing(api, c.aws_endpoint, alice)
     per_account_bound = {
         # Asked of each account: ListParents and DescribeAccount (Control Tower's ARN) per
         # account from Organizations, ListEnabledBaselines per account from Control Tower.
@@ -266,7 +300,9 @@ def run(n: int | None = None) -> Result:
             f"{check_large['seconds']:.1f}s vs bound {check_large['bound_seconds']:.1f}s = "
             f"{ratio:.2f}x (goal <= 1.1) at 10 calls/s per service (asked of each account: "
             f"{max(per_account_bound.values()):.0f}s); {small} -> {n}: "
-            f"{check_small['seconds']:.1f}s -> {check_large['seconds']:.1f}s"
+            f"{check_small['seconds']:.1f}s -> {check_large['seconds']:.1f}s; a new request "
+            f"filed: {filing['status']} in {filing['answered_ms']:.0f} ms "
+            f"({filing['list_accounts_calls']:.0f} ListAccounts calls)"
         ),
         figures={
             "accounts": n,
@@ -279,6 +315,7 @@ def run(n: int | None = None) -> Result:
             "temporal_rss_mb": temporal_rss,
             "list_ms": lists,
             "one_change": change,
+            "one_filing": filing,
             "drift_check": {str(small): check_small, str(n): check_large},
             "drift_check_cpu_seconds": cpu_check,
             "growth_per_account_ratio": round(growth, 3) if growth else None,
