@@ -11,9 +11,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +30,7 @@ from common.codec import EncryptionCodec
 from common.models import Role
 from common.settings import AuthSettings, CodecSettings
 from sandbox.stack import CODEC_KEY_ID, EmbeddedStack, StackConfig, free_port, running
+from tests.waiting import eventually, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -602,51 +602,6 @@ def limited(stack: EmbeddedStack) -> Iterator[Callable[[dict[str, str]], httpx.C
         client.close()
     for proc in procs:
         proc.stop()
-
-
-def wait_until(
-    ready: Callable[[], bool], what: str, timeout: float = 60.0, interval: float = 0.1
-) -> None:
-    """Poll ``ready`` until it holds; past ``timeout``, fail saying what never happened. The
-    one way the suite waits (``eventually`` and ``eventually_async`` are built on the same
-    rule): for a condition, never for a fixed time."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never reached: {what}")
-        time.sleep(interval)
-
-
-def eventually(
-    read: Callable[[], T], holds: Callable[[T], bool], what: str, timeout: float = 60.0
-) -> T:
-    """Read until what was read ``holds`` and return it; past ``timeout``, fail saying what
-    never happened and what was read last. For waits whose answer the test goes on with (a
-    request's state, a list that must come to hold an item)."""
-    last: list[T] = []
-
-    def check() -> bool:
-        last[:] = [read()]
-        return holds(last[0])
-
-    try:
-        wait_until(check, what, timeout, interval=0.2)
-    except AssertionError:
-        raise AssertionError(f"never reached: {what}; last read: {str(last[0])[:600]}") from None
-    return last[0]
-
-
-async def eventually_async(
-    read: Callable[[], Awaitable[T]], holds: Callable[[T], bool], what: str, within: float = 60.0
-) -> T:
-    """``eventually`` for a test that reads Temporal with its async client (on the test's own
-    event loop, which a blocking wait would stall); ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not holds(value := await read()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never reached: {what}; last read: {str(value)[:600]}")
-        await asyncio.sleep(0.2)
-    return value
 
 
 def run_doctor(env: dict[str, str], timeout: float = 120) -> tuple[int, dict[str, dict[str, Any]]]:

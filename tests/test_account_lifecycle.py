@@ -13,16 +13,8 @@ import pytest
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import (
-    Api,
-    HttpEmulator,
-    Sandbox,
-    eventually,
-    kill_worker_when,
-    resumed,
-    vend_cli,
-    wait_until,
-)
+from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, resumed, vend_cli
+from tests.waiting import eventually, wait_until
 from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]

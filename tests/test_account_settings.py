@@ -17,11 +17,10 @@ from tests.conftest import (
     HttpEmulator,
     Sandbox,
     decommission_when_managed,
-    eventually,
     kill_worker_when,
     resumed,
-    wait_until,
 )
+from tests.waiting import eventually, wait_until
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Settings"

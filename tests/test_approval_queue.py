@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Api, eventually, wait_until
+from tests.conftest import Api
+from tests.waiting import eventually, wait_until
 
 Body = Callable[..., dict[str, Any]]
 

@@ -17,7 +17,8 @@ from common.claims import HELD_QUERY, SWEEP_SIGNAL, claim_key, registry_id
 from common.codec import data_converter
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, codec_settings, eventually_async
+from tests.conftest import Api, codec_settings
+from tests.waiting import eventually_async
 
 Body = Callable[..., dict[str, Any]]
 

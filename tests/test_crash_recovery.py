@@ -14,7 +14,8 @@ from typing import Any
 from common.stack_set_batches import BATCHER_ID
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, kill_worker_when, resumed, wait_until
+from tests.conftest import Api, Sandbox, kill_worker_when, resumed
+from tests.waiting import wait_until
 from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]

@@ -19,7 +19,8 @@ import yaml
 
 from common.landing_zone import load_landing_zone
 from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import LOGS, ROOT, Api, Sandbox, run_doctor, wait_until
+from tests.conftest import LOGS, ROOT, Api, Sandbox, run_doctor
+from tests.waiting import wait_until
 
 Body = Callable[..., dict[str, Any]]
 BROKEN_ON_PURPOSE = {"Experiments/Unregistered"}  # the suite's sandbox leaves it unregistered

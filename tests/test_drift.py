@@ -19,7 +19,8 @@ from activities.workload_security import WorkloadSecurityClient
 from common import drift
 from common.account_contract import account_workflow_id
 from common.settings import WorkloadSecuritySettings
-from tests.conftest import Api, EmbeddedStack, Sandbox, eventually, idle, vend_cli, wait_until
+from tests.conftest import Api, EmbeddedStack, Sandbox, idle, vend_cli
+from tests.waiting import eventually, wait_until
 
 Body = Callable[..., dict[str, Any]]
 OU = "Experiments/Full"

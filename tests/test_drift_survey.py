@@ -12,7 +12,8 @@ from temporalio.client import Client
 from common.codec import data_converter
 from sandbox import fleet
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, codec_settings, eventually, wait_until
+from tests.conftest import Api, Sandbox, codec_settings
+from tests.waiting import eventually, wait_until
 
 OU = "Experiments/Fleet"
 COUNT = 45

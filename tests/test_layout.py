@@ -276,29 +276,27 @@ def test_routers_are_thin() -> None:
     assert long == {}
 
 
-def _unlooped_sleeps(path: Path, root: Path = ROOT) -> list[str]:
+_SLEEPS = ("time.sleep", "asyncio.sleep")
+
+
+def _sleeps(path: Path, root: Path = ROOT) -> list[str]:
     tree = ast.parse(path.read_text())
-    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-    found = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and ast.unparse(node.func) in _SLEEPS):
-            continue
-        above = parents.get(node)
-        while above is not None and not isinstance(above, (ast.While, ast.For, ast.AsyncFor)):
-            above = parents.get(above)
-        if above is None:
-            found.append(f"{path.relative_to(root)}:{node.lineno}")
-    return found
+    lines = sorted(
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in _SLEEPS
+    )
+    return [f"{path.relative_to(root)}:{n}" for n in lines]
 
 
-_SLEEPS = {"time.sleep", "asyncio.sleep"}
-
-
-def test_no_test_sleeps_for_a_fixed_time(tmp_path: Path) -> None:
-    """A test waits for a condition (``wait_until`` says what it waited for), never for a time
-    it hopes is enough: every sleep in tests/ sits in a loop that re-checks something."""
-    found = [f for path in sorted((ROOT / "tests").rglob("*.py")) for f in _unlooped_sleeps(path)]
+def test_no_test_sleeps_or_polls_by_hand(tmp_path: Path) -> None:
+    """A test waits for a condition with a deadline, through tests/waiting.py (``wait_until``
+    and ``eventually`` say what never happened), never for a time it hopes is enough: no sleep
+    anywhere in tests/, not even in a poll loop of its own. (Time-skipping ``env.sleep`` moves
+    the test server's clock and waits for nothing.)"""
+    found = [f for path in sorted((ROOT / "tests").rglob("*.py")) for f in _sleeps(path)]
     assert found == []
-    planted = tmp_path / "planted.py"  # the check bites
-    planted.write_text("import time\n\ndef f() -> None:\n    time.sleep(1)\n")
-    assert _unlooped_sleeps(planted, tmp_path) == ["planted.py:4"]
+    planted = tmp_path / "planted.py"  # the check bites, in a loop or not
+    calls = "".join(f"    {sleep}(1)\n    while True:\n        {sleep}(1)\n" for sleep in _SLEEPS)
+    planted.write_text(f"import asyncio, time\n\ndef f() -> None:\n{calls}")
+    assert _sleeps(planted, tmp_path) == [f"planted.py:{n}" for n in (4, 6, 7, 9)]

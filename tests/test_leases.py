@@ -15,7 +15,8 @@ from botocore.exceptions import ClientError
 from common.leases import lease_workflow_id, pool_id
 from sandbox.aws.account_settings import sso_role_name
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, eventually, kill_worker_when, vend_cli, wait_until
+from tests.conftest import Api, Sandbox, kill_worker_when, vend_cli
+from tests.waiting import eventually, wait_until
 
 POOL = "Experiments/Leases"
 TEMPLATE = "sandbox-week"

@@ -13,7 +13,8 @@ import httpx
 
 from common.webhook_signature import REPLAY_WINDOW_SECONDS, sign
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, decommission_when_managed, eventually, parked_request
+from tests.conftest import Api, Sandbox, decommission_when_managed, parked_request
+from tests.waiting import eventually
 
 Body = Callable[..., dict[str, Any]]
 

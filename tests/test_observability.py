@@ -10,7 +10,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import LOGS, Api, eventually
+from tests.conftest import LOGS, Api
+from tests.waiting import eventually
 
 Body = Callable[..., dict[str, Any]]
 

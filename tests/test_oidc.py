@@ -23,7 +23,7 @@ from common.auth import InvalidToken, TokenVerifier
 from common.models import Role
 from common.settings import AuthSettings
 from sandbox.stack import EmbeddedStack, free_port
-from tests.conftest import wait_until
+from tests.waiting import wait_until
 
 ISSUER = "https://login.example.com/realms/platform"
 AUDIENCE = "account-vending"

@@ -9,7 +9,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.conftest import Api, HttpEmulator, Sandbox, eventually, parked_request
+from tests.conftest import Api, HttpEmulator, Sandbox, parked_request
+from tests.waiting import eventually
 
 Body = Callable[..., dict[str, Any]]
 runner = CliRunner()

@@ -10,7 +10,8 @@ from typing import Any
 
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, HttpEmulator, Sandbox, eventually, kill_worker_when, vend_cli
+from tests.conftest import Api, HttpEmulator, Sandbox, kill_worker_when, vend_cli
+from tests.waiting import eventually
 
 Body = Callable[..., dict[str, Any]]
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, wait_until
+from tests.conftest import Api, Sandbox
+from tests.waiting import wait_until
 
 Body = Callable[..., dict[str, Any]]
 

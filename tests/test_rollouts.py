@@ -17,7 +17,8 @@ import pytest
 from common import rollouts as rollout_contract
 from sandbox.fleet import ou_id as fleet_ou_id
 from sandbox.fleet import seed as fleet_seed
-from tests.conftest import Api, EmbeddedStack, Sandbox, idle, kill_worker_when, vend_cli, wait_until
+from tests.conftest import Api, EmbeddedStack, Sandbox, idle, kill_worker_when, vend_cli
+from tests.waiting import wait_until
 
 STACK_SET = "vend-rollout-probe"
 REGIONS = ["us-east-1", "eu-west-1"]

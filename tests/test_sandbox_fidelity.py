@@ -18,7 +18,8 @@ from activities.rollouts import RolloutActivities
 from activities.stack_set_operations import recent_operations
 from common.landing_zone import LandingZone, StackSetBaseline, load_landing_zone
 from common.rollouts import Operation, RunOperationInput
-from tests.conftest import ROOT, Api, Sandbox, wait_until
+from tests.conftest import ROOT, Api, Sandbox
+from tests.waiting import wait_until
 
 
 # ------------------------------------------------------------------ 2. Account.State

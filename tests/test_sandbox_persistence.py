@@ -12,7 +12,7 @@ import httpx
 
 from common.settings import DEFAULT_LANDING_ZONE
 from sandbox.stack import Process, free_port
-from tests.conftest import eventually, wait_until
+from tests.waiting import eventually, wait_until
 
 
 def _created(org: Any, request_id: str) -> dict[str, Any]:

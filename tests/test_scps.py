@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common import scp
-from tests.conftest import Sandbox, wait_until
+from tests.conftest import Sandbox
+from tests.waiting import wait_until
 
 DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'

@@ -32,7 +32,8 @@ from common.codec import data_converter
 from common.models import AuditEvent, ChangeFinished, RequestKind, RequestStatus, Role
 from common.settings import AuthSettings, Settings
 from sandbox.stack import EmbeddedStack, sandbox_secrets
-from tests.conftest import Api, codec_settings, wait_until
+from tests.conftest import Api, codec_settings
+from tests.waiting import wait_until
 
 Body = Callable[..., dict[str, Any]]
 GOOD_SECRET = "s" * 43

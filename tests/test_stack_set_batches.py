@@ -13,7 +13,8 @@ from temporalio.client import Client
 from common.codec import data_converter
 from common.stack_set_batches import BATCHER_ID
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, codec_settings, eventually_async
+from tests.conftest import Api, Sandbox, codec_settings
+from tests.waiting import eventually_async
 from workflows.stack_set_batcher import StackSetBatcher
 
 Body = Callable[..., dict[str, Any]]

@@ -10,7 +10,8 @@ import pytest
 
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import Api, Sandbox, kill_worker_when, wait_until
+from tests.conftest import Api, Sandbox, kill_worker_when
+from tests.waiting import wait_until
 
 Body = Callable[..., dict[str, Any]]
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ARTIFACTS, Api, Sandbox, eventually, parked_request, wait_until
+from tests.conftest import ARTIFACTS, Api, Sandbox, parked_request
+from tests.waiting import eventually, wait_until
 
 Body = Callable[..., dict[str, Any]]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -20,7 +20,8 @@ from common.codec import data_converter
 from common.settings import Settings, WorkerSettings
 from common.temporal_client import workflow_id
 from sandbox.stack import EmbeddedStack
-from tests.conftest import ROOT, Api, codec_settings, eventually_async
+from tests.conftest import ROOT, Api, codec_settings
+from tests.waiting import eventually_async
 from workflows.coordinator import COORDINATOR_ID
 
 Body = Callable[..., dict[str, Any]]

@@ -21,7 +21,8 @@ from activities.organizations import (
     MoveToOuInput,
     OrganizationsActivities,
 )
-from tests.conftest import Sandbox, wait_until
+from tests.conftest import Sandbox
+from tests.waiting import wait_until
 
 
 def _input(name: str | None = None) -> CreateAccountInput:

@@ -29,7 +29,8 @@ from sandbox.cluster.stack import ClusterStack
 from sandbox.cluster.temporal import TemporalCluster
 from sandbox.fleet import seed as fleet_seed
 from sandbox.stack import EmbeddedStack, temporal_binary
-from tests.conftest import Api, Sandbox, eventually, request_body, run_doctor, wait_until
+from tests.conftest import Api, Sandbox, request_body, run_doctor
+from tests.waiting import eventually, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 

@@ -3,7 +3,6 @@ submitting a request as the API does, and reading its state."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from temporalio.client import WorkflowHandle
@@ -13,6 +12,7 @@ from temporalio.worker import Worker
 from common import vending_contract as contract
 from common.models import RequestState, RequestStatus, SubmitInput, VendingInput
 from common.temporal_client import workflow_id
+from tests.waiting import eventually_async
 from tests.workflows.fakes import Fakes
 from worker import workflow_runner
 from workflows.vending import AccountVending
@@ -47,12 +47,13 @@ async def state_of(handle: WorkflowHandle[Any, Any]) -> RequestState:
 
 
 async def wait_for(handle: WorkflowHandle[Any, Any], status: RequestStatus) -> RequestState:
-    for _ in range(200):
-        state = await state_of(handle)
-        if state.status == status:
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the request never became {status.value}: {state.status.value}")
+    return await eventually_async(
+        lambda: state_of(handle),
+        lambda state: state.status == status,
+        f"the request {status.value}",
+        within=30,
+        interval=0.05,
+    )
 
 
 def worker(env: WorkflowEnvironment, workflows: list[type], activities: list[Any]) -> Worker:

@@ -4,12 +4,13 @@ coordinator told whom, and when."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
+
+from tests.waiting import eventually_async
 
 
 @workflow.defn
@@ -38,10 +39,11 @@ class SignalListener:
 
 async def heard(handle: Any, count: int) -> list[dict[str, Any]]:
     """The listener's signals, once it has ``count`` of them (each payload with its time)."""
-    found: list[dict[str, Any]] = []
-    for _ in range(250):
-        found = await handle.query(SignalListener.signals)
-        if len(found) >= count:
-            return [{**s["payload"], "at": s["at"]} for s in found]
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{handle.id} never heard {count} signals: {found}")
+    found: list[dict[str, Any]] = await eventually_async(
+        lambda: handle.query(SignalListener.signals),
+        lambda found: len(found) >= count,
+        f"{handle.id} heard {count} signals",
+        within=30,
+        interval=0.02,
+    )
+    return [{**s["payload"], "at": s["at"]} for s in found]

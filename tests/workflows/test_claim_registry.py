@@ -4,7 +4,6 @@ hour drops the keys of holders that no longer run."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from common.claims import (
     Take,
     Taken,
 )
+from tests.waiting import eventually_async
 from tests.workflows.harness import QUEUE, worker
 from workflows.claim_registry import ClaimRegistry
 
@@ -83,11 +83,13 @@ async def test_the_half_hourly_sweep_drops_the_keys_of_holders_that_no_longer_ru
         await env.sleep(timedelta(minutes=29))
         assert asked == []  # not before its time
         await env.sleep(timedelta(minutes=2))
-        for _ in range(200):  # the sweep's activity may still be answering
-            held = await registry.query(HELD_QUERY)
-            if len(held) == 1:
-                break
-            await asyncio.sleep(0.02)
+        held = await eventually_async(  # the sweep's activity may still be answering
+            lambda: registry.query(HELD_QUERY),
+            lambda held: len(held) == 1,
+            "the terminated request's claim swept",
+            within=30,
+            interval=0.02,
+        )
         assert asked == [["req-gone", "req-live"]]
         assert held == {"email:a@example.com": "req-live"}
         await registry.terminate("the specification is over")

@@ -46,7 +46,7 @@ from common.leases import (
     VendOutcome,
 )
 from common.models import Principal, Role
-from tests.conftest import eventually_async
+from tests.waiting import eventually_async
 from tests.workflows.harness import QUEUE, worker
 from workflows.lease import SandboxLease
 from workflows.lease_pool import LeasePool

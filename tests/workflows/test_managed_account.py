@@ -5,7 +5,6 @@ the workflow ends."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from common.models import (
     RequestStatus,
     VendingInput,
 )
+from tests.waiting import eventually_async
 from tests.workflows.harness import QUEUE, worker
 from tests.workflows.listeners import SignalListener, heard
 from workflows.drift import DriftCheck
@@ -88,13 +88,13 @@ async def test_changes_take_turns_drift_is_told_once_and_a_decommission_closes_i
         for day in (1, 2):
             report = DriftReport(check_id=f"check-{day}", checked_at=env_now(day), findings=[MOVED])
             await account.signal(contract.DRIFT_CHECKED, report)
-        for _ in range(250):  # the notice is an activity: wait until it went
-            drifted: ManagedAccount = await account.query(
-                contract.GET_ACCOUNT, result_type=ManagedAccount
-            )
-            if sent and drifted.last_checked_at == env_now(2):
-                break
-            await asyncio.sleep(0.02)
+        drifted: ManagedAccount = await eventually_async(  # the notice is an activity
+            lambda: account.query(contract.GET_ACCOUNT, result_type=ManagedAccount),
+            lambda drifted: bool(sent) and drifted.last_checked_at == env_now(2),
+            "the drift noticed and its notice sent",
+            within=30,
+            interval=0.02,
+        )
         assert [d.what for d in drifted.drift] == ["organizational_unit"]
         assert sent[:1] == ["drift_detected:organizational_unit"]
 

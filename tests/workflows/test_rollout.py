@@ -24,6 +24,7 @@ from common.rollouts import (
     WaveShape,
     WaveSurveyInput,
 )
+from tests.waiting import eventually_async
 from tests.workflows.harness import QUEUE, worker
 from workflows.rollout import BaselineRollout
 
@@ -151,9 +152,11 @@ async def test_a_resumed_rollout_tolerates_anew_and_does_not_halt_after_every_la
 
 async def _until(handle: Any, *statuses: RolloutStatus) -> RolloutState:
     """The rollout's state once it is in one of ``statuses`` (polled: it changes by itself)."""
-    for _ in range(200):
-        state: RolloutState = await handle.query(contract.GET_STATE, result_type=RolloutState)
-        if state.status in statuses:
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the rollout never became {statuses}: {state.status.value}")
+    state: RolloutState = await eventually_async(
+        lambda: handle.query(contract.GET_STATE, result_type=RolloutState),
+        lambda state: state.status in statuses,
+        f"the rollout {' or '.join(s.value for s in statuses)}",
+        within=30,
+        interval=0.05,
+    )
+    return state

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from common.landing_zone import StackSetBaseline
 from common.models import StepPolicy
 from common.stack_set_batches import BatchDeployInput, BatchDeployResult, BatchEntry
+from tests.waiting import eventually_async
 from tests.workflows.harness import QUEUE, worker
 from tests.workflows.listeners import SignalListener, heard
 from workflows.stack_set_batcher import BatcherState, BatcherStatus, StackSetBatcher
@@ -81,10 +82,11 @@ async def test_accounts_that_wait_while_an_operation_runs_share_the_next_one(
             await batcher.signal(StackSetBatcher.deploy, entry)
 
         await deploy(1)  # alone, at an idle StackSet: deployed at once, never made to wait
-        for _ in range(250):
-            if aws.operations:
-                break
-            await asyncio.sleep(0.02)
+
+        async def operations() -> list[list[str]]:
+            return aws.operations
+
+        await eventually_async(operations, bool, "the first operation started", 30, 0.02)
         assert aws.operations == [["100000000001"]]
         for i in (2, 3, 4):  # arrive while the first operation runs
             await deploy(i)

@@ -20,7 +20,7 @@ from common.models import (
 )
 from common.step_plan import skip_reason
 from common.step_registry import step_names
-from tests.conftest import eventually_async
+from tests.waiting import eventually_async
 from tests.workflows.fakes import Fakes
 from tests.workflows.harness import state_of, submit, wait_for, worker_for
 
